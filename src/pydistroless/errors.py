@@ -1,0 +1,70 @@
+"""The one exception hierarchy of pydistroless.
+
+Every error the user can cause or meet derives from :class:`PydistrolessError`. Its message is
+the whole story on one line: what failed, on which package, file or URL, and what to do about
+it. The CLI prints it as is and exits with :attr:`PydistrolessError.exit_code`.
+"""
+
+from __future__ import annotations
+
+
+class PydistrolessError(Exception):
+    """Base class: a failure the user can understand and act on."""
+
+    exit_code = 1
+
+
+class UsageError(PydistrolessError):
+    """The request itself is wrong: an unknown suite, Python version, option value."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """The configuration file or the apt sources cannot be read or are inconsistent."""
+
+
+class NetworkError(PydistrolessError):
+    """A mirror could not be reached or kept failing after retries."""
+
+    exit_code = 3
+
+
+class IntegrityError(PydistrolessError):
+    """A signature, checksum or size did not match what the signed chain promises."""
+
+    exit_code = 4
+
+
+class CacheMissError(PydistrolessError):
+    """``--offline`` was asked for and the cache lacks something the build needs."""
+
+    exit_code = 5
+
+
+class ResolveError(PydistrolessError):
+    """The package request cannot be satisfied from the archive."""
+
+    exit_code = 6
+
+
+class PackageFormatError(PydistrolessError):
+    """A .deb is truncated, malformed, or tries to write outside the image tree."""
+
+    exit_code = 7
+
+
+class UnsafePathError(PackageFormatError):
+    """A path or link would escape the image tree."""
+
+
+class ImageCheckError(PydistrolessError):
+    """The assembled image fails a consistency check (for example a missing shared library)."""
+
+    exit_code = 8
+
+
+class OutputError(PydistrolessError):
+    """The image could not be written, loaded or pushed where it was asked to go."""
+
+    exit_code = 9
