@@ -182,9 +182,10 @@ class Tree:
         path = self._place(canonical(entry.path, context=context), context)
         if not path:
             return entry  # the root directory itself: nothing to store
-        if entry.kind is Kind.SYMLINK:
-            if not entry.target or link_destination(path, entry.target) is None:
-                raise UnsafePathError(
+        if entry.kind is Kind.SYMLINK and (
+            not entry.target or link_destination(path, entry.target) is None
+        ):
+            raise UnsafePathError(
                     f"symlink {path!r} -> {entry.target!r}{_in(context)} leads outside the image"
                 )
         if entry.kind is Kind.HARDLINK:
@@ -199,11 +200,11 @@ class Tree:
                 )
             entry = replace(entry, target=target)
         existing = self._entries.get(path)
-        if existing is not None and existing.kind is Kind.DIR and entry.kind is not Kind.DIR:
-            if self.children(path):
-                raise UnsafePathError(
-                    f"{entry.kind.value} {path!r}{_in(context)} would replace a non-empty directory"
-                )
+        replaces_dir = existing is not None and existing.kind is Kind.DIR
+        if replaces_dir and entry.kind is not Kind.DIR and self.children(path):
+            raise UnsafePathError(
+                f"{entry.kind.value} {path!r}{_in(context)} would replace a non-empty directory"
+            )
         self._make_parents(path, entry.origin)
         stored = replace(entry, path=path, mode=stat.S_IMODE(entry.mode))
         self._entries[path] = stored

@@ -1,0 +1,97 @@
+"""A content-addressed download and build cache.
+
+Blobs live at ``<root>/blobs/sha256/<hex>`` and are named by the SHA256 the signed chain
+promised for them, so a hit is only a hit after the content is hashed again on read: a corrupt
+or truncated entry is dropped and reported as a miss, never used. Writes go to a temporary name
+in the same folder and are renamed into place, so an interrupted build never leaves a
+half-written entry behind.
+
+Besides blobs, a few small named records (the last verified ``InRelease`` of each suite, the
+resolution and layer caches) live under ``<root>/records``; each is checked by its reader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from pydistroless.errors import ConfigError
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("PYDISTROLESS_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("pydistroless"))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Cache:
+    root: Path
+
+    def __post_init__(self) -> None:
+        try:
+            (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            (self.root / "records").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot use cache directory {self.root}: {exc.strerror}; "
+                "pass a writable --cache-dir"
+            ) from exc
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.root / "blobs" / "sha256" / sha256
+
+    def get_blob(self, sha256: str) -> bytes | None:
+        """The blob with this digest, re-verified; a bad entry is removed and None returned."""
+        path = self.blob_path(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if sha256_hex(data) != sha256:
+            path.unlink(missing_ok=True)
+            return None
+        return data
+
+    def has_blob(self, sha256: str) -> bool:
+        return self.blob_path(sha256).is_file()
+
+    def put_blob(self, data: bytes, sha256: str | None = None) -> str:
+        digest = sha256 or sha256_hex(data)
+        path = self.blob_path(digest)
+        if not path.exists():
+            atomic_write(path, data)
+        return digest
+
+    def record_path(self, *parts: str) -> Path:
+        return self.root.joinpath("records", *parts)
+
+    def get_record(self, *parts: str) -> bytes | None:
+        try:
+            return self.record_path(*parts).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def put_record(self, data: bytes, *parts: str) -> None:
+        atomic_write(self.record_path(*parts), data)

@@ -1,0 +1,148 @@
+"""Package indexes: the ``Packages`` files of a suite family, merged.
+
+A trixie ``main/binary-amd64/Packages`` has about 70,000 paragraphs and the build needs a
+dozen fields of a few dozen of them, so the index is read with one regular expression over the
+whole text instead of a general deb822 parser: the format of these fields is fixed (one line
+each), and the full control paragraph used for scanner metadata comes from the ``.deb``
+itself, not from here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from debian.debian_support import Version
+
+_FIELDS = re.compile(
+    rb"^(Package|Version|Architecture|Depends|Pre-Depends|Provides|Filename|Size|SHA256|"
+    rb"Source|Multi-Arch|Essential): (.*)$",
+    re.M,
+)
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    """One binary package as an index describes it."""
+
+    name: str
+    version: str
+    architecture: str
+    filename: str
+    size: int
+    sha256: str
+    suite: str
+    base_urls: tuple[str, ...]
+    depends: str = ""
+    pre_depends: str = ""
+    provides: str = ""
+    source: str = ""
+    multi_arch: str = ""
+    essential: bool = False
+
+    @property
+    def source_name(self) -> str:
+        return self.source.split(" ", 1)[0] if self.source else self.name
+
+    @property
+    def source_version(self) -> str:
+        """Version of the source package: the one in parentheses after Source, if any."""
+        if "(" in self.source:
+            return self.source.split("(", 1)[1].rstrip(") ")
+        return self.version
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(f"{b}/{self.filename}" for b in self.base_urls)
+
+    @property
+    def deb_name(self) -> str:
+        return self.filename.rsplit("/", 1)[-1]
+
+    @property
+    def version_key(self) -> Version:
+        return Version(self.version)
+
+
+def parse_packages(text: bytes, *, suite: str, base_urls: tuple[str, ...]) -> list[PackageRecord]:
+    records: list[PackageRecord] = []
+    current: dict[bytes, bytes] = {}
+
+    def flush() -> None:
+        if b"Package" in current and b"Filename" in current:
+            get = current.get
+            records.append(
+                PackageRecord(
+                    name=get(b"Package", b"").decode(),
+                    version=get(b"Version", b"").decode(),
+                    architecture=get(b"Architecture", b"").decode(),
+                    filename=get(b"Filename", b"").decode(),
+                    size=int(get(b"Size", b"0")),
+                    sha256=get(b"SHA256", b"").decode(),
+                    suite=suite,
+                    base_urls=base_urls,
+                    depends=get(b"Depends", b"").decode(),
+                    pre_depends=get(b"Pre-Depends", b"").decode(),
+                    provides=get(b"Provides", b"").decode(),
+                    source=get(b"Source", b"").decode(),
+                    multi_arch=get(b"Multi-Arch", b"").decode(),
+                    essential=get(b"Essential", b"") == b"yes",
+                )
+            )
+
+    for match in _FIELDS.finditer(text):
+        key = match.group(1)
+        if key == b"Package":
+            flush()
+            current = {}
+        current[key] = match.group(2).strip()
+    flush()
+    return records
+
+
+@dataclass(frozen=True)
+class Provider:
+    record: PackageRecord
+    version: str | None  # the version the provided name gets, if the Provides says one
+
+
+class PackageIndex:
+    """All candidate versions of every package name, and who provides each virtual name."""
+
+    def __init__(self, records: Iterable[PackageRecord]):
+        self.by_name: dict[str, list[PackageRecord]] = {}
+        self.providers: dict[str, list[Provider]] = {}
+        for record in records:
+            self.by_name.setdefault(record.name, []).append(record)
+        for name, candidates in self.by_name.items():
+            # Highest version first; identical versions from several suites: keep one.
+            if len(candidates) > 1:
+                unique: dict[str, PackageRecord] = {}
+                for record in sorted(candidates, key=lambda r: r.version_key, reverse=True):
+                    unique.setdefault(record.version, record)
+                self.by_name[name] = list(unique.values())
+        for candidates in self.by_name.values():
+            for record in candidates:
+                if not record.provides:
+                    continue
+                for provided, version in parse_provides(record.provides):
+                    self.providers.setdefault(provided, []).append(Provider(record, version))
+
+    def candidates(self, name: str) -> list[PackageRecord]:
+        return self.by_name.get(name, [])
+
+    def names(self) -> Iterable[str]:
+        return self.by_name.keys()
+
+
+def parse_provides(field: str) -> list[tuple[str, str | None]]:
+    out = []
+    for item in field.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        match = re.match(r"^([^\s(:]+)(?::\S+)?\s*(?:\(\s*=\s*([^)\s]+)\s*\))?$", item)
+        if match:
+            out.append((match.group(1), match.group(2)))
+    return out
