@@ -96,7 +96,9 @@ class Resolution:
 
 
 def parse_relations(field: str) -> list[list[Requirement]]:
-    groups = []
+    groups: list[list[Requirement]] = []
+    if not field.strip():
+        return groups
     for group in PkgRelation.parse_relations(field):
         alternatives = []
         for alt in group:

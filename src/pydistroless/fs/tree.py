@@ -200,6 +200,12 @@ class Tree:
                 )
             entry = replace(entry, target=target)
         existing = self._entries.get(path)
+        if entry.kind is Kind.DIR and existing is not None and existing.kind is Kind.SYMLINK:
+            real = self.resolve(path)
+            if real is not None and (found := self._entries.get(real)) and found.kind is Kind.DIR:
+                # dpkg keeps a symlink to a directory where a package ships that directory:
+                # this is what keeps lib -> usr/lib intact on merged-/usr.
+                return existing
         replaces_dir = existing is not None and existing.kind is Kind.DIR
         if replaces_dir and entry.kind is not Kind.DIR and self.children(path):
             raise UnsafePathError(

@@ -1,0 +1,237 @@
+"""The build pipeline, end to end: spec -> lock -> .debs -> tree -> image -> index.
+
+Each stage lives in its own module and knows nothing of the stages after it; this module only
+wires them together and owns the two build caches:
+
+- the resolution cache (in :mod:`pydistroless.plan`), keyed by the signed Release files;
+- the image cache here, keyed by everything an image's bytes depend on (the exact ``.deb``
+  digests, the spec, the timestamp, this version of pydistroless), so an unchanged rebuild
+  skips unpacking and compression.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from email.utils import parsedate_to_datetime
+
+from pydistroless import __version__
+from pydistroless.assemble import assemble
+from pydistroless.cache import Cache, default_cache_dir, sha256_hex
+from pydistroless.debian.archive import Archive
+from pydistroless.debian.deb import DebPackage, read_deb
+from pydistroless.debian.sources import Mirrors, choose_mirrors
+from pydistroless.errors import PackageFormatError, UsageError
+from pydistroless.fetch import Download, Fetcher, log
+from pydistroless.fs import generate
+from pydistroless.lock import ArchLock, Lock, LockedPackage
+from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_debian_arch
+from pydistroless.oci.layer import Layer, layer_from_tree
+from pydistroless.plan import plan
+from pydistroless.python import runtime
+from pydistroless.spec import ImageSpec, SourceOptions
+
+IMAGE_NAME = "pydistroless/python"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Context:
+    """The I/O services every stage shares: cache, downloads, signed archive access."""
+
+    cache: Cache
+    fetcher: Fetcher
+    archive: Archive
+    mirrors: Mirrors
+
+    @classmethod
+    def create(cls, sources: SourceOptions, *, progress: bool | None = None) -> Context:
+        cache = Cache(sources.cache_dir or default_cache_dir())
+        fetcher = Fetcher(cache, offline=sources.offline, progress=progress)
+        archive = Archive(fetcher, cache, keyring=sources.keyrings, insecure=sources.insecure)
+        mirrors = choose_mirrors(
+            flags_main=sources.mirrors, flags_security=sources.security_mirrors
+        )
+        return cls(cache, fetcher, archive, mirrors)
+
+
+@dataclass(frozen=True)
+class Built:
+    spec: ImageSpec
+    lock: Lock
+    index: ImageIndex
+    tags: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        """What users pull by: the index digest for several platforms, else the manifest's."""
+        if len(self.index.images) == 1:
+            return self.index.images[0].manifest_digest
+        return self.index.digest
+
+
+def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
+    started = time.monotonic()
+    if lock is None:
+        lock = plan(spec, ctx.archive, ctx.mirrors, ctx.cache)
+    extra_certs = generate.read_extra_certs(spec.ca_certs)
+    mtime = source_date_epoch(spec, lock)
+    images = []
+    for arch in spec.archs:
+        arch_lock = lock.for_arch(arch)
+        images.append(_build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime))
+    index = ImageIndex(images=tuple(images))
+    built = Built(spec=spec, lock=lock, index=index, tags=default_tags(spec, lock))
+    log(f"built {built.tags[0]} in {time.monotonic() - started:.1f} s")
+    return built
+
+
+def source_date_epoch(spec: ImageSpec, lock: Lock) -> int:
+    """Timestamps inside the image: SOURCE_DATE_EPOCH if given, else the newest Release date
+    of the archive state the lock was made from (so a lock alone fixes every byte)."""
+    if spec.source_date_epoch is not None:
+        return spec.source_date_epoch
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        if not env.isdigit():
+            raise UsageError(f"SOURCE_DATE_EPOCH={env!r} is not a whole number of seconds")
+        return int(env)
+    dates = [int(parsedate_to_datetime(r.date).timestamp()) for r in lock.releases if r.date]
+    return max(dates) if dates else 0
+
+
+def default_tags(spec: ImageSpec, lock: Lock) -> tuple[str, ...]:
+    python = lock.archs[0].python
+    full = runtime.upstream_version(lock.archs[0].python_package_version)
+    suffix = f"-debian{lock.debian_major}"
+    if spec.variant == "debug":
+        suffix += "-debug"
+    if spec.user != "nonroot":
+        suffix += f"-{spec.user if spec.user == 'root' else 'uid' + spec.user}"
+    tags = (f"{IMAGE_NAME}:{python}{suffix}", f"{IMAGE_NAME}:{full}{suffix}")
+    return (*spec.tags, *tags) if spec.tags else tags
+
+
+def fetch_debs(ctx: Context, packages: Sequence[LockedPackage]) -> list[DebPackage]:
+    items = [
+        Download(
+            urls=(*(f"{m}/{p.filename}" for m in _mirrors_for(ctx, p)), p.url),
+            sha256=p.sha256,
+            size=p.size,
+            label=p.filename.rsplit("/", 1)[-1],
+        )
+        for p in packages
+    ]
+    blobs = ctx.fetcher.fetch_many(items, what="packages")
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda pb: _read(ctx, *pb), zip(packages, blobs, strict=True)))
+
+
+def _read(ctx: Context, package: LockedPackage, data: bytes) -> DebPackage:
+    try:
+        return read_deb(data, name=package.name)
+    except PackageFormatError:
+        # The bytes matched the signed SHA256, so the archive itself ships this: keep the
+        # cache honest anyway by dropping the entry before reporting.
+        ctx.cache.blob_path(package.sha256).unlink(missing_ok=True)
+        raise
+
+
+def _mirrors_for(ctx: Context, package: LockedPackage) -> tuple[str, ...]:
+    return ctx.mirrors.security if package.suite.endswith("-security") else ctx.mirrors.main
+
+
+def _build_arch(
+    spec: ImageSpec,
+    lock: Lock,
+    arch_lock: ArchLock,
+    ctx: Context,
+    extra_certs: Sequence[tuple[str, bytes]],
+    mtime: int,
+) -> Image:
+    config = image_config(spec, lock, arch_lock, mtime)
+    key = sha256_hex(
+        json.dumps(
+            {
+                "tool": __version__,
+                "packages": [p.sha256 for p in arch_lock.packages],
+                "spec": _spec_key(spec),
+                "certs": [sha256_hex(d) for _, d in extra_certs],
+                "mtime": mtime,
+            },
+            sort_keys=True,
+        ).encode()
+    )
+    layers = _cached_layers(ctx.cache, key)
+    if layers is None:
+        debs = fetch_debs(ctx, arch_lock.packages)
+        assembly = assemble(spec, arch_lock, debs, extra_certs)
+        layer = layer_from_tree(assembly.tree, mtime=mtime)
+        layers = (layer,)
+        _store_layers(ctx.cache, key, layers)
+    return Image(platform=platform_for_debian_arch(arch_lock.arch), config=config, layers=layers)
+
+
+def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -> ImageConfig:
+    python = arch_lock.python
+    path = DEFAULT_PATH + (":/busybox" if spec.variant == "debug" else "")
+    full = runtime.upstream_version(arch_lock.python_package_version)
+    labels = {
+        "org.opencontainers.image.title": f"Python {python} on Debian {lock.debian_major}",
+        "org.opencontainers.image.version": full,
+        "org.opencontainers.image.description": (
+            f"Distroless Python {full} ({runtime.interpreter_package(python)} "
+            f"{arch_lock.python_package_version}) from Debian {lock.debian_version} "
+            f"({lock.codename}), built by pydistroless"
+        ),
+        "dev.pydistroless.python.version": full,
+        "dev.pydistroless.python.debian-version": arch_lock.python_package_version,
+        "dev.pydistroless.debian.suite": lock.codename,
+        "dev.pydistroless.debian.version": lock.debian_version,
+        "dev.pydistroless.variant": spec.variant,
+    }
+    return ImageConfig(
+        entrypoint=(runtime.interpreter_path(python),),
+        env=(
+            f"PATH={path}",
+            f"SSL_CERT_FILE=/{generate.CA_BUNDLE}",
+            "LANG=C.UTF-8",
+        ),
+        user=str(spec.uid),
+        working_dir=generate.home_of(spec.uid) if spec.uid else "/",
+        labels=tuple(sorted(labels.items())),
+        created=mtime,
+    )
+
+
+def _spec_key(spec: ImageSpec) -> dict:
+    data = asdict(spec)
+    data.pop("tags", None)
+    data["ca_certs"] = None  # their content is part of the key, not their paths
+    return json.loads(json.dumps(data, default=str))
+
+
+def _cached_layers(cache: Cache, key: str) -> tuple[Layer, ...] | None:
+    raw = cache.get_record("images", key)
+    if raw is None:
+        return None
+    layers = []
+    for meta in json.loads(raw):
+        blob = cache.get_blob(meta["digest"].removeprefix("sha256:"))
+        if blob is None:
+            return None
+        layers.append(Layer(blob=blob, **meta))
+    return tuple(layers)
+
+
+def _store_layers(cache: Cache, key: str, layers: Sequence[Layer]) -> None:
+    metas = []
+    for layer in layers:
+        cache.put_blob(layer.blob, layer.digest.removeprefix("sha256:"))
+        meta = {k: v for k, v in asdict(layer).items() if k != "blob"}
+        metas.append(meta)
+    cache.put_record(json.dumps(metas, sort_keys=True).encode(), "images", key)

@@ -1,0 +1,360 @@
+"""The ``pydistroless`` command: parse, call the pipeline, print, map errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pydistroless import __version__
+from pydistroless import lock as lockfile
+from pydistroless.build import Built, Context, build
+from pydistroless.cache import atomic_write
+from pydistroless.errors import PydistrolessError, UsageError
+from pydistroless.oci import daemon
+from pydistroless.oci.output import write_layout, write_tar
+from pydistroless.plan import plan
+from pydistroless.spec import DEFAULT_SUITE, ImageSpec, SourceOptions, host_arch
+
+EPILOG_MAIN = """\b
+Examples:
+  pydistroless build                       # Python 3.13 on Debian 13, for this machine
+  pydistroless build --load                # ... and load it into docker or podman
+  pydistroless build --suite bookworm      # Python 3.11 on Debian 12
+  pydistroless build --arch amd64,arm64 --oci-layout ./python-oci
+  pydistroless lock -o python.lock && pydistroless build --lock python.lock
+
+\b
+Exit codes: 0 success, 2 bad usage or configuration, 3 network, 4 signature or
+checksum mismatch, 5 missing from cache with --offline, 6 unresolvable packages,
+7 malformed or hostile package, 8 image check failed, 9 output failed.
+"""
+
+
+def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--mirror",
+            "mirrors",
+            multiple=True,
+            metavar="URL",
+            help="Debian archive base URL (repeatable, tried in order). Default: the Debian "
+            "entries of this machine's apt sources, or $PYDISTROLESS_MIRROR.",
+        ),
+        click.option(
+            "--security-mirror",
+            "security_mirrors",
+            multiple=True,
+            metavar="URL",
+            help="Debian security archive base URL (repeatable). Default: from apt sources, "
+            "or $PYDISTROLESS_SECURITY_MIRROR.",
+        ),
+        click.option(
+            "--keyring",
+            "keyrings",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            metavar="FILE",
+            help="OpenPGP keyring to verify InRelease with (repeatable). Default: the Debian "
+            "archive keyring in /usr/share/keyrings.",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            help="Do NOT verify archive signatures. Checksums are still checked. Dangerous.",
+        ),
+        click.option(
+            "--offline", is_flag=True, help="Build from the cache alone; name what is missing."
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(path_type=Path),
+            metavar="DIR",
+            help="Download and build cache. Default: ~/.cache/pydistroless or "
+            "$PYDISTROLESS_CACHE_DIR.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--suite",
+            default=DEFAULT_SUITE,
+            show_default=True,
+            help="Debian suite (codename): trixie, bookworm, ...",
+        ),
+        click.option(
+            "--python",
+            metavar="3.X",
+            help="Python version to take from the suite. Default: the suite's python3.",
+        ),
+        click.option(
+            "--arch",
+            "archs",
+            multiple=True,
+            metavar="ARCH[,ARCH]",
+            help=f"Debian architecture(s); several make one multi-platform image. "
+            f"Default: {host_arch()}.",
+        ),
+        click.option(
+            "--variant",
+            type=click.Choice(["standard", "debug"]),
+            default="standard",
+            show_default=True,
+            help="debug adds busybox under /busybox (a shell for troubleshooting).",
+        ),
+        click.option(
+            "--user",
+            default="nonroot",
+            show_default=True,
+            help="Who the image runs as: nonroot (65532), root, or a numeric UID.",
+        ),
+        click.option(
+            "--package",
+            "packages",
+            multiple=True,
+            metavar="NAME[=VERSION]",
+            help="Extra Debian package to install with its dependencies (repeatable).",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="NAME",
+            help="Leave a package out even if something depends on it (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _spec(
+    suite: str,
+    python: str | None,
+    archs: tuple[str, ...],
+    variant: str,
+    user: str,
+    packages: tuple[str, ...],
+    exclude: tuple[str, ...],
+    ca_certs: tuple[Path, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> ImageSpec:
+    return ImageSpec(
+        suite=suite,
+        python=python,
+        archs=_csv(archs) or (host_arch(),),
+        variant=variant,
+        user=user,
+        packages=_csv(packages),
+        exclude=_csv(exclude),
+        ca_certs=ca_certs,
+        tags=tags,
+    )
+
+
+def _sources(**kw: Any) -> SourceOptions:
+    return SourceOptions(
+        mirrors=tuple(kw["mirrors"]),
+        security_mirrors=tuple(kw["security_mirrors"]),
+        keyrings=tuple(kw["keyrings"]),
+        insecure=kw["insecure"],
+        offline=kw["offline"],
+        cache_dir=kw["cache_dir"],
+    )
+
+
+@click.group(epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pydistroless")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Build minimal, non-root Python container images straight from signed Debian
+    archives, with no Docker daemon and no shell in the result.
+
+    The image holds Debian's Python, the shared libraries its modules need, the CA
+    certificates and the accounts root, nobody and nonroot (65532); it runs as nonroot by
+    default. Everything is verified against the Debian archive keyring and cached.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command(
+    "build",
+    epilog="""\b
+Examples:
+  pydistroless build
+  pydistroless build --load --tag myorg/python:3.13
+  pydistroless build --suite bookworm --output py311.tar
+  pydistroless build --arch amd64,arm64 --oci-layout ./oci
+  pydistroless build --package libpq5 --ca-cert corp-root.pem
+  pydistroless build --offline            # from the cache alone
+"""
+)
+@image_options
+@click.option(
+    "--ca-cert",
+    "ca_certs",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Extra PEM CA certificate to trust (added to the bundle; repeatable).",
+)
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Build exactly the packages of this lock (from `pydistroless lock`).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write a .tar that `docker load` and OCI tools accept. Default: "
+    "./python-<tag>.tar unless --oci-layout is given.",
+)
+@click.option(
+    "--oci-layout",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Write an OCI image layout directory.",
+)
+@click.option("--load", is_flag=True, help="Load the image into docker or podman.")
+@click.option(
+    "--engine",
+    type=click.Choice(["docker", "podman"]),
+    help="Engine for --load. Default: docker if it answers, else podman.",
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="NAME:TAG",
+    help="Tag for the image (repeatable). Default: pydistroless/python:<py>-debian<N>.",
+)
+@source_options
+@click.pass_context
+def build_cmd(ctx: click.Context, **kw: Any) -> None:
+    """Build a Python base image.
+
+    Resolves the packages for Python from SUITE (plus SUITE-updates and SUITE-security),
+    downloads and verifies them, assembles the file tree in memory and writes the image.
+    Prints the image digest on stdout and where the image went on stderr.
+    """
+    spec = _spec(
+        kw["suite"], kw["python"], kw["archs"], kw["variant"], kw["user"], kw["packages"],
+        kw["exclude"], tuple(kw["ca_certs"]), tuple(kw["tags"]),
+    )
+    context = Context.create(_sources(**kw))
+    lock = None
+    if kw["lock_path"]:
+        lock = lockfile.read(kw["lock_path"])
+        spec = _spec_from_lock(spec, lock, explicit_archs=bool(kw["archs"]))
+    built = build(spec, context, lock=lock)
+    _write_outputs(built, kw)
+
+
+def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit_archs: bool) -> ImageSpec:
+    from dataclasses import replace
+
+    archs = spec.archs if explicit_archs else tuple(a.arch for a in lock.archs)
+    return replace(spec, suite=lock.suite, archs=archs, python=lock.archs[0].python)
+
+
+def _write_outputs(built: Built, kw: dict[str, Any]) -> None:
+    output: Path | None = kw["output"]
+    if output is None and (kw["oci_layout"] is None or kw["load"]):
+        output = Path.cwd() / (built.tags[0].split("/")[-1].replace(":", "-") + ".tar")
+    if output is not None:
+        write_tar(output, built.index, tags=built.tags)
+        click.echo(f"wrote {output}", err=True)
+    if kw["oci_layout"] is not None:
+        write_layout(kw["oci_layout"], built.index, tags=built.tags)
+        click.echo(f"wrote OCI layout {kw['oci_layout']}", err=True)
+    if kw["load"]:
+        assert output is not None
+        engine = daemon.detect_engine(kw["engine"])
+        for tag in built.tags:
+            daemon.load(output, tag=tag, engine=engine)
+        click.echo(f"loaded into {engine} as {', '.join(built.tags)}", err=True)
+    click.echo(built.digest)
+
+
+@cli.command(
+    "lock",
+    epilog="""\b
+Examples:
+  pydistroless lock -o python.lock
+  pydistroless lock --arch amd64,arm64 --suite bookworm -o py311.lock
+  pydistroless build --lock python.lock   # the same image, byte for byte, anywhere
+""",
+)
+@image_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    default=Path("pydistroless.lock"),
+    show_default=True,
+    help="Where to write the lock ('-' for stdout).",
+)
+@source_options
+def lock_cmd(**kw: Any) -> None:
+    """Resolve the packages of an image and pin them in a lock file.
+
+    The lock lists, per architecture, each package with its version, pool path and SHA256,
+    and the Release files it was resolved from. `build --lock` builds exactly that.
+    """
+    spec = _spec(
+        kw["suite"], kw["python"], kw["archs"], kw["variant"], kw["user"], kw["packages"],
+        kw["exclude"],
+    )
+    context = Context.create(_sources(**kw))
+    result = plan(spec, context.archive, context.mirrors, context.cache)
+    text = lockfile.dumps(result)
+    if str(kw["output"]) == "-":
+        click.echo(text, nl=False)
+    else:
+        try:
+            atomic_write(kw["output"], text.encode())
+        except OSError as exc:
+            raise UsageError(f"cannot write {kw['output']}: {exc.strerror}") from exc
+        click.echo(f"wrote {kw['output']}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="pydistroless", standalone_mode=False)
+    except PydistrolessError as exc:
+        if debug:
+            raise
+        click.echo(f"pydistroless: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("pydistroless: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except KeyboardInterrupt:
+        click.echo("pydistroless: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Files that a Debian system gets from its installer and maintainer scripts, made explicitly.
+
+Maintainer scripts never run in an image pydistroless builds; what they would have left
+behind that a Python program needs is produced here from plain data: the merged-/usr links,
+the accounts, the home and temporary directories, and the CA bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydistroless.errors import UsageError
+from pydistroless.fs.tree import Entry, Kind, Tree
+
+# Top-level directories that merged-/usr turns into links into /usr.
+MERGED_USR_DIRS = ("bin", "lib", "lib32", "lib64", "libx32", "sbin")
+
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+EXTRA_CA_DIR = "usr/local/share/ca-certificates"
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+# As in Google's distroless images, so that images are interchangeable with theirs.
+ACCOUNTS = (
+    Account("root", 0, 0, "/root"),
+    Account("nobody", 65534, 65534, "/nonexistent"),
+    Account("nonroot", 65532, 65532, "/home/nonroot"),
+)
+GROUPS = (("root", 0), ("tty", 5), ("staff", 50), ("nonroot", 65532), ("nobody", 65534))
+
+
+def add_merged_usr_links(tree: Tree, package_entries: Iterable[Entry]) -> None:
+    """Create ``/bin -> usr/bin`` and friends for each such directory the packages use, before
+    unpacking, so that files shipped under ``/lib`` land in ``/usr/lib`` (bookworm packages
+    still ship some) and the layout is the same on every suite."""
+    used = {e.path.split("/", 1)[0] for e in package_entries}
+    for top in MERGED_USR_DIRS:
+        if top in used or top in ("bin", "lib", "sbin"):
+            tree.add_dir(f"usr/{top}")
+            tree.add_symlink(top, f"usr/{top}")
+
+
+def add_accounts(tree: Tree, uid: int) -> None:
+    """``/etc/passwd``, ``/etc/group``, and the home directories, with no shell for anyone.
+
+    A UID that is not one of the standard accounts gets a passwd entry of its own, so that
+    ``getpass.getuser()`` and ``pwd.getpwuid()`` work for it too."""
+    accounts = list(ACCOUNTS)
+    if all(a.uid != uid for a in accounts):
+        accounts.append(Account(f"user{uid}", uid, uid, f"/home/user{uid}"))
+    passwd = "".join(
+        f"{a.name}:x:{a.uid}:{a.gid}:{a.name}:{a.home}:/sbin/nologin\n" for a in accounts
+    )
+    groups = list(GROUPS)
+    if all(g != uid for _, g in groups):
+        groups.append((f"user{uid}", uid))
+    group = "".join(f"{name}:x:{gid}:\n" for name, gid in sorted(groups, key=lambda g: g[1]))
+    tree.add_file("etc/passwd", passwd.encode())
+    tree.add_file("etc/group", group.encode())
+    tree.add_dir("root", 0o700)
+    tree.add_dir("home", 0o755)
+    for account in accounts:
+        if account.home.startswith("/home/"):
+            tree.add_dir(account.home[1:], 0o700, account.uid, account.gid)
+    tree.add_dir("tmp", 0o1777)
+
+
+def home_of(uid: int) -> str:
+    for account in ACCOUNTS:
+        if account.uid == uid:
+            return account.home if account.uid != 65534 else "/"
+    return f"/home/user{uid}"
+
+
+def read_extra_certs(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
+    """Read ``--ca-cert`` files, refusing anything that is not PEM certificates."""
+    certs = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read --ca-cert {path}: {exc.strerror}") from exc
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            raise UsageError(
+                f"--ca-cert {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+            )
+        certs.append((path.stem, data if data.endswith(b"\n") else data + b"\n"))
+    return certs
+
+
+def add_ca_bundle(tree: Tree, extra: Sequence[tuple[str, bytes]] = ()) -> int:
+    """Write what ``update-ca-certificates`` would: every certificate under
+    ``/usr/share/ca-certificates`` (all enabled, as Debian's default configuration has them),
+    then the extra ones, concatenated in a stable order. Returns how many went in."""
+    parts: list[bytes] = []
+    for entry in tree.files():
+        if entry.path.startswith("usr/share/ca-certificates/") and entry.path.endswith(".crt"):
+            parts.append(entry.data if entry.data.endswith(b"\n") else entry.data + b"\n")
+    for name, data in extra:
+        tree.add_file(f"{EXTRA_CA_DIR}/{name}.crt", data)
+        parts.append(data)
+    if not parts:
+        return 0
+    tree.add_file(CA_BUNDLE, b"".join(parts))
+    # OpenSSL's compiled-in defaults on Debian point into /usr/lib/ssl: keep them working
+    # for programs that clear SSL_CERT_FILE.
+    if tree.get("usr/lib/ssl") is None or tree.get("usr/lib/ssl").kind is Kind.DIR:
+        tree.add_dir("usr/lib/ssl")
+        if tree.get("usr/lib/ssl/cert.pem") is None:
+            tree.add_symlink("usr/lib/ssl/cert.pem", f"/{CA_BUNDLE}")
+        if tree.get("usr/lib/ssl/certs") is None:
+            tree.add_symlink("usr/lib/ssl/certs", "/etc/ssl/certs")
+    return len(parts)

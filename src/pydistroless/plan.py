@@ -1,0 +1,136 @@
+"""Plan: from an :class:`ImageSpec` to a :class:`Lock`.
+
+Reads the signed Release files of ``<suite>``, ``<suite>-updates`` and ``<suite>-security``,
+merges their package indexes (the highest version of each package wins), picks the Python
+and resolves the package closure, per architecture. A resolution is cached under the digests
+of the exact Release files it came from, so an unchanged archive is not parsed again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from pydistroless import __version__
+from pydistroless.cache import Cache, sha256_hex
+from pydistroless.debian.archive import Archive, Release
+from pydistroless.debian.index import PackageIndex, parse_packages
+from pydistroless.debian.resolve import Requirement, resolve
+from pydistroless.debian.sources import Mirrors
+from pydistroless.errors import UsageError
+from pydistroless.fetch import log
+from pydistroless.lock import ArchLock, Lock, LockedPackage, ReleaseInfo
+from pydistroless.python import runtime
+from pydistroless.spec import ImageSpec
+
+COMPONENT = "main"
+
+
+def load_releases(archive: Archive, mirrors: Mirrors, suite: str) -> list[Release]:
+    main = archive.release(mirrors.main, suite)
+    assert main is not None
+    releases = [main]
+    updates = archive.release(mirrors.main, f"{suite}-updates", required=False)
+    if updates is not None:
+        releases.append(updates)
+    if mirrors.security:
+        security = archive.release(mirrors.security, f"{suite}-security", required=False)
+        if security is not None:
+            releases.append(security)
+        else:
+            log(f"WARNING: no {suite}-security suite on {mirrors.security[0]}")
+    else:
+        log(
+            "WARNING: no Debian security mirror configured (apt sources, "
+            "--security-mirror): the image will lack security updates"
+        )
+    return releases
+
+
+def plan(spec: ImageSpec, archive: Archive, mirrors: Mirrors, cache: Cache) -> Lock:
+    releases = load_releases(archive, mirrors, spec.suite)
+    main = releases[0]
+    arch_locks = tuple(_plan_arch(spec, arch, releases, archive, cache) for arch in spec.archs)
+    return Lock(
+        suite=spec.suite,
+        codename=main.codename or spec.suite,
+        debian_version=main.version,
+        releases=tuple(
+            ReleaseInfo(r.suite, r.date, r.version, r.inrelease_sha256) for r in releases
+        ),
+        archs=arch_locks,
+    )
+
+
+def _plan_arch(
+    spec: ImageSpec, arch: str, releases: list[Release], archive: Archive, cache: Cache
+) -> ArchLock:
+    key = sha256_hex(
+        json.dumps(
+            {
+                "tool": __version__,
+                "releases": [r.inrelease_sha256 for r in releases],
+                "arch": arch,
+                "python": spec.python,
+                "packages": sorted(spec.packages),
+                "exclude": sorted(spec.exclude),
+                "variant": spec.variant,
+            },
+            sort_keys=True,
+        ).encode()
+    )
+    cached = cache.get_record("resolutions", key)
+    if cached is not None:
+        return _arch_lock_from_json(cached)
+    index = load_index(archive, releases, arch)
+    python = spec.python or runtime.default_python(index, spec.suite)
+    runtime.check_available(index, python, spec.suite)
+    roots = [*runtime.root_packages(python, spec.variant)]
+    roots += [Requirement.parse(p) for p in spec.packages]
+    resolution = resolve(
+        index, roots, exclude=spec.exclude, suites=[r.suite for r in releases]
+    )
+    packages = tuple(
+        LockedPackage(
+            name=r.name,
+            version=r.version,
+            architecture=r.architecture,
+            filename=r.filename,
+            size=r.size,
+            sha256=r.sha256,
+            source=r.source_name,
+            source_version=r.source_version,
+            suite=r.suite,
+            url=r.urls[0],
+        )
+        for r in resolution.packages
+    )
+    minimal = next(p for p in packages if p.name == runtime.interpreter_package(python))
+    arch_lock = ArchLock(
+        arch=arch, python=python, python_package_version=minimal.version, packages=packages
+    )
+    cache.put_record(json.dumps(asdict(arch_lock), sort_keys=True).encode(), "resolutions", key)
+    return arch_lock
+
+
+def load_index(archive: Archive, releases: list[Release], arch: str) -> PackageIndex:
+    records = []
+    for release in releases:
+        if arch not in release.architectures:
+            raise UsageError(
+                f"architecture {arch!r} is not in {release.suite} (it has: "
+                f"{' '.join(a for a in release.architectures if a != 'all')}); pick one of those"
+            )
+        text = archive.packages(release, COMPONENT, arch)
+        records += parse_packages(text, suite=release.suite, base_urls=release.base_urls)
+    return PackageIndex(records)
+
+
+def _arch_lock_from_json(raw: bytes) -> ArchLock:
+    data = json.loads(raw)
+    return ArchLock(
+        arch=data["arch"],
+        python=data["python"],
+        python_package_version=data["python_package_version"],
+        packages=tuple(LockedPackage(**p) for p in data["packages"]),
+    )

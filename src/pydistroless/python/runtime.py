@@ -1,0 +1,74 @@
+"""Debian's Python as an image runtime: which packages make it, and what it needs around it.
+
+Debian splits a Python ``3.X`` into ``python3.X-minimal`` (the interpreter and the modules it
+cannot start without), ``libpython3.X-minimal`` and ``libpython3.X-stdlib`` (the rest of the
+standard library and its ``lib-dynload`` extension modules). Those two roots, the CA
+certificates and ``base-files`` are all an image asks for; everything else follows from them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydistroless.debian.index import PackageIndex
+from pydistroless.debian.resolve import Requirement, parse_relations
+from pydistroless.errors import UsageError
+from pydistroless.fs.tree import Tree
+
+BASE_PACKAGES = ("base-files", "ca-certificates")
+DEBUG_PACKAGES = ("busybox-static",)
+
+
+def interpreter_package(python: str) -> str:
+    return f"python{python}-minimal"
+
+
+def root_packages(python: str, variant: str) -> list[Requirement]:
+    names = [interpreter_package(python), f"libpython{python}-stdlib", *BASE_PACKAGES]
+    if variant == "debug":
+        names += DEBUG_PACKAGES
+    return [Requirement(n) for n in names]
+
+
+def default_python(index: PackageIndex, suite: str) -> str:
+    """The suite's own default, read from what its ``python3`` package depends on."""
+    for record in index.candidates("python3"):
+        for group in parse_relations(record.depends):
+            match = re.fullmatch(r"python(3\.\d+)", group[0].name)
+            if match:
+                return match.group(1)
+    raise UsageError(f"suite {suite!r} has no python3 package; pass --python 3.X explicitly")
+
+
+def available_pythons(index: PackageIndex) -> list[str]:
+    found = {
+        m.group(1)
+        for name in index.names()
+        if (m := re.fullmatch(r"python(3\.\d+)-minimal", name))
+    }
+    return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
+
+
+def check_available(index: PackageIndex, python: str, suite: str) -> None:
+    if not index.candidates(interpreter_package(python)):
+        have = ", ".join(available_pythons(index)) or "none"
+        raise UsageError(
+            f"suite {suite!r} has no Python {python} (it has: {have}); pick one of those "
+            "with --python"
+        )
+
+
+def upstream_version(debian_version: str) -> str:
+    """``3.13.5-2+deb13u5`` -> ``3.13.5``."""
+    version = debian_version.split(":", 1)[-1].rsplit("-", 1)[0]
+    return re.split(r"[~+]", version, maxsplit=1)[0]
+
+
+def interpreter_path(python: str) -> str:
+    return f"/usr/bin/python{python}"
+
+
+def add_python_links(tree: Tree, python: str) -> None:
+    """``python`` and ``python3`` next to ``python3.X``, as users and tools expect."""
+    for name in ("python", "python3"):
+        tree.add_symlink(f"usr/bin/{name}", f"python{python}")
