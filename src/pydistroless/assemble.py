@@ -1,8 +1,10 @@
 """Assemble: from a locked package set and its ``.deb`` files to the image's file tree.
 
 Packages are unpacked in name order into an in-memory :class:`Tree` (never onto the host),
-then the files their maintainer scripts would have made are generated. The result is a pure
-function of the lock, the ``.deb`` bytes and the spec.
+then, in this order: the files maintainer scripts would have made are generated, the slices
+nobody needs are cut, ``ld.so.cache`` is written for what is left, every ELF object's shared
+libraries are checked to be present, the standard library is byte-compiled, and the scanner
+metadata is written last so that it describes exactly the files that remain.
 """
 
 from __future__ import annotations
@@ -11,39 +13,101 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydistroless.debian.deb import DebPackage, install
-from pydistroless.fs import generate
+from pydistroless.debian.status import add_status_d
+from pydistroless.fetch import log
+from pydistroless.fs import generate, slicing
+from pydistroless.fs.elf import check_libraries
+from pydistroless.fs.ldcache import generate_ld_so_cache
 from pydistroless.fs.tree import Tree
-from pydistroless.lock import ArchLock
-from pydistroless.python import runtime
+from pydistroless.lock import ArchLock, Lock
+from pydistroless.python import bytecode, runtime
+from pydistroless.sbom import (
+    SBOM_DIR,
+    SbomPackage,
+    SbomSubject,
+    file_name,
+    licenses_from_copyright,
+    render,
+)
 from pydistroless.spec import ImageSpec
-
-
-@dataclass(frozen=True)
-class InstalledPackage:
-    """A package as it ended up in the image: where each of its files landed."""
-
-    deb: DebPackage
-    placed: dict[str, str]  # path as the package names it -> path in the image
 
 
 @dataclass(frozen=True)
 class Assembly:
     tree: Tree
-    installed: tuple[InstalledPackage, ...]
+    debs: tuple[DebPackage, ...]
+    pyc: bytecode.CompileReport
+    sbom: bytes
 
 
 def assemble(
     spec: ImageSpec,
+    lock: Lock,
     arch_lock: ArchLock,
     debs: Sequence[DebPackage],
     extra_certs: Sequence[tuple[str, bytes]] = (),
+    *,
+    image_name: str,
+    created: int,
 ) -> Assembly:
+    arch = arch_lock.arch
+    ordered = tuple(sorted(debs, key=lambda d: d.name))
     tree = Tree()
-    generate.add_merged_usr_links(tree, (e for d in debs for e in d.entries))
-    installed = tuple(
-        InstalledPackage(deb, install(tree, deb)) for deb in sorted(debs, key=lambda d: d.name)
-    )
+    generate.add_merged_usr_links(tree, (e for d in ordered for e in d.entries))
+    for deb in ordered:
+        install(tree, deb)
+
     runtime.add_python_links(tree, arch_lock.python)
     generate.add_accounts(tree, spec.uid)
     generate.add_ca_bundle(tree, extra_certs)
-    return Assembly(tree=tree, installed=installed)
+    generate.add_system_files(
+        tree,
+        generate.OsInfo(
+            debian_major=lock.debian_major,
+            debian_version=lock.debian_version,
+            codename=lock.codename,
+            image_name=f"Python {arch_lock.python}",
+        ),
+    )
+    if spec.variant == "debug":
+        generate.add_busybox_links(tree)
+
+    slicing.cut(tree, spec.keep)
+    tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch))
+    check_libraries(tree, arch)
+    report = bytecode.compile_stdlib(tree, arch_lock.python, arch)
+    if report.compiled:
+        log(f"{arch}: {report.compiled} .pyc compiled with {report.compiler}")
+    document = render(
+        spec.sbom_format,
+        SbomSubject(image_name, arch, lock.debian_major, created),
+        sbom_packages(arch_lock, ordered),
+    )
+    tree.add_file(f"{SBOM_DIR}/{file_name(spec.sbom_format)}", document)
+    add_status_d(tree, ordered)
+    return Assembly(tree=tree, debs=ordered, pyc=report, sbom=document)
+
+
+def sbom_packages(arch_lock: ArchLock, debs: Sequence[DebPackage]) -> list[SbomPackage]:
+    copyright_of = {
+        deb.name: next(
+            (e.data for e in deb.entries if e.path == f"usr/share/doc/{deb.name}/copyright"),
+            b"",
+        )
+        for deb in debs
+    }
+    return [
+        SbomPackage(
+            name=p.name,
+            version=p.version,
+            architecture=p.architecture,
+            source=p.source,
+            source_version=p.source_version,
+            url=p.url,
+            sha256=p.sha256,
+            licenses=licenses_from_copyright(
+                copyright_of.get(p.name, b"").decode("utf-8", errors="replace")
+            ),
+        )
+        for p in arch_lock.packages
+    ]

@@ -65,6 +65,7 @@ class Built:
     lock: Lock
     index: ImageIndex
     tags: tuple[str, ...]
+    sboms: tuple[tuple[str, bytes], ...]  # (arch, document) per image
 
     @property
     def digest(self) -> str:
@@ -80,12 +81,16 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
         lock = plan(spec, ctx.archive, ctx.mirrors, ctx.cache)
     extra_certs = generate.read_extra_certs(spec.ca_certs)
     mtime = source_date_epoch(spec, lock)
+    tags = default_tags(spec, lock)
     images = []
+    sboms = []
     for arch in spec.archs:
         arch_lock = lock.for_arch(arch)
-        images.append(_build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime))
+        image, document = _build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime, tags[-1])
+        images.append(image)
+        sboms.append((arch, document))
     index = ImageIndex(images=tuple(images))
-    built = Built(spec=spec, lock=lock, index=index, tags=default_tags(spec, lock))
+    built = Built(spec=spec, lock=lock, index=index, tags=tags, sboms=tuple(sboms))
     log(f"built {built.tags[0]} in {time.monotonic() - started:.1f} s")
     return built
 
@@ -152,7 +157,8 @@ def _build_arch(
     ctx: Context,
     extra_certs: Sequence[tuple[str, bytes]],
     mtime: int,
-) -> Image:
+    image_name: str,
+) -> tuple[Image, bytes]:
     config = image_config(spec, lock, arch_lock, mtime)
     key = sha256_hex(
         json.dumps(
@@ -162,18 +168,24 @@ def _build_arch(
                 "spec": _spec_key(spec),
                 "certs": [sha256_hex(d) for _, d in extra_certs],
                 "mtime": mtime,
+                "name": image_name,
             },
             sort_keys=True,
         ).encode()
     )
-    layers = _cached_layers(ctx.cache, key)
-    if layers is None:
+    cached = _cached_image(ctx.cache, key)
+    if cached is not None:
+        layers, document = cached
+    else:
         debs = fetch_debs(ctx, arch_lock.packages)
-        assembly = assemble(spec, arch_lock, debs, extra_certs)
-        layer = layer_from_tree(assembly.tree, mtime=mtime)
-        layers = (layer,)
-        _store_layers(ctx.cache, key, layers)
-    return Image(platform=platform_for_debian_arch(arch_lock.arch), config=config, layers=layers)
+        assembly = assemble(
+            spec, lock, arch_lock, debs, extra_certs, image_name=image_name, created=mtime
+        )
+        layers = (layer_from_tree(assembly.tree, mtime=mtime),)
+        document = assembly.sbom
+        _store_image(ctx.cache, key, layers, document)
+    image = Image(platform=platform_for_debian_arch(arch_lock.arch), config=config, layers=layers)
+    return image, document
 
 
 def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -> ImageConfig:
@@ -215,23 +227,28 @@ def _spec_key(spec: ImageSpec) -> dict:
     return json.loads(json.dumps(data, default=str))
 
 
-def _cached_layers(cache: Cache, key: str) -> tuple[Layer, ...] | None:
+def _cached_image(cache: Cache, key: str) -> tuple[tuple[Layer, ...], bytes] | None:
+    """Layers and SBOM of an identical earlier build, every blob re-verified."""
     raw = cache.get_record("images", key)
     if raw is None:
         return None
+    record = json.loads(raw)
+    document = cache.get_blob(record["sbom"])
+    if document is None:
+        return None
     layers = []
-    for meta in json.loads(raw):
+    for meta in record["layers"]:
         blob = cache.get_blob(meta["digest"].removeprefix("sha256:"))
         if blob is None:
             return None
         layers.append(Layer(blob=blob, **meta))
-    return tuple(layers)
+    return tuple(layers), document
 
 
-def _store_layers(cache: Cache, key: str, layers: Sequence[Layer]) -> None:
+def _store_image(cache: Cache, key: str, layers: Sequence[Layer], document: bytes) -> None:
     metas = []
     for layer in layers:
         cache.put_blob(layer.blob, layer.digest.removeprefix("sha256:"))
-        meta = {k: v for k, v in asdict(layer).items() if k != "blob"}
-        metas.append(meta)
-    cache.put_record(json.dumps(metas, sort_keys=True).encode(), "images", key)
+        metas.append({k: v for k, v in asdict(layer).items() if k != "blob"})
+    record = {"layers": metas, "sbom": cache.put_blob(document)}
+    cache.put_record(json.dumps(record, sort_keys=True).encode(), "images", key)

@@ -13,10 +13,12 @@ from pydistroless import __version__
 from pydistroless import lock as lockfile
 from pydistroless.build import Built, Context, build
 from pydistroless.cache import atomic_write
-from pydistroless.errors import PydistrolessError, UsageError
+from pydistroless.errors import OutputError, PydistrolessError, UsageError
+from pydistroless.fs.slicing import SLICE_NAMES
 from pydistroless.oci import daemon
 from pydistroless.oci.output import write_layout, write_tar
 from pydistroless.plan import plan
+from pydistroless.sbom import FORMATS
 from pydistroless.spec import DEFAULT_SUITE, ImageSpec, SourceOptions, host_arch
 
 EPILOG_MAIN = """\b
@@ -149,6 +151,8 @@ def _spec(
     exclude: tuple[str, ...],
     ca_certs: tuple[Path, ...] = (),
     tags: tuple[str, ...] = (),
+    keep: tuple[str, ...] = (),
+    sbom_format: str = "spdx",
 ) -> ImageSpec:
     return ImageSpec(
         suite=suite,
@@ -160,6 +164,8 @@ def _spec(
         exclude=_csv(exclude),
         ca_certs=ca_certs,
         tags=tags,
+        keep=_csv(keep),
+        sbom_format=sbom_format,
     )
 
 
@@ -211,6 +217,19 @@ Examples:
     help="Extra PEM CA certificate to trust (added to the bundle; repeatable).",
 )
 @click.option(
+    "--keep",
+    multiple=True,
+    metavar="SLICE[,SLICE]",
+    help=f"Keep a slice that is cut by default (repeatable): {', '.join(SLICE_NAMES)}.",
+)
+@click.option(
+    "--sbom-format",
+    type=click.Choice(FORMATS),
+    default="spdx",
+    show_default=True,
+    help="SBOM format, written next to the image and inside it (/usr/share/sbom).",
+)
+@click.option(
     "--lock",
     "lock_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -255,7 +274,7 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     """
     spec = _spec(
         kw["suite"], kw["python"], kw["archs"], kw["variant"], kw["user"], kw["packages"],
-        kw["exclude"], tuple(kw["ca_certs"]), tuple(kw["tags"]),
+        kw["exclude"], tuple(kw["ca_certs"]), tuple(kw["tags"]), kw["keep"], kw["sbom_format"],
     )
     context = Context.create(_sources(**kw))
     lock = None
@@ -280,9 +299,11 @@ def _write_outputs(built: Built, kw: dict[str, Any]) -> None:
     if output is not None:
         write_tar(output, built.index, tags=built.tags)
         click.echo(f"wrote {output}", err=True)
+        _write_sboms(built, output.with_suffix(""))
     if kw["oci_layout"] is not None:
         write_layout(kw["oci_layout"], built.index, tags=built.tags)
         click.echo(f"wrote OCI layout {kw['oci_layout']}", err=True)
+        _write_sboms(built, Path(str(kw["oci_layout"]).rstrip("/")))
     if kw["load"]:
         assert output is not None
         engine = daemon.detect_engine(kw["engine"])
@@ -290,6 +311,17 @@ def _write_outputs(built: Built, kw: dict[str, Any]) -> None:
             daemon.load(output, tag=tag, engine=engine)
         click.echo(f"loaded into {engine} as {', '.join(built.tags)}", err=True)
     click.echo(built.digest)
+
+
+def _write_sboms(built: Built, stem: Path) -> None:
+    suffix = ".spdx.json" if built.spec.sbom_format == "spdx" else ".cdx.json"
+    for arch, document in built.sboms:
+        path = stem.parent / f"{stem.name}.{arch}{suffix}"
+        try:
+            atomic_write(path, document)
+        except OSError as exc:
+            raise OutputError(f"cannot write SBOM {path}: {exc.strerror}") from exc
+        click.echo(f"wrote SBOM {path}", err=True)
 
 
 @cli.command(

@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydistroless import sbom
 from pydistroless.errors import UsageError
+from pydistroless.fs import slicing
 
 DEFAULT_SUITE = "trixie"
 NONROOT_UID = 65532
@@ -51,6 +53,7 @@ class ImageSpec:
     ca_certs: tuple[Path, ...] = ()
     tags: tuple[str, ...] = ()  # extra tags beside the default ones
     source_date_epoch: int | None = None
+    sbom_format: str = "spdx"
 
     def __post_init__(self) -> None:
         if self.python is not None and not re.fullmatch(r"3\.\d{1,2}", self.python):
@@ -65,6 +68,8 @@ class ImageSpec:
             if not re.fullmatch(r"[a-z0-9]+", arch):
                 raise UsageError(f"--arch {arch!r} is not a Debian architecture name (amd64 …)")
         user_id(self.user)  # validates
+        slicing.check_names(self.keep)
+        sbom.check_format(self.sbom_format)
         if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", self.suite):
             raise UsageError(f"--suite {self.suite!r} is not a Debian suite name (trixie …)")
 

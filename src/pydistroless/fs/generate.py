@@ -120,3 +120,90 @@ def add_ca_bundle(tree: Tree, extra: Sequence[tuple[str, bytes]] = ()) -> int:
         if tree.get("usr/lib/ssl/certs") is None:
             tree.add_symlink("usr/lib/ssl/certs", "/etc/ssl/certs")
     return len(parts)
+
+
+# Name resolution from files first: there is no nscd, no LDAP, no systemd in an image.
+NSSWITCH = """\
+passwd:         files
+group:          files
+shadow:         files
+hosts:          files dns
+networks:       files
+protocols:      files
+services:       files
+ethers:         files
+rpc:            files
+"""
+
+
+@dataclass(frozen=True)
+class OsInfo:
+    """What scanners read to know the distribution: ID, VERSION_ID, VERSION (codename)."""
+
+    debian_major: str  # "13"
+    debian_version: str  # "13.8"
+    codename: str  # "trixie"
+    image_name: str  # "Python 3.13"
+
+
+def os_release(info: OsInfo) -> str:
+    return (
+        f'PRETTY_NAME="pydistroless {info.image_name} (Debian GNU/Linux {info.debian_major})"\n'
+        'NAME="Debian GNU/Linux"\n'
+        "ID=debian\n"
+        f'VERSION_ID="{info.debian_major}"\n'
+        f'VERSION="{info.debian_major} ({info.codename})"\n'
+        f"VERSION_CODENAME={info.codename}\n"
+        "VARIANT=pydistroless\n"
+        "VARIANT_ID=pydistroless\n"
+    )
+
+
+def add_system_files(tree: Tree, info: OsInfo) -> None:
+    """os-release, debian_version, localtime (UTC) and nsswitch.conf."""
+    tree.add_file("usr/lib/os-release", os_release(info).encode())
+    tree.add_symlink("etc/os-release", "../usr/lib/os-release")
+    if tree.get("etc/debian_version") is None:
+        tree.add_file("etc/debian_version", f"{info.debian_version}\n".encode())
+    if tree.resolve("usr/share/zoneinfo/Etc/UTC") in tree:
+        tree.add_symlink("etc/localtime", "/usr/share/zoneinfo/Etc/UTC")
+        tree.add_file("etc/timezone", b"Etc/UTC\n")
+    tree.add_file("etc/nsswitch.conf", NSSWITCH.encode())
+
+
+BUSYBOX_DIR = "busybox"
+
+
+def busybox_applets(binary: bytes) -> list[str]:
+    """The applet names compiled into a busybox binary, read from its sorted name table
+    (``[``, ``[[``, ``acpid``, ...) instead of running it: the binary may be for another
+    architecture than the host's."""
+    start = binary.find(b"\x00[\x00[[\x00")
+    if start < 0:
+        return []
+    names: list[str] = []
+    pos = start + 1
+    while True:
+        end = binary.index(b"\x00", pos)
+        name = binary[pos:end]
+        if not name or not all(32 < c < 127 for c in name) or (names and name.decode() < names[-1]):
+            break
+        names.append(name.decode())
+        pos = end + 1
+    return names
+
+
+def add_busybox_links(tree: Tree) -> int:
+    """``/busybox/<applet>`` links to Debian's static busybox (left where its package put it,
+    so the package metadata stays true). Returns the number of applets."""
+    real = tree.resolve("usr/bin/busybox")
+    binary = tree.read("usr/bin/busybox") if real else None
+    if binary is None:
+        raise UsageError("the debug variant needs busybox-static, which is not in the image")
+    applets = busybox_applets(binary)
+    tree.add_dir(BUSYBOX_DIR)
+    tree.add_symlink(f"{BUSYBOX_DIR}/busybox", "/usr/bin/busybox")
+    for applet in applets:
+        if applet != "busybox":
+            tree.add_symlink(f"{BUSYBOX_DIR}/{applet}", "/usr/bin/busybox")
+    return len(applets)

@@ -42,9 +42,7 @@ def default_python(index: PackageIndex, suite: str) -> str:
 
 def available_pythons(index: PackageIndex) -> list[str]:
     found = {
-        m.group(1)
-        for name in index.names()
-        if (m := re.fullmatch(r"python(3\.\d+)-minimal", name))
+        m.group(1) for name in index.names() if (m := re.fullmatch(r"python(3\.\d+)-minimal", name))
     }
     return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
 

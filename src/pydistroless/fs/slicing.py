@@ -1,0 +1,160 @@
+"""Slices: named groups of files that a container does not need, cut out by default.
+
+Each slice is plain data (shell-style patterns over canonical image paths, ``*`` not crossing
+``/`` and ``**`` crossing it); ``--keep NAME`` keeps a slice in. Copyright files are never cut:
+``usr/share/doc/*/copyright`` is how Debian ships each package's licence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from pydistroless.errors import UsageError
+from pydistroless.fs.tree import Kind, Tree
+
+
+@dataclass(frozen=True)
+class Slice:
+    name: str
+    description: str
+    patterns: tuple[str, ...]
+    keep: tuple[str, ...] = ()  # patterns inside the slice that are never cut
+
+
+_STDLIB = "usr/lib/python3.*"
+
+SLICES: tuple[Slice, ...] = (
+    Slice(
+        "docs",
+        "package documentation under /usr/share/doc (each copyright file stays)",
+        ("usr/share/doc/**", "usr/share/doc-base/**"),
+        keep=("usr/share/doc/*/copyright",),
+    ),
+    Slice("man", "manual pages", ("usr/share/man/**",)),
+    Slice("info", "GNU info pages", ("usr/share/info/**",)),
+    Slice("lintian", "Debian lintian overrides", ("usr/share/lintian/**",)),
+    Slice(
+        "locale",
+        "message catalogues (translations of C programs' messages)",
+        ("usr/share/locale/**",),
+    ),
+    Slice(
+        "gconv",
+        "glibc iconv modules; Python's codecs do not use them",
+        ("usr/lib/*/gconv/**",),
+    ),
+    Slice(
+        "shell",
+        "files only a shell or a package manager uses: profile scripts, motd, "
+        "update-ca-certificates",
+        (
+            "etc/profile",
+            "etc/profile.d/**",
+            "etc/update-motd.d/**",
+            "etc/motd",
+            "etc/issue",
+            "etc/issue.net",
+            "etc/bash.bashrc",
+            "etc/ca-certificates/update.d/**",
+            "usr/sbin/update-ca-certificates",
+            "usr/share/base-files/**",
+            "usr/share/bug/**",
+            "usr/share/menu/**",
+        ),
+    ),
+    Slice(
+        "test",
+        "the standard library's test package and the test-only extension modules",
+        (
+            f"{_STDLIB}/test/**",
+            f"{_STDLIB}/lib-dynload/_test*.so",
+            f"{_STDLIB}/lib-dynload/_ctypes_test*.so",
+            f"{_STDLIB}/lib-dynload/_xxtestfuzz*.so",
+            f"{_STDLIB}/lib-dynload/xxlimited*.so",
+            f"{_STDLIB}/lib-dynload/xxsubtype*.so",
+        ),
+    ),
+    Slice("idlelib", "the IDLE editor", (f"{_STDLIB}/idlelib/**",)),
+    Slice("tkinter", "Tk bindings (no display in a container)", (f"{_STDLIB}/tkinter/**",)),
+    Slice("turtledemo", "turtle graphics demos", (f"{_STDLIB}/turtledemo/**",)),
+    Slice(
+        "__phello__",
+        "frozen-module test packages",
+        (f"{_STDLIB}/__phello__/**", f"{_STDLIB}/__hello__.py"),
+    ),
+)
+
+SLICE_NAMES = tuple(s.name for s in SLICES)
+
+
+@cache
+def _compile(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("/**", i):
+            out.append("(?:/.*)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def matches(pattern: str, path: str) -> bool:
+    return _compile(pattern).match(path) is not None
+
+
+def check_names(names: Iterable[str]) -> None:
+    unknown = sorted(set(names) - set(SLICE_NAMES))
+    if unknown:
+        raise UsageError(
+            f"unknown slice {', '.join(unknown)} for --keep; known slices: {', '.join(SLICE_NAMES)}"
+        )
+
+
+def cut(tree: Tree, keep: Iterable[str] = ()) -> dict[str, int]:
+    """Remove every slice not in ``keep``. Returns bytes removed per slice."""
+    keep = set(keep)
+    check_names(keep)
+    removed: dict[str, int] = {}
+    paths = [e.path for e in tree.entries()]
+    for piece in SLICES:
+        if piece.name in keep:
+            continue
+        doomed = [
+            p
+            for p in paths
+            if any(matches(pat, p) for pat in piece.patterns)
+            and not any(matches(k, p) for k in piece.keep)
+            and not _is_kept_ancestor(p, piece, paths)
+        ]
+        size = 0
+        for p in doomed:
+            entry = tree.get(p)
+            if entry is not None and entry.kind is Kind.FILE:
+                size += entry.size
+        tree.remove_entries(sorted(doomed, reverse=True))
+        removed[piece.name] = size
+        paths = [p for p in paths if p in tree]
+    return removed
+
+
+def _is_kept_ancestor(path: str, piece: Slice, paths: list[str]) -> bool:
+    """A directory stays when something inside it is kept (usr/share/doc/libc6/)."""
+    if not piece.keep:
+        return False
+    prefix = path + "/"
+    return any(p.startswith(prefix) and any(matches(k, p) for k in piece.keep) for p in paths)

@@ -1,0 +1,198 @@
+"""Byte-compile the standard library into the image.
+
+Debian compiles ``.pyc`` files in a maintainer script, which never runs in these images, so
+without this step every container start compiles what it imports (slow), or tries to write
+``__pycache__`` on a read-only root (and fails quietly, every time). The files are written as
+*unchecked-hash* ``.pyc`` (PEP 552): valid whatever the files' timestamps, never re-checked
+against the source, and the same bytes on every build.
+
+The compiler is the image's own interpreter when the host can run it: it is started through
+the image's dynamic loader with the image's libraries, so nothing of the host is used, and no
+chroot or root is needed. A ``.pyc`` does not depend on the CPU architecture, so for another
+architecture a host ``python3.X`` is used instead, provided its bytecode magic number is the
+one the image's ``importlib`` expects. If neither is possible, the image gets no ``.pyc`` and
+the build says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydistroless.errors import ImageCheckError
+from pydistroless.fetch import log
+from pydistroless.fs.elf import multiarch_triplet
+from pydistroless.fs.tree import Kind, Tree
+from pydistroless.spec import host_arch
+
+_COMPILER = r"""
+import importlib.util, json, os, py_compile, sys
+root, jobs = sys.argv[1], json.loads(sys.stdin.read())
+failed = 0
+for image_path in jobs:
+    source = os.path.join(root, image_path)
+    target = os.path.join(root, importlib.util.cache_from_source("/" + image_path)[1:])
+    try:
+        py_compile.compile(source, cfile=target, dfile="/" + image_path, doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    except py_compile.PyCompileError:
+        failed += 1
+print(failed)
+"""
+
+_PRINT_MAGIC = "import importlib.util as u; print(int.from_bytes(u.MAGIC_NUMBER[:2], 'little'))"
+_MAGIC = re.compile(rb"MAGIC_NUMBER = \((\d+)\)\.to_bytes\(2, 'little'\) \+ b'\\r\\n'")
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    compiled: int
+    failed: int
+    compiler: str  # how: "image interpreter", "host python3.13 (...)", or "" if none
+
+
+def stdlib_sources(tree: Tree, python: str) -> list[str]:
+    prefix = f"usr/lib/python{python}/"
+    return [
+        e.path
+        for e in tree.files()
+        if e.path.startswith(prefix) and e.path.endswith(".py") and "/site-packages/" not in e.path
+    ]
+
+
+def image_magic(tree: Tree, python: str) -> int | None:
+    source = tree.read(f"usr/lib/python{python}/importlib/_bootstrap_external.py")
+    match = _MAGIC.search(source or b"")
+    return int(match.group(1)) if match else None
+
+
+def compile_stdlib(tree: Tree, python: str, arch: str) -> CompileReport:
+    sources = stdlib_sources(tree, python)
+    if not sources:
+        return CompileReport(0, 0, "")
+    with tempfile.TemporaryDirectory(prefix="pydistroless-pyc-") as tmp:
+        root = Path(tmp)
+        command, how = _compiler_command(tree, python, arch, root)
+        if command is None:
+            log(
+                f"WARNING: no .pyc for the {arch} image: this host cannot run its Python and "
+                f"has no python{python} with the same bytecode magic; install python{python} "
+                "on the host, or build on a machine of that architecture"
+            )
+            return CompileReport(0, 0, "")
+        for path in sources:
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tree.read(path) or b"")
+        failed = _run(command, root, sources)
+        compiled = _collect(tree, root, python)
+    return CompileReport(compiled, failed, how)
+
+
+def _compiler_command(
+    tree: Tree, python: str, arch: str, root: Path
+) -> tuple[list[str] | None, str]:
+    if arch == host_arch():
+        command = _image_interpreter(tree, python, arch, root)
+        if command is not None:
+            return command, "the image's own interpreter"
+    host = shutil.which(f"python{python}")
+    if host is not None:
+        wanted = image_magic(tree, python)
+        probe = subprocess.run(
+            [
+                host,
+                "-c",
+                "import importlib.util as u; print(int.from_bytes(u.MAGIC_NUMBER[:2], 'little'))",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and wanted is not None and int(probe.stdout) == wanted:
+            return [host, "-I", "-S", "-B"], f"host {host} (same bytecode magic {wanted})"
+    return None, ""
+
+
+def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[str] | None:
+    """Unpack the interpreter and its libraries, and start it through the image's loader."""
+    triplet = multiarch_triplet(arch)
+    libdir = f"usr/lib/{triplet}"
+    needed = [e for e in tree.entries() if e.path.startswith((libdir + "/", "usr/bin/python"))]
+    loader = next(
+        (
+            e.path
+            for e in needed
+            if os.path.basename(e.path).startswith("ld-linux") and e.kind is Kind.FILE
+        ),
+        None,
+    )
+    interpreter = f"usr/bin/python{python}"
+    if loader is None or tree.get(interpreter) is None:
+        return None
+    for entry in needed:
+        if "/gconv/" in entry.path:
+            continue
+        target = root / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if entry.kind is Kind.FILE:
+            target.write_bytes(entry.data)
+            target.chmod(0o755)
+        elif entry.kind is Kind.SYMLINK:
+            target.symlink_to(entry.target)
+        elif entry.kind is Kind.HARDLINK:
+            target.write_bytes(tree.read(entry.target) or b"")
+    command = [
+        str(root / loader),
+        "--library-path",
+        str(root / libdir),
+        str(root / interpreter),
+        "-I",
+        "-S",
+        "-B",
+    ]
+    probe = subprocess.run([*command, "-c", "pass"], capture_output=True, check=False)
+    return command if probe.returncode == 0 else None
+
+
+def _run(command: Sequence[str], root: Path, sources: list[str]) -> int:
+    # Two workers: these machines have two cores, and compiling is CPU-bound.
+    halves = [sources[0::2], sources[1::2]]
+    procs = [
+        subprocess.Popen(
+            [*command, "-c", _COMPILER, str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        )
+        for half in halves
+        if half
+    ]
+    failed = 0
+    for proc, half in zip(procs, [h for h in halves if h], strict=True):
+        out, err = proc.communicate(json.dumps(half))
+        if proc.returncode != 0:
+            raise ImageCheckError(
+                f"byte-compiling the standard library failed: {err.strip().splitlines()[-1:]}"
+            )
+        failed += int(out.strip() or 0)
+    return failed
+
+
+def _collect(tree: Tree, root: Path, python: str) -> int:
+    count = 0
+    base = root / "usr" / "lib" / f"python{python}"
+    for pyc in sorted(base.rglob("*.pyc")):
+        relative = pyc.relative_to(root).as_posix()
+        tree.add_file(relative, pyc.read_bytes(), 0o644)
+        count += 1
+    return count

@@ -1,0 +1,264 @@
+"""Software bills of materials: SPDX 2.3 JSON (default) and CycloneDX 1.5 JSON.
+
+An SBOM lists every Debian package in the image with its exact version, a purl
+(``pkg:deb/debian/NAME@VERSION?arch=ARCH&distro=debian-N``), where it was downloaded from, its
+SHA256 and its licence as declared in the package's machine-readable copyright file. Both
+formats are plain JSON documents built from plain data here; the tests validate them with
+``spdx-tools`` and ``cyclonedx-python-lib``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from pydistroless import __version__
+from pydistroless.errors import UsageError
+
+FORMATS = ("spdx", "cyclonedx")
+SBOM_DIR = "usr/share/sbom"
+
+# Debian short licence names (DEP-5) and their SPDX identifiers, for the common ones.
+_SPDX_IDS = {
+    "apache-2.0": "Apache-2.0",
+    "artistic": "Artistic-1.0-Perl",
+    "bsd-2-clause": "BSD-2-Clause",
+    "bsd-3-clause": "BSD-3-Clause",
+    "bsd-4-clause": "BSD-4-Clause",
+    "cc0-1.0": "CC0-1.0",
+    "expat": "MIT",
+    "mit": "MIT",
+    "gfdl-1.3+": "GFDL-1.3-or-later",
+    "gpl-1+": "GPL-1.0-or-later",
+    "gpl-2": "GPL-2.0-only",
+    "gpl-2+": "GPL-2.0-or-later",
+    "gpl-3": "GPL-3.0-only",
+    "gpl-3+": "GPL-3.0-or-later",
+    "isc": "ISC",
+    "lgpl-2": "LGPL-2.0-only",
+    "lgpl-2+": "LGPL-2.0-or-later",
+    "lgpl-2.1": "LGPL-2.1-only",
+    "lgpl-2.1+": "LGPL-2.1-or-later",
+    "lgpl-3": "LGPL-3.0-only",
+    "lgpl-3+": "LGPL-3.0-or-later",
+    "mpl-2.0": "MPL-2.0",
+    "openssl": "OpenSSL",
+    "psf-2": "PSF-2.0",
+    "python": "Python-2.0",
+    "zlib": "Zlib",
+    "x11": "X11",
+    "curl": "curl",
+    "bzip2-1.0.6": "bzip2-1.0.6",
+}
+
+
+@dataclass(frozen=True)
+class SbomPackage:
+    name: str
+    version: str
+    architecture: str
+    source: str
+    source_version: str
+    url: str
+    sha256: str
+    licenses: tuple[str, ...]  # Debian short names from the copyright file
+
+
+@dataclass(frozen=True)
+class SbomSubject:
+    """What the SBOM describes: one image for one architecture."""
+
+    name: str  # pydistroless/python:3.13-debian13
+    arch: str
+    debian_major: str
+    created: int  # epoch seconds
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"--sbom-format {fmt!r} is unknown; use one of {', '.join(FORMATS)}")
+
+
+def licenses_from_copyright(text: str) -> tuple[str, ...]:
+    """Short licence names from a DEP-5 copyright file's ``License:`` lines, in order."""
+    seen: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("License:"):
+            for name in re.split(r"\s+(?:or|and)\s+|\s*,\s*|\s*\|\s*", line[8:].strip()):
+                name = name.strip("() ")
+                if name and name not in seen:
+                    seen.append(name)
+    return tuple(seen)
+
+
+def purl(package: SbomPackage, debian_major: str) -> str:
+    return (
+        f"pkg:deb/debian/{quote(package.name)}@{quote(package.version, safe='')}"
+        f"?arch={package.architecture}&distro=debian-{debian_major}"
+    )
+
+
+def spdx_license(names: Sequence[str]) -> tuple[str, list[str]]:
+    """An SPDX expression for the declared licences, and the LicenseRef ids it uses."""
+    ids: list[str] = []
+    refs: list[str] = []
+    for name in names:
+        known = _SPDX_IDS.get(name.lower())
+        if known is None:
+            known = "LicenseRef-" + re.sub(r"[^A-Za-z0-9.-]", "-", name)
+            refs.append(known)
+        if known not in ids:
+            ids.append(known)
+    if not ids:
+        return "NOASSERTION", []
+    return " AND ".join(ids), sorted(set(refs))
+
+
+def _created(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _spdx_id(name: str) -> str:
+    return "SPDXRef-Package-deb-" + re.sub(r"[^A-Za-z0-9.-]", "-", name)
+
+
+def spdx(subject: SbomSubject, packages: Sequence[SbomPackage]) -> bytes:
+    described = "SPDXRef-Image"
+    entries = []
+    relationships = [
+        {
+            "spdxElementId": "SPDXRef-DOCUMENT",
+            "relationshipType": "DESCRIBES",
+            "relatedSpdxElement": described,
+        }
+    ]
+    refs: set[str] = set()
+    for package in sorted(packages, key=lambda p: p.name):
+        declared, used_refs = spdx_license(package.licenses)
+        refs.update(used_refs)
+        entries.append(
+            {
+                "SPDXID": _spdx_id(package.name),
+                "name": package.name,
+                "versionInfo": package.version,
+                "supplier": "Organization: Debian",
+                "downloadLocation": package.url,
+                "filesAnalyzed": False,
+                "checksums": [{"algorithm": "SHA256", "checksumValue": package.sha256}],
+                "licenseConcluded": "NOASSERTION",
+                "licenseDeclared": declared,
+                "copyrightText": "NOASSERTION",
+                "sourceInfo": f"built from Debian source package {package.source} "
+                f"{package.source_version}",
+                "externalRefs": [
+                    {
+                        "referenceCategory": "PACKAGE-MANAGER",
+                        "referenceType": "purl",
+                        "referenceLocator": purl(package, subject.debian_major),
+                    }
+                ],
+            }
+        )
+        relationships.append(
+            {
+                "spdxElementId": described,
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": _spdx_id(package.name),
+            }
+        )
+    image = {
+        "SPDXID": described,
+        "name": subject.name,
+        "versionInfo": subject.arch,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": False,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "primaryPackagePurpose": "CONTAINER",
+    }
+    body = [p["name"] + p["versionInfo"] + p["checksums"][0]["checksumValue"] for p in entries]
+    namespace_id = uuid.uuid5(uuid.NAMESPACE_URL, subject.name + subject.arch + "".join(body))
+    document = {
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": f"{subject.name} ({subject.arch})",
+        "documentNamespace": f"https://spdx.org/spdxdocs/pydistroless-{namespace_id}",
+        "creationInfo": {
+            "created": _created(subject.created),
+            "creators": [f"Tool: pydistroless-{__version__}"],
+        },
+        "packages": [image, *entries],
+        "relationships": relationships,
+    }
+    if refs:
+        document["hasExtractedLicensingInfos"] = [
+            {
+                "licenseId": ref,
+                "extractedText": "See the package's /usr/share/doc/<package>/copyright file "
+                f"for the licence Debian calls {ref.removeprefix('LicenseRef-')!r}.",
+            }
+            for ref in sorted(refs)
+        ]
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def cyclonedx(subject: SbomSubject, packages: Sequence[SbomPackage]) -> bytes:
+    components = []
+    for package in sorted(packages, key=lambda p: p.name):
+        ref = purl(package, subject.debian_major)
+        declared, _ = spdx_license(package.licenses)
+        component: dict = {
+            "type": "library",
+            "bom-ref": ref,
+            "name": package.name,
+            "version": package.version,
+            "publisher": "Debian",
+            "purl": ref,
+            "hashes": [{"alg": "SHA-256", "content": package.sha256}],
+            "externalReferences": [{"type": "distribution", "url": package.url}],
+        }
+        if declared != "NOASSERTION":
+            component["licenses"] = [{"expression": declared}]
+        components.append(component)
+    serial = uuid.uuid5(
+        uuid.NAMESPACE_URL, subject.name + subject.arch + "".join(c["purl"] for c in components)
+    )
+    document = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": f"urn:uuid:{serial}",
+        "version": 1,
+        "metadata": {
+            "timestamp": _created(subject.created),
+            "tools": {
+                "components": [
+                    {"type": "application", "name": "pydistroless", "version": __version__}
+                ]
+            },
+            "component": {
+                "type": "container",
+                "bom-ref": "image",
+                "name": subject.name,
+                "version": subject.arch,
+            },
+        },
+        "components": components,
+        "dependencies": [{"ref": "image", "dependsOn": [c["bom-ref"] for c in components]}],
+    }
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def render(fmt: str, subject: SbomSubject, packages: Sequence[SbomPackage]) -> bytes:
+    check_format(fmt)
+    return spdx(subject, packages) if fmt == "spdx" else cyclonedx(subject, packages)
+
+
+def file_name(fmt: str) -> str:
+    return "pydistroless.spdx.json" if fmt == "spdx" else "pydistroless.cdx.json"
