@@ -180,6 +180,10 @@ def test_values_are_frozen_and_hashable() -> None:
         config.user = "root"  # type: ignore[misc]
 
 
+def test_created_may_be_given_as_an_epoch() -> None:
+    assert make_config(created=EPOCH) == make_config(created="2023-11-14T22:13:20Z")
+
+
 def test_config_checks_its_fields() -> None:
     with pytest.raises(UsageError, match="KEY=VALUE"):
         make_config(env=("NOEQUALS",))

@@ -163,7 +163,8 @@ class ImageConfig:
     """How the container runs: the ``config`` part of the image config, plus its dates.
 
     ``labels`` may be given as a mapping; it is kept as sorted pairs so the value stays
-    frozen and hashable. ``created`` is RFC 3339 (see :func:`rfc3339`).
+    frozen and hashable. ``created`` is RFC 3339; an epoch in seconds (``SOURCE_DATE_EPOCH``)
+    is turned into that form.
     """
 
     entrypoint: tuple[str, ...]
@@ -172,10 +173,12 @@ class ImageConfig:
     user: str = ""
     working_dir: str = ""
     labels: Pairs = ()
-    created: str = "1970-01-01T00:00:00Z"
+    created: str | int = "1970-01-01T00:00:00Z"
     author: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.created, int):
+            object.__setattr__(self, "created", rfc3339(self.created))
         object.__setattr__(self, "entrypoint", tuple(self.entrypoint))
         object.__setattr__(self, "cmd", tuple(self.cmd))
         object.__setattr__(self, "env", tuple(self.env))
@@ -222,7 +225,7 @@ class Image:
 
     @property
     def config_json(self) -> dict[str, Any]:
-        created = self.config.created
+        created = str(self.config.created)
         out: dict[str, Any] = {
             "architecture": self.platform.architecture,
             "os": self.platform.os,
