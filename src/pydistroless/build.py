@@ -15,48 +15,25 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 
 from pydistroless import __version__
 from pydistroless.assemble import assemble
-from pydistroless.cache import Cache, default_cache_dir, sha256_hex
-from pydistroless.debian.archive import Archive
-from pydistroless.debian.deb import DebPackage, read_deb
-from pydistroless.debian.sources import Mirrors, choose_mirrors
-from pydistroless.errors import PackageFormatError, UsageError
-from pydistroless.fetch import Download, Fetcher, log
+from pydistroless.cache import Cache, sha256_hex
+from pydistroless.context import Context
+from pydistroless.errors import UsageError
+from pydistroless.fetch import log
 from pydistroless.fs import generate
-from pydistroless.lock import ArchLock, Lock, LockedPackage
+from pydistroless.lock import ArchLock, Lock
 from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_debian_arch
 from pydistroless.oci.layer import Layer, layer_from_tree
 from pydistroless.plan import plan
 from pydistroless.python import runtime
-from pydistroless.spec import ImageSpec, SourceOptions
+from pydistroless.spec import ImageSpec
 
 IMAGE_NAME = "pydistroless/python"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass(frozen=True)
-class Context:
-    """The I/O services every stage shares: cache, downloads, signed archive access."""
-
-    cache: Cache
-    fetcher: Fetcher
-    archive: Archive
-    mirrors: Mirrors
-
-    @classmethod
-    def create(cls, sources: SourceOptions, *, progress: bool | None = None) -> Context:
-        cache = Cache(sources.cache_dir or default_cache_dir())
-        fetcher = Fetcher(cache, offline=sources.offline, progress=progress)
-        archive = Archive(fetcher, cache, keyring=sources.keyrings, insecure=sources.insecure)
-        mirrors = choose_mirrors(
-            flags_main=sources.mirrors, flags_security=sources.security_mirrors
-        )
-        return cls(cache, fetcher, archive, mirrors)
 
 
 @dataclass(frozen=True)
@@ -78,7 +55,7 @@ class Built:
 def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
     started = time.monotonic()
     if lock is None:
-        lock = plan(spec, ctx.archive, ctx.mirrors, ctx.cache)
+        lock = plan(spec, ctx)
     extra_certs = generate.read_extra_certs(spec.ca_certs)
     mtime = source_date_epoch(spec, lock)
     tags = default_tags(spec, lock)
@@ -121,35 +98,6 @@ def default_tags(spec: ImageSpec, lock: Lock) -> tuple[str, ...]:
     return (*spec.tags, *tags) if spec.tags else tags
 
 
-def fetch_debs(ctx: Context, packages: Sequence[LockedPackage]) -> list[DebPackage]:
-    items = [
-        Download(
-            urls=(*(f"{m}/{p.filename}" for m in _mirrors_for(ctx, p)), p.url),
-            sha256=p.sha256,
-            size=p.size,
-            label=p.filename.rsplit("/", 1)[-1],
-        )
-        for p in packages
-    ]
-    blobs = ctx.fetcher.fetch_many(items, what="packages")
-    with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(lambda pb: _read(ctx, *pb), zip(packages, blobs, strict=True)))
-
-
-def _read(ctx: Context, package: LockedPackage, data: bytes) -> DebPackage:
-    try:
-        return read_deb(data, name=package.name)
-    except PackageFormatError:
-        # The bytes matched the signed SHA256, so the archive itself ships this: keep the
-        # cache honest anyway by dropping the entry before reporting.
-        ctx.cache.blob_path(package.sha256).unlink(missing_ok=True)
-        raise
-
-
-def _mirrors_for(ctx: Context, package: LockedPackage) -> tuple[str, ...]:
-    return ctx.mirrors.security if package.suite.endswith("-security") else ctx.mirrors.main
-
-
 def _build_arch(
     spec: ImageSpec,
     lock: Lock,
@@ -177,7 +125,7 @@ def _build_arch(
     if cached is not None:
         layers, document = cached
     else:
-        debs = fetch_debs(ctx, arch_lock.packages)
+        debs = ctx.debs(arch_lock.packages)
         assembly = assemble(
             spec, lock, arch_lock, debs, extra_certs, image_name=image_name, created=mtime
         )

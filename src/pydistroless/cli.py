@@ -11,8 +11,9 @@ import click
 
 from pydistroless import __version__
 from pydistroless import lock as lockfile
-from pydistroless.build import Built, Context, build
+from pydistroless.build import Built, build
 from pydistroless.cache import atomic_write
+from pydistroless.context import Context
 from pydistroless.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
 from pydistroless.oci import daemon
@@ -355,7 +356,7 @@ def lock_cmd(**kw: Any) -> None:
         kw["exclude"],
     )
     context = Context.create(_sources(**kw))
-    result = plan(spec, context.archive, context.mirrors, context.cache)
+    result = plan(spec, context)
     text = lockfile.dumps(result)
     if str(kw["output"]) == "-":
         click.echo(text, nl=False)

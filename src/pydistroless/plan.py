@@ -12,7 +12,8 @@ import json
 from dataclasses import asdict
 
 from pydistroless import __version__
-from pydistroless.cache import Cache, sha256_hex
+from pydistroless.cache import sha256_hex
+from pydistroless.context import Context
 from pydistroless.debian.archive import Archive, Release
 from pydistroless.debian.index import PackageIndex, parse_packages
 from pydistroless.debian.resolve import Requirement, resolve
@@ -20,6 +21,7 @@ from pydistroless.debian.sources import Mirrors
 from pydistroless.errors import UsageError
 from pydistroless.fetch import log
 from pydistroless.lock import ArchLock, Lock, LockedPackage, ReleaseInfo
+from pydistroless.prune import library_use, reachable
 from pydistroless.python import runtime
 from pydistroless.spec import ImageSpec
 
@@ -47,10 +49,10 @@ def load_releases(archive: Archive, mirrors: Mirrors, suite: str) -> list[Releas
     return releases
 
 
-def plan(spec: ImageSpec, archive: Archive, mirrors: Mirrors, cache: Cache) -> Lock:
-    releases = load_releases(archive, mirrors, spec.suite)
+def plan(spec: ImageSpec, ctx: Context) -> Lock:
+    releases = load_releases(ctx.archive, ctx.mirrors, spec.suite)
     main = releases[0]
-    arch_locks = tuple(_plan_arch(spec, arch, releases, archive, cache) for arch in spec.archs)
+    arch_locks = tuple(_plan_arch(spec, arch, releases, ctx) for arch in spec.archs)
     return Lock(
         suite=spec.suite,
         codename=main.codename or spec.suite,
@@ -62,9 +64,7 @@ def plan(spec: ImageSpec, archive: Archive, mirrors: Mirrors, cache: Cache) -> L
     )
 
 
-def _plan_arch(
-    spec: ImageSpec, arch: str, releases: list[Release], archive: Archive, cache: Cache
-) -> ArchLock:
+def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context) -> ArchLock:
     key = sha256_hex(
         json.dumps(
             {
@@ -79,10 +79,10 @@ def _plan_arch(
             sort_keys=True,
         ).encode()
     )
-    cached = cache.get_record("resolutions", key)
+    cached = ctx.cache.get_record("resolutions", key)
     if cached is not None:
         return _arch_lock_from_json(cached)
-    index = load_index(archive, releases, arch)
+    index = load_index(ctx.archive, releases, arch)
     python = spec.python or runtime.default_python(index, spec.suite)
     runtime.check_available(index, python, spec.suite)
     roots = [*runtime.root_packages(python, spec.variant)]
@@ -90,7 +90,7 @@ def _plan_arch(
     resolution = resolve(
         index, roots, exclude=spec.exclude, suites=[r.suite for r in releases]
     )
-    packages = tuple(
+    closure = tuple(
         LockedPackage(
             name=r.name,
             version=r.version,
@@ -105,11 +105,20 @@ def _plan_arch(
         )
         for r in resolution.packages
     )
+    # The Depends closure is a superset: keep the library packages the ELF files load.
+    use = library_use(ctx.debs(closure), arch, protected=[r.name for r in roots])
+    keep = reachable([r.name for r in roots], resolution.edges, use)
+    packages = tuple(p for p in closure if p.name in keep)
+    dropped = [p.name for p in closure if p.name not in keep]
+    if dropped:
+        log(f"{arch}: left out {len(dropped)} unneeded packages: {' '.join(dropped)}")
     minimal = next(p for p in packages if p.name == runtime.interpreter_package(python))
     arch_lock = ArchLock(
         arch=arch, python=python, python_package_version=minimal.version, packages=packages
     )
-    cache.put_record(json.dumps(asdict(arch_lock), sort_keys=True).encode(), "resolutions", key)
+    ctx.cache.put_record(
+        json.dumps(asdict(arch_lock), sort_keys=True).encode(), "resolutions", key
+    )
     return arch_lock
 
 

@@ -90,6 +90,7 @@ class Requirement:
 class Resolution:
     packages: tuple[PackageRecord, ...]  # sorted by name
     why: dict[str, tuple[str, ...]]  # package -> the chain of packages that pulled it in
+    edges: dict[str, tuple[str, ...]]  # package -> the chosen packages it depends on
 
     def names(self) -> list[str]:
         return [p.name for p in self.packages]
@@ -159,11 +160,18 @@ def resolve(
             raise ResolveError(_missing(index, root, (), where))
         add(record, ())
 
+    edges: dict[str, tuple[str, ...]] = {}
     while queue:
         record = queue.popleft()
         chain = (*why[record.name], record.name)
+        targets: list[str] = []
         for group in parse_relations(record.pre_depends) + parse_relations(record.depends):
-            if any(alt.name in chosen and alt.accepts(chosen[alt.name].version) for alt in group):
+            present = next(
+                (a for a in group if a.name in chosen and a.accepts(chosen[a.name].version)),
+                None,
+            )
+            if present is not None:
+                targets.append(present.name)
                 continue
             if any(alt.name in skipped for alt in group):
                 continue
@@ -171,12 +179,14 @@ def resolve(
                 found = choose(alt, chain)
                 if found is not None:
                     add(found, chain)
+                    targets.append(found.name)
                     break
             else:
                 raise ResolveError(_missing(index, group[0], chain, where, group))
+        edges[record.name] = tuple(dict.fromkeys(targets))
 
     packages = tuple(sorted(chosen.values(), key=lambda r: r.name))
-    return Resolution(packages=packages, why=why)
+    return Resolution(packages=packages, why=why, edges=edges)
 
 
 def _provider_rank(chosen: dict[str, PackageRecord]):

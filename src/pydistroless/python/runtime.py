@@ -15,7 +15,7 @@ from pydistroless.debian.resolve import Requirement, parse_relations
 from pydistroless.errors import UsageError
 from pydistroless.fs.tree import Tree
 
-BASE_PACKAGES = ("base-files", "ca-certificates")
+BASE_PACKAGES = ("base-files", "ca-certificates", "netbase", "tzdata")
 DEBUG_PACKAGES = ("busybox-static",)
 
 

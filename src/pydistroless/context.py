@@ -1,0 +1,71 @@
+"""The I/O services the stages share: the cache, the downloader, the signed archive, the
+mirrors, and the packages already read in this run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from pydistroless.cache import Cache, default_cache_dir
+from pydistroless.debian.archive import Archive
+from pydistroless.debian.deb import DebPackage, read_deb
+from pydistroless.debian.sources import Mirrors, choose_mirrors
+from pydistroless.errors import PackageFormatError
+from pydistroless.fetch import Download, Fetcher
+from pydistroless.lock import LockedPackage
+from pydistroless.spec import SourceOptions
+
+
+@dataclass(frozen=True)
+class Context:
+    cache: Cache
+    fetcher: Fetcher
+    archive: Archive
+    mirrors: Mirrors
+    # Packages read in this run, by SHA256: planning and assembly both unpack them.
+    _debs: dict[str, DebPackage] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def create(cls, sources: SourceOptions, *, progress: bool | None = None) -> Context:
+        cache = Cache(sources.cache_dir or default_cache_dir())
+        fetcher = Fetcher(cache, offline=sources.offline, progress=progress)
+        archive = Archive(fetcher, cache, keyring=sources.keyrings, insecure=sources.insecure)
+        mirrors = choose_mirrors(
+            flags_main=sources.mirrors, flags_security=sources.security_mirrors
+        )
+        return cls(cache, fetcher, archive, mirrors)
+
+    def debs(self, packages: Sequence[LockedPackage]) -> list[DebPackage]:
+        """Download (or take from the cache), verify and read these packages, in order."""
+        missing = [p for p in packages if p.sha256 not in self._debs]
+        items = [
+            Download(
+                urls=(*(f"{m}/{p.filename}" for m in self._mirrors_for(p)), p.url),
+                sha256=p.sha256,
+                size=p.size,
+                label=p.filename.rsplit("/", 1)[-1],
+            )
+            for p in missing
+        ]
+        blobs = self.fetcher.fetch_many(items, what="packages")
+        # Decompression releases the GIL, so two threads use both cores.
+        with ThreadPoolExecutor(2) as pool:
+            for package, deb in zip(
+                missing, pool.map(self._read, missing, blobs), strict=True
+            ):
+                self._debs[package.sha256] = deb
+        return [self._debs[p.sha256] for p in packages]
+
+    def _read(self, package: LockedPackage, data: bytes) -> DebPackage:
+        try:
+            return read_deb(data, name=package.name)
+        except PackageFormatError:
+            # Never keep bytes that failed to read: the next run fetches them afresh.
+            self.cache.blob_path(package.sha256).unlink(missing_ok=True)
+            raise
+
+    def _mirrors_for(self, package: LockedPackage) -> tuple[str, ...]:
+        if package.suite.endswith("-security"):
+            return self.mirrors.security
+        return self.mirrors.main
