@@ -1,0 +1,145 @@
+"""Handing a written image tar to a local container engine (docker or podman).
+
+The build itself never needs an engine; this is only the optional last step of putting the
+result where ``docker run`` / ``podman run`` find it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydistroless.errors import OutputError, UsageError
+
+ENGINES = ("docker", "podman")
+
+# `docker info` hangs for a long time on some broken setups; a healthy daemon answers at once.
+_PROBE_TIMEOUT = 20
+_MAX_MESSAGE = 300
+
+
+def detect_engine(preferred: str | None = None) -> str:
+    """The engine to load into: ``preferred`` if given and usable, else docker if its
+    daemon answers, else podman if installed (it needs no daemon)."""
+    if preferred is not None:
+        if preferred not in ENGINES:
+            raise UsageError(f"unknown engine {preferred!r}; choose docker or podman")
+        if preferred == "docker":
+            problem = _docker_problem()
+            if problem:
+                raise OutputError(f"cannot use docker: {problem}; start it or use podman")
+        elif shutil.which("podman") is None:
+            raise OutputError("cannot use podman: it is not installed; install it or use docker")
+        return preferred
+    docker_problem = _docker_problem()
+    if docker_problem is None:
+        return "docker"
+    if shutil.which("podman") is not None:
+        return "podman"
+    raise OutputError(
+        f"no container engine to load the image into: {docker_problem}, and podman is not "
+        "installed; start docker, install podman, or write a tar with --output"
+    )
+
+
+def _docker_problem() -> str | None:
+    """None when ``docker info`` works, else why not (one line)."""
+    if shutil.which("docker") is None:
+        return "docker is not installed"
+    try:
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return f"docker info did not answer within {_PROBE_TIMEOUT} s"
+    except OSError as e:
+        return f"docker cannot be run ({e.strerror})"
+    if result.returncode != 0 or not result.stdout.strip():
+        why = summarise(result.stderr) or "docker info failed"
+        return f"the docker daemon is not reachable ({why})"
+    return None
+
+
+def load(tar_path: Path, *, tag: str, engine: str) -> str:
+    """Load the image tar into ``engine`` and make sure ``tag`` names it.
+
+    Returns the engine's image ID as ``sha256:<hex>`` (for an image written by
+    :func:`~pydistroless.oci.output.write_tar` this is the config digest of the image in
+    its ``manifest.json``, on docker and podman alike).
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose docker or podman")
+    output = _run(engine, ["load", "-i", str(tar_path)], f"cannot load {tar_path} into {engine}")
+    # Tag what the load reported rather than trust the name the engine chose: podman names
+    # an image from an OCI archive after its ref.name annotation, and an old image could
+    # still hold the tag.
+    loaded = _loaded_image(output)
+    if loaded is not None:
+        _run(engine, ["tag", loaded, tag], f"cannot tag the loaded image as {tag} in {engine}")
+    image_id = _inspect_id(engine, tag)
+    if image_id is None:
+        raise OutputError(
+            f"{engine} loaded {tar_path} but no image is tagged {tag}; "
+            f"its output was: {summarise(output) or 'empty'}"
+        )
+    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+
+
+def _run(engine: str, args: Sequence[str], what: str) -> str:
+    try:
+        result = subprocess.run(
+            [engine, *args], capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        )
+    except OSError as e:
+        raise OutputError(f"{what}: {engine} cannot be run ({e.strerror})") from e
+    if result.returncode != 0:
+        reason = summarise(result.stderr) or summarise(result.stdout) or f"exit {result.returncode}"
+        raise OutputError(f"{what}: {reason}")
+    return result.stdout
+
+
+def _inspect_id(engine: str, reference: str) -> str | None:
+    try:
+        result = subprocess.run(
+            [engine, "image", "inspect", "--format", "{{.Id}}", reference],
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    lines = result.stdout.split()
+    return lines[0] if result.returncode == 0 and lines else None
+
+
+# "Loaded image: x:y" (docker), "Loaded image ID: sha256:..." (docker, untagged),
+# "Loaded image(s): a,b" (podman 3), "Loaded image: a" (podman 4)
+_LOADED = re.compile(r"^Loaded image(?: ID|\(s\))?: *(\S+)", re.MULTILINE)
+
+
+def _loaded_image(output: str) -> str | None:
+    found = _LOADED.findall(output)
+    return found[-1].split(",")[0] if found else None
+
+
+def summarise(text: str) -> str:
+    """An engine's error output on one line: its last meaningful lines, cut to length."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [_strip_prefix(line) for line in lines]
+    line = "; ".join(lines[-2:])
+    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
+
+
+def _strip_prefix(line: str) -> str:
+    for prefix in ("Error response from daemon: ", "Error: "):
+        line = line.removeprefix(prefix)
+    return line
