@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -234,14 +235,66 @@ def test_unwritable_directory_is_an_output_error(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through directory permissions")
+def as_unprivileged(action: Callable[[], None]) -> str:
+    """Run ``action`` in a child process that has given up root, since root writes through
+    directory permissions; return the OutputError message it met, or "" if none."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        message = b"unexpected failure"
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                action()
+                message = b""
+            except OutputError as e:
+                message = str(e).encode()
+        finally:
+            os.write(write_end, message)
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return message
+
+
 def test_read_only_directory_is_an_output_error(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
+    tmp_path.chmod(0o755)
+    out = locked / "image.tar"
     try:
-        with pytest.raises(OutputError, match="Permission denied; choose another --output"):
-            write_tar(locked / "image.tar", SINGLE, tags=[TAG])
+        if os.geteuid() == 0:
+            message = as_unprivileged(lambda: write_tar(out, SINGLE, tags=[TAG]))
+        else:
+            with pytest.raises(OutputError) as caught:
+                write_tar(out, SINGLE, tags=[TAG])
+            message = str(caught.value)
+        assert message == f"cannot write {out}: Permission denied; choose another --output"
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_layout_in_a_read_only_directory_is_an_output_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    tmp_path.chmod(0o755)
+    target = locked / "oci"
+    try:
+        if os.geteuid() == 0:
+            message = as_unprivileged(lambda: write_layout(target, SINGLE, tags=[TAG]))
+        else:
+            with pytest.raises(OutputError) as caught:
+                write_layout(target, SINGLE, tags=[TAG])
+            message = str(caught.value)
+        assert message == f"cannot write {target}: Permission denied; choose another --oci-layout"
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)

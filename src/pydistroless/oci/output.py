@@ -39,6 +39,9 @@ from pydistroless.oci.layer import tar_end, tar_header, tar_padding
 
 OCI_LAYOUT = canonical_json({"imageLayoutVersion": "1.0.0"})
 
+# the command-line option an error message tells the user to change
+_LAYOUT_OPTION = "--oci-layout"
+
 # The reference grammar of docker/distribution, reduced to what a local tag needs.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)"
@@ -171,12 +174,13 @@ def write_tar(
     )
     if isinstance(mtime, bool) or not isinstance(mtime, int) or mtime < 0:
         raise UsageError(f"tar mtime must be a whole number of seconds >= 0, not {mtime!r}")
-    if path.is_dir():
-        raise OutputError(
-            f"cannot write {path}: it is a directory; choose a file name for --output"
-        )
-    with _atomic_file(path) as out:
-        _write_tar_members(out, files, mtime)
+    with _reporting(path, "--output"):
+        if path.is_dir():
+            raise OutputError(
+                f"cannot write {path}: it is a directory; choose a file name for --output"
+            )
+        with _atomic_file(path) as out:
+            _write_tar_members(out, files, mtime)
 
 
 def _write_tar_members(out: BinaryIO, files: dict[str, bytes], mtime: int) -> None:
@@ -217,8 +221,6 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
             os.fsync(out.fileno())
         os.replace(temp, path)
         temp = None
-    except OSError as e:
-        raise OutputError(_explain(path, e, "--output")) from e
     finally:
         if temp is not None:
             with contextlib.suppress(OSError):
@@ -239,6 +241,15 @@ def _create_temp_file(path: Path) -> tuple[Path, int]:
             return temp, os.open(temp, flags, 0o666)
         except FileExistsError:
             continue
+
+
+@contextlib.contextmanager
+def _reporting(path: Path, option: str) -> Iterator[None]:
+    """Turn any failure of the filesystem into the one-line error the user sees."""
+    try:
+        yield
+    except OSError as e:
+        raise OutputError(_explain(path, e, option)) from e
 
 
 def _explain(path: Path, error: OSError, option: str) -> str:
@@ -267,7 +278,12 @@ def write_layout(directory: Path, index: ImageIndex, *, tags: Sequence[str]) -> 
     """
     directory = Path(os.path.abspath(directory))
     files = _layout_files(index, tags)
-    _check_layout_target(directory)
+    with _reporting(directory, _LAYOUT_OPTION):
+        _check_layout_target(directory)
+        _write_layout(directory, files)
+
+
+def _write_layout(directory: Path, files: dict[str, bytes]) -> None:
     temp: Path | None = None
     old: Path | None = None
     try:
@@ -298,15 +314,10 @@ def write_layout(directory: Path, index: ImageIndex, *, tags: Sequence[str]) -> 
         else:
             os.replace(temp, directory)  # absent, or an empty directory
         temp = None
-    except OSError as e:
-        raise OutputError(_explain(directory, e, _LAYOUT_OPTION)) from e
     finally:
         for leftover in (temp, old):
             if leftover is not None:
                 shutil.rmtree(leftover, ignore_errors=True)
-
-
-_LAYOUT_OPTION = "--oci-layout"
 
 
 def _is_layout(directory: Path) -> bool:
