@@ -20,6 +20,7 @@ from pydistroless.fs.elf import check_libraries
 from pydistroless.fs.ldcache import generate_ld_so_cache
 from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock
+from pydistroless.prune import unused_libraries
 from pydistroless.python import bytecode, runtime
 from pydistroless.sbom import (
     SBOM_DIR,
@@ -73,11 +74,15 @@ def assemble(
         generate.add_busybox_links(tree)
 
     slicing.cut(tree, spec.keep)
+    if spec.cuts("unused-libs"):
+        tree.remove_entries(unused_libraries(tree, arch))
     tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch))
     check_libraries(tree, arch)
     report = bytecode.compile_stdlib(tree, arch_lock.python, arch)
     if report.compiled:
         log(f"{arch}: {report.compiled} .pyc compiled with {report.compiler}")
+    if spec.cuts("stdlib-sources") and report.compiled:
+        bytecode.make_sourceless(tree, arch_lock.python)
     document = render(
         spec.sbom_format,
         SbomSubject(image_name, arch, lock.debian_major, created),

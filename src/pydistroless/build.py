@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 
-from pydistroless import __version__
+from pydistroless import code_digest
 from pydistroless.assemble import assemble
 from pydistroless.cache import Cache, sha256_hex
 from pydistroless.context import Context
@@ -111,7 +111,7 @@ def _build_arch(
     key = sha256_hex(
         json.dumps(
             {
-                "tool": __version__,
+                "tool": code_digest(),
                 "packages": [p.sha256 for p in arch_lock.packages],
                 "spec": _spec_key(spec),
                 "certs": [sha256_hex(d) for _, d in extra_certs],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -206,7 +207,7 @@ Examples:
   pydistroless build --arch amd64,arm64 --oci-layout ./oci
   pydistroless build --package libpq5 --ca-cert corp-root.pem
   pydistroless build --offline            # from the cache alone
-"""
+""",
 )
 @image_options
 @click.option(
@@ -274,9 +275,19 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     Prints the image digest on stdout and where the image went on stderr.
     """
     spec = _spec(
-        kw["suite"], kw["python"], kw["archs"], kw["variant"], kw["user"], kw["packages"],
-        kw["exclude"], tuple(kw["ca_certs"]), tuple(kw["tags"]), kw["keep"], kw["sbom_format"],
+        kw["suite"],
+        kw["python"],
+        kw["archs"],
+        kw["variant"],
+        kw["user"],
+        kw["packages"],
+        kw["exclude"],
+        tuple(kw["ca_certs"]),
+        tuple(kw["tags"]),
+        kw["keep"],
+        kw["sbom_format"],
     )
+    _check_writable(kw["output"], kw["oci_layout"])
     context = Context.create(_sources(**kw))
     lock = None
     if kw["lock_path"]:
@@ -284,6 +295,18 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
         spec = _spec_from_lock(spec, lock, explicit_archs=bool(kw["archs"]))
     built = build(spec, context, lock=lock)
     _write_outputs(built, kw)
+
+
+def _check_writable(*paths: Path | None) -> None:
+    """Fail before the build, not after it, when an output cannot be written."""
+    for path in paths:
+        if path is None:
+            continue
+        parent = path.absolute().parent
+        if not parent.is_dir():
+            raise OutputError(f"cannot write {path}: {parent} is not a directory; create it first")
+        if not os.access(parent, os.W_OK):
+            raise OutputError(f"cannot write {path}: {parent} is not writable; choose another path")
 
 
 def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit_archs: bool) -> ImageSpec:
@@ -352,7 +375,12 @@ def lock_cmd(**kw: Any) -> None:
     and the Release files it was resolved from. `build --lock` builds exactly that.
     """
     spec = _spec(
-        kw["suite"], kw["python"], kw["archs"], kw["variant"], kw["user"], kw["packages"],
+        kw["suite"],
+        kw["python"],
+        kw["archs"],
+        kw["variant"],
+        kw["user"],
+        kw["packages"],
         kw["exclude"],
     )
     context = Context.create(_sources(**kw))

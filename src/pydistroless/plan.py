@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from pydistroless import __version__
+from pydistroless import code_digest
 from pydistroless.cache import sha256_hex
 from pydistroless.context import Context
 from pydistroless.debian.archive import Archive, Release
@@ -68,7 +68,7 @@ def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context
     key = sha256_hex(
         json.dumps(
             {
-                "tool": __version__,
+                "tool": code_digest(),
                 "releases": [r.inrelease_sha256 for r in releases],
                 "arch": arch,
                 "python": spec.python,

@@ -11,13 +11,14 @@ with ``dlopen`` by a package that stays (:data:`DLOPENED`), which no ELF header 
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydistroless.debian.deb import DebPackage, install
 from pydistroless.fs import generate
-from pydistroless.fs.elf import needed_closure, scan
-from pydistroless.fs.tree import Tree
+from pydistroless.fs.elf import multiarch_triplet, needed_closure, scan
+from pydistroless.fs.tree import Kind, Tree
 
 # Libraries loaded with dlopen() by a package that stays. glibc loads libgcc_s for thread
 # cancellation and backtraces: Debian's libc6 depends on libgcc-s1 for exactly that.
@@ -71,3 +72,29 @@ def reachable(
                 continue
             todo.append(dep)
     return seen
+
+
+# Files loaded with dlopen() by name, which no DT_NEEDED shows (see DLOPENED).
+DLOPENED_FILES = ("libgcc_s.so.1",)
+
+
+def unused_libraries(tree: Tree, arch: str) -> list[str]:
+    """Shared libraries in the library directories that no program, module or library of
+    the image loads: what a package ships besides the library the image needs (libc6's
+    libmvec and libnsl, libexpat's wide-character twin, ...). Returned with the symlinks that
+    name them, ready to be removed."""
+    elves = scan(tree)
+    libdirs = {f"usr/lib/{multiarch_triplet(arch)}", "usr/lib"}
+    libraries = {p for p, info in elves.items() if info.soname and posixpath.dirname(p) in libdirs}
+    roots = [p for p in elves if p not in libraries]
+    used = set(needed_closure(tree, arch, roots, elves=elves).values())
+    unused = {
+        p
+        for p in libraries - used
+        if posixpath.basename(p) not in DLOPENED_FILES
+        and not any(posixpath.basename(p).startswith(f) for f in DLOPENED_FILES)
+    }
+    links = [
+        e.path for e in tree.entries() if e.kind is Kind.SYMLINK and tree.resolve(e.path) in unused
+    ]
+    return sorted(unused | set(links))

@@ -77,6 +77,9 @@ class ImageSpec:
     def uid(self) -> int:
         return user_id(self.user)
 
+    def cuts(self, slice_name: str) -> bool:
+        return slice_name not in self.keep
+
 
 def user_id(user: str) -> int:
     if user == "nonroot":

@@ -22,6 +22,8 @@ class Slice:
     description: str
     patterns: tuple[str, ...]
     keep: tuple[str, ...] = ()  # patterns inside the slice that are never cut
+    # Worked out from the image's content by another stage rather than from patterns.
+    computed: bool = False
 
 
 _STDLIB = "usr/lib/python3.*"
@@ -66,6 +68,27 @@ SLICES: tuple[Slice, ...] = (
         ),
     ),
     Slice(
+        "libc-tools",
+        "glibc's command-line tools (getent, iconv, locale, ldd, zdump, ...); ldconfig stays, "
+        "as ctypes.util.find_library runs it",
+        tuple(
+            f"usr/{d}/{tool}"
+            for d, tool in (
+                ("bin", "getconf"),
+                ("bin", "getent"),
+                ("bin", "iconv"),
+                ("bin", "ldd"),
+                ("bin", "locale"),
+                ("bin", "localedef"),
+                ("bin", "pldd"),
+                ("bin", "tzselect"),
+                ("bin", "zdump"),
+                ("sbin", "iconvconfig"),
+                ("sbin", "zic"),
+            )
+        ),
+    ),
+    Slice(
         "test",
         "the standard library's test package and the test-only extension modules",
         (
@@ -78,12 +101,35 @@ SLICES: tuple[Slice, ...] = (
         ),
     ),
     Slice("idlelib", "the IDLE editor", (f"{_STDLIB}/idlelib/**",)),
-    Slice("tkinter", "Tk bindings (no display in a container)", (f"{_STDLIB}/tkinter/**",)),
+    Slice(
+        "tkinter",
+        "Tk bindings and the turtle module built on them (Debian ships Tk separately)",
+        (f"{_STDLIB}/tkinter/**", f"{_STDLIB}/turtle.py"),
+    ),
     Slice("turtledemo", "turtle graphics demos", (f"{_STDLIB}/turtledemo/**",)),
     Slice(
         "__phello__",
         "frozen-module test packages",
         (f"{_STDLIB}/__phello__/**", f"{_STDLIB}/__hello__.py"),
+    ),
+    Slice(
+        "pydoc-topics",
+        "the text of help('keyword') topics for the interactive help; pydoc itself works",
+        (f"{_STDLIB}/pydoc_data/**",),
+    ),
+    Slice(
+        "unused-libs",
+        "shared libraries that nothing in the image loads, found from the ELF files "
+        "(libc6's libmvec and libnsl, ...)",
+        (),
+        computed=True,
+    ),
+    Slice(
+        "stdlib-sources",
+        "the standard library's .py files, with each compiled .pyc moved to its source's "
+        "place (10 MB less; tracebacks through the stdlib show no source line)",
+        (),
+        computed=True,
     ),
 )
 
@@ -117,22 +163,24 @@ def matches(pattern: str, path: str) -> bool:
     return _compile(pattern).match(path) is not None
 
 
-def check_names(names: Iterable[str]) -> None:
+def check_names(names: Iterable[str], option: str = "--keep") -> None:
     unknown = sorted(set(names) - set(SLICE_NAMES))
     if unknown:
         raise UsageError(
-            f"unknown slice {', '.join(unknown)} for --keep; known slices: {', '.join(SLICE_NAMES)}"
+            f"unknown slice {', '.join(unknown)} for {option}; known slices: "
+            f"{', '.join(SLICE_NAMES)}"
         )
 
 
 def cut(tree: Tree, keep: Iterable[str] = ()) -> dict[str, int]:
-    """Remove every slice not in ``keep``. Returns bytes removed per slice."""
+    """Remove every pattern slice cut by default and not in ``keep``. Returns bytes removed
+    per slice. Computed slices are cut by the stages that compute them."""
     keep = set(keep)
     check_names(keep)
     removed: dict[str, int] = {}
     paths = [e.path for e in tree.entries()]
     for piece in SLICES:
-        if piece.name in keep:
+        if piece.name in keep or piece.computed:
             continue
         doomed = [
             p

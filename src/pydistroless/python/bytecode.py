@@ -89,8 +89,9 @@ def compile_stdlib(tree: Tree, python: str, arch: str) -> CompileReport:
             return CompileReport(0, 0, "")
         for path in sources:
             target = root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(tree.read(path) or b"")
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tree.read(path) or b"")
         failed = _run(command, root, sources)
         compiled = _collect(tree, root, python)
     return CompileReport(compiled, failed, how)
@@ -122,33 +123,33 @@ def _compiler_command(
 
 
 def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[str] | None:
-    """Unpack the interpreter and its libraries, and start it through the image's loader."""
-    triplet = multiarch_triplet(arch)
-    libdir = f"usr/lib/{triplet}"
-    needed = [e for e in tree.entries() if e.path.startswith((libdir + "/", "usr/bin/python"))]
+    """Unpack the interpreter, its standard library and its libraries, and start it through
+    the image's own dynamic loader (the host's may be too old for it)."""
+    libdir = f"usr/lib/{multiarch_triplet(arch)}"
+    interpreter = f"usr/bin/python{python}"
+    wanted = (f"{libdir}/", f"usr/lib/python{python}/", interpreter)
+    entries = [e for e in tree.entries() if e.path.startswith(wanted) and "/gconv/" not in e.path]
     loader = next(
         (
             e.path
-            for e in needed
-            if os.path.basename(e.path).startswith("ld-linux") and e.kind is Kind.FILE
+            for e in entries
+            if e.kind is Kind.FILE and os.path.basename(e.path).startswith("ld-linux")
         ),
         None,
     )
-    interpreter = f"usr/bin/python{python}"
     if loader is None or tree.get(interpreter) is None:
         return None
-    for entry in needed:
-        if "/gconv/" in entry.path:
-            continue
+    for entry in entries:
         target = root / entry.path
+        if entry.kind is Kind.DIR:
+            target.mkdir(parents=True, exist_ok=True)
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        if entry.kind is Kind.FILE:
-            target.write_bytes(entry.data)
-            target.chmod(0o755)
-        elif entry.kind is Kind.SYMLINK:
+        if entry.kind is Kind.SYMLINK:
             target.symlink_to(entry.target)
-        elif entry.kind is Kind.HARDLINK:
-            target.write_bytes(tree.read(entry.target) or b"")
+        else:
+            target.write_bytes(tree.read(entry.path) or b"")
+            target.chmod(0o755 if entry.mode & 0o111 else 0o644)
     command = [
         str(root / loader),
         "--library-path",
@@ -195,4 +196,34 @@ def _collect(tree: Tree, root: Path, python: str) -> int:
         relative = pyc.relative_to(root).as_posix()
         tree.add_file(relative, pyc.read_bytes(), 0o644)
         count += 1
+    return count
+
+
+def make_sourceless(tree: Tree, python: str) -> int:
+    """Replace each compiled stdlib ``.py`` by its ``.pyc`` at the source's place, where the
+    import system loads sourceless modules from. Returns how many modules went sourceless."""
+    count = 0
+    for source in stdlib_sources(tree, python):
+        directory, _, name = source.rpartition("/")
+        stem = name.removesuffix(".py")
+        cached = next(
+            (
+                p
+                for p in tree.children(f"{directory}/__pycache__")
+                if p.rsplit("/", 1)[-1].startswith(f"{stem}.cpython-")
+                and p.endswith(".pyc")
+                and p.rsplit("/", 1)[-1].count(".") == 2
+            ),
+            None,
+        )
+        if cached is None:
+            continue
+        entry = tree.get(cached)
+        assert entry is not None
+        tree.add_file(f"{directory}/{stem}.pyc", entry.data, entry.mode)
+        tree.remove_entries([cached, source])
+        count += 1
+    for entry in list(tree.entries()):
+        if entry.path.endswith("/__pycache__") and not tree.children(entry.path):
+            tree.remove(entry.path)
     return count

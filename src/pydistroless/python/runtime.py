@@ -2,8 +2,8 @@
 
 Debian splits a Python ``3.X`` into ``python3.X-minimal`` (the interpreter and the modules it
 cannot start without), ``libpython3.X-minimal`` and ``libpython3.X-stdlib`` (the rest of the
-standard library and its ``lib-dynload`` extension modules). Those two roots, the CA
-certificates and ``base-files`` are all an image asks for; everything else follows from them.
+standard library and its ``lib-dynload`` extension modules). Those two roots and a few base
+packages (:data:`BASE_PACKAGES`) are all an image asks for; everything else follows from them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from pydistroless.debian.resolve import Requirement, parse_relations
 from pydistroless.errors import UsageError
 from pydistroless.fs.tree import Tree
 
-BASE_PACKAGES = ("base-files", "ca-certificates", "netbase", "tzdata")
+# libc-bin brings /sbin/ldconfig, which ctypes.util.find_library runs (`ldconfig -p`, over
+# the generated /etc/ld.so.cache), and the C.UTF-8 locale; its other tools are a slice.
+BASE_PACKAGES = ("base-files", "ca-certificates", "libc-bin", "netbase", "tzdata")
 DEBUG_PACKAGES = ("busybox-static",)
 
 
