@@ -375,8 +375,12 @@ def test_library_of_another_architecture_is_skipped_like_ld_so_does():
 
 def test_files_for_other_machines_are_not_checked():
     tree = merged_usr_image()
-    tree.add_file("usr/share/doc/fixtures/arm.bin", program("libnothere.so", machine="EM_AARCH64"))
+    arm = "usr/share/doc/fixtures/arm.bin"
+    tree.add_file(arm, program("libc.so.6", "libnothere.so", machine="EM_AARCH64"))
     assert elf.missing_libraries(tree, "amd64") == []
+    assert elf.needed_closure(tree, "amd64", [arm]) == {}
+    with pytest.raises(ImageCheckError, match="EM_AARCH64 64-bit file, which the amd64 "):
+        elf.missing_libraries(tree, "amd64", only=[arm])
 
 
 def test_missing_interpreter_is_reported():

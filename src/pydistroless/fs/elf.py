@@ -53,13 +53,15 @@ ELF_MAGIC = b"\x7fELF"
 _DF_1_PIE = 0x08000000
 
 # ARM EABI flags (glibc's elf.h): the hard/soft float marks count only on EABI version 5.
-_EF_ARM_EABIMASK = 0xFF000000
-_EF_ARM_EABI_VER5 = 0x05000000
-_EF_ARM_ABI_FLOAT_SOFT = 0x200
-_EF_ARM_ABI_FLOAT_HARD = 0x400
+EF_ARM_EABIMASK = 0xFF000000
+EF_ARM_EABI_VER5 = 0x05000000
+EF_ARM_ABI_FLOAT_SOFT = 0x200
+EF_ARM_ABI_FLOAT_HARD = 0x400
 
-# RISC-V float ABI field of e_flags.
+# RISC-V e_flags: compressed instructions, and the float ABI field.
+EF_RISCV_RVC = 0x1
 EF_RISCV_FLOAT_ABI = 0x6
+EF_RISCV_FLOAT_ABI_SOFT = 0x0
 EF_RISCV_FLOAT_ABI_DOUBLE = 0x4
 
 # Why a file that starts like ELF can still be unreadable to pyelftools; such a file is no
@@ -89,11 +91,11 @@ class Arch:
             self.little_endian,
         ):
             return False
-        eabi5 = info.flags & _EF_ARM_EABIMASK == _EF_ARM_EABI_VER5
+        eabi5 = info.flags & EF_ARM_EABIMASK == EF_ARM_EABI_VER5
         if self.debian == "armhf":
-            return not (eabi5 and info.flags & _EF_ARM_ABI_FLOAT_SOFT)
+            return not (eabi5 and info.flags & EF_ARM_ABI_FLOAT_SOFT)
         if self.debian == "armel":
-            return not (eabi5 and info.flags & _EF_ARM_ABI_FLOAT_HARD)
+            return not (eabi5 and info.flags & EF_ARM_ABI_FLOAT_HARD)
         if self.debian == "riscv64":
             # Debian's riscv64 is the lp64d ABI; ld.so refuses any other float ABI.
             return info.flags & EF_RISCV_FLOAT_ABI == EF_RISCV_FLOAT_ABI_DOUBLE
@@ -353,6 +355,11 @@ class _Loader:
         if info is None:
             what = "not in the image" if real is None or real not in self.tree else "not ELF"
             raise ImageCheckError(f"cannot check the libraries of {given}: it is {what}")
+        if not self.arch.accepts(info):
+            raise ImageCheckError(
+                f"{given} is a {info.machine} {info.elf_class}-bit file, which the "
+                f"{self.arch.description} loader cannot load"
+            )
         # The kernel tells ld.so where the main program really is (/proc/self/exe), while a
         # library's $ORIGIN is the directory it was opened from, links not followed.
         origin = posixpath.dirname(real if info.is_executable else given)
@@ -629,13 +636,17 @@ def needed_closure(
 ) -> dict[str, str]:
     """The libraries the ``roots`` load, transitively: needed name -> canonical path of the
     file the loader would map (the dynamic loader included, under its SONAME). Names that do
-    not resolve are left out (:func:`check_libraries` reports them); when two roots resolve
-    one name to different files, the first root's answer is kept."""
-    loader = _Loader(
-        tree, scan(tree) if elves is None else elves, architecture(debian_arch), extra_dirs
-    )
+    not resolve are left out (:func:`check_libraries` reports them), and so are roots for
+    another machine, which load nothing; when two roots resolve one name to different files,
+    the first root's answer is kept."""
+    arch = architecture(debian_arch)
+    loader = _Loader(tree, scan(tree) if elves is None else elves, arch, extra_dirs)
     result: dict[str, str] = {}
     for path in roots:
+        real = tree.resolve(canonical(path.lstrip("/")))
+        info = loader.elves.get(real) if real is not None else None
+        if info is not None and not arch.accepts(info):
+            continue
         for name, real in loader.closure(loader.root(path)).loaded.items():
             result.setdefault(name, real)
     return result
