@@ -415,12 +415,10 @@ class _Loader:
         if "/" in name:
             # A NEEDED entry with a slash is opened as a path, not searched for; a relative
             # one would be relative to the working directory, taken here as the image root.
-            dirs: list[str] = []
             expanded = self._expand(name, loader)
             candidates = [_as_image_dir(expanded)] if expanded is not None else []
         else:
-            dirs = self._search_dirs(loader, main)
-            candidates = [f"{d}/{name}" if d else name for d in dirs]
+            candidates = [f"{d}/{name}" if d else name for d in self._search_dirs(loader, main)]
         rejected: list[str] = []
         for candidate in candidates:
             real, info = self._probe(candidate)
