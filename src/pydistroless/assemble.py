@@ -50,13 +50,11 @@ def assemble(
     *,
     image_name: str,
     created: int,
+    host_tree: Tree | None = None,
 ) -> Assembly:
     arch = arch_lock.arch
     ordered = tuple(sorted(debs, key=lambda d: d.name))
-    tree = Tree()
-    generate.add_merged_usr_links(tree, (e for d in ordered for e in d.entries))
-    for deb in ordered:
-        install(tree, deb)
+    tree = unpack(ordered)
 
     runtime.add_python_links(tree, arch_lock.python)
     generate.add_accounts(tree, spec.uid)
@@ -78,7 +76,7 @@ def assemble(
         tree.remove_entries(unused_libraries(tree, arch))
     tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch))
     check_libraries(tree, arch)
-    report = bytecode.compile_stdlib(tree, arch_lock.python, arch)
+    report = bytecode.compile_stdlib(tree, arch_lock.python, arch, host_tree=host_tree)
     if report.compiled:
         log(f"{arch}: {report.compiled} .pyc compiled with {report.compiler}")
     if spec.cuts("stdlib-sources") and report.compiled:
@@ -91,6 +89,15 @@ def assemble(
     tree.add_file(f"{SBOM_DIR}/{file_name(spec.sbom_format)}", document)
     add_status_d(tree, ordered)
     return Assembly(tree=tree, debs=ordered, pyc=report, sbom=document)
+
+
+def unpack(debs: Sequence[DebPackage]) -> Tree:
+    """The packages' files, in name order, on a merged-/usr tree."""
+    tree = Tree()
+    generate.add_merged_usr_links(tree, (e for d in debs for e in d.entries))
+    for deb in sorted(debs, key=lambda d: d.name):
+        install(tree, deb)
+    return tree
 
 
 def sbom_packages(arch_lock: ArchLock, debs: Sequence[DebPackage]) -> list[SbomPackage]:

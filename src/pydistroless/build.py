@@ -15,22 +15,23 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 
 from pydistroless import code_digest
-from pydistroless.assemble import assemble
+from pydistroless.assemble import assemble, unpack
 from pydistroless.cache import Cache, sha256_hex
 from pydistroless.context import Context
-from pydistroless.errors import UsageError
+from pydistroless.errors import PydistrolessError, UsageError
 from pydistroless.fetch import log
 from pydistroless.fs import generate
+from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock
 from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_debian_arch
 from pydistroless.oci.layer import Layer, layer_from_tree
 from pydistroless.plan import plan
 from pydistroless.python import runtime
-from pydistroless.spec import ImageSpec
+from pydistroless.spec import ImageSpec, host_arch
 
 IMAGE_NAME = "pydistroless/python"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -127,13 +128,54 @@ def _build_arch(
     else:
         debs = ctx.debs(arch_lock.packages)
         assembly = assemble(
-            spec, lock, arch_lock, debs, extra_certs, image_name=image_name, created=mtime
+            spec,
+            lock,
+            arch_lock,
+            debs,
+            extra_certs,
+            image_name=image_name,
+            created=mtime,
+            host_tree=_host_python(spec, lock, arch_lock, ctx),
         )
         layers = (layer_from_tree(assembly.tree, mtime=mtime),)
         document = assembly.sbom
         _store_image(ctx.cache, key, layers, document)
     image = Image(platform=platform_for_debian_arch(arch_lock.arch), config=config, layers=layers)
     return image, document
+
+
+def _host_python(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, ctx: Context) -> Tree | None:
+    """For an image the host cannot run: the same Debian Python for the host's architecture,
+    to byte-compile the image's standard library with (bytecode does not depend on the CPU)."""
+    host = host_arch()
+    if arch_lock.arch == host:
+        return None
+    try:
+        if any(a.arch == host for a in lock.archs):
+            host_lock = lock.for_arch(host)
+        else:
+            host_lock = plan(replace(spec, archs=(host,), packages=(), exclude=()), ctx).archs[0]
+    except PydistrolessError as exc:
+        log(f"note: no {host} Python to byte-compile the {arch_lock.arch} image with: {exc}")
+        return None
+    if host_lock.python_package_version != arch_lock.python_package_version:
+        log(
+            f"note: {host} has Python {host_lock.python_package_version}, not "
+            f"{arch_lock.python_package_version}; it cannot compile the {arch_lock.arch} stdlib"
+        )
+        return None
+    wanted = {
+        "libc6",
+        runtime.interpreter_package(arch_lock.python),
+        f"libpython{arch_lock.python}-minimal",
+        f"libpython{arch_lock.python}-stdlib",
+    }
+    packages = [
+        p
+        for p in host_lock.packages
+        if p.name in wanted or p.name.startswith(("zlib", "libexpat", "libssl"))
+    ]
+    return unpack(ctx.debs(packages))
 
 
 def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -> ImageConfig:

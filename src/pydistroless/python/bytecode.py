@@ -73,37 +73,49 @@ def image_magic(tree: Tree, python: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def compile_stdlib(tree: Tree, python: str, arch: str) -> CompileReport:
+def compile_stdlib(
+    tree: Tree, python: str, arch: str, *, host_tree: Tree | None = None
+) -> CompileReport:
+    """Compile the stdlib of ``tree`` (an image for ``arch``) in place. ``host_tree`` is an
+    image of the same Debian Python version for the host's architecture, used as the
+    compiler when the host cannot run ``arch`` code."""
     sources = stdlib_sources(tree, python)
     if not sources:
         return CompileReport(0, 0, "")
     with tempfile.TemporaryDirectory(prefix="pydistroless-pyc-") as tmp:
         root = Path(tmp)
-        command, how = _compiler_command(tree, python, arch, root)
+        command, how = _compiler_command(tree, python, arch, root, host_tree)
         if command is None:
             log(
-                f"WARNING: no .pyc for the {arch} image: this host cannot run its Python and "
-                f"has no python{python} with the same bytecode magic; install python{python} "
-                "on the host, or build on a machine of that architecture"
+                f"WARNING: no .pyc for the {arch} image: this host cannot run its Python, and "
+                f"neither the same Debian Python for {host_arch()} nor a host python{python} "
+                "with the same bytecode magic is at hand; build on a machine of that "
+                "architecture, or together with --arch "
+                f"{host_arch()}"
             )
             return CompileReport(0, 0, "")
+        # The image's own sources, over whatever stdlib the compiler brought along.
         for path in sources:
             target = root / path
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(tree.read(path) or b"")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            target.write_bytes(tree.read(path) or b"")
         failed = _run(command, root, sources)
         compiled = _collect(tree, root, python)
     return CompileReport(compiled, failed, how)
 
 
 def _compiler_command(
-    tree: Tree, python: str, arch: str, root: Path
+    tree: Tree, python: str, arch: str, root: Path, host_tree: Tree | None
 ) -> tuple[list[str] | None, str]:
     if arch == host_arch():
         command = _image_interpreter(tree, python, arch, root)
         if command is not None:
             return command, "the image's own interpreter"
+    elif host_tree is not None:
+        command = _image_interpreter(host_tree, python, host_arch(), root)
+        if command is not None:
+            return command, f"the same Debian Python built for {host_arch()}"
     host = shutil.which(f"python{python}")
     if host is not None:
         wanted = image_magic(tree, python)
