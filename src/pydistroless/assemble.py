@@ -16,8 +16,8 @@ from pydistroless.debian.deb import DebPackage, install
 from pydistroless.debian.status import add_status_d
 from pydistroless.fetch import log
 from pydistroless.fs import generate, slicing
-from pydistroless.fs.elf import check_libraries
-from pydistroless.fs.ldcache import generate_ld_so_cache
+from pydistroless.fs.elf import check_libraries, scan
+from pydistroless.fs.ldcache import cache_directories, generate_ld_so_cache
 from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock
 from pydistroless.prune import unused_libraries
@@ -51,6 +51,7 @@ def assemble(
     image_name: str,
     created: int,
     host_tree: Tree | None = None,
+    pyc_memo: dict[str, bytes] | None = None,
 ) -> Assembly:
     arch = arch_lock.arch
     ordered = tuple(sorted(debs, key=lambda d: d.name))
@@ -72,11 +73,21 @@ def assemble(
         generate.add_busybox_links(tree)
 
     slicing.cut(tree, spec.keep)
+    elves = scan(tree)
     if spec.cuts("unused-libs"):
-        tree.remove_entries(unused_libraries(tree, arch))
-    tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch))
-    check_libraries(tree, arch)
-    report = bytecode.compile_stdlib(tree, arch_lock.python, arch, host_tree=host_tree)
+        unused = unused_libraries(tree, arch, elves=elves)
+        tree.remove_entries(unused)
+        elves = {p: info for p, info in elves.items() if p in tree}
+    tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch, elves=elves))
+    check_libraries(tree, arch, extra_dirs=cache_directories(tree, arch), elves=elves)
+    report = bytecode.compile_stdlib(
+        tree,
+        arch_lock.python,
+        arch,
+        host_tree=host_tree,
+        memo=pyc_memo,
+        compiler_id=arch_lock.python_package_version,
+    )
     if report.compiled:
         log(f"{arch}: {report.compiled} .pyc compiled with {report.compiler}")
     if spec.cuts("stdlib-sources") and report.compiled:

@@ -136,6 +136,7 @@ def _build_arch(
             image_name=image_name,
             created=mtime,
             host_tree=_host_python(spec, lock, arch_lock, ctx),
+            pyc_memo=ctx.pyc_memo,
         )
         layers = (layer_from_tree(assembly.tree, mtime=mtime),)
         document = assembly.sbom

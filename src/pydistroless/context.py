@@ -25,6 +25,8 @@ class Context:
     mirrors: Mirrors
     # Packages read in this run, by SHA256: planning and assembly both unpack them.
     _debs: dict[str, DebPackage] = field(default_factory=dict, repr=False, compare=False)
+    # Stdlib .pyc made in this run, shared by the architectures of one build.
+    pyc_memo: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def create(cls, sources: SourceOptions, *, progress: bool | None = None) -> Context:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pydistroless.debian.deb import DebPackage, install
 from pydistroless.fs import generate
-from pydistroless.fs.elf import multiarch_triplet, needed_closure, scan
+from pydistroless.fs.elf import ElfInfo, multiarch_triplet, needed_closure, scan
 from pydistroless.fs.tree import Kind, Tree
 
 # Libraries loaded with dlopen() by a package that stays. glibc loads libgcc_s for thread
@@ -78,12 +78,14 @@ def reachable(
 DLOPENED_FILES = ("libgcc_s.so.1",)
 
 
-def unused_libraries(tree: Tree, arch: str) -> list[str]:
+def unused_libraries(
+    tree: Tree, arch: str, *, elves: Mapping[str, ElfInfo] | None = None
+) -> list[str]:
     """Shared libraries in the library directories that no program, module or library of
     the image loads: what a package ships besides the library the image needs (libc6's
     libmvec and libnsl, libexpat's wide-character twin, ...). Returned with the symlinks that
     name them, ready to be removed."""
-    elves = scan(tree)
+    elves = scan(tree) if elves is None else elves
     libdirs = {f"usr/lib/{multiarch_triplet(arch)}", "usr/lib"}
     libraries = {p for p, info in elves.items() if info.soname and posixpath.dirname(p) in libdirs}
     roots = [p for p in elves if p not in libraries]

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydistroless.cache import sha256_hex
 from pydistroless.errors import ImageCheckError
 from pydistroless.fetch import log
 from pydistroless.fs.elf import multiarch_triplet
@@ -73,15 +74,46 @@ def image_magic(tree: Tree, python: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def pyc_path(source: str, python: str) -> str:
+    """Where CPython looks for the ``.pyc`` of ``source`` (``importlib.util.cache_from_source``
+    for an interpreter without -O)."""
+    directory, _, name = source.rpartition("/")
+    return (
+        f"{directory}/__pycache__/{name.removesuffix('.py')}.cpython-{python.replace('.', '')}.pyc"
+    )
+
+
 def compile_stdlib(
-    tree: Tree, python: str, arch: str, *, host_tree: Tree | None = None
+    tree: Tree,
+    python: str,
+    arch: str,
+    *,
+    host_tree: Tree | None = None,
+    memo: dict[str, bytes] | None = None,
+    compiler_id: str = "",
 ) -> CompileReport:
     """Compile the stdlib of ``tree`` (an image for ``arch``) in place. ``host_tree`` is an
     image of the same Debian Python version for the host's architecture, used as the
-    compiler when the host cannot run ``arch`` code."""
-    sources = stdlib_sources(tree, python)
-    if not sources:
+    compiler when the host cannot run ``arch`` code. ``memo`` maps (compiler, path, source)
+    digests to ``.pyc`` bytes already made in this run: the other architectures of a
+    multi-platform build have the same sources, and so get the same bytes without a second
+    compilation."""
+    all_sources = stdlib_sources(tree, python)
+    if not all_sources:
         return CompileReport(0, 0, "")
+    memo = {} if memo is None else memo
+    keys = {
+        path: sha256_hex(f"{compiler_id}\0{path}\0".encode() + (tree.read(path) or b""))
+        for path in all_sources
+    }
+    reused = 0
+    for path in all_sources:
+        if keys[path] in memo:
+            tree.add_file(pyc_path(path, python), memo[keys[path]], 0o644)
+            reused += 1
+    sources = [p for p in all_sources if keys[p] not in memo]
+    if not sources:
+        return CompileReport(reused, 0, "earlier compilation in this build")
     with tempfile.TemporaryDirectory(prefix="pydistroless-pyc-") as tmp:
         root = Path(tmp)
         command, how = _compiler_command(tree, python, arch, root, host_tree)
@@ -102,7 +134,11 @@ def compile_stdlib(
             target.write_bytes(tree.read(path) or b"")
         failed = _run(command, root, sources)
         compiled = _collect(tree, root, python)
-    return CompileReport(compiled, failed, how)
+    for path in sources:
+        data = tree.read(pyc_path(path, python))
+        if data is not None:
+            memo[keys[path]] = data
+    return CompileReport(compiled + reused, failed, how)
 
 
 def _compiler_command(
