@@ -31,7 +31,7 @@ from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_
 from pydistroless.oci.layer import Layer, layer_from_tree
 from pydistroless.plan import plan
 from pydistroless.python import runtime
-from pydistroless.spec import ImageSpec, host_arch
+from pydistroless.spec import DEFAULT_SUITE, ImageSpec, host_arch
 
 IMAGE_NAME = "pydistroless/python"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -59,12 +59,13 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
         lock = plan(spec, ctx)
     extra_certs = generate.read_extra_certs(spec.ca_certs)
     mtime = source_date_epoch(spec, lock)
-    tags = default_tags(spec, lock)
+    canonical = default_tags(spec, lock)
+    tags = (*spec.tags, *canonical)
     images = []
     sboms = []
     for arch in spec.archs:
         arch_lock = lock.for_arch(arch)
-        image, document = _build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime, tags[-1])
+        image, document = _build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime, canonical[0])
         images.append(image)
         sboms.append((arch, document))
     index = ImageIndex(images=tuple(images))
@@ -88,15 +89,19 @@ def source_date_epoch(spec: ImageSpec, lock: Lock) -> int:
 
 
 def default_tags(spec: ImageSpec, lock: Lock) -> tuple[str, ...]:
+    """``3.13-debian13``, ``3.13.5-debian13`` (with ``-debug`` and ``-root`` or ``-uidN``
+    suffixes as they apply), and for the default Python of the default suite the short
+    aliases Google's images use: ``nonroot``, ``debug-nonroot``, ``root``, ``debug-root``."""
     python = lock.archs[0].python
     full = runtime.upstream_version(lock.archs[0].python_package_version)
-    suffix = f"-debian{lock.debian_major}"
-    if spec.variant == "debug":
-        suffix += "-debug"
-    if spec.user != "nonroot":
-        suffix += f"-{spec.user if spec.user == 'root' else 'uid' + spec.user}"
-    tags = (f"{IMAGE_NAME}:{python}{suffix}", f"{IMAGE_NAME}:{full}{suffix}")
-    return (*spec.tags, *tags) if spec.tags else tags
+    debug = "debug" if spec.variant == "debug" else ""
+    who = {"nonroot": "", "root": "root"}.get(spec.user, f"uid{spec.user}")
+    suffix = "".join(f"-{part}" for part in (f"debian{lock.debian_major}", debug, who) if part)
+    tags = [f"{IMAGE_NAME}:{python}{suffix}", f"{IMAGE_NAME}:{full}{suffix}"]
+    if spec.python is None and spec.suite == DEFAULT_SUITE:
+        alias = "-".join(part for part in (debug, who or "nonroot") if part)
+        tags.append(f"{IMAGE_NAME}:{alias}")
+    return tuple(tags)
 
 
 def _build_arch(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from pydistroless import __version__
+from pydistroless import config as config_file
 from pydistroless import lock as lockfile
 from pydistroless.build import Built, build
 from pydistroless.cache import atomic_write
@@ -252,6 +254,19 @@ Examples:
     metavar="DIR",
     help="Write an OCI image layout directory.",
 )
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Folder for the image tars (one per image of a config matrix). Default: here.",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="FILE",
+    help="Config file (pydistroless.toml or a pyproject.toml with [tool.pydistroless]). "
+    "Default: the one in the current folder, if any.",
+)
 @click.option("--load", is_flag=True, help="Load the image into docker or podman.")
 @click.option(
     "--engine",
@@ -287,14 +302,67 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
         kw["keep"],
         kw["sbom_format"],
     )
+    specs, config = _with_config(ctx, spec, kw)
+    if len(specs) > 1 and kw["output"] is not None:
+        raise UsageError(
+            f"{config.path if config else 'the config'} describes {len(specs)} images; "
+            "use --output-dir instead of --output"
+        )
+    output_dir = kw["output_dir"] or (config.output_dir if config else None)
     _check_writable(kw["output"], kw["oci_layout"])
-    context = Context.create(_sources(**kw))
+    if output_dir is not None:
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create --output-dir {output_dir}: {exc.strerror}") from exc
+        _check_writable(output_dir / "x.tar")
+    sources = _sources(**kw)
+    context = Context.create(
+        sources,
+        config_mirrors=config.mirrors if config else (),
+        config_security_mirrors=config.security_mirrors if config else (),
+    )
     lock = None
     if kw["lock_path"]:
         lock = lockfile.read(kw["lock_path"])
-        spec = _spec_from_lock(spec, lock, explicit_archs=bool(kw["archs"]))
-    built = build(spec, context, lock=lock)
-    _write_outputs(built, kw)
+        specs = [_spec_from_lock(s, lock, explicit_archs=bool(kw["archs"])) for s in specs]
+    for image_spec in specs:
+        built = build(image_spec, context, lock=lock)
+        _write_outputs(built, kw, output_dir=output_dir, several=len(specs) > 1)
+
+
+def _with_config(
+    ctx: click.Context, spec: ImageSpec, kw: dict[str, Any]
+) -> tuple[list[ImageSpec], config_file.Config | None]:
+    """The images to build: from the config file (given, or found in the current folder),
+    with the options given on the command line applied on top; else just ``spec``."""
+    path = kw["config"] or config_file.discover(Path.cwd())
+    if path is None:
+        return [spec], None
+    config = config_file.load(path)
+    click.echo(f"using config {path} ({len(config.images)} image(s))", err=True)
+    explicit = {
+        name: getattr(spec, name)
+        for option, name in _OPTION_FIELDS.items()
+        if ctx.get_parameter_source(option) is click.core.ParameterSource.COMMANDLINE
+    }
+    return [replace(image, **explicit) for image in config.images], config
+
+
+# Command-line options and the ImageSpec fields they set.
+_OPTION_FIELDS = {
+    "suite": "suite",
+    "python": "python",
+    "archs": "archs",
+    "variant": "variant",
+    "user": "user",
+    "packages": "packages",
+    "exclude": "exclude",
+    "ca_certs": "ca_certs",
+    "tags": "tags",
+    "keep": "keep",
+    "sbom_format": "sbom_format",
+}
 
 
 def _check_writable(*paths: Path | None) -> None:
@@ -310,31 +378,32 @@ def _check_writable(*paths: Path | None) -> None:
 
 
 def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit_archs: bool) -> ImageSpec:
-    from dataclasses import replace
-
     archs = spec.archs if explicit_archs else tuple(a.arch for a in lock.archs)
     return replace(spec, suite=lock.suite, archs=archs, python=lock.archs[0].python)
 
 
-def _write_outputs(built: Built, kw: dict[str, Any]) -> None:
+def _write_outputs(
+    built: Built, kw: dict[str, Any], *, output_dir: Path | None, several: bool
+) -> None:
+    name = built.tags[0].split("/")[-1].replace(":", "-")
     output: Path | None = kw["output"]
     if output is None and (kw["oci_layout"] is None or kw["load"]):
-        output = Path.cwd() / (built.tags[0].split("/")[-1].replace(":", "-") + ".tar")
+        output = (output_dir or Path.cwd()) / f"{name}.tar"
     if output is not None:
         write_tar(output, built.index, tags=built.tags)
         click.echo(f"wrote {output}", err=True)
         _write_sboms(built, output.with_suffix(""))
     if kw["oci_layout"] is not None:
-        write_layout(kw["oci_layout"], built.index, tags=built.tags)
-        click.echo(f"wrote OCI layout {kw['oci_layout']}", err=True)
-        _write_sboms(built, Path(str(kw["oci_layout"]).rstrip("/")))
+        layout = kw["oci_layout"] / name if several else kw["oci_layout"]
+        write_layout(layout, built.index, tags=built.tags)
+        click.echo(f"wrote OCI layout {layout}", err=True)
+        _write_sboms(built, Path(str(layout).rstrip("/")))
     if kw["load"]:
         assert output is not None
         engine = daemon.detect_engine(kw["engine"])
-        for tag in built.tags:
-            daemon.load(output, tag=tag, engine=engine)
+        daemon.load(output, tag=built.tags[0], engine=engine, also=built.tags[1:])
         click.echo(f"loaded into {engine} as {', '.join(built.tags)}", err=True)
-    click.echo(built.digest)
+    click.echo(f"{built.digest} {built.tags[0]}" if several else built.digest)
 
 
 def _write_sboms(built: Built, stem: Path) -> None:

@@ -29,12 +29,22 @@ class Context:
     pyc_memo: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def create(cls, sources: SourceOptions, *, progress: bool | None = None) -> Context:
+    def create(
+        cls,
+        sources: SourceOptions,
+        *,
+        progress: bool | None = None,
+        config_mirrors: tuple[str, ...] = (),
+        config_security_mirrors: tuple[str, ...] = (),
+    ) -> Context:
         cache = Cache(sources.cache_dir or default_cache_dir())
         fetcher = Fetcher(cache, offline=sources.offline, progress=progress)
         archive = Archive(fetcher, cache, keyring=sources.keyrings, insecure=sources.insecure)
         mirrors = choose_mirrors(
-            flags_main=sources.mirrors, flags_security=sources.security_mirrors
+            flags_main=sources.mirrors,
+            flags_security=sources.security_mirrors,
+            config_main=config_mirrors,
+            config_security=config_security_mirrors,
         )
         return cls(cache, fetcher, archive, mirrors)
 
@@ -53,9 +63,7 @@ class Context:
         blobs = self.fetcher.fetch_many(items, what="packages")
         # Decompression releases the GIL, so two threads use both cores.
         with ThreadPoolExecutor(2) as pool:
-            for package, deb in zip(
-                missing, pool.map(self._read, missing, blobs), strict=True
-            ):
+            for package, deb in zip(missing, pool.map(self._read, missing, blobs), strict=True):
                 self._debs[package.sha256] = deb
         return [self._debs[p.sha256] for p in packages]
 

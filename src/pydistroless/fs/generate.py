@@ -178,11 +178,11 @@ def busybox_applets(binary: bytes) -> list[str]:
     """The applet names compiled into a busybox binary, read from its sorted name table
     (``[``, ``[[``, ``acpid``, ...) instead of running it: the binary may be for another
     architecture than the host's."""
-    start = binary.find(b"\x00[\x00[[\x00")
+    start = binary.find(b"[\x00[[\x00")
     if start < 0:
         return []
     names: list[str] = []
-    pos = start + 1
+    pos = start
     while True:
         end = binary.index(b"\x00", pos)
         name = binary[pos:end]

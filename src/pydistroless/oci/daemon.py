@@ -68,8 +68,9 @@ def _docker_problem() -> str | None:
     return None
 
 
-def load(tar_path: Path, *, tag: str, engine: str) -> str:
-    """Load the image tar into ``engine`` and make sure ``tag`` names it.
+def load(tar_path: Path, *, tag: str, engine: str, also: Sequence[str] = ()) -> str:
+    """Load the image tar into ``engine`` and make sure ``tag`` (and each of ``also``)
+    names it.
 
     Returns the engine's image ID as ``sha256:<hex>`` (for an image written by
     :func:`~pydistroless.oci.output.write_tar` this is the config digest of the image in
@@ -85,6 +86,8 @@ def load(tar_path: Path, *, tag: str, engine: str) -> str:
     if loaded is not None:
         _run(engine, ["tag", loaded, tag], f"cannot tag the loaded image as {tag} in {engine}")
     image_id = _inspect_id(engine, tag)
+    for other in also:
+        _run(engine, ["tag", tag, other], f"cannot tag the loaded image as {other} in {engine}")
     if image_id is None:
         raise OutputError(
             f"{engine} loaded {tar_path} but no image is tagged {tag}; "
