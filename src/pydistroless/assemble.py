@@ -80,14 +80,16 @@ def assemble(
         elves = {p: info for p, info in elves.items() if p in tree}
     tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch, elves=elves))
     check_libraries(tree, arch, extra_dirs=cache_directories(tree, arch), elves=elves)
-    report = bytecode.compile_stdlib(
-        tree,
-        arch_lock.python,
-        arch,
-        host_tree=host_tree,
-        memo=pyc_memo,
-        compiler_id=arch_lock.python_package_version,
-    )
+    report = bytecode.CompileReport(0, 0, "")
+    if spec.pyc:
+        report = bytecode.compile_stdlib(
+            tree,
+            arch_lock.python,
+            arch,
+            host_tree=host_tree,
+            memo=pyc_memo,
+            compiler_id=arch_lock.python_package_version,
+        )
     if report.compiled:
         log(f"{arch}: {report.compiled} .pyc compiled with {report.compiler}")
     if spec.cuts("stdlib-sources") and report.compiled:

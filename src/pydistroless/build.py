@@ -140,7 +140,7 @@ def _build_arch(
             extra_certs,
             image_name=image_name,
             created=mtime,
-            host_tree=_host_python(spec, lock, arch_lock, ctx),
+            host_tree=_host_python(spec, lock, arch_lock, ctx) if spec.pyc else None,
             pyc_memo=ctx.pyc_memo,
         )
         layers = (layer_from_tree(assembly.tree, mtime=mtime),)

@@ -157,6 +157,7 @@ def _spec(
     tags: tuple[str, ...] = (),
     keep: tuple[str, ...] = (),
     sbom_format: str = "spdx",
+    pyc: bool = True,
 ) -> ImageSpec:
     return ImageSpec(
         suite=suite,
@@ -170,6 +171,7 @@ def _spec(
         tags=tags,
         keep=_csv(keep),
         sbom_format=sbom_format,
+        pyc=pyc,
     )
 
 
@@ -225,6 +227,11 @@ Examples:
     multiple=True,
     metavar="SLICE[,SLICE]",
     help=f"Keep a slice that is cut by default (repeatable): {', '.join(SLICE_NAMES)}.",
+)
+@click.option(
+    "--no-pyc",
+    is_flag=True,
+    help="Do not byte-compile the standard library (smaller, slower to start).",
 )
 @click.option(
     "--sbom-format",
@@ -301,6 +308,7 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
         tuple(kw["tags"]),
         kw["keep"],
         kw["sbom_format"],
+        not kw["no_pyc"],
     )
     specs, config = _with_config(ctx, spec, kw)
     if len(specs) > 1 and kw["output"] is not None:
@@ -362,6 +370,7 @@ _OPTION_FIELDS = {
     "tags": "tags",
     "keep": "keep",
     "sbom_format": "sbom_format",
+    "no_pyc": "pyc",
 }
 
 

@@ -54,6 +54,7 @@ class ImageSpec:
     tags: tuple[str, ...] = ()  # extra tags beside the default ones
     source_date_epoch: int | None = None
     sbom_format: str = "spdx"
+    pyc: bool = True  # byte-compile the standard library
 
     def __post_init__(self) -> None:
         if self.python is not None and not re.fullmatch(r"3\.\d{1,2}", self.python):
