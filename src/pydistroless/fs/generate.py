@@ -184,7 +184,9 @@ def busybox_applets(binary: bytes) -> list[str]:
     names: list[str] = []
     pos = start
     while True:
-        end = binary.index(b"\x00", pos)
+        end = binary.find(b"\x00", pos)
+        if end < 0:
+            break
         name = binary[pos:end]
         if not name or not all(32 < c < 127 for c in name) or (names and name.decode() < names[-1]):
             break
