@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,8 +163,20 @@ class Built:
     stderr: str
 
     def ref_names(self) -> list[str]:
-        index = json.loads((self.layout / "index.json").read_text())
-        return [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+        return [m["annotations"]["org.opencontainers.image.ref.name"] for m in self._manifests()]
+
+    def ref_for(self, tag: str) -> str:
+        """The ref name the layout's index gives the image tagged ``tag`` (what umoci and
+        skopeo take after ``layout:``)."""
+        for manifest in self._manifests():
+            annotations = manifest.get("annotations", {})
+            full = annotations.get("io.containerd.image.name", "")
+            if full == tag or full.endswith(f"/{tag}"):
+                return annotations["org.opencontainers.image.ref.name"]
+        pytest.fail(f"no manifest for {tag} in {self.layout}/index.json", pytrace=False)
+
+    def _manifests(self) -> list[dict]:
+        return json.loads((self.layout / "index.json").read_text())["manifests"]
 
 
 def build(out: Path, *args: str | Path) -> Built:
@@ -326,7 +337,7 @@ def test_podman_loads_and_runs_it(built: Built, podman: Engine):
 @pytest.mark.skopeo
 def test_skopeo_inspects_the_tar_and_the_layout(built: Built, skopeo: str):
     names = built.ref_names()
-    assert TAG.split(":")[1] in names
+    assert built.ref_for(TAG) in names
     for name in names:
         for reference in (f"oci-archive:{built.tar}:{name}", f"oci:{built.layout}:{name}"):
             inspected = json.loads(run([skopeo, "inspect", reference]).stdout)
@@ -341,8 +352,7 @@ def test_skopeo_inspects_the_tar_and_the_layout(built: Built, skopeo: str):
 @pytest.mark.umoci
 def test_umoci_unpacks_the_layout(built: Built, umoci: str, tmp_path: Path, tls_setup: TlsSetup):
     bundle = tmp_path / "bundle"
-    name = TAG.split(":")[1]
-    run([umoci, "unpack", "--image", f"{built.layout}:{name}", bundle])
+    run([umoci, "unpack", "--image", f"{built.layout}:{built.ref_for(TAG)}", bundle])
     rootfs = bundle / "rootfs"
     assert (rootfs / "usr/bin/python3.13").is_file()
     assert (rootfs / "bin").is_symlink()
@@ -426,4 +436,3 @@ def test_outputs_are_complete(built: Built):
     assert (built.layout / "oci-layout").is_file()
     leftovers = [p.name for p in built.directory.iterdir() if p.name.startswith(".")]
     assert leftovers == []
-    subprocess.run(["sync"], check=False)

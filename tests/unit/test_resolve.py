@@ -147,6 +147,24 @@ def test_versioned_dependency_needs_a_versioned_provides():
         names(too_new, "app")
 
 
+def test_provider_used_when_the_real_package_is_too_old():
+    # The time_t transition: libssl3 stays at 3.0 while libssl3t64 provides libssl3 (= 3.5).
+    index = PackageIndex(
+        [
+            rec("app", depends="libssl3 (>= 3.5)"),
+            rec("libssl3", "3.0.17-1"),
+            rec("libssl3t64", "3.5.1-1", provides="libssl3 (= 3.5.1-1)"),
+        ]
+    )
+    assert names(index, "app") == ["app", "libssl3t64"]
+
+
+def test_architecture_qualifiers_are_ignored():
+    index = PackageIndex([rec("app", depends="python3:any (>= 3.11), libfoo:amd64"),
+                          rec("python3", "3.13.5-1"), rec("libfoo")])
+    assert names(index, "app") == ["app", "libfoo", "python3"]
+
+
 def test_real_package_preferred_over_providers():
     index = PackageIndex(
         [rec("app", depends="awk-ish"), rec("awk-ish"), rec("other", provides="awk-ish")]
