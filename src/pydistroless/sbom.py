@@ -85,8 +85,11 @@ def check_format(fmt: str) -> None:
 
 
 def licenses_from_copyright(text: str) -> tuple[str, ...]:
-    """Short licence names from a DEP-5 copyright file's ``License:`` lines, in order."""
+    """Short licence names from a DEP-5 copyright file's ``License:`` lines, in order. A
+    free-form copyright file (no ``Format:`` header) declares nothing machine-readable."""
     seen: list[str] = []
+    if not text.startswith("Format:"):
+        return ()
     for line in text.splitlines():
         if line.startswith("License:"):
             for name in re.split(r"\s+(?:or|and)\s+|\s*,\s*|\s*\|\s*", line[8:].strip()):

@@ -60,11 +60,16 @@ class CompileReport:
 
 
 def stdlib_sources(tree: Tree, python: str) -> list[str]:
+    """The stdlib's ``.py`` files, symlinked ones included (Debian links
+    ``sitecustomize.py`` to ``/etc``): the import system compiles those too."""
     prefix = f"usr/lib/python{python}/"
     return [
         e.path
-        for e in tree.files()
-        if e.path.startswith(prefix) and e.path.endswith(".py") and "/site-packages/" not in e.path
+        for e in tree.entries()
+        if e.path.startswith(prefix)
+        and e.path.endswith(".py")
+        and "/site-packages/" not in e.path
+        and (e.kind is Kind.FILE or (e.kind is Kind.SYMLINK and tree.read(e.path) is not None))
     ]
 
 
