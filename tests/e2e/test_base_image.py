@@ -401,7 +401,6 @@ def bookworm_image(tmp_path_factory: pytest.TempPathFactory, docker_engine: Engi
     docker_engine.remove_images(*loaded)
 
 
-@pytest.mark.xdist_group("e2e-base-image-bookworm")
 def test_bookworm_gives_python_3_11(bookworm_image: str, docker_engine: Engine):
     inspected = json.loads(docker_engine("image", "inspect", bookworm_image).stdout)[0]
     labels = inspected["Config"]["Labels"]
@@ -412,7 +411,6 @@ def test_bookworm_gives_python_3_11(bookworm_image: str, docker_engine: Engine):
     assert inspected["Config"]["Entrypoint"] == ["/usr/bin/python3.11"]
 
 
-@pytest.mark.xdist_group("e2e-base-image-bookworm")
 def test_bookworm_standard_library(bookworm_image: str, docker_engine: Engine):
     script = (
         "import sqlite3, ssl, zoneinfo, datetime\n"
