@@ -15,7 +15,7 @@ from pydistroless import code_digest
 from pydistroless.cache import sha256_hex
 from pydistroless.context import Context
 from pydistroless.debian.archive import Archive, Release
-from pydistroless.debian.index import PackageIndex, parse_packages
+from pydistroless.debian.index import IndexText, LazyPackageIndex, PackageIndex
 from pydistroless.debian.resolve import Requirement, resolve
 from pydistroless.debian.sources import Mirrors
 from pydistroless.errors import UsageError
@@ -123,7 +123,7 @@ def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context
 
 
 def load_index(archive: Archive, releases: list[Release], arch: str) -> PackageIndex:
-    records = []
+    texts = []
     for release in releases:
         if arch not in release.architectures:
             raise UsageError(
@@ -131,8 +131,8 @@ def load_index(archive: Archive, releases: list[Release], arch: str) -> PackageI
                 f"{' '.join(a for a in release.architectures if a != 'all')}); pick one of those"
             )
         text = archive.packages(release, COMPONENT, arch)
-        records += parse_packages(text, suite=release.suite, base_urls=release.base_urls)
-    return PackageIndex(records)
+        texts.append(IndexText(text, release.suite, release.base_urls))
+    return LazyPackageIndex(texts)
 
 
 def _arch_lock_from_json(raw: bytes) -> ArchLock:

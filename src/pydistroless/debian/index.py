@@ -9,6 +9,7 @@ itself, not from here.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -130,10 +131,91 @@ class PackageIndex:
                     self.providers.setdefault(provided, []).append(Provider(record, version))
 
     def candidates(self, name: str) -> list[PackageRecord]:
+        """Every version of ``name``, highest first."""
         return self.by_name.get(name, [])
+
+    def providers_of(self, name: str) -> list[Provider]:
+        return self.providers.get(name, [])
 
     def names(self) -> Iterable[str]:
         return self.by_name.keys()
+
+
+_PACKAGE = re.compile(rb"^Package: (\S+)[ \t]*$", re.M)
+_PROVIDES = re.compile(rb"^Provides: (.*)$", re.M)
+
+
+@dataclass(frozen=True)
+class IndexText:
+    """One ``Packages`` file as downloaded: its text and where its packages come from."""
+
+    text: bytes
+    suite: str
+    base_urls: tuple[str, ...]
+
+
+class LazyPackageIndex(PackageIndex):
+    """A :class:`PackageIndex` over whole ``Packages`` files that reads a paragraph only when
+    the resolver asks for it. Finding where each paragraph starts and what is provided takes
+    two regular-expression passes; the resolver then reads a few dozen of 70,000 paragraphs.
+    """
+
+    def __init__(self, texts: Iterable[IndexText]):
+        self._texts = list(texts)
+        self._starts: list[list[int]] = []
+        self._where: dict[str, list[tuple[int, int]]] = {}
+        self._provided: dict[str, list[tuple[int, int]]] = {}
+        for t, item in enumerate(self._texts):
+            starts = []
+            for i, match in enumerate(_PACKAGE.finditer(item.text)):
+                starts.append(match.start())
+                self._where.setdefault(match.group(1).decode(), []).append((t, i))
+            self._starts.append(starts)
+            for match in _PROVIDES.finditer(item.text):
+                paragraph = bisect.bisect_right(starts, match.start()) - 1
+                for provided, _version in parse_provides(match.group(1).decode()):
+                    self._provided.setdefault(provided, []).append((t, paragraph))
+        self._records: dict[tuple[int, int], PackageRecord | None] = {}
+        self._candidates: dict[str, list[PackageRecord]] = {}
+
+    def candidates(self, name: str) -> list[PackageRecord]:
+        if name not in self._candidates:
+            records = [r for key in self._where.get(name, []) if (r := self._record(key))]
+            unique: dict[str, PackageRecord] = {}
+            for record in sorted(records, key=lambda r: r.version_key, reverse=True):
+                unique.setdefault(record.version, record)
+            self._candidates[name] = list(unique.values())
+        return self._candidates[name]
+
+    def providers_of(self, name: str) -> list[Provider]:
+        found = []
+        for key in self._provided.get(name, []):
+            record = self._record(key)
+            if record is None:
+                continue
+            for provided, version in parse_provides(record.provides):
+                if provided == name:
+                    found.append(Provider(record, version))
+        return found
+
+    def names(self) -> Iterable[str]:
+        return self._where.keys()
+
+    @property
+    def providers(self) -> dict[str, list[Provider]]:  # type: ignore[override]
+        return {name: self.providers_of(name) for name in self._provided}
+
+    def _record(self, key: tuple[int, int]) -> PackageRecord | None:
+        if key not in self._records:
+            t, i = key
+            item = self._texts[t]
+            starts = self._starts[t]
+            end = starts[i + 1] if i + 1 < len(starts) else len(item.text)
+            parsed = parse_packages(
+                item.text[starts[i] : end], suite=item.suite, base_urls=item.base_urls
+            )
+            self._records[key] = parsed[0] if parsed else None
+        return self._records[key]
 
 
 def parse_provides(field: str) -> list[tuple[str, str | None]]:

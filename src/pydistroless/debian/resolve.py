@@ -136,7 +136,7 @@ def resolve(
         for record in index.candidates(req.name):
             if req.accepts(record.version):
                 return record
-        for provider in sorted(index.providers.get(req.name, []), key=_provider_rank(chosen)):
+        for provider in sorted(index.providers_of(req.name), key=_provider_rank(chosen)):
             if provider.record.name in skipped:
                 continue
             if req.relation is None or (

@@ -32,6 +32,7 @@ copies; the baseline copy must exist anyway), ``DF_1_NODEFLIB``, ``LD_PRELOAD`` 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import posixpath
 import re
@@ -190,10 +191,23 @@ def read_elf(path: str, data: bytes) -> ElfInfo | None:
     """
     if data[:4] != ELF_MAGIC:
         return None
-    try:
-        return _parse(path, data)
-    except _PARSE_ERRORS:
+    # The same file is read by several stages (package pruning, the library check, the
+    # cache) and often in several images of one build: parse each content once.
+    key = hashlib.sha256(data).digest()
+    known = _PARSED.get(key, _UNSEEN)
+    if known is _UNSEEN:
+        try:
+            known = _parse(path, data)
+        except _PARSE_ERRORS:
+            known = None
+        _PARSED[key] = known
+    if known is None:
         return None
+    return known if known.path == path else replace(known, path=path)
+
+
+_UNSEEN = object()
+_PARSED: dict[bytes, ElfInfo | None] = {}
 
 
 def _parse(path: str, data: bytes) -> ElfInfo:
@@ -210,7 +224,7 @@ def _parse(path: str, data: bytes) -> ElfInfo:
         if isinstance(segment, InterpSegment):
             interpreter = segment.get_interp_name()
         elif isinstance(segment, DynamicSegment) and segment["p_filesz"] > 0:
-            if _is_detached_debug_info(elf):
+            if _is_detached_debug_info(path, data, segment):
                 continue
             has_dynamic = True
             for tag in segment.iter_tags():
@@ -256,11 +270,14 @@ def _parse(path: str, data: bytes) -> ElfInfo:
     )
 
 
-def _is_detached_debug_info(elf: ELFFile) -> bool:
-    """A separate debug file keeps the program headers but not the contents they describe;
-    its ``.dynamic`` section is ``SHT_NOBITS`` and reading tags there would yield garbage."""
-    section = elf.get_section_by_name(".dynamic")
-    return section is not None and section["sh_type"] == "SHT_NOBITS"
+def _is_detached_debug_info(path: str, data: bytes, dynamic: DynamicSegment) -> bool:
+    """A separate debug file keeps the program headers but not the contents they describe,
+    so reading tags there would yield garbage. Such files live under ``/usr/lib/debug``, or
+    betray themselves by a dynamic segment past their end. (Looking the ``.dynamic`` section
+    up by name would say so too, but costs a parse of every section header of every file.)"""
+    if path.startswith("usr/lib/debug/"):
+        return True
+    return dynamic["p_offset"] + dynamic["p_filesz"] > len(data)
 
 
 def _x86_isa_level(elf: ELFFile, segment) -> int:

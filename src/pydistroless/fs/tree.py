@@ -103,6 +103,7 @@ class Tree:
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
+        self._hardlinks = 0  # so that removing files need not look for links to them
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -213,6 +214,8 @@ class Tree:
             )
         self._make_parents(path, entry.origin)
         stored = replace(entry, path=path, mode=stat.S_IMODE(entry.mode))
+        if stored.kind is Kind.HARDLINK:
+            self._hardlinks += 1
         self._entries[path] = stored
         return stored
 
@@ -245,7 +248,9 @@ class Tree:
 
     def _drop(self, path: str) -> None:
         gone = self._entries.pop(path)
-        if gone.kind is not Kind.FILE:
+        if gone.kind is Kind.HARDLINK:
+            self._hardlinks -= 1
+        if gone.kind is not Kind.FILE or not self._hardlinks:
             return
         heirs = sorted(
             p
@@ -254,6 +259,7 @@ class Tree:
         )
         if heirs:
             first = heirs[0]
+            self._hardlinks -= 1
             self._entries[first] = replace(
                 self._entries[first], kind=Kind.FILE, data=gone.data, target=""
             )
