@@ -107,6 +107,8 @@ def dumps(lock: Lock) -> str:
 def loads(text: str, *, source: str = "lock") -> Lock:
     try:
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         if data.get("lock-version") != LOCK_VERSION:
             raise UsageError(
                 f"{source}: lock version {data.get('lock-version')!r} is not {LOCK_VERSION}; "
@@ -127,7 +129,7 @@ def loads(text: str, *, source: str = "lock") -> Lock:
                 for a in data["archs"]
             ),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(
             f"{source} is not a pydistroless lock ({exc}); re-create it with `pydistroless lock`"
         ) from exc

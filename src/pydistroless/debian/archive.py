@@ -205,8 +205,9 @@ class Archive:
                     "the mirror is broken or tampered with, try another --mirror"
                 )
             self.cache.put_blob(data)
-            # The compressed copy is no longer needed once the plain one is cached.
-            self.cache.blob_path(entry.sha256).unlink(missing_ok=True)
+            if suffix:
+                # The compressed copy is no longer needed once the plain one is cached.
+                self.cache.blob_path(entry.sha256).unlink(missing_ok=True)
             return data
         if arch not in release.architectures:
             raise UsageError(

@@ -13,6 +13,7 @@ import gzip
 import io
 import lzma
 import tarfile
+import zlib
 from dataclasses import dataclass
 
 import zstandard
@@ -74,23 +75,53 @@ def _open_tar(members: dict, stem: str, label: str) -> tarfile.TarFile:
             suffix = name[len(stem) :]
             try:
                 plain = _decompress(raw, suffix)
-            except (lzma.LZMAError, zstandard.ZstdError, OSError, EOFError) as exc:
+            except (
+                lzma.LZMAError,
+                zstandard.ZstdError,
+                zlib.error,
+                OSError,
+                EOFError,
+                ValueError,
+            ) as exc:
                 raise PackageFormatError(
                     f"{label}: {name} is truncated or corrupt ({exc}); the .deb is damaged"
                 ) from exc
             try:
-                return tarfile.open(fileobj=io.BytesIO(plain), mode="r:")
+                return _Tar(plain, f"{label}: {name}")
             except tarfile.TarError as exc:
                 raise PackageFormatError(f"{label}: {name} is not a tar ({exc})") from exc
     raise PackageFormatError(f"{label}: no {stem}.* member; the .deb is damaged")
+
+
+class _Tar(tarfile.TarFile):
+    """A tar that must end with its end-of-archive marker: tarfile stops quietly at a
+    truncated header or at the end of the data, which would make a cut package look whole."""
+
+    def __init__(self, plain: bytes, label: str):
+        super().__init__(fileobj=io.BytesIO(plain), mode="r")
+        self._plain = plain
+        self._label = label
+
+    def __iter__(self):
+        yield from super().__iter__()
+        end = self.offset
+        if self._plain[end : end + 2 * tarfile.BLOCKSIZE] != bytes(2 * tarfile.BLOCKSIZE):
+            raise PackageFormatError(
+                f"{self._label} is truncated (no end-of-archive marker); the .deb is damaged"
+            )
 
 
 def _decompress(raw: bytes, suffix: str) -> bytes:
     if suffix == ".xz":
         return lzma.decompress(raw)
     if suffix == ".zst":
-        # Debian's zstd frames may lack a content size: decompress as a stream.
-        return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)).read()
+        # Debian's zstd frames may lack a content size: decompress as a stream, and insist
+        # that the frame ends, since a truncated one just stops giving data.
+        stream = zstandard.ZstdDecompressor().decompressobj()
+        plain = stream.decompress(raw)
+        if not stream.eof:
+            raise EOFError("zstd frame ends early")
+        return plain
     if suffix == ".gz":
         return gzip.decompress(raw)
     if suffix == ".bz2":
