@@ -34,6 +34,8 @@ def sha256_hex(data: bytes) -> str:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old content or the new, never a part."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(20, f"{path.parent} is not a directory", str(path.parent))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

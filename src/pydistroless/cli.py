@@ -470,7 +470,7 @@ def lock_cmd(**kw: Any) -> None:
         try:
             atomic_write(kw["output"], text.encode())
         except OSError as exc:
-            raise UsageError(f"cannot write {kw['output']}: {exc.strerror}") from exc
+            raise OutputError(f"cannot write {kw['output']}: {exc.strerror}") from exc
         click.echo(f"wrote {kw['output']}", err=True)
 
 
