@@ -145,33 +145,21 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _spec(
-    suite: str,
-    python: str | None,
-    archs: tuple[str, ...],
-    variant: str,
-    user: str,
-    packages: tuple[str, ...],
-    exclude: tuple[str, ...],
-    ca_certs: tuple[Path, ...] = (),
-    tags: tuple[str, ...] = (),
-    keep: tuple[str, ...] = (),
-    sbom_format: str = "spdx",
-    pyc: bool = True,
-) -> ImageSpec:
+def _spec(kw: dict[str, Any]) -> ImageSpec:
+    """The image the options describe (``build`` has more of them than ``lock``)."""
     return ImageSpec(
-        suite=suite,
-        python=python,
-        archs=_csv(archs) or (host_arch(),),
-        variant=variant,
-        user=user,
-        packages=_csv(packages),
-        exclude=_csv(exclude),
-        ca_certs=ca_certs,
-        tags=tags,
-        keep=_csv(keep),
-        sbom_format=sbom_format,
-        pyc=pyc,
+        suite=kw["suite"],
+        python=kw["python"],
+        archs=_csv(kw["archs"]) or (host_arch(),),
+        variant=kw["variant"],
+        user=kw["user"],
+        packages=_csv(kw["packages"]),
+        exclude=_csv(kw["exclude"]),
+        ca_certs=tuple(kw.get("ca_certs", ())),
+        tags=tuple(kw.get("tags", ())),
+        keep=_csv(kw.get("keep", ())),
+        sbom_format=kw.get("sbom_format", "spdx"),
+        pyc=not kw.get("no_pyc", False),
     )
 
 
@@ -296,20 +284,7 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     downloads and verifies them, assembles the file tree in memory and writes the image.
     Prints the image digest on stdout and where the image went on stderr.
     """
-    spec = _spec(
-        kw["suite"],
-        kw["python"],
-        kw["archs"],
-        kw["variant"],
-        kw["user"],
-        kw["packages"],
-        kw["exclude"],
-        tuple(kw["ca_certs"]),
-        tuple(kw["tags"]),
-        kw["keep"],
-        kw["sbom_format"],
-        not kw["no_pyc"],
-    )
+    spec = _spec(kw)
     specs, config = _with_config(ctx, spec, kw)
     if len(specs) > 1 and kw["output"] is not None:
         raise UsageError(
@@ -452,15 +427,7 @@ def lock_cmd(**kw: Any) -> None:
     The lock lists, per architecture, each package with its version, pool path and SHA256,
     and the Release files it was resolved from. `build --lock` builds exactly that.
     """
-    spec = _spec(
-        kw["suite"],
-        kw["python"],
-        kw["archs"],
-        kw["variant"],
-        kw["user"],
-        kw["packages"],
-        kw["exclude"],
-    )
+    spec = _spec(kw)
     context = Context.create(_sources(**kw))
     result = plan(spec, context)
     text = lockfile.dumps(result)
