@@ -75,6 +75,7 @@ def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context
                 "packages": sorted(spec.packages),
                 "exclude": sorted(spec.exclude),
                 "variant": spec.variant,
+                "keep": sorted(spec.keep),
             },
             sort_keys=True,
         ).encode()
@@ -106,7 +107,9 @@ def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context
         for r in resolution.packages
     )
     # The Depends closure is a superset: keep the library packages the ELF files load.
-    use = library_use(ctx.debs(closure), arch, protected=[r.name for r in roots])
+    use = library_use(
+        ctx.debs(closure), arch, protected=[r.name for r in roots], keep=spec.keep
+    )
     keep = reachable([r.name for r in roots], resolution.edges, use)
     packages = tuple(p for p in closure if p.name in keep)
     dropped = [p.name for p in closure if p.name not in keep]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydistroless.debian.deb import DebPackage, install
-from pydistroless.fs import generate
+from pydistroless.fs import generate, slicing
 from pydistroless.fs.elf import ElfInfo, multiarch_triplet, needed_closure, scan
 from pydistroless.fs.tree import Kind, Tree
 
@@ -32,14 +32,20 @@ class LibraryUse:
 
 
 def library_use(
-    debs: Sequence[DebPackage], arch: str, *, protected: Iterable[str] = ()
+    debs: Sequence[DebPackage],
+    arch: str,
+    *,
+    protected: Iterable[str] = (),
+    keep: Iterable[str] = (),
 ) -> LibraryUse:
     """Which library packages the program packages of ``debs`` (and ``protected`` ones, asked
-    for by name) load."""
+    for by name) load. Files in the slices the image will not have (all but ``keep``) are
+    no reason to keep a library: glibc's iconv modules, the stdlib's test modules."""
     tree = Tree()
     generate.add_merged_usr_links(tree, (e for d in debs for e in d.entries))
     for deb in sorted(debs, key=lambda d: d.name):
         install(tree, deb)
+    slicing.cut(tree, keep)
     elves = scan(tree)
     origin = {path: tree.get(path).origin for path in elves}  # type: ignore[union-attr]
     libraries = {origin[p] for p, info in elves.items() if info.soname}
