@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 
@@ -24,13 +26,13 @@ from pydistroless.cache import Cache, sha256_hex
 from pydistroless.context import Context
 from pydistroless.errors import PydistrolessError, UsageError
 from pydistroless.fetch import log
-from pydistroless.fs import generate
+from pydistroless.fs import generate, slicing
 from pydistroless.fs.tree import Tree
-from pydistroless.lock import ArchLock, Lock
+from pydistroless.lock import ArchLock, Lock, LockedPackage
 from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_debian_arch
 from pydistroless.oci.layer import Layer, layer_from_tree
 from pydistroless.plan import plan
-from pydistroless.python import runtime
+from pydistroless.python import bytecode, runtime
 from pydistroless.spec import DEFAULT_SUITE, ImageSpec, host_arch
 
 IMAGE_NAME = "pydistroless/python"
@@ -56,7 +58,14 @@ class Built:
 def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
     started = time.monotonic()
     if lock is None:
-        lock = plan(spec, ctx)
+        with ThreadPoolExecutor(1) as background:
+
+            def precompile(arch: str, closure: tuple[LockedPackage, ...]) -> None:
+                if spec.pyc and arch == host_arch():
+                    background.submit(_precompile, spec, ctx, closure)
+
+            # Compiling runs in subprocesses while planning goes on in this one.
+            lock = plan(spec, ctx, on_resolved=precompile)
     extra_certs = generate.read_extra_certs(spec.ca_certs)
     mtime = source_date_epoch(spec, lock)
     canonical = default_tags(spec, lock)
@@ -72,6 +81,35 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
     built = Built(spec=spec, lock=lock, index=index, tags=tags, sboms=tuple(sboms))
     log(f"built {built.tags[0]} in {time.monotonic() - started:.1f} s")
     return built
+
+
+def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...]) -> None:
+    """Byte-compile the stdlib of the resolved Python into ``ctx.pyc_memo``, from the Python
+    packages alone; the assembly then finds every ``.pyc`` made. Any failure here only means
+    the assembly compiles them itself, so it is logged, not raised."""
+    try:
+        python = next(
+            m.group(1) for p in closure if (m := re.fullmatch(r"python(3\.\d+)-minimal", p.name))
+        )
+        interpreter = next(p for p in closure if p.name == runtime.interpreter_package(python))
+        wanted = {
+            "libc6",
+            interpreter.name,
+            f"libpython{python}-minimal",
+            f"libpython{python}-stdlib",
+        }
+        packages = [
+            p
+            for p in closure
+            if p.name in wanted or p.name.startswith(("zlib1g", "libexpat1", "libssl3"))
+        ]
+        tree = unpack(ctx.debs(packages))
+        slicing.cut(tree, spec.keep)
+        bytecode.compile_stdlib(
+            tree, python, host_arch(), memo=ctx.pyc_memo, compiler_id=interpreter.version
+        )
+    except (PydistrolessError, StopIteration, OSError) as exc:
+        log(f"note: compiling the stdlib early did not work ({exc}); it is done later")
 
 
 def source_date_epoch(spec: ImageSpec, lock: Lock) -> int:

@@ -9,6 +9,7 @@ of the exact Release files it came from, so an unchanged archive is not parsed a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 
 from pydistroless import code_digest
@@ -49,10 +50,15 @@ def load_releases(archive: Archive, mirrors: Mirrors, suite: str) -> list[Releas
     return releases
 
 
-def plan(spec: ImageSpec, ctx: Context) -> Lock:
+# Told the architecture and the closure as soon as it is resolved, before pruning: lets a
+# caller start work that needs only the packages (byte-compiling the stdlib) early.
+OnResolved = Callable[[str, tuple[LockedPackage, ...]], None]
+
+
+def plan(spec: ImageSpec, ctx: Context, *, on_resolved: OnResolved | None = None) -> Lock:
     releases = load_releases(ctx.archive, ctx.mirrors, spec.suite)
     main = releases[0]
-    arch_locks = tuple(_plan_arch(spec, arch, releases, ctx) for arch in spec.archs)
+    arch_locks = tuple(_plan_arch(spec, arch, releases, ctx, on_resolved) for arch in spec.archs)
     return Lock(
         suite=spec.suite,
         codename=main.codename or spec.suite,
@@ -64,7 +70,13 @@ def plan(spec: ImageSpec, ctx: Context) -> Lock:
     )
 
 
-def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context) -> ArchLock:
+def _plan_arch(
+    spec: ImageSpec,
+    arch: str,
+    releases: list[Release],
+    ctx: Context,
+    on_resolved: OnResolved | None,
+) -> ArchLock:
     key = sha256_hex(
         json.dumps(
             {
@@ -88,9 +100,7 @@ def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context
     runtime.check_available(index, python, spec.suite)
     roots = [*runtime.root_packages(python, spec.variant)]
     roots += [Requirement.parse(p) for p in spec.packages]
-    resolution = resolve(
-        index, roots, exclude=spec.exclude, suites=[r.suite for r in releases]
-    )
+    resolution = resolve(index, roots, exclude=spec.exclude, suites=[r.suite for r in releases])
     closure = tuple(
         LockedPackage(
             name=r.name,
@@ -107,9 +117,9 @@ def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context
         for r in resolution.packages
     )
     # The Depends closure is a superset: keep the library packages the ELF files load.
-    use = library_use(
-        ctx.debs(closure), arch, protected=[r.name for r in roots], keep=spec.keep
-    )
+    if on_resolved is not None:
+        on_resolved(arch, closure)
+    use = library_use(ctx.debs(closure), arch, protected=[r.name for r in roots], keep=spec.keep)
     keep = reachable([r.name for r in roots], resolution.edges, use)
     packages = tuple(p for p in closure if p.name in keep)
     dropped = [p.name for p in closure if p.name not in keep]
@@ -119,9 +129,7 @@ def _plan_arch(spec: ImageSpec, arch: str, releases: list[Release], ctx: Context
     arch_lock = ArchLock(
         arch=arch, python=python, python_package_version=minimal.version, packages=packages
     )
-    ctx.cache.put_record(
-        json.dumps(asdict(arch_lock), sort_keys=True).encode(), "resolutions", key
-    )
+    ctx.cache.put_record(json.dumps(asdict(arch_lock), sort_keys=True).encode(), "resolutions", key)
     return arch_lock
 
 

@@ -142,7 +142,6 @@ class PackageIndex:
 
 
 _PACKAGE = re.compile(rb"^Package: (\S+)[ \t]*$", re.M)
-_PROVIDES = re.compile(rb"^Provides: (.*)$", re.M)
 
 
 @dataclass(frozen=True)
@@ -156,31 +155,30 @@ class IndexText:
 
 class LazyPackageIndex(PackageIndex):
     """A :class:`PackageIndex` over whole ``Packages`` files that reads a paragraph only when
-    the resolver asks for it. Finding where each paragraph starts and what is provided takes
-    two regular-expression passes; the resolver then reads a few dozen of 70,000 paragraphs.
+    the resolver asks for it. One regular-expression pass finds where each paragraph starts;
+    who provides a virtual name is searched for when the resolver first asks. The resolver
+    then reads a few dozen of 70,000 paragraphs.
     """
 
     def __init__(self, texts: Iterable[IndexText]):
         self._texts = list(texts)
         self._starts: list[list[int]] = []
-        self._where: dict[str, list[tuple[int, int]]] = {}
-        self._provided: dict[str, list[tuple[int, int]]] = {}
+        self._where: dict[bytes, list[tuple[int, int]]] = {}
         for t, item in enumerate(self._texts):
             starts = []
+            where = self._where
             for i, match in enumerate(_PACKAGE.finditer(item.text)):
                 starts.append(match.start())
-                self._where.setdefault(match.group(1).decode(), []).append((t, i))
+                where.setdefault(match.group(1), []).append((t, i))
             self._starts.append(starts)
-            for match in _PROVIDES.finditer(item.text):
-                paragraph = bisect.bisect_right(starts, match.start()) - 1
-                for provided, _version in parse_provides(match.group(1).decode()):
-                    self._provided.setdefault(provided, []).append((t, paragraph))
         self._records: dict[tuple[int, int], PackageRecord | None] = {}
         self._candidates: dict[str, list[PackageRecord]] = {}
+        self._providers: dict[str, list[Provider]] = {}
 
     def candidates(self, name: str) -> list[PackageRecord]:
         if name not in self._candidates:
-            records = [r for key in self._where.get(name, []) if (r := self._record(key))]
+            keys = self._where.get(name.encode(), [])
+            records = [r for key in keys if (r := self._record(key))]
             unique: dict[str, PackageRecord] = {}
             for record in sorted(records, key=lambda r: r.version_key, reverse=True):
                 unique.setdefault(record.version, record)
@@ -188,22 +186,30 @@ class LazyPackageIndex(PackageIndex):
         return self._candidates[name]
 
     def providers_of(self, name: str) -> list[Provider]:
-        found = []
-        for key in self._provided.get(name, []):
-            record = self._record(key)
-            if record is None:
-                continue
-            for provided, version in parse_provides(record.provides):
-                if provided == name:
-                    found.append(Provider(record, version))
-        return found
+        if name not in self._providers:
+            # A Provides line naming it as a whole word (package names contain . + -).
+            pattern = re.compile(
+                rb"^Provides: (?:.*[ ,])?" + re.escape(name.encode()) + rb"(?![\w.+-])", re.M
+            )
+            found = []
+            for t, item in enumerate(self._texts):
+                for match in pattern.finditer(item.text):
+                    paragraph = bisect.bisect_right(self._starts[t], match.start()) - 1
+                    record = self._record((t, paragraph))
+                    if record is None:
+                        continue
+                    for provided, version in parse_provides(record.provides):
+                        if provided == name:
+                            found.append(Provider(record, version))
+            self._providers[name] = found
+        return self._providers[name]
 
     def names(self) -> Iterable[str]:
-        return self._where.keys()
+        return (name.decode() for name in self._where)
 
     @property
     def providers(self) -> dict[str, list[Provider]]:  # type: ignore[override]
-        return {name: self.providers_of(name) for name in self._provided}
+        return dict(self._providers)
 
     def _record(self, key: tuple[int, int]) -> PackageRecord | None:
         if key not in self._records:

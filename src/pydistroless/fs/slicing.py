@@ -173,36 +173,32 @@ def check_names(names: Iterable[str], option: str = "--keep") -> None:
 
 
 def cut(tree: Tree, keep: Iterable[str] = ()) -> dict[str, int]:
-    """Remove every pattern slice cut by default and not in ``keep``. Returns bytes removed
-    per slice. Computed slices are cut by the stages that compute them."""
+    """Remove every pattern slice not in ``keep``. Returns bytes removed per slice. Computed
+    slices are cut by the stages that compute them."""
     keep = set(keep)
     check_names(keep)
     removed: dict[str, int] = {}
-    paths = [e.path for e in tree.entries()]
     for piece in SLICES:
         if piece.name in keep or piece.computed:
             continue
-        doomed = [
-            p
-            for p in paths
-            if any(matches(pat, p) for pat in piece.patterns)
-            and not any(matches(k, p) for k in piece.keep)
-            and not _is_kept_ancestor(p, piece, paths)
-        ]
-        size = 0
-        for p in doomed:
-            entry = tree.get(p)
-            if entry is not None and entry.kind is Kind.FILE:
-                size += entry.size
+        inside = _union(piece.patterns)
+        kept = _union(piece.keep) if piece.keep else None
+        paths = [e.path for e in tree.entries() if inside.match(e.path)]
+        spared = {p for p in paths if kept is not None and kept.match(p)}
+        # A directory stays when something inside it is kept (usr/share/doc/libc6/).
+        for path in list(spared):
+            parent = path.rpartition("/")[0]
+            while parent and parent not in spared:
+                spared.add(parent)
+                parent = parent.rpartition("/")[0]
+        doomed = [p for p in paths if p not in spared]
+        removed[piece.name] = sum(
+            entry.size for p in doomed if (entry := tree.get(p)) and entry.kind is Kind.FILE
+        )
         tree.remove_entries(sorted(doomed, reverse=True))
-        removed[piece.name] = size
-        paths = [p for p in paths if p in tree]
     return removed
 
 
-def _is_kept_ancestor(path: str, piece: Slice, paths: list[str]) -> bool:
-    """A directory stays when something inside it is kept (usr/share/doc/libc6/)."""
-    if not piece.keep:
-        return False
-    prefix = path + "/"
-    return any(p.startswith(prefix) and any(matches(k, p) for k in piece.keep) for p in paths)
+@cache
+def _union(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{_compile(p).pattern})" for p in patterns))

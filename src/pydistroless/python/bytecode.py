@@ -257,26 +257,14 @@ def make_sourceless(tree: Tree, python: str) -> int:
     import system loads sourceless modules from. Returns how many modules went sourceless."""
     count = 0
     for source in stdlib_sources(tree, python):
-        directory, _, name = source.rpartition("/")
-        stem = name.removesuffix(".py")
-        cached = next(
-            (
-                p
-                for p in tree.children(f"{directory}/__pycache__")
-                if p.rsplit("/", 1)[-1].startswith(f"{stem}.cpython-")
-                and p.endswith(".pyc")
-                and p.rsplit("/", 1)[-1].count(".") == 2
-            ),
-            None,
-        )
-        if cached is None:
+        compiled = pyc_path(source, python)
+        entry = tree.get(compiled)
+        if entry is None:
             continue
-        entry = tree.get(cached)
-        assert entry is not None
-        tree.add_file(f"{directory}/{stem}.pyc", entry.data, entry.mode)
-        tree.remove_entries([cached, source])
+        tree.add_file(source.removesuffix(".py") + ".pyc", entry.data, entry.mode)
+        tree.remove_entries([compiled, source])
         count += 1
-    for entry in list(tree.entries()):
-        if entry.path.endswith("/__pycache__") and not tree.children(entry.path):
-            tree.remove(entry.path)
+    caches = [e.path for e in tree.entries() if e.path.endswith("/__pycache__")]
+    occupied = {e.path.rpartition("/")[0] for e in tree.entries() if "/__pycache__/" in e.path}
+    tree.remove_entries([c for c in caches if c not in occupied])
     return count
