@@ -92,18 +92,7 @@ def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...
             m.group(1) for p in closure if (m := re.fullmatch(r"python(3\.\d+)-minimal", p.name))
         )
         interpreter = next(p for p in closure if p.name == runtime.interpreter_package(python))
-        wanted = {
-            "libc6",
-            interpreter.name,
-            f"libpython{python}-minimal",
-            f"libpython{python}-stdlib",
-        }
-        packages = [
-            p
-            for p in closure
-            if p.name in wanted or p.name.startswith(("zlib1g", "libexpat1", "libssl3"))
-        ]
-        tree = unpack(ctx.debs(packages))
+        tree = unpack(ctx.debs(runtime.interpreter_packages(closure, python)))
         slicing.cut(tree, spec.keep)
         bytecode.compile_stdlib(
             tree, python, host_arch(), memo=ctx.pyc_memo, compiler_id=interpreter.version
@@ -208,18 +197,7 @@ def _host_python(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, ctx: Context)
             f"{arch_lock.python_package_version}; it cannot compile the {arch_lock.arch} stdlib"
         )
         return None
-    wanted = {
-        "libc6",
-        runtime.interpreter_package(arch_lock.python),
-        f"libpython{arch_lock.python}-minimal",
-        f"libpython{arch_lock.python}-stdlib",
-    }
-    packages = [
-        p
-        for p in host_lock.packages
-        if p.name in wanted or p.name.startswith(("zlib", "libexpat", "libssl"))
-    ]
-    return unpack(ctx.debs(packages))
+    return unpack(ctx.debs(runtime.interpreter_packages(host_lock.packages, arch_lock.python)))
 
 
 def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -> ImageConfig:

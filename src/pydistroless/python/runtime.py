@@ -9,11 +9,13 @@ packages (:data:`BASE_PACKAGES`) are all an image asks for; everything else foll
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from pydistroless.debian.index import PackageIndex
 from pydistroless.debian.resolve import Requirement, parse_relations
 from pydistroless.errors import UsageError
 from pydistroless.fs.tree import Tree
+from pydistroless.lock import LockedPackage
 
 # libc-bin brings /sbin/ldconfig, which ctypes.util.find_library runs (`ldconfig -p`, over
 # the generated /etc/ld.so.cache), and the C.UTF-8 locale; its other tools are a slice.
@@ -62,6 +64,19 @@ def upstream_version(debian_version: str) -> str:
     """``3.13.5-2+deb13u5`` -> ``3.13.5``."""
     version = debian_version.split(":", 1)[-1].rsplit("-", 1)[0]
     return re.split(r"[~+]", version, maxsplit=1)[0]
+
+
+def interpreter_packages(packages: Sequence[LockedPackage], python: str) -> list[LockedPackage]:
+    """Of ``packages``, those the interpreter and its standard library need to run (to
+    byte-compile with it): Python itself, glibc, and what ``python3.X`` links against."""
+    names = {
+        "libc6",
+        interpreter_package(python),
+        f"libpython{python}-minimal",
+        f"libpython{python}-stdlib",
+    }
+    linked = ("zlib1g", "libexpat1", "libssl3")
+    return [p for p in packages if p.name in names or p.name.startswith(linked)]
 
 
 def interpreter_path(python: str) -> str:
