@@ -68,13 +68,14 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
             lock = plan(spec, ctx, on_resolved=precompile)
     extra_certs = generate.read_extra_certs(spec.ca_certs)
     mtime = source_date_epoch(spec, lock)
-    canonical = default_tags(spec, lock)
-    tags = (*spec.tags, *canonical)
+    # Tags given replace the default ones: loading an image built with --tag must not move
+    # the shared pydistroless/python names onto it.
+    tags = spec.tags or default_tags(spec, lock)
     images = []
     sboms = []
     for arch in spec.archs:
         arch_lock = lock.for_arch(arch)
-        image, document = _build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime, canonical[0])
+        image, document = _build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime, tags[0])
         images.append(image)
         sboms.append((arch, document))
     index = ImageIndex(images=tuple(images))

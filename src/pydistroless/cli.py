@@ -273,7 +273,9 @@ Examples:
     "tags",
     multiple=True,
     metavar="NAME:TAG",
-    help="Tag for the image (repeatable). Default: pydistroless/python:<py>-debian<N>.",
+    help="Tag for the image (repeatable); replaces the default ones: "
+    "pydistroless/python:<3.X>-debian<N>, :<3.X.Y>-debian<N> (and :nonroot for the default "
+    "Python of the default suite), with -debug, -root or -uidN as they apply.",
 )
 @source_options
 @click.pass_context
