@@ -9,7 +9,7 @@ metadata is written last so that it describes exactly the files that remain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pydistroless.debian.deb import DebPackage, install
@@ -51,7 +51,7 @@ def assemble(
     image_name: str,
     created: int,
     host_tree: Tree | None = None,
-    pyc_memo: dict[str, bytes] | None = None,
+    pyc_ready: Callable[[], dict[str, bytes]] | None = None,
 ) -> Assembly:
     arch = arch_lock.arch
     ordered = tuple(sorted(debs, key=lambda d: d.name))
@@ -87,11 +87,11 @@ def assemble(
             arch_lock.python,
             arch,
             host_tree=host_tree,
-            memo=pyc_memo,
+            memo=pyc_ready() if pyc_ready else None,
             compiler_id=arch_lock.python_package_version,
         )
     if report.compiled:
-        log(f"{arch}: {report.compiled} .pyc compiled with {report.compiler}")
+        log(f"{arch}: {report.compiled} .pyc, compiled by {report.compiler}")
     if spec.cuts("stdlib-sources") and report.compiled:
         bytecode.make_sourceless(tree, arch_lock.python)
     document = render(

@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 
@@ -57,15 +57,17 @@ class Built:
 
 def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
     started = time.monotonic()
+    early: list[Future[None]] = []
     if lock is None:
-        with ThreadPoolExecutor(1) as background:
 
-            def precompile(arch: str, closure: tuple[LockedPackage, ...]) -> None:
-                if spec.pyc and arch == host_arch():
-                    background.submit(_precompile, spec, ctx, closure)
+        def precompile(arch: str, closure: tuple[LockedPackage, ...]) -> None:
+            if spec.pyc and arch == host_arch():
+                early.append(_BACKGROUND.submit(_precompile, spec, ctx, closure))
 
-            # Compiling runs in subprocesses while planning goes on in this one.
-            lock = plan(spec, ctx, on_resolved=precompile)
+        # Compiling runs in subprocesses while planning and assembly go on in this one;
+        # the assembly waits for it just before it would compile.
+        lock = plan(spec, ctx, on_resolved=precompile)
+    ctx.pyc_pending.extend(early)
     extra_certs = generate.read_extra_certs(spec.ca_certs)
     mtime = source_date_epoch(spec, lock)
     # Tags given replace the default ones: loading an image built with --tag must not move
@@ -84,6 +86,9 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
     return built
 
 
+_BACKGROUND = ThreadPoolExecutor(1, thread_name_prefix="pydistroless-pyc")
+
+
 def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...]) -> None:
     """Byte-compile the stdlib of the resolved Python into ``ctx.pyc_memo``, from the Python
     packages alone; the assembly then finds every ``.pyc`` made. Any failure here only means
@@ -98,7 +103,7 @@ def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...
         bytecode.compile_stdlib(
             tree, python, host_arch(), memo=ctx.pyc_memo, compiler_id=interpreter.version
         )
-    except (PydistrolessError, StopIteration, OSError) as exc:
+    except Exception as exc:  # an optimisation only: the assembly compiles what is missing
         log(f"note: compiling the stdlib early did not work ({exc}); it is done later")
 
 
@@ -169,7 +174,7 @@ def _build_arch(
             image_name=image_name,
             created=mtime,
             host_tree=_host_python(spec, lock, arch_lock, ctx) if spec.pyc else None,
-            pyc_memo=ctx.pyc_memo,
+            pyc_ready=ctx.pyc_ready,
         )
         layers = (layer_from_tree(assembly.tree, mtime=mtime),)
         document = assembly.sbom

@@ -4,7 +4,7 @@ mirrors, and the packages already read in this run."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pydistroless.cache import Cache, default_cache_dir
@@ -27,6 +27,14 @@ class Context:
     _debs: dict[str, DebPackage] = field(default_factory=dict, repr=False, compare=False)
     # Stdlib .pyc made in this run, shared by the architectures of one build.
     pyc_memo: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    # Compilations started early that fill pyc_memo; wait for them before compiling.
+    pyc_pending: list[Future[None]] = field(default_factory=list, repr=False, compare=False)
+
+    def pyc_ready(self) -> dict[str, bytes]:
+        """The .pyc memo, once every compilation started early has finished."""
+        while self.pyc_pending:
+            self.pyc_pending.pop().result()
+        return self.pyc_memo
 
     @classmethod
     def create(

@@ -91,9 +91,7 @@ def dumps(lock: Lock) -> str:
             f'      "python-package-version": {json.dumps(arch.python_package_version)},',
             '      "packages": [',
         ]
-        block += _items(
-            [json.dumps(asdict(p), sort_keys=True) for p in arch.packages], "        "
-        )
+        block += _items([json.dumps(asdict(p), sort_keys=True) for p in arch.packages], "        ")
         block += ["      ]", "    }"]
         arch_blocks.append(block)
     for i, block in enumerate(arch_blocks):

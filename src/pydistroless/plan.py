@@ -117,9 +117,10 @@ def _plan_arch(
         for r in resolution.packages
     )
     # The Depends closure is a superset: keep the library packages the ELF files load.
+    debs = ctx.debs(closure)
     if on_resolved is not None:
         on_resolved(arch, closure)
-    use = library_use(ctx.debs(closure), arch, protected=[r.name for r in roots], keep=spec.keep)
+    use = library_use(debs, arch, protected=[r.name for r in roots], keep=spec.keep)
     keep = reachable([r.name for r in roots], resolution.edges, use)
     packages = tuple(p for p in closure if p.name in keep)
     dropped = [p.name for p in closure if p.name not in keep]

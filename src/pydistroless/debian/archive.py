@@ -64,8 +64,7 @@ def load_keyring(paths: Sequence[Path] | None) -> list[pysequoia.Cert]:
     candidates = list(paths) if paths else [p for p in DEFAULT_KEYRINGS if p.exists()]
     if not candidates:
         raise ConfigError(
-            "no Debian archive keyring found; install debian-archive-keyring or pass "
-            "--keyring FILE"
+            "no Debian archive keyring found; install debian-archive-keyring or pass --keyring FILE"
         )
     certs: list[pysequoia.Cert] = []
     for path in candidates:
@@ -75,8 +74,7 @@ def load_keyring(paths: Sequence[Path] | None) -> list[pysequoia.Cert]:
             raise ConfigError(f"cannot read keyring {path}: {exc.strerror}; fix --keyring") from exc
         except Exception as exc:
             raise ConfigError(
-                f"keyring {path} holds no OpenPGP certificates ({_first_line(exc)}); "
-                "fix --keyring"
+                f"keyring {path} holds no OpenPGP certificates ({_first_line(exc)}); fix --keyring"
             ) from exc
     return certs
 

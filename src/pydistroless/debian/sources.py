@@ -73,9 +73,7 @@ def parse_one_line_sources(text: str) -> list[AptEntry]:
         match = _ONE_LINE.match(line)
         if not match:
             continue
-        opts = dict(
-            o.split("=", 1) for o in (match["opts"] or "").split() if "=" in o
-        )
+        opts = dict(o.split("=", 1) for o in (match["opts"] or "").split() if "=" in o)
         entries.append(
             AptEntry(
                 uri=match["uri"].rstrip("/"),
@@ -100,8 +98,10 @@ def read_apt_sources(apt_dir: Path = APT_DIR) -> list[AptEntry]:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        entries += parse_deb822_sources(text) if path.suffix == ".sources" else (
-            parse_one_line_sources(text)
+        entries += (
+            parse_deb822_sources(text)
+            if path.suffix == ".sources"
+            else (parse_one_line_sources(text))
         )
     return entries
 

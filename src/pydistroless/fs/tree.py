@@ -187,8 +187,8 @@ class Tree:
             not entry.target or link_destination(path, entry.target) is None
         ):
             raise UnsafePathError(
-                    f"symlink {path!r} -> {entry.target!r}{_in(context)} leads outside the image"
-                )
+                f"symlink {path!r} -> {entry.target!r}{_in(context)} leads outside the image"
+            )
         if entry.kind is Kind.HARDLINK:
             target = self.resolve(canonical(entry.target, context=context))
             real = self._entries.get(target) if target else None
@@ -253,9 +253,7 @@ class Tree:
         if gone.kind is not Kind.FILE or not self._hardlinks:
             return
         heirs = sorted(
-            p
-            for p, e in self._entries.items()
-            if e.kind is Kind.HARDLINK and e.target == path
+            p for p, e in self._entries.items() if e.kind is Kind.HARDLINK and e.target == path
         )
         if heirs:
             first = heirs[0]

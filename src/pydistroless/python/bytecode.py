@@ -118,7 +118,7 @@ def compile_stdlib(
             reused += 1
     sources = [p for p in all_sources if keys[p] not in memo]
     if not sources:
-        return CompileReport(reused, 0, "the same compiler earlier in this build")
+        return CompileReport(reused, 0, "the same interpreter earlier in this build")
     with tempfile.TemporaryDirectory(prefix="pydistroless-pyc-") as tmp:
         root = Path(tmp)
         command, how = _compiler_command(tree, python, arch, root, host_tree)
