@@ -92,7 +92,7 @@ _BACKGROUND = ThreadPoolExecutor(1, thread_name_prefix="pydistroless-pyc")
 def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...]) -> None:
     """Byte-compile the stdlib of the resolved Python into ``ctx.pyc_memo``, from the Python
     packages alone; the assembly then finds every ``.pyc`` made. Any failure here only means
-    the assembly compiles them itself, so it is logged, not raised."""
+    the assembly compiles them itself (and reports what went wrong)."""
     try:
         python = next(
             m.group(1) for p in closure if (m := re.fullmatch(r"python(3\.\d+)-minimal", p.name))
@@ -103,6 +103,9 @@ def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...
         bytecode.compile_stdlib(
             tree, python, host_arch(), memo=ctx.pyc_memo, compiler_id=interpreter.version
         )
+    except PydistrolessError:
+        # The same step in the assembly meets the same problem and reports it, once.
+        return
     except Exception as exc:  # an optimisation only: the assembly compiles what is missing
         log(f"note: compiling the stdlib early did not work ({exc}); it is done later")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from pydistroless import code_digest
@@ -30,24 +31,21 @@ COMPONENT = "main"
 
 
 def load_releases(archive: Archive, mirrors: Mirrors, suite: str) -> list[Release]:
-    main = archive.release(mirrors.main, suite)
-    assert main is not None
-    releases = [main]
-    updates = archive.release(mirrors.main, f"{suite}-updates", required=False)
-    if updates is not None:
-        releases.append(updates)
+    """The verified Release files of the suite, its -updates and its -security, fetched at
+    the same time (each is a round trip to a mirror)."""
+    wanted = [(mirrors.main, suite, True), (mirrors.main, f"{suite}-updates", False)]
     if mirrors.security:
-        security = archive.release(mirrors.security, f"{suite}-security", required=False)
-        if security is not None:
-            releases.append(security)
-        else:
-            log(f"WARNING: no {suite}-security suite on {mirrors.security[0]}")
+        wanted.append((mirrors.security, f"{suite}-security", False))
     else:
         log(
             "WARNING: no Debian security mirror configured (apt sources, "
             "--security-mirror): the image will lack security updates"
         )
-    return releases
+    with ThreadPoolExecutor(len(wanted)) as pool:
+        found = list(pool.map(lambda w: archive.release(w[0], w[1], required=w[2]), wanted))
+    if mirrors.security and found[-1] is None:
+        log(f"WARNING: no {suite}-security suite on {mirrors.security[0]}")
+    return [r for r in found if r is not None]
 
 
 # Told the architecture and the closure as soon as it is resolved, before pruning: lets a
@@ -135,16 +133,17 @@ def _plan_arch(
 
 
 def load_index(archive: Archive, releases: list[Release], arch: str) -> PackageIndex:
-    texts = []
     for release in releases:
         if arch not in release.architectures:
             raise UsageError(
                 f"architecture {arch!r} is not in {release.suite} (it has: "
                 f"{' '.join(a for a in release.architectures if a != 'all')}); pick one of those"
             )
-        text = archive.packages(release, COMPONENT, arch)
-        texts.append(IndexText(text, release.suite, release.base_urls))
-    return LazyPackageIndex(texts)
+    with ThreadPoolExecutor(len(releases)) as pool:
+        texts = list(pool.map(lambda r: archive.packages(r, COMPONENT, arch), releases))
+    return LazyPackageIndex(
+        IndexText(text, r.suite, r.base_urls) for text, r in zip(texts, releases, strict=True)
+    )
 
 
 def _arch_lock_from_json(raw: bytes) -> ArchLock:

@@ -178,8 +178,9 @@ def test_bad_signature_on_inrelease(out: Path, tmp_path: Path):
     assert proxy.tampered == ["/main/dists/trixie/InRelease"], proxy.requests
     assert_clean_failure(result, EXIT_INTEGRITY, "InRelease", "signature")
     assert files_under(out) == []
-    # nothing unverified was recorded
-    assert [p for p in files_under(cache / "records") if p.startswith("inrelease/")] == []
+    # nothing unverified was recorded (the other suites, verified in parallel, may be)
+    recorded = [p for p in files_under(cache / "records") if p.startswith("inrelease/")]
+    assert not [p for p in recorded if p.endswith("/trixie")], recorded
     assert_lock_works(cache)
 
 
