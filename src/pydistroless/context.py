@@ -3,6 +3,7 @@ mirrors, and the packages already read in this run."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ class Context:
     mirrors: Mirrors
     # Packages read in this run, by SHA256: planning and assembly both unpack them.
     _debs: dict[str, DebPackage] = field(default_factory=dict, repr=False, compare=False)
+    _inflight: dict[str, Future[None]] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     # Stdlib .pyc made in this run, shared by the architectures of one build.
     pyc_memo: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     # Compilations started early that fill pyc_memo; wait for them before compiling.
@@ -57,8 +60,39 @@ class Context:
         return cls(cache, fetcher, archive, mirrors)
 
     def debs(self, packages: Sequence[LockedPackage]) -> list[DebPackage]:
-        """Download (or take from the cache), verify and read these packages, in order."""
-        missing = [p for p in packages if p.sha256 not in self._debs]
+        """Download (or take from the cache), verify and read these packages, in order.
+
+        Safe to call from several threads: a package another call is already getting is
+        waited for, not fetched twice."""
+        with self._lock:
+            mine = [
+                p
+                for p in dict.fromkeys(packages)
+                if p.sha256 not in self._debs and p.sha256 not in self._inflight
+            ]
+            for p in mine:
+                self._inflight[p.sha256] = Future()
+            theirs = {
+                p.sha256: self._inflight[p.sha256]
+                for p in packages
+                if p.sha256 in self._inflight and p not in mine
+            }
+        try:
+            self._get(mine)
+        except BaseException as exc:
+            for p in mine:
+                if not self._inflight[p.sha256].done():
+                    self._inflight[p.sha256].set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                for p in mine:
+                    self._inflight.pop(p.sha256, None)
+        for future in theirs.values():
+            future.result()
+        return [self._debs[p.sha256] for p in packages]
+
+    def _get(self, packages: Sequence[LockedPackage]) -> None:
         items = [
             Download(
                 urls=(*(f"{m}/{p.filename}" for m in self._mirrors_for(p)), p.url),
@@ -66,14 +100,14 @@ class Context:
                 size=p.size,
                 label=p.filename.rsplit("/", 1)[-1],
             )
-            for p in missing
+            for p in packages
         ]
         blobs = self.fetcher.fetch_many(items, what="packages")
         # Decompression releases the GIL, so two threads use both cores.
         with ThreadPoolExecutor(2) as pool:
-            for package, deb in zip(missing, pool.map(self._read, missing, blobs), strict=True):
+            for package, deb in zip(packages, pool.map(self._read, packages, blobs), strict=True):
                 self._debs[package.sha256] = deb
-        return [self._debs[p.sha256] for p in packages]
+                self._inflight[package.sha256].set_result(None)
 
     def _read(self, package: LockedPackage, data: bytes) -> DebPackage:
         try:

@@ -115,9 +115,9 @@ def _plan_arch(
         for r in resolution.packages
     )
     # The Depends closure is a superset: keep the library packages the ELF files load.
-    debs = ctx.debs(closure)
     if on_resolved is not None:
         on_resolved(arch, closure)
+    debs = ctx.debs(closure)
     use = library_use(debs, arch, protected=[r.name for r in roots], keep=spec.keep)
     keep = reachable([r.name for r in roots], resolution.edges, use)
     packages = tuple(p for p in closure if p.name in keep)
