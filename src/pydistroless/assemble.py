@@ -36,9 +36,7 @@ from pydistroless.spec import ImageSpec
 @dataclass(frozen=True)
 class Assembly:
     tree: Tree
-    debs: tuple[DebPackage, ...]
-    pyc: bytecode.CompileReport
-    sbom: bytes
+    sbom: bytes  # the SBOM document that is also inside the tree
 
 
 def assemble(
@@ -101,7 +99,7 @@ def assemble(
     )
     tree.add_file(f"{SBOM_DIR}/{file_name(spec.sbom_format)}", document)
     add_status_d(tree, ordered)
-    return Assembly(tree=tree, debs=ordered, pyc=report, sbom=document)
+    return Assembly(tree=tree, sbom=document)
 
 
 def unpack(debs: Sequence[DebPackage]) -> Tree:

@@ -12,7 +12,7 @@ import bz2
 import gzip
 import lzma
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -169,7 +169,7 @@ class Archive:
         self._check_valid_until(release, urls[0])
         if not self.fetcher.offline:
             self.cache.put_record(raw, *record)
-        return _with(release, inrelease_sha256=sha256_hex(raw), base_urls=tuple(base_urls))
+        return replace(release, inrelease_sha256=sha256_hex(raw), base_urls=tuple(base_urls))
 
     def packages(self, release: Release, component: str, arch: str) -> bytes:
         """The uncompressed ``Packages`` index, checked against the Release's SHA256s.
@@ -240,12 +240,6 @@ class Archive:
                 f"{url}: expired on {release.valid_until} (Valid-Until); the mirror is stale, "
                 "use another --mirror"
             )
-
-
-def _with(release: Release, **changes: object) -> Release:
-    from dataclasses import replace
-
-    return replace(release, **changes)  # type: ignore[arg-type]
 
 
 def _decompress(data: bytes, suffix: str, label: str) -> bytes:

@@ -207,10 +207,6 @@ class LazyPackageIndex(PackageIndex):
     def names(self) -> Iterable[str]:
         return (name.decode() for name in self._where)
 
-    @property
-    def providers(self) -> dict[str, list[Provider]]:  # type: ignore[override]
-        return dict(self._providers)
-
     def _record(self, key: tuple[int, int]) -> PackageRecord | None:
         if key not in self._records:
             t, i = key
