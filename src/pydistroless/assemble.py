@@ -78,6 +78,7 @@ def assemble(
         elves = {p: info for p, info in elves.items() if p in tree}
     tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch, elves=elves))
     check_libraries(tree, arch, extra_dirs=cache_directories(tree, arch), elves=elves)
+    runtime.check_entrypoint(tree, arch_lock.python)
     report = bytecode.CompileReport(0, 0, "")
     if spec.pyc:
         report = bytecode.compile_stdlib(

@@ -22,9 +22,9 @@ from email.utils import parsedate_to_datetime
 
 from pydistroless import code_digest
 from pydistroless.assemble import assemble, unpack
-from pydistroless.cache import Cache, sha256_hex
+from pydistroless.cache import Cache, log_cache_problem, sha256_hex
 from pydistroless.context import Context
-from pydistroless.errors import PydistrolessError, UsageError
+from pydistroless.errors import PydistrolessError
 from pydistroless.fetch import log
 from pydistroless.fs import generate, slicing
 from pydistroless.fs.tree import Tree
@@ -33,7 +33,7 @@ from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_
 from pydistroless.oci.layer import Layer, layer_from_tree
 from pydistroless.plan import plan
 from pydistroless.python import bytecode, runtime
-from pydistroless.spec import DEFAULT_SUITE, ImageSpec, host_arch
+from pydistroless.spec import DEFAULT_SUITE, ImageSpec, check_source_date_epoch, host_arch
 
 IMAGE_NAME = "pydistroless/python"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -117,9 +117,7 @@ def source_date_epoch(spec: ImageSpec, lock: Lock) -> int:
         return spec.source_date_epoch
     env = os.environ.get("SOURCE_DATE_EPOCH")
     if env:
-        if not env.isdigit():
-            raise UsageError(f"SOURCE_DATE_EPOCH={env!r} is not a whole number of seconds")
-        return int(env)
+        return check_source_date_epoch(env, "SOURCE_DATE_EPOCH")
     dates = [int(parsedate_to_datetime(r.date).timestamp()) for r in lock.releases if r.date]
     return max(dates) if dates else 0
 
@@ -248,28 +246,67 @@ def _spec_key(spec: ImageSpec) -> dict:
     return json.loads(json.dumps(data, default=str))
 
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_LAYER_FIELDS = {
+    "digest": str,
+    "diff_id": str,
+    "size": int,
+    "media_type": str,
+    "uncompressed_size": int,
+    "comment": str,
+}
+
+
+@dataclass(frozen=True)
+class _ImageRecord:
+    layers: tuple[dict, ...]  # Layer fields without the blob
+    sbom: str  # SHA256 of the SBOM blob
+
+
+def _image_record(body: dict) -> _ImageRecord:
+    """The record of a cached image, its form checked (its blobs are checked on read)."""
+    if set(body) != {"layers", "sbom"} or not isinstance(body["layers"], list):
+        raise ValueError("not an image record")
+    for meta in body["layers"]:
+        if set(meta) != set(_LAYER_FIELDS) or not all(
+            type(meta[k]) is t for k, t in _LAYER_FIELDS.items()
+        ):
+            raise ValueError("not a layer record")
+        if not (_DIGEST.fullmatch(meta["digest"]) and _DIGEST.fullmatch(meta["diff_id"])):
+            raise ValueError("not a layer digest")
+    if not isinstance(body["sbom"], str) or not re.fullmatch(r"[0-9a-f]{64}", body["sbom"]):
+        raise ValueError("not an SBOM digest")
+    return _ImageRecord(layers=tuple(body["layers"]), sbom=body["sbom"])
+
+
 def _cached_image(cache: Cache, key: str) -> tuple[tuple[Layer, ...], bytes] | None:
-    """Layers and SBOM of an identical earlier build, every blob re-verified."""
-    raw = cache.get_record("images", key)
-    if raw is None:
+    """Layers and SBOM of an identical earlier build, every blob re-verified. The record
+    carries its own checksum, so a changed ``diff_id`` is a miss, not a broken image."""
+    record = cache.get_checked_record(_image_record, "images", key)
+    if record is None:
         return None
-    record = json.loads(raw)
-    document = cache.get_blob(record["sbom"])
+    document = cache.get_blob(record.sbom)
     if document is None:
         return None
     layers = []
-    for meta in record["layers"]:
+    for meta in record.layers:
         blob = cache.get_blob(meta["digest"].removeprefix("sha256:"))
-        if blob is None:
+        if blob is None or len(blob) != meta["size"]:
             return None
         layers.append(Layer(blob=blob, **meta))
     return tuple(layers), document
 
 
 def _store_image(cache: Cache, key: str, layers: Sequence[Layer], document: bytes) -> None:
+    """Keep a finished image for the next identical build. Best effort: a cache that cannot
+    take it (a full disk) costs the next build time, and this one nothing."""
     metas = []
-    for layer in layers:
-        cache.put_blob(layer.blob, layer.digest.removeprefix("sha256:"))
-        metas.append({k: v for k, v in asdict(layer).items() if k != "blob"})
-    record = {"layers": metas, "sbom": cache.put_blob(document)}
-    cache.put_record(json.dumps(record, sort_keys=True).encode(), "images", key)
+    try:
+        for layer in layers:
+            cache.put_blob(layer.blob, layer.digest.removeprefix("sha256:"))
+            metas.append({k: v for k, v in asdict(layer).items() if k != "blob"})
+        sbom = cache.put_blob(document)
+    except OSError as exc:
+        log_cache_problem(cache.root, exc)
+        return
+    cache.put_checked_record({"layers": metas, "sbom": sbom}, "images", key)

@@ -13,14 +13,20 @@ resolution and layer caches) live under ``<root>/records``; each is checked by i
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import platformdirs
 
-from pydistroless.errors import ConfigError
+from pydistroless.errors import ConfigError, PydistrolessError
+
+T = TypeVar("T")
 
 
 def default_cache_dir() -> Path:
@@ -104,3 +110,48 @@ class Cache:
 
     def put_record(self, data: bytes, *parts: str) -> None:
         atomic_write(self.record_path(*parts), data)
+
+    def drop_record(self, *parts: str) -> None:
+        self.record_path(*parts).unlink(missing_ok=True)
+
+    def get_checked_record(self, parse: Callable[[Any], T], *parts: str) -> T | None:
+        """A record written by :meth:`put_checked_record`, or None: one that is missing,
+        does not parse, fails its own checksum (changed since it was written), or that
+        ``parse`` rejects (raising ``ValueError``, ``KeyError``, ``TypeError`` or a
+        :class:`PydistrolessError`) is a
+        cache miss, and a broken one is dropped so it is rebuilt."""
+        raw = self.get_record(*parts)
+        if raw is None:
+            return None
+        try:
+            envelope = json.loads(raw)
+            body = envelope["body"]
+            if envelope["sha256"] != sha256_hex(_canonical(body)):
+                raise ValueError("checksum mismatch")
+            return parse(body)
+        except (ValueError, KeyError, TypeError, AttributeError, PydistrolessError):
+            self.drop_record(*parts)
+            return None
+
+    def put_checked_record(self, body: Any, *parts: str) -> None:
+        """Store a JSON value with a checksum of itself. Best effort: the cache only saves
+        time, so a record that cannot be written (a full disk) is a note, not a failure."""
+        envelope = {"body": body, "sha256": sha256_hex(_canonical(body))}
+        try:
+            self.put_record(json.dumps(envelope, sort_keys=True).encode(), *parts)
+        except OSError as exc:
+            log_cache_problem(self.root, exc)
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def log_cache_problem(root: Path, exc: OSError) -> None:
+    """The one note for a cache that cannot take what the build wanted to keep."""
+    print(
+        f"note: could not store into the cache {root} ({exc.strerror or exc}); the next "
+        "build redoes that work (free some space or pass another --cache-dir)",
+        file=sys.stderr,
+        flush=True,
+    )

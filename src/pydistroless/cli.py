@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pydistroless import __version__
+from pydistroless import __version__, files
 from pydistroless import config as config_file
 from pydistroless import lock as lockfile
 from pydistroless.build import Built, build
-from pydistroless.cache import atomic_write
 from pydistroless.context import Context
 from pydistroless.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
 from pydistroless.oci import daemon
-from pydistroless.oci.output import write_layout, write_tar
+from pydistroless.oci.output import check_layout_target, write_layout, write_tar
 from pydistroless.plan import plan
 from pydistroless.sbom import FORMATS
-from pydistroless.spec import DEFAULT_SUITE, ImageSpec, SourceOptions, host_arch
+from pydistroless.spec import (
+    DEFAULT_SUITE,
+    ImageSpec,
+    SourceOptions,
+    check_source_date_epoch,
+    host_arch,
+)
 
 EPILOG_MAIN = """\b
 Examples:
@@ -287,6 +292,8 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     Prints the image digest on stdout and where the image went on stderr.
     """
     spec = _spec(kw)
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        check_source_date_epoch(os.environ["SOURCE_DATE_EPOCH"], "SOURCE_DATE_EPOCH")
     specs, config = _with_config(ctx, spec, kw)
     if len(specs) > 1 and kw["output"] is not None:
         raise UsageError(
@@ -294,13 +301,23 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
             "use --output-dir instead of --output"
         )
     output_dir = kw["output_dir"] or (config.output_dir if config else None)
-    _check_writable(kw["output"], kw["oci_layout"])
+    for image_spec in specs:
+        check_outputs(
+            plan_outputs(
+                None,
+                image_spec.archs,
+                image_spec.sbom_format,
+                kw,
+                output_dir=output_dir,
+                several=len(specs) > 1,
+            )
+        )
     if output_dir is not None:
         try:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create --output-dir {output_dir}: {exc.strerror}") from exc
-        _check_writable(output_dir / "x.tar")
+        files.file_target(output_dir / "x.tar", "--output-dir")
     sources = _sources(**kw)
     context = Context.create(
         sources,
@@ -310,7 +327,12 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     lock = None
     if kw["lock_path"]:
         lock = lockfile.read(kw["lock_path"])
-        specs = [_spec_from_lock(s, lock, explicit_archs=bool(kw["archs"])) for s in specs]
+        explicit = {
+            option
+            for option in ("suite", "archs")
+            if ctx.get_parameter_source(option) is click.core.ParameterSource.COMMANDLINE
+        }
+        specs = [_spec_from_lock(s, lock, explicit=explicit) for s in specs]
     for image_spec in specs:
         built = build(image_spec, context, lock=lock)
         _write_outputs(built, kw, output_dir=output_dir, several=len(specs) > 1)
@@ -351,56 +373,114 @@ _OPTION_FIELDS = {
 }
 
 
-def _check_writable(*paths: Path | None) -> None:
-    """Fail before the build, not after it, when an output cannot be written."""
-    for path in paths:
-        if path is None:
-            continue
-        parent = path.absolute().parent
-        if not parent.is_dir():
-            raise OutputError(f"cannot write {path}: {parent} is not a directory; create it first")
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"cannot write {path}: {parent} is not writable; choose another path")
+def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit: set[str]) -> ImageSpec:
+    """The spec of a build from ``lock``: the lock decides the suite, the Python, the
+    packages and the architectures, so an option that says otherwise is refused rather than
+    quietly ignored. ``explicit`` names the options the user gave."""
+    locked_archs = tuple(a.arch for a in lock.archs)
+    python = lock.archs[0].python
+
+    def contradiction(option: str, given: object, locked: object) -> UsageError:
+        return UsageError(
+            f"{option} {given} contradicts the lock, which is for {locked}; drop {option} "
+            "or re-create the lock with it (`pydistroless lock`)"
+        )
+
+    if ("suite" in explicit or spec.suite != DEFAULT_SUITE) and spec.suite != lock.suite:
+        raise contradiction("--suite", spec.suite, lock.suite)
+    if spec.python is not None and spec.python != python:
+        raise contradiction("--python", spec.python, f"Python {python}")
+    if "archs" in explicit:
+        extra = [a for a in spec.archs if a not in locked_archs]
+        if extra:
+            raise contradiction("--arch", ",".join(extra), ", ".join(locked_archs))
+    for option, values in (("--package", spec.packages), ("--exclude", spec.exclude)):
+        if values:
+            raise UsageError(
+                f"{option} {','.join(values)} cannot change a locked package set; "
+                f"re-create the lock with {option} (`pydistroless lock {option} ...`)"
+            )
+    has_busybox = any(a.package("busybox-static") for a in lock.archs)
+    if (spec.variant == "debug") != has_busybox:
+        locked_variant = "debug" if has_busybox else "standard"
+        raise contradiction("--variant", spec.variant, f"the {locked_variant} variant")
+    archs = spec.archs if "archs" in explicit else locked_archs
+    return replace(spec, suite=lock.suite, archs=archs, python=python)
 
 
-def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit_archs: bool) -> ImageSpec:
-    archs = spec.archs if explicit_archs else tuple(a.arch for a in lock.archs)
-    return replace(spec, suite=lock.suite, archs=archs, python=lock.archs[0].python)
+@dataclass(frozen=True)
+class Outputs:
+    """Where one built image goes: a tar, a layout, and the SBOMs (one per architecture)
+    beside each of them."""
+
+    tar: Path | None
+    layout: Path | None
+    sboms: tuple[tuple[str, Path], ...]  # (architecture, path)
+
+
+def plan_outputs(
+    name: str | None,
+    archs: Sequence[str],
+    sbom_format: str,
+    kw: dict[str, Any],
+    *,
+    output_dir: Path | None,
+    several: bool,
+) -> Outputs:
+    """The paths for an image called ``name`` (``None`` before the build, when only the
+    paths given explicitly are known)."""
+    tar: Path | None = kw["output"]
+    if tar is None and (kw["oci_layout"] is None or kw["load"]) and name is not None:
+        tar = (output_dir or Path.cwd()) / f"{name}.tar"
+    layout: Path | None = kw["oci_layout"]
+    if layout is not None and several:
+        layout = layout / name if name is not None else None
+    suffix = ".spdx.json" if sbom_format == "spdx" else ".cdx.json"
+    sboms = []
+    for stem in (tar.with_suffix("") if tar else None, layout):
+        if stem is not None:
+            stem = Path(os.path.abspath(stem))
+            sboms += [(arch, stem.parent / f"{stem.name}.{arch}{suffix}") for arch in archs]
+    return Outputs(tar=tar, layout=layout, sboms=tuple(sboms))
+
+
+def check_outputs(outputs: Outputs) -> None:
+    """Refuse, before anything is written, every target that is not ours to replace."""
+    if outputs.tar is not None:
+        files.file_target(outputs.tar, "--output")
+    if outputs.layout is not None:
+        layout = Path(os.path.abspath(outputs.layout))
+        with files.reporting(layout, "--oci-layout"):
+            check_layout_target(layout)
+    for _, path in outputs.sboms:
+        files.file_target(path, "--output or --oci-layout (for the SBOM beside it)")
 
 
 def _write_outputs(
     built: Built, kw: dict[str, Any], *, output_dir: Path | None, several: bool
 ) -> None:
     name = built.tags[0].split("/")[-1].replace(":", "-")
-    output: Path | None = kw["output"]
-    if output is None and (kw["oci_layout"] is None or kw["load"]):
-        output = (output_dir or Path.cwd()) / f"{name}.tar"
-    if output is not None:
-        write_tar(output, built.index, tags=built.tags)
-        click.echo(f"wrote {output}", err=True)
-        _write_sboms(built, output.with_suffix(""))
-    if kw["oci_layout"] is not None:
-        layout = kw["oci_layout"] / name if several else kw["oci_layout"]
-        write_layout(layout, built.index, tags=built.tags)
-        click.echo(f"wrote OCI layout {layout}", err=True)
-        _write_sboms(built, Path(str(layout).rstrip("/")))
+    archs = [arch for arch, _ in built.sboms]
+    outputs = plan_outputs(
+        name, archs, built.spec.sbom_format, kw, output_dir=output_dir, several=several
+    )
+    check_outputs(outputs)
+    if outputs.tar is not None:
+        write_tar(outputs.tar, built.index, tags=built.tags)
+        click.echo(f"wrote {outputs.tar}", err=True)
+    if outputs.layout is not None:
+        write_layout(outputs.layout, built.index, tags=built.tags)
+        click.echo(f"wrote OCI layout {outputs.layout}", err=True)
+    documents = dict(built.sboms)
+    for arch, path in outputs.sboms:
+        files.atomic_write(path, documents[arch], "--output or --oci-layout")
+        click.echo(f"wrote SBOM {path}", err=True)
     if kw["load"]:
-        assert output is not None
+        assert outputs.tar is not None
         engine = daemon.detect_engine(kw["engine"])
-        daemon.load(output, tag=built.tags[0], engine=engine, also=built.tags[1:])
+        daemon.load(outputs.tar, tag=built.tags[0], engine=engine, also=built.tags[1:])
         click.echo(f"loaded into {engine} as {', '.join(built.tags)}", err=True)
     click.echo(f"{built.digest} {built.tags[0]}" if several else built.digest)
-
-
-def _write_sboms(built: Built, stem: Path) -> None:
-    suffix = ".spdx.json" if built.spec.sbom_format == "spdx" else ".cdx.json"
-    for arch, document in built.sboms:
-        path = stem.parent / f"{stem.name}.{arch}{suffix}"
-        try:
-            atomic_write(path, document)
-        except OSError as exc:
-            raise OutputError(f"cannot write SBOM {path}: {exc.strerror}") from exc
-        click.echo(f"wrote SBOM {path}", err=True)
 
 
 @cli.command(
@@ -430,16 +510,15 @@ def lock_cmd(**kw: Any) -> None:
     and the Release files it was resolved from. `build --lock` builds exactly that.
     """
     spec = _spec(kw)
+    if str(kw["output"]) != "-":
+        files.file_target(kw["output"], "--output")
     context = Context.create(_sources(**kw))
     result = plan(spec, context)
     text = lockfile.dumps(result)
     if str(kw["output"]) == "-":
         click.echo(text, nl=False)
     else:
-        try:
-            atomic_write(kw["output"], text.encode())
-        except OSError as exc:
-            raise OutputError(f"cannot write {kw['output']}: {exc.strerror}") from exc
+        files.atomic_write(kw["output"], text.encode(), "--output")
         click.echo(f"wrote {kw['output']}", err=True)
 
 

@@ -66,7 +66,7 @@ def discover(directory: Path) -> Path | None:
     if pyproject.is_file():
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             return None
         if isinstance(data.get("tool"), dict) and "pydistroless" in data["tool"]:
             return pyproject
@@ -78,6 +78,10 @@ def load(path: Path, base: ImageSpec | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start}); TOML files must be UTF-8"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     if path.name == "pyproject.toml":
@@ -117,6 +121,12 @@ def parse(data: dict[str, Any], *, path: Path, base: ImageSpec) -> Config:
             f"{path}: [matrix] takes lists for {', '.join(sorted(_MATRIX_KEYS))} only"
         )
     axes = {key: _strings(values, f"matrix.{key}", path) for key, values in matrix.items()}
+    for key, values in axes.items():
+        if not values:
+            raise ConfigError(
+                f"{path}: matrix.{key} is an empty list, which would build no image; "
+                "give at least one value or remove the key"
+            )
     images = []
     try:
         defaults = replace(base, **changes)

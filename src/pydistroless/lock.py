@@ -9,8 +9,12 @@ line, sorted, so that a diff between two locks reads like a changelog.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, fields
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from pydistroless.errors import UsageError
 
@@ -105,39 +109,221 @@ def dumps(lock: Lock) -> str:
 def loads(text: str, *, source: str = "lock") -> Lock:
     try:
         data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        if data.get("lock-version") != LOCK_VERSION:
-            raise UsageError(
-                f"{source}: lock version {data.get('lock-version')!r} is not {LOCK_VERSION}; "
-                "re-create it with `pydistroless lock`"
-            )
-        return Lock(
-            suite=data["suite"],
-            codename=data["codename"],
-            debian_version=data["debian-version"],
-            releases=tuple(ReleaseInfo(**r) for r in data["releases"]),
-            archs=tuple(
-                ArchLock(
-                    arch=a["arch"],
-                    python=a["python"],
-                    python_package_version=a["python-package-version"],
-                    packages=tuple(LockedPackage(**p) for p in a["packages"]),
-                )
-                for a in data["archs"]
-            ),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except ValueError as exc:
         raise UsageError(
-            f"{source} is not a pydistroless lock ({exc}); re-create it with `pydistroless lock`"
+            f"{source} is not a pydistroless lock (not JSON: {exc}); re-create it with "
+            "`pydistroless lock`"
         ) from exc
+    return from_json(data, source=source)
 
 
 def read(path: Path) -> Lock:
     try:
-        return loads(path.read_text(encoding="utf-8"), source=str(path))
+        raw = path.read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read lock {path}: {exc.strerror}") from exc
+        raise UsageError(f"cannot read lock {path}: {exc.strerror}; check the --lock path") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not a pydistroless lock (not UTF-8 text at byte {exc.start}); "
+            "re-create it with `pydistroless lock`"
+        ) from exc
+    return loads(text, source=str(path))
+
+
+# ---- validation -------------------------------------------------------------------------
+#
+# A lock is often edited by hand or by a merge, and everything in it ends up in a URL, a
+# file name or an image: every field is checked for its type and form before anything is
+# built, and the lock must still describe a working image (the interpreter is there).
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_VERSION = re.compile(r"(?:[0-9]+:)?[0-9A-Za-z][0-9A-Za-z.+~-]*")
+_ARCH = re.compile(r"[a-z0-9]+")
+_PYTHON = re.compile(r"3\.[0-9]{1,2}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Invalid(ValueError):
+    """One field of the lock is wrong; the message says which and how."""
+
+
+def from_json(data: Any, *, source: str = "lock") -> Lock:
+    """A :class:`Lock` from parsed JSON, every field checked."""
+    try:
+        top = _object(data, "the lock")
+        if top.get("lock-version") != LOCK_VERSION:
+            raise UsageError(
+                f"{source}: lock version {top.get('lock-version')!r} is not {LOCK_VERSION}; "
+                "re-create it with `pydistroless lock`"
+            )
+        archs = tuple(
+            arch_from_json(a, where=f"archs[{i}]")
+            for i, a in enumerate(_list(top, "archs", "the lock", nonempty=True))
+        )
+        names = [a.arch for a in archs]
+        if len(set(names)) != len(names):
+            raise _Invalid(f"archs lists an architecture twice ({', '.join(names)})")
+        return Lock(
+            suite=_matching(top, "suite", "the lock", re.compile(r"[a-z0-9][a-z0-9.+-]*")),
+            codename=_string(top, "codename", "the lock"),
+            debian_version=_string(top, "debian-version", "the lock"),
+            releases=tuple(
+                _release(r, f"releases[{i}]")
+                for i, r in enumerate(_list(top, "releases", "the lock"))
+            ),
+            archs=archs,
+        )
+    except _Invalid as exc:
+        raise UsageError(
+            f"{source} is not a valid pydistroless lock: {exc}; fix it or re-create it with "
+            "`pydistroless lock`"
+        ) from exc
+
+
+def arch_from_json(data: Any, *, where: str = "arch") -> ArchLock:
+    item = _object(data, where)
+    python = _matching(item, "python", where, _PYTHON)
+    packages = tuple(
+        _package(p, f"{where}.packages[{i}]")
+        for i, p in enumerate(_list(item, "packages", where, nonempty=True))
+    )
+    seen: set[str] = set()
+    for package in packages:
+        if package.name in seen:
+            raise _Invalid(f"{where} lists package {package.name} twice")
+        seen.add(package.name)
+    arch_lock = ArchLock(
+        arch=_matching(item, "arch", where, _ARCH),
+        python=python,
+        python_package_version=_matching(item, "python-package-version", where, _VERSION),
+        packages=packages,
+    )
+    interpreter = f"python{python}-minimal"
+    found = arch_lock.package(interpreter)
+    if found is None:
+        raise _Invalid(
+            f"{where} ({arch_lock.arch}) has no {interpreter}, so the image would have no "
+            "interpreter"
+        )
+    if found.version != arch_lock.python_package_version:
+        raise _Invalid(
+            f"{where}: python-package-version {arch_lock.python_package_version} is not the "
+            f"version of {interpreter} ({found.version})"
+        )
+    for package in packages:
+        if package.architecture not in (arch_lock.arch, "all"):
+            raise _Invalid(
+                f"{where}: package {package.name} is for {package.architecture}, "
+                f"not {arch_lock.arch}"
+            )
+    return arch_lock
+
+
+def arch_json(arch: ArchLock) -> dict[str, Any]:
+    """The JSON form of one architecture, as :func:`arch_from_json` reads it."""
+    return {
+        "arch": arch.arch,
+        "python": arch.python,
+        "python-package-version": arch.python_package_version,
+        "packages": [asdict(p) for p in arch.packages],
+    }
+
+
+def _release(data: Any, where: str) -> ReleaseInfo:
+    item = _object(data, where)
+    date = _string(item, "date", where)
+    if date:
+        try:
+            parsedate_to_datetime(date)
+        except (TypeError, ValueError) as exc:
+            raise _Invalid(f"{where}.date {date!r} is not an RFC 2822 date") from exc
+    digest = _string(item, "inrelease_sha256", where)
+    if digest and not _SHA256.fullmatch(digest):
+        raise _Invalid(f"{where}.inrelease_sha256 is not a SHA256 in hex")
+    _no_extra(item, {"suite", "date", "version", "inrelease_sha256"}, where)
+    return ReleaseInfo(
+        suite=_string(item, "suite", where),
+        date=date,
+        version=_string(item, "version", where),
+        inrelease_sha256=digest,
+    )
+
+
+def _package(data: Any, where: str) -> LockedPackage:
+    item = _object(data, where)
+    _no_extra(item, {f.name for f in fields(LockedPackage)}, where)
+    name = _matching(item, "name", where, _NAME)
+    where = f"{where} ({name})"
+    filename = _string(item, "filename", where)
+    parts = filename.split("/")
+    if filename.startswith("/") or ".." in parts or not filename.endswith(".deb"):
+        raise _Invalid(f"{where}.filename {filename!r} is not a pool path to a .deb")
+    url = _string(item, "url", where)
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https", "file") or "@" in parsed.netloc:
+        raise _Invalid(
+            f"{where}.url must be an http(s) or file URL without credentials in it"
+        )
+    size = item.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise _Invalid(f"{where}.size must be a whole number of bytes, not {size!r}")
+    return LockedPackage(
+        name=name,
+        version=_matching(item, "version", where, _VERSION),
+        architecture=_matching(item, "architecture", where, _ARCH),
+        filename=filename,
+        size=size,
+        sha256=_matching(item, "sha256", where, _SHA256),
+        source=_matching(item, "source", where, _NAME),
+        source_version=_matching(item, "source_version", where, _VERSION),
+        suite=_matching(item, "suite", where, re.compile(r"[a-z0-9][a-z0-9.+-]*")),
+        url=url,
+    )
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Invalid(f"{where} must be a JSON object, not {_kind(value)}")
+    return value
+
+
+def _list(item: dict[str, Any], key: str, where: str, *, nonempty: bool = False) -> list[Any]:
+    value = item.get(key)
+    if not isinstance(value, list):
+        raise _Invalid(f"{where} needs a list {key!r}, not {_kind(value)}")
+    if nonempty and not value:
+        raise _Invalid(f"{where}: {key!r} is empty")
+    return value
+
+
+def _string(item: dict[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise _Invalid(f"{where} needs a string {key!r}, not {_kind(value)}")
+    return value
+
+
+def _matching(item: dict[str, Any], key: str, where: str, pattern: re.Pattern[str]) -> str:
+    value = _string(item, key, where)
+    if not pattern.fullmatch(value):
+        raise _Invalid(f"{where}: {value[:80]!r} is not a valid {key}")
+    return value
+
+
+def _no_extra(item: dict[str, Any], known: set[str], where: str) -> None:
+    extra = sorted(set(item) - known)
+    if extra:
+        raise _Invalid(f"{where} has unknown field(s) {', '.join(extra)}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
 
 
 def _items(rendered: list[str], indent: str) -> list[str]:

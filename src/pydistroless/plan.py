@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 
 from pydistroless import code_digest
 from pydistroless.cache import sha256_hex
@@ -22,7 +21,14 @@ from pydistroless.debian.resolve import Requirement, resolve
 from pydistroless.debian.sources import Mirrors
 from pydistroless.errors import UsageError
 from pydistroless.fetch import log
-from pydistroless.lock import ArchLock, Lock, LockedPackage, ReleaseInfo
+from pydistroless.lock import (
+    ArchLock,
+    Lock,
+    LockedPackage,
+    ReleaseInfo,
+    arch_from_json,
+    arch_json,
+)
 from pydistroless.prune import library_use, reachable
 from pydistroless.python import runtime
 from pydistroless.spec import ImageSpec
@@ -90,9 +96,9 @@ def _plan_arch(
             sort_keys=True,
         ).encode()
     )
-    cached = ctx.cache.get_record("resolutions", key)
-    if cached is not None:
-        return _arch_lock_from_json(cached)
+    cached = ctx.cache.get_checked_record(arch_from_json, "resolutions", key)
+    if cached is not None and cached.arch == arch:
+        return cached
     index = load_index(ctx.archive, releases, arch)
     python = spec.python or runtime.default_python(index, spec.suite)
     runtime.check_available(index, python, spec.suite)
@@ -128,7 +134,7 @@ def _plan_arch(
     arch_lock = ArchLock(
         arch=arch, python=python, python_package_version=minimal.version, packages=packages
     )
-    ctx.cache.put_record(json.dumps(asdict(arch_lock), sort_keys=True).encode(), "resolutions", key)
+    ctx.cache.put_checked_record(arch_json(arch_lock), "resolutions", key)
     return arch_lock
 
 
@@ -143,14 +149,4 @@ def load_index(archive: Archive, releases: list[Release], arch: str) -> PackageI
         texts = list(pool.map(lambda r: archive.packages(r, COMPONENT, arch), releases))
     return LazyPackageIndex(
         IndexText(text, r.suite, r.base_urls) for text, r in zip(texts, releases, strict=True)
-    )
-
-
-def _arch_lock_from_json(raw: bytes) -> ArchLock:
-    data = json.loads(raw)
-    return ArchLock(
-        arch=data["arch"],
-        python=data["python"],
-        python_package_version=data["python_package_version"],
-        packages=tuple(LockedPackage(**p) for p in data["packages"]),
     )

@@ -69,6 +69,15 @@ class ImageSpec:
             if not re.fullmatch(r"[a-z0-9]+", arch):
                 raise UsageError(f"--arch {arch!r} is not a Debian architecture name (amd64 …)")
         user_id(self.user)  # validates
+        for requested in self.packages:
+            check_package_request(requested)
+        for name in self.exclude:
+            if not PACKAGE_NAME.fullmatch(name):
+                raise UsageError(
+                    f"--exclude {name!r} is not a Debian package name; use NAME, e.g. libpq5"
+                )
+        if self.source_date_epoch is not None:
+            check_source_date_epoch(self.source_date_epoch, "source-date-epoch")
         slicing.check_names(self.keep)
         sbom.check_format(self.sbom_format)
         if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", self.suite):
@@ -80,6 +89,35 @@ class ImageSpec:
 
     def cuts(self, slice_name: str) -> bool:
         return slice_name not in self.keep
+
+
+# Debian policy 5.6.1 and 5.6.12: names and versions as the archive writes them.
+PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+PACKAGE_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*(?<!-)")
+# ustar stores mtime as 11 octal digits: every layer timestamp must fit.
+MAX_EPOCH = 8**11 - 1
+
+
+def check_package_request(text: str) -> None:
+    """``NAME`` or ``NAME=VERSION``, as ``--package`` takes it."""
+    name, sep, version = text.partition("=")
+    if not PACKAGE_NAME.fullmatch(name) or (sep and not PACKAGE_VERSION.fullmatch(version)):
+        raise UsageError(
+            f"--package {text!r} is not NAME or NAME=VERSION (a Debian package name and "
+            "version, e.g. libpq5 or libpq5=17.2-1)"
+        )
+
+
+def check_source_date_epoch(value: object, where: str) -> int:
+    """A timestamp every layer can carry: whole seconds since 1970, up to ustar's limit."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH:
+        raise UsageError(
+            f"{where}={value!r} is not a whole number of seconds from 0 to {MAX_EPOCH} "
+            "(a Unix time such as $(git log -1 --format=%ct))"
+        )
+    return value
 
 
 def user_id(user: str) -> int:

@@ -332,7 +332,7 @@ def test_missing_parent_or_directory_target(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "image.tar"
     with pytest.raises(OutputError, match=f"cannot write {missing}: .*create {missing.parent}"):
         write_tar(missing, SINGLE, tags=[TAG])
-    with pytest.raises(OutputError, match="it is a directory"):
+    with pytest.raises(OutputError, match="it exists and is a directory"):
         write_tar(tmp_path, SINGLE, tags=[TAG])
     afile = tmp_path / "file"
     afile.write_text("x")

@@ -6,24 +6,23 @@ which keeps every platform. ``manifest.json`` makes it a ``docker save`` archive
 docker before 25 reads; that format knows one image only, so it names the platform docker
 should run (the host's, when the index has it).
 
-Nothing is ever left half written: the output is built under a temporary name beside the
-target and renamed over it in one step, and any failure removes the temporary copy and
-raises :class:`~pydistroless.errors.OutputError` naming the path and what to do.
+Nothing is ever left half written, and nothing that is not ours is replaced: the rules of
+:mod:`pydistroless.files` apply (a temporary name beside the target, renamed over it in one
+step; devices, FIFOs and other foreign objects refused). Writers of one layout directory take
+turns, holding a lock on its parent folder, and clear the temporaries of killed writers.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import re
-import secrets
 import shutil
 import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pydistroless import files as files_
 from pydistroless.errors import OutputError, UsageError
 from pydistroless.oci.image import (
     ANNOTATION_CONTAINERD_NAME,
@@ -174,13 +173,8 @@ def write_tar(
     )
     if isinstance(mtime, bool) or not isinstance(mtime, int) or mtime < 0:
         raise UsageError(f"tar mtime must be a whole number of seconds >= 0, not {mtime!r}")
-    with _reporting(path, "--output"):
-        if path.is_dir():
-            raise OutputError(
-                f"cannot write {path}: it is a directory; choose a file name for --output"
-            )
-        with _atomic_file(path) as out:
-            _write_tar_members(out, files, mtime)
+    with files_.atomic_file(path, "--output") as out:
+        _write_tar_members(out, files, mtime)
 
 
 def _write_tar_members(out: BinaryIO, files: dict[str, bytes], mtime: int) -> None:
@@ -209,64 +203,6 @@ def _parents(path: str) -> Iterator[str]:
         yield "/".join(parts[:i])
 
 
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A new file that appears at ``path`` complete, or not at all."""
-    temp: Path | None = None
-    try:
-        temp, fd = _create_temp_file(path)
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-        temp = None
-    finally:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-
-
-def _temp_name(path: Path) -> Path:
-    """A hidden name beside ``path``: on the same filesystem, so the final rename is atomic."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-
-
-def _create_temp_file(path: Path) -> tuple[Path, int]:
-    # 0o666 lets the umask decide the final permissions, as for any file the user creates.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    while True:
-        temp = _temp_name(path)
-        try:
-            return temp, os.open(temp, flags, 0o666)
-        except FileExistsError:
-            continue
-
-
-@contextlib.contextmanager
-def _reporting(path: Path, option: str) -> Iterator[None]:
-    """Turn any failure of the filesystem into the one-line error the user sees."""
-    try:
-        yield
-    except OSError as e:
-        raise OutputError(_explain(path, e, option)) from e
-
-
-def _explain(path: Path, error: OSError, option: str) -> str:
-    """One line: what could not be written, the system's reason, and what to do."""
-    reason = error.strerror or str(error)
-    code = error.errno
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        fix = f"free some space or choose another {option}"
-    elif code == errno.ENOENT:
-        fix = f"create {path.parent} first or choose another {option}"
-    elif code == errno.ENOTDIR:
-        fix = f"{path.parent} is not a directory; choose another {option}"
-    else:
-        fix = f"choose another {option}"
-    return f"cannot write {path}: {reason}; {fix}"
-
-
 # ---- the layout directory ---------------------------------------------------------------
 
 
@@ -278,8 +214,11 @@ def write_layout(directory: Path, index: ImageIndex, *, tags: Sequence[str]) -> 
     """
     directory = Path(os.path.abspath(directory))
     files = _layout_files(index, tags)
-    with _reporting(directory, _LAYOUT_OPTION):
-        _check_layout_target(directory)
+    with files_.reporting(directory, _LAYOUT_OPTION):
+        check_layout_target(directory)
+    with files_.reporting(directory, _LAYOUT_OPTION), files_.exclusive(directory.parent):
+        check_layout_target(directory)
+        files_.remove_stale_temporaries(directory)
         _write_layout(directory, files)
 
 
@@ -287,7 +226,7 @@ def _write_layout(directory: Path, files: dict[str, bytes]) -> None:
     temp: Path | None = None
     old: Path | None = None
     try:
-        temp = _temp_name(directory)
+        temp = files_.temp_name(directory)
         os.mkdir(temp)
         for name, data in files.items():
             target = temp / name
@@ -297,7 +236,7 @@ def _write_layout(directory: Path, files: dict[str, bytes]) -> None:
         if _is_layout(directory):
             # rename(2) cannot replace a non-empty directory: move the old one aside first,
             # and put it back if the new one cannot take its place.
-            old = _temp_name(directory)
+            old = files_.temp_name(directory)
             os.rename(directory, old)
             try:
                 os.rename(temp, directory)
@@ -307,7 +246,7 @@ def _write_layout(directory: Path, files: dict[str, bytes]) -> None:
                     os.rename(aside, directory)
                 except OSError:
                     raise OutputError(
-                        f"{_explain(directory, e, _LAYOUT_OPTION)}; "
+                        f"{files_.explain(directory, e, _LAYOUT_OPTION)}; "
                         f"the previous layout is kept at {aside}"
                     ) from e
                 raise
@@ -324,7 +263,9 @@ def _is_layout(directory: Path) -> bool:
     return directory.is_dir() and (directory / "oci-layout").is_file()
 
 
-def _check_layout_target(directory: Path) -> None:
+def check_layout_target(directory: Path) -> None:
+    """Refuse a layout target that is not ours to replace (before the build, and again
+    before the write)."""
     if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
         raise OutputError(
             f"cannot write an OCI layout to {directory}: it exists and is not a directory; "

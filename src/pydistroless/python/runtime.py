@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from pydistroless.debian.index import PackageIndex
 from pydistroless.debian.resolve import Requirement, parse_relations
-from pydistroless.errors import UsageError
-from pydistroless.fs.tree import Tree
+from pydistroless.errors import ImageCheckError, UsageError
+from pydistroless.fs.tree import Kind, Tree
 from pydistroless.lock import LockedPackage
 
 # libc-bin brings /sbin/ldconfig, which ctypes.util.find_library runs (`ldconfig -p`, over
@@ -81,6 +81,21 @@ def interpreter_packages(packages: Sequence[LockedPackage], python: str) -> list
 
 def interpreter_path(python: str) -> str:
     return f"/usr/bin/python{python}"
+
+
+def check_entrypoint(tree: Tree, python: str) -> None:
+    """The image's entrypoint must be there and executable: an image whose interpreter is
+    missing (a hand-edited lock, an ``--exclude`` too many) would only fail at ``docker run``."""
+    path = interpreter_path(python)
+    real = tree.resolve(path.lstrip("/"))
+    entry = tree.get(real) if real else None
+    if entry is not None and entry.kind is Kind.HARDLINK:
+        entry = tree.get(entry.target)
+    if entry is None or not entry.is_executable:
+        raise ImageCheckError(
+            f"the entrypoint {path} is not an executable file in the image; the package set "
+            f"lacks {interpreter_package(python)} (re-create the lock, or drop the --exclude)"
+        )
 
 
 def add_python_links(tree: Tree, python: str) -> None:
