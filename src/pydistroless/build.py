@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -57,18 +58,35 @@ class Built:
 
 def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
     started = time.monotonic()
+    extra_certs = _extra_certs(spec)
     early: list[Future[None]] = []
-    if lock is None:
+    cancelled = threading.Event()
+    try:
+        if lock is None:
 
-        def precompile(arch: str, closure: tuple[LockedPackage, ...]) -> None:
-            if spec.pyc and arch == host_arch():
-                early.append(_BACKGROUND.submit(_precompile, spec, ctx, closure))
+            def precompile(arch: str, closure: tuple[LockedPackage, ...]) -> None:
+                if spec.pyc and arch == host_arch():
+                    early.append(_BACKGROUND.submit(_precompile, spec, ctx, closure, cancelled))
 
-        # Compiling runs in subprocesses while planning and assembly go on in this one;
-        # the assembly waits for it just before it would compile.
-        lock = plan(spec, ctx, on_resolved=precompile)
-    ctx.pyc_pending.extend(early)
-    extra_certs = generate.read_extra_certs(spec.ca_certs)
+            # Compiling runs in subprocesses while planning and assembly go on in this one;
+            # the assembly waits for it just before it would compile.
+            lock = plan(spec, ctx, on_resolved=precompile)
+        ctx.pyc_pending.extend(early)
+        built = _build_images(spec, lock, ctx, extra_certs)
+    except BaseException:
+        # The build's own error is the last word: work started early for it stops, and
+        # says nothing of what it meets on the way out.
+        cancelled.set()
+        for future in early:
+            future.cancel()
+        raise
+    log(f"built {built.tags[0]} in {time.monotonic() - started:.1f} s")
+    return built
+
+
+def _build_images(
+    spec: ImageSpec, lock: Lock, ctx: Context, extra_certs: Sequence[tuple[str, bytes]]
+) -> Built:
     mtime = source_date_epoch(spec, lock)
     # Tags given replace the default ones: loading an image built with --tag must not move
     # the shared pydistroless/python names onto it.
@@ -81,18 +99,33 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
         images.append(image)
         sboms.append((arch, document))
     index = ImageIndex(images=tuple(images))
-    built = Built(spec=spec, lock=lock, index=index, tags=tags, sboms=tuple(sboms))
-    log(f"built {built.tags[0]} in {time.monotonic() - started:.1f} s")
-    return built
+    return Built(spec=spec, lock=lock, index=index, tags=tags, sboms=tuple(sboms))
+
+
+def _extra_certs(spec: ImageSpec) -> list[tuple[str, bytes]]:
+    """The ``--ca-cert`` certificates, read before anything is downloaded; what a file held
+    besides certificates (a private key, say) is named and left out."""
+    certs = []
+    for path, parsed in zip(spec.ca_certs, generate.read_extra_certs(spec.ca_certs), strict=True):
+        if parsed.skipped:
+            log(f"--ca-cert {path}: left out {', '.join(parsed.skipped)}: only certificates go in")
+        certs.append((parsed.name, parsed.pem))
+    return certs
 
 
 _BACKGROUND = ThreadPoolExecutor(1, thread_name_prefix="pydistroless-pyc")
 
 
-def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...]) -> None:
+def _precompile(
+    spec: ImageSpec,
+    ctx: Context,
+    closure: tuple[LockedPackage, ...],
+    cancelled: threading.Event,
+) -> None:
     """Byte-compile the stdlib of the resolved Python into ``ctx.pyc_memo``, from the Python
     packages alone; the assembly then finds every ``.pyc`` made. Any failure here only means
-    the assembly compiles them itself (and reports what went wrong)."""
+    the assembly compiles them itself (and reports what went wrong); once the build has
+    failed (``cancelled``), nothing is reported at all."""
     try:
         python = next(
             m.group(1) for p in closure if (m := re.fullmatch(r"python(3\.\d+)-minimal", p.name))
@@ -100,6 +133,8 @@ def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...
         interpreter = next(p for p in closure if p.name == runtime.interpreter_package(python))
         tree = unpack(ctx.debs(runtime.interpreter_packages(closure, python)))
         slicing.cut(tree, spec.keep)
+        if cancelled.is_set():
+            return
         bytecode.compile_stdlib(
             tree, python, host_arch(), memo=ctx.pyc_memo, compiler_id=interpreter.version
         )
@@ -107,7 +142,8 @@ def _precompile(spec: ImageSpec, ctx: Context, closure: tuple[LockedPackage, ...
         # The same step in the assembly meets the same problem and reports it, once.
         return
     except Exception as exc:  # an optimisation only: the assembly compiles what is missing
-        log(f"note: compiling the stdlib early did not work ({exc}); it is done later")
+        if not cancelled.is_set():
+            log(f"note: compiling the stdlib early did not work ({exc}); it is done later")
 
 
 def source_date_epoch(spec: ImageSpec, lock: Lock) -> int:

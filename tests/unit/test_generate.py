@@ -1,8 +1,12 @@
+import ssl
+from pathlib import Path
+
 import pytest
 
 from pydistroless.errors import UsageError
 from pydistroless.fs import generate
 from pydistroless.fs.tree import Kind, Tree
+from tests.fixtures.tls import make_ca
 
 
 def test_accounts_match_googles_distroless():
@@ -47,6 +51,39 @@ def test_extra_cert_must_be_pem(tmp_path):
         generate.read_extra_certs([bad])
     with pytest.raises(UsageError, match="cannot read --ca-cert"):
         generate.read_extra_certs([tmp_path / "missing.pem"])
+
+
+def test_extra_cert_keeps_only_certificates(tmp_path):
+    ca = make_ca(tmp_path, "corp")
+    cert = ca.cert.read_bytes()
+    mixed = tmp_path / "mixed.pem"
+    garbage = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    mixed.write_bytes(b"some text\n" + cert + ca.key.read_bytes() + garbage + b"trailer\n")
+    (parsed,) = generate.read_extra_certs([mixed])
+    assert parsed.count == 1
+    assert parsed.pem.count(b"-----BEGIN CERTIFICATE-----") == 1
+    assert b"PRIVATE KEY" not in parsed.pem
+    assert b"some text" not in parsed.pem and b"trailer" not in parsed.pem
+    assert parsed.skipped == ("PRIVATE KEY", "CERTIFICATE that is not a valid X.509 certificate")
+    # The certificate kept is the one given, re-encoded: the same DER inside.
+    assert ssl.PEM_cert_to_DER_cert(parsed.pem.decode()) == ssl.PEM_cert_to_DER_cert(
+        cert.decode()
+    )
+
+
+def test_extra_cert_with_only_a_key_or_garbage_is_refused(tmp_path):
+    ca = make_ca(tmp_path, "corp")
+    with pytest.raises(UsageError, match="holds no PEM certificate"):
+        generate.read_extra_certs([ca.key])
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_bytes(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
+    with pytest.raises(UsageError, match="holds no PEM certificate"):
+        generate.read_extra_certs([garbage])
+
+
+def test_extra_cert_is_read_with_a_bound():
+    with pytest.raises(UsageError, match="larger than 4 MiB"):
+        generate.read_extra_certs([Path("/dev/zero")])
 
 
 def test_os_release_carries_what_scanners_read():

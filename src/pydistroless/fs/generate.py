@@ -7,6 +7,10 @@ the accounts, the home and temporary directories, and the CA bundle.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,19 +85,80 @@ def home_of(uid: int) -> str:
     return f"/home/user{uid}"
 
 
-def read_extra_certs(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
-    """Read ``--ca-cert`` files, refusing anything that is not PEM certificates."""
+# A bundle of every root CA a browser trusts is about 220 KB; nothing given to --ca-cert
+# needs more, and a bound keeps `--ca-cert /dev/zero` from eating the memory.
+MAX_CA_FILE = 4 << 20
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
+)
+
+
+@dataclass(frozen=True)
+class CaFile:
+    """The certificates of one ``--ca-cert`` file, re-encoded, and what was left out."""
+
+    name: str
+    pem: bytes  # only well-formed X.509 certificates, each in canonical PEM
+    count: int
+    skipped: tuple[str, ...]  # what each left-out block was ("PRIVATE KEY", ...)
+
+
+def parse_ca_file(name: str, data: bytes) -> CaFile:
+    """Keep the well-formed X.509 certificates of a PEM file and nothing else: no private
+    key, no text around the blocks, no block whose content is not a certificate."""
+    kept: list[bytes] = []
+    skipped: list[str] = []
+    for match in _PEM_BLOCK.finditer(data):
+        label = match.group(1).decode()
+        if label not in ("CERTIFICATE", "TRUSTED CERTIFICATE"):
+            skipped.append(label)
+            continue
+        der = _certificate_der(match.group(2))
+        if der is None:
+            skipped.append(f"{label} that is not a valid X.509 certificate")
+            continue
+        kept.append(ssl.DER_cert_to_PEM_cert(der).encode())
+    return CaFile(name, b"".join(kept), len(kept), tuple(skipped))
+
+
+def _certificate_der(body: bytes) -> bytes | None:
+    try:
+        der = base64.b64decode(b"".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    # OpenSSL, through the ssl module, is the judge of what a certificate is: the same code
+    # that will read the bundle in the image.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=der)
+    except (ssl.SSLError, ValueError):
+        return None
+    return der
+
+
+def read_extra_certs(paths: Sequence[Path]) -> list[CaFile]:
+    """Read ``--ca-cert`` files: their certificates only, each file at most
+    :data:`MAX_CA_FILE` bytes; a file with no certificate at all is an error."""
     certs = []
     for path in paths:
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_CA_FILE + 1)
         except OSError as exc:
             raise UsageError(f"cannot read --ca-cert {path}: {exc.strerror}") from exc
-        if b"-----BEGIN CERTIFICATE-----" not in data:
+        if len(data) > MAX_CA_FILE:
             raise UsageError(
-                f"--ca-cert {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+                f"--ca-cert {path} is larger than {MAX_CA_FILE >> 20} MiB; "
+                "pass a PEM file of CA certificates"
             )
-        certs.append((path.stem, data if data.endswith(b"\n") else data + b"\n"))
+        parsed = parse_ca_file(path.stem, data)
+        if not parsed.count:
+            raise UsageError(
+                f"--ca-cert {path} holds no PEM certificate (-----BEGIN CERTIFICATE----- "
+                "with a valid X.509 certificate inside)"
+            )
+        certs.append(parsed)
     return certs
 
 
