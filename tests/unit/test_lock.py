@@ -136,3 +136,90 @@ def test_bad_locks_are_usage_errors(text):
 def test_missing_lock_file(tmp_path):
     with pytest.raises(UsageError, match="cannot read lock"):
         lockfile.read(tmp_path / "nope.lock")
+
+
+def edited(change) -> str:
+    """The sample lock's JSON after ``change`` edited the parsed data in place."""
+    data = json.loads(lockfile.dumps(sample_lock()))
+    change(data)
+    return json.dumps(data)
+
+
+def _set(path: tuple, value):
+    def change(data):
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+def _drop_interpreter(data):
+    data["archs"][0]["packages"] = [
+        p for p in data["archs"][0]["packages"] if p["name"] != "python3.13-minimal"
+    ]
+
+
+def _duplicate_under_another_name(data):
+    packages = data["archs"][0]["packages"]
+    twin = dict(packages[0], name="base-files-twin")
+    packages.append(twin)
+
+
+def _same_arch_twice(data):
+    data["archs"][1] = dict(data["archs"][0])
+
+
+def _duplicate_name(data):
+    packages = data["archs"][0]["packages"]
+    packages.append(dict(packages[0]))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set(("archs", 0, "packages"), []), "'packages' is empty"),
+        (_drop_interpreter, "has no python3.13-minimal, so the image would have no interpreter"),
+        (_set(("archs",), []), "'archs' is empty"),
+        (_set(("releases", 0, "date"), "yesterday"), "is not an RFC 2822 date"),
+        (_duplicate_name, "lists package base-files twice"),
+        (_set(("archs", 0, "packages", 0, "size"), "12"), "size must be a whole number"),
+        (_set(("archs", 0, "packages", 0, "size"), True), "size must be a whole number"),
+        (_set(("archs", 0, "packages", 0, "sha256"), "ab" * 31), "is not a valid sha256"),
+        (_set(("archs", 0, "packages", 0, "filename"), "../../etc/passwd"), "not a pool path"),
+        (_set(("archs", 0, "packages", 0, "name"), "Bad Name"), "is not a valid name"),
+        (_set(("archs", 0, "packages", 0, "extra"), 1), "unknown field(s) extra"),
+        (
+            _set(("archs", 0, "packages", 0, "url"), "http://alice:pw@host/x.deb"),
+            "without credentials",
+        ),
+        (_set(("archs", 0, "python-package-version"), "3.13.4-1"), "is not the version of"),
+        (_same_arch_twice, "lists an architecture twice"),
+        (_set(("archs", 0, "python"), 3.13), "needs a string 'python', not a float"),
+        (_set(("archs", 0), []), "must be a JSON object, not a list"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", "set"),
+)
+def test_hand_edited_locks_are_refused_with_the_field_named(change, message):
+    with pytest.raises(UsageError) as caught:
+        lockfile.loads(edited(change), source="my.lock")
+    text = str(caught.value)
+    assert message in text
+    assert text.startswith("my.lock is not a valid pydistroless lock: ")
+    assert text.endswith("; fix it or re-create it with `pydistroless lock`")
+    assert "\n" not in text
+
+
+def test_one_file_under_two_names_is_accepted():
+    lock = lockfile.loads(edited(_duplicate_under_another_name))
+    twin = lock.archs[0].package("base-files-twin")
+    assert twin is not None
+    assert twin.filename == lock.archs[0].package("base-files").filename
+
+
+def test_a_lock_that_is_not_utf8(tmp_path):
+    path = tmp_path / "bad.lock"
+    path.write_bytes(lockfile.dumps(sample_lock()).encode()[:50] + b"\xff\xfe")
+    with pytest.raises(UsageError, match="not UTF-8 text at byte 50"):
+        lockfile.read(path)
