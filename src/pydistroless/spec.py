@@ -110,11 +110,12 @@ def check_package_request(text: str) -> None:
 
 def check_source_date_epoch(value: object, where: str) -> int:
     """A timestamp every layer can carry: whole seconds since 1970, up to ustar's limit."""
+    given = value
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH:
         raise UsageError(
-            f"{where}={value!r} is not a whole number of seconds from 0 to {MAX_EPOCH} "
+            f"{where}={given} is not a whole number of seconds from 0 to {MAX_EPOCH} "
             "(a Unix time such as $(git log -1 --format=%ct))"
         )
     return value
