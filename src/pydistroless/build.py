@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 
@@ -74,11 +74,13 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
         ctx.pyc_pending.extend(early)
         built = _build_images(spec, lock, ctx, extra_certs)
     except BaseException:
-        # The build's own error is the last word: work started early for it stops, and
-        # says nothing of what it meets on the way out.
+        # The build's own error is the last word: work started early for it stops at its
+        # next step, says nothing of what it meets on the way out, and is waited for, so
+        # none of its lines can come after the error.
         cancelled.set()
         for future in early:
             future.cancel()
+        wait(early)
         raise
     log(f"built {built.tags[0]} in {time.monotonic() - started:.1f} s")
     return built
