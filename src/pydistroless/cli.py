@@ -317,7 +317,7 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create --output-dir {output_dir}: {exc.strerror}") from exc
-        files.file_target(output_dir / "x.tar", "--output-dir")
+        files.check_directory(output_dir, "--output-dir")
     sources = _sources(**kw)
     context = Context.create(
         sources,

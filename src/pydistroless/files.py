@@ -73,6 +73,15 @@ def _examine(path: Path, option: str) -> Path:
     return real
 
 
+def check_directory(path: Path, option: str) -> None:
+    """``path`` is a directory we may create files in, or an :class:`OutputError`."""
+    with reporting(path, option):
+        if not path.is_dir():
+            raise OutputError(f"cannot write into {path}: it is not a directory; fix {option}")
+        if not os.access(path, os.W_OK):
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+
 def describe_mode(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
