@@ -21,7 +21,7 @@ from pydistroless.fs.ldcache import cache_directories, generate_ld_so_cache
 from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock
 from pydistroless.prune import unused_libraries
-from pydistroless.python import bytecode, runtime
+from pydistroless.python import bytecode, runtime, stdlib_zip
 from pydistroless.sbom import (
     SBOM_DIR,
     SbomPackage,
@@ -91,8 +91,10 @@ def assemble(
         )
     if report.compiled:
         log(f"{arch}: {report.compiled} .pyc, compiled by {report.compiler}")
+    # Without .pyc the stdlib stays as Debian ships it: zipped sources alone would be
+    # compiled at every start, with nowhere to cache the result.
     if spec.cuts("stdlib-sources") and report.compiled:
-        bytecode.make_sourceless(tree, arch_lock.python)
+        stdlib_zip.zip_stdlib(tree, arch_lock.python)
     document = render(
         spec.sbom_format,
         SbomSubject(image_name, arch, lock.debian_major, created),

@@ -51,21 +51,6 @@ def test_reachable_drops_what_only_an_unneeded_library_pulled_in():
     assert reachable(["python"], depends, use) == {"python", "libpython", "libc"}
 
 
-def test_sourceless_moves_each_pyc_to_its_source():
-    tree = Tree()
-    tree.add_file("usr/lib/python3.13/json/decoder.py", b"x = 1\n")
-    tree.add_file("usr/lib/python3.13/json/__pycache__/decoder.cpython-313.pyc", b"PYC")
-    tree.add_file("usr/lib/python3.13/orphan.py", b"")
-    assert bytecode.pyc_path("usr/lib/python3.13/json/decoder.py", "3.13") == (
-        "usr/lib/python3.13/json/__pycache__/decoder.cpython-313.pyc"
-    )
-    assert bytecode.make_sourceless(tree, "3.13") == 1
-    assert tree.read("usr/lib/python3.13/json/decoder.pyc") == b"PYC"
-    assert "usr/lib/python3.13/json/decoder.py" not in tree
-    assert "usr/lib/python3.13/json/__pycache__" not in tree
-    assert "usr/lib/python3.13/orphan.py" in tree
-
-
 def test_image_magic_is_read_from_importlib():
     tree = Tree()
     tree.add_file(

@@ -250,21 +250,3 @@ def _collect(tree: Tree, root: Path, python: str) -> int:
         tree.add_file(relative, pyc.read_bytes(), 0o644)
         count += 1
     return count
-
-
-def make_sourceless(tree: Tree, python: str) -> int:
-    """Replace each compiled stdlib ``.py`` by its ``.pyc`` at the source's place, where the
-    import system loads sourceless modules from. Returns how many modules went sourceless."""
-    count = 0
-    for source in stdlib_sources(tree, python):
-        compiled = pyc_path(source, python)
-        entry = tree.get(compiled)
-        if entry is None:
-            continue
-        tree.add_file(source.removesuffix(".py") + ".pyc", entry.data, entry.mode)
-        tree.remove_entries([compiled, source])
-        count += 1
-    caches = [e.path for e in tree.entries() if e.path.endswith("/__pycache__")]
-    occupied = {e.path.rpartition("/")[0] for e in tree.entries() if "/__pycache__/" in e.path}
-    tree.remove_entries([c for c in caches if c not in occupied])
-    return count
