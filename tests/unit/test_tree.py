@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pydistroless.errors import PackageFormatError, UnsafePathError
-from pydistroless.fs.tree import Entry, Kind, Tree, canonical, link_destination
+from pydistroless.fs.tree import (
+    MAX_DEPTH,
+    MAX_LINK_BYTES,
+    MAX_PATH_BYTES,
+    Entry,
+    Kind,
+    Tree,
+    canonical,
+    link_destination,
+)
 
 
 def merged_usr() -> Tree:
@@ -263,3 +274,139 @@ def test_remove_takes_a_whole_directory():
     tree.add_file("usr/share/docs-not-below", b"")
     assert tree.remove("usr/share/doc") == 5
     assert "usr/share/docs-not-below" in tree
+
+
+# ---- bounds and cost ------------------------------------------------------------------------
+
+
+class CountingScans(dict):
+    """The tree's entry table, counting how often something walks all of it."""
+
+    scans = 0
+
+    def __iter__(self):
+        self.scans += 1
+        return super().__iter__()
+
+    def items(self):
+        self.scans += 1
+        return super().items()
+
+    def keys(self):
+        self.scans += 1
+        return super().keys()
+
+    def values(self):
+        self.scans += 1
+        return super().values()
+
+
+def counted(tree: Tree) -> CountingScans:
+    tree._entries = CountingScans(tree._entries)
+    return tree._entries
+
+
+def test_a_path_twenty_thousand_directories_deep_is_refused():
+    tree = Tree()
+    with pytest.raises(UnsafePathError, match=f"20001 directories deep, more than the {MAX_DEPTH}"):
+        tree.add_file("d/" * 20_000 + "f", b"x")
+    assert len(tree) == 0
+    tree.add_file("d/" * (MAX_DEPTH - 1) + "f", b"x")  # the limit itself is fine
+    assert len(tree) == MAX_DEPTH
+
+
+def test_a_path_longer_than_path_max_is_refused():
+    tree = Tree()
+    with pytest.raises(UnsafePathError, match="bytes long") as info:
+        tree.add_file("usr/" + "x" * MAX_PATH_BYTES, b"x")
+    assert len(str(info.value)) < 300  # the name is shortened in the message
+    tree.add_file("usr/" + "x" * (MAX_PATH_BYTES - 4), b"x")
+
+
+def test_placement_through_a_link_may_not_exceed_the_limits():
+    tree = Tree()
+    deep = "/".join(["d"] * (MAX_DEPTH - 2))
+    tree.add_dir(deep)
+    tree.add_symlink("short", deep)
+    with pytest.raises(UnsafePathError, match="directories deep"):
+        tree.add_file("short/a/b/c", b"x")
+
+
+def test_a_symlink_target_longer_than_linux_allows_is_refused():
+    with pytest.raises(UnsafePathError, match="target of"):
+        Tree().add_symlink("usr/lib/x", "a/" * (MAX_LINK_BYTES // 2 + 1))
+
+
+def test_resolve_of_an_absurd_path_gives_none():
+    tree = Tree()
+    tree.add_symlink("a", ".")
+    assert tree.resolve("a/" * 100_000 + "x") is None
+    assert tree.resolve("x/" * 100_000) is None
+
+
+def test_twenty_thousand_directories_replaced_by_files_never_scan_the_tree():
+    tree = Tree()
+    for i in range(20_000):
+        tree.add_dir(f"usr/share/d{i}")
+    table = counted(tree)
+    for i in range(20_000):
+        tree.add_file(f"usr/share/d{i}", b"x")
+    assert table.scans == 0
+    assert tree.get("usr/share/d19999").kind is Kind.FILE
+    assert len(tree.children("usr/share")) == 20_000
+
+
+def test_removing_a_subtree_of_a_large_tree_touches_only_the_subtree():
+    tree = Tree()
+    for i in range(20_000):
+        tree.add_file(f"usr/lib/big/f{i}", b"")
+    tree.add_file("usr/share/doc/a/copyright", b"")
+    tree.add_file("usr/share/doc/a/changelog", b"")
+    tree.add_file("usr/share/docs", b"")
+    table = counted(tree)
+    assert tree.remove("usr/share/doc") == 4
+    tree.remove_entries(["usr/lib/big/f7", "usr/lib/big/f8"])
+    assert table.scans == 0
+    assert "usr/share/docs" in tree and "usr/share/doc/a" not in tree
+    assert tree.children("usr/share") == ["usr/share/docs"]
+    assert len(tree) == 5 + 20_000 - 2  # usr, usr/lib, usr/lib/big, usr/share, docs
+
+
+def test_removing_many_hard_links_and_their_file_is_linear():
+    tree = Tree()
+    tree.add_file("f/a", b"data")
+    links = [f"f/l{i:05}" for i in range(20_000)]
+    for link in links:
+        tree.add(Entry(link, Kind.HARDLINK, 0o644, target="f/a"))
+    tree.add(Entry("g/keep", Kind.HARDLINK, 0o644, target="f/a"))
+    started = time.monotonic()
+    tree.remove_entries(["f/a", *links])  # each heir in turn would be quadratic
+    assert time.monotonic() - started < 30  # a hang guard
+    assert tree.get("g/keep").kind is Kind.FILE and tree.read("g/keep") == b"data"
+    assert tree.children("f") == []
+
+
+def test_remove_entries_takes_a_directory_with_what_is_below_it():
+    tree = Tree()
+    tree.add_file("usr/share/doc/a/copyright", b"")
+    tree.remove_entries(["usr/share/doc"])
+    assert [e.path for e in tree.entries()] == ["usr", "usr/share"]
+
+
+def test_a_replaced_file_leaves_its_hard_links_their_content():
+    tree = Tree()
+    tree.add_file("usr/bin/a", b"old")
+    tree.add(Entry("usr/bin/b", Kind.HARDLINK, 0o755, target="usr/bin/a"))
+    tree.add_file("usr/bin/a", b"new")
+    assert tree.read("usr/bin/a") == b"new"
+    assert tree.read("usr/bin/b") == b"old"
+    tree.add_symlink("usr/bin/a", "b")
+    assert tree.read("usr/bin/a") == b"old"
+
+
+def test_a_hard_link_to_itself_is_refused():
+    tree = Tree()
+    tree.add_file("usr/bin/a", b"x")
+    with pytest.raises(UnsafePathError, match="does not name a regular file"):
+        tree.add(Entry("usr/bin/a", Kind.HARDLINK, 0o755, target="usr/bin/a"))
+    assert tree.read("usr/bin/a") == b"x"
