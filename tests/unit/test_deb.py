@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import random
 import tarfile
+import time
+import tracemalloc
 
 import pytest
 
+from pydistroless.debian import deb
 from pydistroless.debian.deb import install, read_deb
 from pydistroless.errors import PackageFormatError, UnsafePathError
-from pydistroless.fs.tree import Kind, Tree
+from pydistroless.fs.tree import MAX_DEPTH, Kind, Tree
 from tests.fixtures import debs
 from tests.fixtures.debs import DebSpec, Member, build_deb, directory, file, hardlink, symlink
 
@@ -274,3 +277,141 @@ def test_data_that_is_not_a_tar():
     ]
     with pytest.raises(PackageFormatError):
         read_deb(debs.ar_archive(parts), name="x")
+
+
+# ---- bombs ----------------------------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+def bomb(files: int, size: int, compression: str = "xz", installed_kib: str = "1") -> bytes:
+    spec = DebSpec("bomb", extra_control={"Installed-Size": installed_kib},
+                   data_compression=compression)
+    return debs.deb_of_tars(spec, debs.zeros_tar(files, size))
+
+
+@pytest.mark.parametrize("compression", debs.COMPRESSIONS)
+def test_data_that_unpacks_far_beyond_the_installed_size_is_refused(compression):
+    """40 MiB of zeros in files of 1 MiB, from a package that says it installs 1 KiB."""
+    data = bomb(40, MIB, compression)
+    if compression != "none":
+        assert len(data) < 200_000
+    with pytest.raises(PackageFormatError) as info:
+        read_deb(data, name="bomb")
+    message = str(info.value)
+    assert "package bomb" in message and "Installed-Size is 1 KiB" in message
+    assert f"{deb.DATA_TAR_ALLOWANCE + 2 * 1024:,} bytes" in message
+    assert "hostile or damaged" in message
+
+
+def test_a_member_larger_than_the_limit_is_refused_before_it_is_read():
+    header = tarfile.TarInfo("./usr/share/bomb/huge")
+    header.size = 2 << 30  # the header alone: the stream has none of its content
+    data = debs.deb_of_tars(DebSpec("bomb"), [header.tobuf(tarfile.GNU_FORMAT)])
+    with pytest.raises(PackageFormatError, match="hostile or damaged"):
+        read_deb(data, name="bomb")
+
+
+def test_a_gigabyte_bomb_is_refused_in_bounded_memory():
+    """1 GiB of zeros (in 1 MiB files, so no header gives it away) in a 33 KB zstd .deb: the
+    stream stops at the limit, and the memory used stays near the limit."""
+    data = bomb(1024, MIB, "zst")
+    assert len(data) < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(PackageFormatError, match="Installed-Size is 1 KiB"):
+            read_deb(data, name="bomb")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * deb.DATA_TAR_ALLOWANCE, f"peak {peak:,} bytes"
+
+
+def test_installed_size_scales_the_limit():
+    read_deb(bomb(40, MIB, "zst", installed_kib=str(40 * 1024)), name="bomb")
+
+
+def test_a_package_without_installed_size_gets_the_fixed_limit(monkeypatch):
+    small = bomb(2, MIB, "zst", installed_kib="")
+    assert "Installed-Size" not in read_deb(small, name="bomb").control
+    monkeypatch.setattr(deb, "DATA_TAR_UNSIZED", MIB)
+    with pytest.raises(PackageFormatError, match="does not state its Installed-Size"):
+        read_deb(small, name="bomb")
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "1.5", "1e9", "\u0661"])
+def test_installed_size_that_is_not_a_number_is_refused(value):
+    with pytest.raises(PackageFormatError, match="not a number of KiB"):
+        read_deb(bomb(1, 10, installed_kib=value), name="bomb")
+
+
+def test_control_tar_has_a_fixed_limit():
+    spec = DebSpec("bomb")
+    control = [debs.tar_bytes([file("./control", spec.control())])[: -2 * tarfile.BLOCKSIZE],
+               *debs.zeros_tar(12, MIB, prefix="./postinst")]
+    data = debs.deb_of_tars(spec, [debs.tar_bytes([directory("./")])], control_tar=control)
+    with pytest.raises(PackageFormatError, match=r"control\.tar\.xz unpacks to more than"):
+        read_deb(data, name="bomb")
+
+
+def test_sparse_members_are_refused():
+    header = tarfile.TarInfo("./usr/share/sparse")
+    header.type = tarfile.GNUTYPE_SPARSE
+    header.sparse = [(0, 0)]
+    header.size = 1 << 40
+    raw = header.tobuf(tarfile.GNU_FORMAT) + bytes(2 * tarfile.BLOCKSIZE)
+    with pytest.raises(PackageFormatError, match="sparse"):
+        read_deb(debs.deb_of_tars(DebSpec("evil"), [raw]), name="evil")
+
+
+# ---- names ----------------------------------------------------------------------------------
+
+
+def test_a_name_twenty_thousand_directories_deep_is_refused_at_once():
+    name = "./" + "d/" * 20_000 + "f"
+    started = time.monotonic()
+    with pytest.raises(UnsafePathError) as info:
+        read_deb(deb_with(file(name, "x")), name="evil")
+    assert time.monotonic() - started < 30  # a hang guard: it used to take minutes and GBs
+    message = str(info.value)
+    assert "20001 directories deep" in message and f"the {MAX_DEPTH} allowed" in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize("owner", [-1, 2**32])
+def test_owners_linux_cannot_represent_are_refused(owner):
+    member = Member("./etc/x", data=b"x", uid=owner)
+    with pytest.raises(PackageFormatError, match="owner"):
+        read_deb(deb_with(member), name="evil")
+
+
+# ---- the control paragraph ------------------------------------------------------------------
+
+
+def control_deb(control: str) -> bytes:
+    spec = DebSpec("evil")
+    control_tar = debs.tar_bytes([directory("./"), file("./control", control)])
+    return debs.deb_of_tars(spec, [debs.tar_bytes([directory("./")])], control_tar=[control_tar])
+
+
+def test_only_the_first_control_paragraph_is_kept():
+    deb_ = read_deb(
+        control_deb("Package: evil\nVersion: 1\n\nPackage: openssl\nVersion: 0.9.8a\n"),
+        name="evil",
+    )
+    assert deb_.control == "Package: evil\nVersion: 1\n"
+
+
+@pytest.mark.parametrize(
+    "control",
+    ["Version: 1\n", "\n", "", "Package:\nVersion: 1\n"],
+    ids=["no-package", "blank", "empty", "empty-package"],
+)
+def test_a_control_without_package_is_refused(control):
+    with pytest.raises(PackageFormatError, match="no Package field"):
+        read_deb(control_deb(control), name="evil")
+
+
+def test_a_control_naming_another_package_is_refused():
+    with pytest.raises(PackageFormatError, match="names package 'openssl'"):
+        read_deb(control_deb("Package: openssl\nVersion: 0.9.8a\n"), name="evil")
