@@ -1,8 +1,10 @@
 """Scanner metadata: ``/var/lib/dpkg/status.d``, as Google's distroless images lay it out.
 
 Trivy, Syft/Grype and Clair find a distroless image's packages in
-``/var/lib/dpkg/status.d/<package>`` (the package's control paragraph, verbatim, so that
-``Package``, ``Version`` and ``Source`` are exact) and ``<package>.md5sums`` beside it. The
+``/var/lib/dpkg/status.d/<package>`` (the package's own control paragraph, so that
+``Package``, ``Version`` and ``Source`` are exact) and ``<package>.md5sums`` beside it. A
+scanner reads every paragraph of that file as a package: the control text is untrusted, so only
+its first paragraph is written, rebuilt field by field so that no value can start another. The
 md5sums must list only files that really are in the image with that content: after slicing
 and generation a package's file list is shorter than the one it shipped, and a scanner must
 see neither phantom files nor files it cannot attribute.
@@ -14,7 +16,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydistroless.debian.deb import DebPackage
+from pydistroless.debian.deb import DebPackage, control_paragraph
 from pydistroless.fs.tree import Kind, Tree
 
 STATUS_DIR = "var/lib/dpkg/status.d"
@@ -51,7 +53,7 @@ def present_md5sums(tree: Tree, package: DebPackage) -> str:
 
 
 def status_files(tree: Tree, package: DebPackage) -> StatusFiles:
-    control = package.control if package.control.endswith("\n") else package.control + "\n"
+    control = control_paragraph(package.control, name=package.name)
     return StatusFiles(control.encode(), present_md5sums(tree, package).encode())
 
 
