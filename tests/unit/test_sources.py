@@ -8,13 +8,18 @@ import pytest
 
 from pydistroless.debian.sources import (
     AptEntry,
+    Credentials,
+    Login,
     Mirrors,
     choose_mirrors,
     is_debian_entry,
     mirrors_from_apt,
+    parse_auth_conf,
     parse_deb822_sources,
     parse_one_line_sources,
     read_apt_sources,
+    redact,
+    split_login,
 )
 from pydistroless.errors import ConfigError
 
@@ -205,3 +210,112 @@ def test_only_a_security_mirror_is_not_enough(tmp_path):
 def test_a_mirror_must_be_an_http_or_file_url(tmp_path, url):
     with pytest.raises(ConfigError, match="not an http"):
         choose_mirrors(flags_main=[url or " "], environ={}, apt_dir=tmp_path)
+
+
+# ---- logins -----------------------------------------------------------------------------------
+
+
+def test_a_login_is_split_off_the_mirror_url():
+    clean, login = split_login("http://alice:s%40cr3t@Mirror.example.invalid:8080/debian/")
+    assert clean == "http://Mirror.example.invalid:8080/debian/"
+    assert login == Login(("http",), "mirror.example.invalid", 8080, "/debian/", "alice", "s@cr3t")
+    assert "s@cr3t" not in repr(login)
+    assert split_login(MAIN) == (MAIN, None)
+
+
+def test_a_login_applies_to_the_urls_under_its_mirror_only():
+    _, login = split_login("http://alice:pw@mirror.example.invalid/debian")
+    assert login is not None
+    credentials = Credentials((login,))
+    assert credentials.basic_auth(f"{MAIN}/dists/trixie/InRelease") == "alice:pw"
+    assert credentials.basic_auth("http://mirror.example.invalid/debian-security/x") is None
+    assert credentials.basic_auth("https://mirror.example.invalid/debian/x") is None
+    assert credentials.basic_auth("http://other.example.invalid/debian/x") is None
+    assert "pw" not in repr(credentials)
+
+
+def test_choose_mirrors_keeps_logins_out_of_every_url(tmp_path):
+    mirrors = choose_mirrors(
+        flags_main=["http://alice:s3cr3t@mirror.example.invalid/debian/"],
+        environ={"PYDISTROLESS_SECURITY_MIRROR": "https://bob:hunter2@sec.example.invalid/ds"},
+        apt_dir=tmp_path,
+    )
+    assert mirrors == Mirrors((MAIN,), ("https://sec.example.invalid/ds",))
+    assert "s3cr3t" not in repr(mirrors) and "hunter2" not in repr(mirrors)
+    assert mirrors.credentials.basic_auth(f"{MAIN}/pool/x.deb") == "alice:s3cr3t"
+    assert mirrors.credentials.basic_auth("https://sec.example.invalid/ds/dists/x") == "bob:hunter2"
+
+
+def test_apt_sources_with_a_login_are_split_too(tmp_path):
+    apt = tmp_path / "apt"
+    apt.mkdir()
+    (apt / "sources.list").write_text(
+        "deb http://alice:pw@mirror.example.invalid/debian trixie main\n"
+    )
+    mirrors = choose_mirrors(environ={}, apt_dir=apt)
+    assert mirrors.main == (MAIN,)
+    assert mirrors.credentials.basic_auth(f"{MAIN}/dists/trixie/InRelease") == "alice:pw"
+
+
+def test_a_bad_mirror_url_is_reported_without_its_login(tmp_path):
+    for url in ("ftp://alice:s3cr3t@mirror.example.invalid/debian", "alice:s3cr3t@mirror/debian"):
+        with pytest.raises(ConfigError) as info:
+            choose_mirrors(flags_main=[url], environ={}, apt_dir=tmp_path)
+        assert "s3cr3t" not in str(info.value) and "***@" in str(info.value)
+
+
+def test_redact():
+    assert redact("cannot download http://a:b@h.example.invalid/x: HTTP 401") == (
+        "cannot download http://***@h.example.invalid/x: HTTP 401"
+    )
+    assert redact(f"{MAIN}/pool/a@b.deb") == f"{MAIN}/pool/a@b.deb"  # not a login
+
+
+AUTH_CONF = """\
+# logins of the company mirrors
+machine mirror.example.invalid login apt password debian
+machine http://plain.example.invalid:8080/debian
+  login bob
+  password hunter2   # the test one
+machine secure.example.invalid/deb/ login carol password pw unknown-token x
+machine nologin.example.invalid password pw
+"""
+
+
+def test_auth_conf_entries():
+    logins = parse_auth_conf(AUTH_CONF)
+    assert logins == [
+        Login(("https",), "mirror.example.invalid", None, "/", "apt", "debian"),
+        Login(("http",), "plain.example.invalid", 8080, "/debian", "bob", "hunter2"),
+        Login(("https",), "secure.example.invalid", None, "/deb/", "carol", "pw"),
+    ]
+    credentials = Credentials(tuple(logins))
+    # No protocol: https only, as in apt, so a login never travels in clear by accident.
+    assert credentials.basic_auth("https://mirror.example.invalid/debian/x") == "apt:debian"
+    assert credentials.basic_auth("https://mirror.example.invalid:8443/debian/x") == "apt:debian"
+    assert credentials.basic_auth("http://mirror.example.invalid/debian/x") is None
+    assert credentials.basic_auth("http://plain.example.invalid:8080/debian/x") == "bob:hunter2"
+    assert credentials.basic_auth("http://plain.example.invalid/debian/x") is None
+    assert credentials.basic_auth("https://secure.example.invalid/deb/x") == "carol:pw"
+    assert credentials.basic_auth("https://secure.example.invalid/debian/x") is None
+
+
+def test_auth_conf_files_are_read_from_the_apt_folder(tmp_path):
+    apt = _apt_dir(tmp_path)
+    (apt / "auth.conf.d").mkdir()
+    (apt / "auth.conf.d" / "10-mirror.conf").write_text(
+        # With the trailing slash: a plain prefix /debian would also match /debian-security.
+        "machine http://mirror.example.invalid/debian/ login first password one\n"
+    )
+    (apt / "auth.conf.d" / "ignored.txt").write_text(
+        "machine http://mirror.example.invalid login no password no\n"
+    )
+    (apt / "auth.conf").write_text("machine http://mirror.example.invalid login last password 2\n")
+    mirrors = choose_mirrors(environ={}, apt_dir=apt)
+    assert mirrors.credentials.basic_auth(f"{MAIN}/dists/x") == "first:one"
+    assert mirrors.credentials.basic_auth(f"{SECURITY}/dists/x") == "last:2"
+    # A login in the URL itself comes first.
+    flagged = choose_mirrors(
+        flags_main=["http://own:pw@mirror.example.invalid/debian"], environ={}, apt_dir=apt
+    )
+    assert flagged.credentials.basic_auth(f"{MAIN}/dists/x") == "own:pw"

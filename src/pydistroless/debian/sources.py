@@ -6,6 +6,11 @@ pydistroless never names a mirror itself. In order of precedence the mirrors com
 ``[mirrors]`` table of the config file, and finally the Debian entries of the machine's apt
 sources (deb822 ``*.sources`` files and one-line ``sources.list`` files). An apt entry whose
 suites end in ``-security`` names the security archive; the others the main archive.
+
+A mirror URL may carry a login (``http://USER:PASS@HOST/debian``); apt's ``auth.conf`` files
+may give more. Logins are split off here, where mirrors are chosen, so no URL anywhere else in
+the program (messages, the lock, the SBOM, the image) can hold one: they travel in
+:class:`Credentials`, which only the downloader reads.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from debian.deb822 import Deb822
 
@@ -32,12 +38,147 @@ class AptEntry:
 
 
 @dataclass(frozen=True)
+class Login:
+    """An HTTP basic-auth login for the URLs under one ``scheme://host[:port]/path`` prefix.
+
+    As in apt_auth.conf(5): no port matches every port, and the path is a plain prefix of the
+    request's path."""
+
+    schemes: tuple[str, ...]
+    host: str
+    port: int | None
+    path: str
+    user: str = field(repr=False)
+    password: str = field(repr=False)
+
+    def matches(self, url: str) -> bool:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            return False
+        return (
+            parts.scheme in self.schemes
+            and (parts.hostname or "") == self.host
+            and (self.port is None or port == self.port)
+            and (parts.path or "/").startswith(self.path)
+        )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The logins of a run, first match wins: those given in mirror URLs, then apt's."""
+
+    logins: tuple[Login, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Credentials(<{len(self.logins)} login(s)>)"
+
+    def basic_auth(self, url: str) -> str | None:
+        """``USER:PASS`` for ``url``, or None when no login applies to it."""
+        login = next((x for x in self.logins if x.matches(url)), None)
+        return None if login is None else f"{login.user}:{login.password}"
+
+
+@dataclass(frozen=True)
 class Mirrors:
-    """Base URLs (no trailing slash) of the main and the security archive, in order of
-    preference."""
+    """Base URLs (no trailing slash, no login) of the main and the security archive, in order
+    of preference, and the logins that go with them."""
 
     main: tuple[str, ...]
     security: tuple[str, ...]
+    credentials: Credentials = field(default_factory=Credentials, repr=False, compare=False)
+
+
+# A login is whatever precedes the last "@" of a URL's authority, with or without a scheme.
+_USERINFO = re.compile(r"(?:(?<=://)|^|(?<=\s))[^/\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the login of every URL in it replaced by ``***``."""
+    return _USERINFO.sub("***@", text)
+
+
+def split_login(url: str) -> tuple[str, Login | None]:
+    """The URL without its ``USER:PASS@`` part, and that part as a login for the URLs below
+    it (None when the URL has none)."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    user, _, password = userinfo.partition(":")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(
+            f"mirror {redact(url)!r} has a bad port; pass a URL such as http://HOST/debian"
+        ) from exc
+    login = Login(
+        schemes=(parts.scheme,),
+        host=parts.hostname or "",
+        port=port,
+        path=parts.path.rstrip("/") + "/",
+        user=unquote(user),
+        password=unquote(password),
+    )
+    return clean, login
+
+
+def parse_auth_conf(text: str) -> list[Login]:
+    """The entries of an apt ``auth.conf`` (apt_auth.conf(5)): netrc-like tokens ``machine
+    [PROTOCOL://]HOST[:PORT][/PATH] login USER password PASS``; unknown tokens are ignored.
+    An entry without a protocol applies to https only, as in apt, so that a login meant for
+    an encrypted connection is never sent in clear."""
+    tokens = [t for line in text.splitlines() for t in line.split("#", 1)[0].split()]
+    entries: list[dict[str, str]] = []
+    for key, value in zip(tokens, [*tokens[1:], ""], strict=True):
+        if key == "machine":
+            entries.append({"machine": value})
+        elif key in ("login", "password") and entries:
+            entries[-1][key] = value
+    logins = []
+    for entry in entries:
+        login = _auth_conf_login(entry)
+        if login is not None:
+            logins.append(login)
+    return logins
+
+
+def _auth_conf_login(entry: dict[str, str]) -> Login | None:
+    machine = entry["machine"]
+    if not machine or "login" not in entry:
+        return None
+    scheme, sep, rest = machine.partition("://")
+    schemes = (scheme,) if sep else ("https",)
+    hostport, slash, path = (rest if sep else machine).partition("/")
+    host, colon, port = hostport.partition(":")
+    if colon and not port.isdigit():
+        return None
+    return Login(
+        schemes=schemes,
+        host=host.lower(),
+        port=int(port) if colon else None,
+        path="/" + path if slash else "/",
+        user=entry["login"],
+        password=entry.get("password", ""),
+    )
+
+
+def read_auth_conf(apt_dir: Path = APT_DIR) -> list[Login]:
+    """The logins of ``auth.conf.d/*.conf`` (in name order) and ``auth.conf``. A file this
+    user cannot read is skipped, as apt's sources are: the mirror's 401 then says what is
+    wrong."""
+    part = apt_dir / "auth.conf.d"
+    files = sorted(p for p in part.iterdir() if p.suffix == ".conf") if part.is_dir() else []
+    files.append(apt_dir / "auth.conf")
+    logins: list[Login] = []
+    for path in files:
+        try:
+            logins += parse_auth_conf(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    return logins
 
 
 def parse_deb822_sources(text: str) -> list[AptEntry]:
@@ -152,20 +293,37 @@ def choose_mirrors(
                 return tuple(_checked_url(u, kind) for u in source)
         return getattr(from_apt(), kind)
 
-    main = pick(flags_main, "PYDISTROLESS_MIRROR", config_main, "main")
-    security = pick(flags_security, "PYDISTROLESS_SECURITY_MIRROR", config_security, "security")
+    main, main_logins = _split_logins(
+        pick(flags_main, "PYDISTROLESS_MIRROR", config_main, "main")
+    )
+    security, security_logins = _split_logins(
+        pick(flags_security, "PYDISTROLESS_SECURITY_MIRROR", config_security, "security")
+    )
     if not main:
         raise ConfigError(
             "no Debian mirror: the apt sources name none; pass --mirror URL "
             "(or set PYDISTROLESS_MIRROR)"
         )
-    return Mirrors(main, security)
+    logins = (*main_logins, *security_logins, *read_auth_conf(apt_dir))
+    return Mirrors(main, security, Credentials(logins))
+
+
+def _split_logins(urls: Sequence[str]) -> tuple[tuple[str, ...], list[Login]]:
+    clean: list[str] = []
+    logins: list[Login] = []
+    for url in urls:
+        bare, login = split_login(url)
+        if bare not in clean:
+            clean.append(bare)
+        if login is not None:
+            logins.append(login)
+    return tuple(clean), logins
 
 
 def _checked_url(url: str, kind: str) -> str:
     if not re.match(r"^(https?|file)://", url):
         raise ConfigError(
-            f"{kind} mirror {url!r} is not an http(s):// or file:// URL; pass a URL such as "
-            "http://HOST/debian"
+            f"{kind} mirror {redact(url)!r} is not an http(s):// or file:// URL; pass a URL "
+            "such as http://HOST/debian"
         )
     return url.rstrip("/")
