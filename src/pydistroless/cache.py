@@ -4,7 +4,8 @@ Blobs live at ``<root>/blobs/sha256/<hex>`` and are named by the SHA256 the sign
 promised for them, so a hit is only a hit after the content is hashed again on read: a corrupt
 or truncated entry is dropped and reported as a miss, never used. Writes go to a temporary name
 in the same folder and are renamed into place, so an interrupted build never leaves a
-half-written entry behind.
+half-written entry behind. Downloads are streamed in with :meth:`Cache.blob_writer`, which
+hashes while writing and renames only bytes that hash to the name.
 
 Besides blobs, a few small named records (the last verified ``InRelease`` of each suite, the
 resolution and layer caches) live under ``<root>/records``; each is checked by its reader.
@@ -12,19 +13,20 @@ resolution and layer caches) live under ``<root>/records``; each is checked by i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import platformdirs
 
-from pydistroless.errors import ConfigError, PydistrolessError
+from pydistroless.errors import ConfigError, IntegrityError, PydistrolessError
 
 T = TypeVar("T")
 
@@ -52,6 +54,37 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def unwritable(root: Path, exc: OSError) -> ConfigError:
+    """The one-line error for a cache that cannot take a file (a full disk, a read-only or
+    foreign folder)."""
+    return ConfigError(
+        f"cannot write to the cache {root}: {exc.strerror or exc}; free some space there or "
+        "pass a writable --cache-dir"
+    )
+
+
+class BlobSink:
+    """Where a download goes while it arrives: written to a temporary file, counted and
+    hashed on the way, so the body is never held in memory."""
+
+    def __init__(self, handle: BinaryIO, root: Path):
+        self._handle = handle
+        self._root = root
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        try:
+            self._handle.write(data)
+        except OSError as exc:
+            raise unwritable(self._root, exc) from exc
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def _umask() -> int:
@@ -88,6 +121,37 @@ class Cache:
             path.unlink(missing_ok=True)
             return None
         return data
+
+    @contextlib.contextmanager
+    def blob_writer(self, sha256: str) -> Iterator[BlobSink]:
+        """A sink for the blob ``sha256``. When the block ends, the bytes written are renamed
+        into place if they hash to ``sha256`` (IntegrityError otherwise); on any failure,
+        KeyboardInterrupt included, the temporary file is removed and nothing is kept. A
+        cache that cannot be written is a one-line ConfigError."""
+        path = self.blob_path(sha256)
+        try:
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{sha256}.", suffix=".tmp")
+        except OSError as exc:
+            raise unwritable(self.root, exc) from exc
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                sink = BlobSink(handle, self.root)
+                yield sink
+                _flushed(handle, self.root)
+            if sink.hexdigest() != sha256:
+                raise IntegrityError(
+                    f"cache: the bytes written for {sha256[:16]}… hash to "
+                    f"{sink.hexdigest()[:16]}…; nothing was kept"
+                )
+            try:
+                os.chmod(tmp, 0o666 & ~_umask())
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise unwritable(self.root, exc) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def has_blob(self, sha256: str) -> bool:
         return self.blob_path(sha256).is_file()
@@ -141,6 +205,14 @@ class Cache:
             self.put_record(json.dumps(envelope, sort_keys=True).encode(), *parts)
         except OSError as exc:
             log_cache_problem(self.root, exc)
+
+
+def _flushed(handle: BinaryIO, root: Path) -> None:
+    # Buffered bytes reach the disk here, so a full disk can show up now rather than on write.
+    try:
+        handle.flush()
+    except OSError as exc:
+        raise unwritable(root, exc) from exc
 
 
 def _canonical(value: Any) -> bytes:

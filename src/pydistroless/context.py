@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pydistroless.cache import Cache, default_cache_dir
 from pydistroless.debian.archive import Archive
 from pydistroless.debian.deb import DebPackage, read_deb
-from pydistroless.debian.sources import Mirrors, choose_mirrors
+from pydistroless.debian.sources import Mirrors, choose_mirrors, split_login
 from pydistroless.errors import PackageFormatError
-from pydistroless.fetch import Download, Fetcher
+from pydistroless.fetch import Download, Fetcher, cancel_on_sigint
 from pydistroless.lock import LockedPackage
 from pydistroless.spec import SourceOptions
 
@@ -49,34 +49,41 @@ class Context:
         config_security_mirrors: tuple[str, ...] = (),
     ) -> Context:
         cache = Cache(sources.cache_dir or default_cache_dir())
-        fetcher = Fetcher(cache, offline=sources.offline, progress=progress)
-        archive = Archive(fetcher, cache, keyring=sources.keyrings, insecure=sources.insecure)
         mirrors = choose_mirrors(
             flags_main=sources.mirrors,
             flags_security=sources.security_mirrors,
             config_main=config_mirrors,
             config_security=config_security_mirrors,
         )
+        fetcher = Fetcher(
+            cache, offline=sources.offline, progress=progress, credentials=mirrors.credentials
+        )
+        cancel_on_sigint(fetcher)
+        archive = Archive(fetcher, cache, keyring=sources.keyrings, insecure=sources.insecure)
         return cls(cache, fetcher, archive, mirrors)
 
     def debs(self, packages: Sequence[LockedPackage]) -> list[DebPackage]:
         """Download (or take from the cache), verify and read these packages, in order.
 
         Safe to call from several threads: a package another call is already getting is
-        waited for, not fetched twice."""
+        waited for, not fetched twice. Packages are told apart by their SHA256, so one file
+        listed under two names is downloaded and read once."""
         with self._lock:
+            # One per digest, the first name wins (the name only labels messages).
+            wanted: dict[str, LockedPackage] = {}
+            for p in packages:
+                wanted.setdefault(p.sha256, p)
             mine = [
                 p
-                for p in dict.fromkeys(packages)
-                if p.sha256 not in self._debs and p.sha256 not in self._inflight
+                for sha, p in wanted.items()
+                if sha not in self._debs and sha not in self._inflight
             ]
             for p in mine:
                 self._inflight[p.sha256] = Future()
-            theirs = {
-                p.sha256: self._inflight[p.sha256]
-                for p in packages
-                if p.sha256 in self._inflight and p not in mine
-            }
+            ours = {p.sha256 for p in mine}
+            theirs = [
+                self._inflight[sha] for sha in wanted if sha in self._inflight and sha not in ours
+            ]
         try:
             self._get(mine)
         except BaseException as exc:
@@ -88,14 +95,16 @@ class Context:
             with self._lock:
                 for p in mine:
                     self._inflight.pop(p.sha256, None)
-        for future in theirs.values():
+        for future in theirs:
             future.result()
         return [self._debs[p.sha256] for p in packages]
 
     def _get(self, packages: Sequence[LockedPackage]) -> None:
         items = [
             Download(
-                urls=(*(f"{m}/{p.filename}" for m in self._mirrors_for(p)), p.url),
+                # A lock written by an older version may hold a login in its URL: it is
+                # neither sent nor shown, only the mirrors' own logins are.
+                urls=(*(f"{m}/{p.filename}" for m in self._mirrors_for(p)), split_login(p.url)[0]),
                 sha256=p.sha256,
                 size=p.size,
                 label=p.filename.rsplit("/", 1)[-1],

@@ -1,19 +1,34 @@
-"""Verified, cached, parallel downloads.
+"""Verified, cached, parallel downloads, bounded in size, time and by Ctrl-C.
 
 Every download is of something whose SHA256 (and usually size) the signed Release chain has
 already told us, except ``InRelease`` itself, which is verified by its OpenPGP signature
 instead (see :mod:`pydistroless.debian.archive`). urllib3 does the HTTP: it is thread-safe
 with connection pools per host, and has retries with exponential backoff built in.
+
+A body is streamed in chunks straight into the cache (hashed on the way) and never read past
+the size the signed index gives, or past a cap when no size is known: a mirror cannot make the
+build hold more than one copy of a file, or any file larger than promised. Each file also has
+a total deadline its size implies (:class:`Limits`), checked between chunks and bounding every
+socket read, so a mirror that drips bytes fails and the next mirror is tried. A cancel (Ctrl-C,
+:meth:`Fetcher.cancel`) shuts the open sockets down, which wakes every blocked read at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import urllib3
 from rich.progress import (
@@ -24,26 +39,100 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from pydistroless import __version__
-from pydistroless.cache import Cache, sha256_hex
-from pydistroless.errors import CacheMissError, IntegrityError, NetworkError
+from pydistroless.cache import Cache
+from pydistroless.debian.sources import Credentials, redact
+from pydistroless.errors import CacheMissError, ConfigError, IntegrityError, NetworkError
 
 _PARALLEL = 8
+_CHUNK = 1 << 20
+# Body reads are not retried by urllib3 (the body is streamed), and a header read that timed
+# out once has used up most of its file's deadline: one more try is enough.
 _RETRY = urllib3.Retry(
     total=4,
     connect=3,
-    read=3,
+    read=1,
     backoff_factor=0.3,
     status_forcelist=(429, 500, 502, 503, 504),
     allowed_methods=frozenset({"GET"}),
     raise_on_status=False,
 )
-_TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
+# A body cut off mid-way (a reset connection) is fetched once more from the same mirror.
+_BODY_ATTEMPTS = 2
+_MIB = 1 << 20
+_LEAST_TIMEOUT = 0.05
+DEADLINE_SCALE_VAR = "PYDISTROLESS_DEADLINE_SCALE"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How large and how slow a download may be.
+
+    A file of known size must arrive within ``grace + size / min_rate`` seconds (30 s plus
+    10 s per MB: a mirror slower than 100 kB/s is treated as failing, and the next one is
+    tried); ``InRelease`` within ``inrelease_deadline``. ``InRelease`` is never read past
+    ``inrelease_cap`` (real ones are about 150 kB), a file of unknown size past
+    ``unsized_cap``. ``$PYDISTROLESS_DEADLINE_SCALE`` multiplies every deadline: more than 1
+    on a very slow link, less in tests."""
+
+    grace: float = 30.0
+    min_rate: float = 100_000.0
+    inrelease_deadline: float = 60.0
+    inrelease_cap: int = 4 * _MIB
+    unsized_cap: int = 256 * _MIB
+    connect_timeout: float = 10.0
+    # The longest wait for the response headers or any one read, within the deadline.
+    read_timeout: float = 30.0
+
+    def deadline(self, size: int | None) -> float:
+        return self.grace + (self.unsized_cap if size is None else size) / self.min_rate
+
+    def scaled(self, factor: float) -> Limits:
+        return Limits(
+            grace=self.grace * factor,
+            min_rate=self.min_rate / factor,
+            inrelease_deadline=self.inrelease_deadline * factor,
+            inrelease_cap=self.inrelease_cap,
+            unsized_cap=self.unsized_cap,
+            connect_timeout=min(self.connect_timeout, self.connect_timeout * factor),
+            read_timeout=min(self.read_timeout, self.read_timeout * factor),
+        )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        raw = (os.environ if environ is None else environ).get(DEADLINE_SCALE_VAR, "").strip()
+        if not raw:
+            return cls()
+        try:
+            factor = float(raw)
+        except ValueError:
+            factor = 0.0
+        if not 0 < factor < 1e6:
+            raise ConfigError(
+                f"{DEADLINE_SCALE_VAR}={raw!r} is not a positive number; set it to, say, 2 to "
+                "give slow mirrors twice the time"
+            )
+        return cls().scaled(factor)
 
 
 class NotFound(NetworkError):
     """The mirror answered 404: the file is not there (an unknown suite, say)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The downloads were cancelled (Ctrl-C). A KeyboardInterrupt, so that wherever it
+    surfaces the command ends as interrupted, and ``except Exception`` does not swallow it."""
+
+
+class _CutOff(NetworkError):
+    """The connection broke off mid-way: worth one more try on the same mirror."""
+
+
+class _TooLarge(Exception):
+    """The body went past the size it may have; the caller says which size that was."""
 
 
 @dataclass(frozen=True)
@@ -61,53 +150,108 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class _Sockets:
+    """The open sockets of one fetcher, so that a cancel can shut them all down: a thread
+    blocked in a read then returns at once, however long its timeout."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.cancelled.is_set():
+                sock.close()
+                raise Interrupted()
+            self._open.add(sock)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled.set()
+            sockets = list(self._open)
+        for sock in sockets:
+            # The plain socket's shutdown, also for TLS: it leaves the TLS state to the
+            # thread that is reading, which then sees the connection end.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _pool_classes(sockets: _Sockets) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pools whose connections report their sockets to ``sockets``."""
+
+    class Connection(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            sockets.add(self.sock)
+
+    class TLSConnection(HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            sockets.add(self.sock)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = TLSConnection
+
+    return {"http": Pool, "https": TLSPool}
+
+
 class Fetcher:
-    def __init__(self, cache: Cache, *, offline: bool = False, progress: bool | None = None):
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        offline: bool = False,
+        progress: bool | None = None,
+        credentials: Credentials | None = None,
+        limits: Limits | None = None,
+    ):
         self.cache = cache
         self.offline = offline
         self.progress = sys.stderr.isatty() if progress is None else progress
+        self.limits = limits or Limits.from_environ()
+        self._credentials = credentials or Credentials()
+        self._sockets = _Sockets()
         self._http = urllib3.PoolManager(
             num_pools=8,
             maxsize=_PARALLEL,
             retries=_RETRY,
-            timeout=_TIMEOUT,
             headers={"User-Agent": f"pydistroless/{__version__}"},
         )
+        self._http.pool_classes_by_scheme = _pool_classes(self._sockets)
+
+    def cancel(self) -> None:
+        """Stop every download of this fetcher, now and from now on: each raises
+        :class:`Interrupted` and leaves nothing in the cache."""
+        self._sockets.cancel()
 
     # ---- unverified: only for signed documents --------------------------------------------
 
     def get(self, urls: Sequence[str]) -> bytes:
-        """GET the first URL that answers. Raises :class:`NotFound` if every mirror says 404."""
+        """GET an ``InRelease`` from the first URL that answers, within its deadline and cap.
+        Raises :class:`NotFound` if every mirror says 404."""
         if self.offline:
-            raise CacheMissError(f"offline: {urls[0]} is not in the cache")
-        errors: list[str] = []
-        not_found = 0
+            raise CacheMissError(f"offline: {redact(urls[0])} is not in the cache")
+        cap, budget = self.limits.inrelease_cap, self.limits.inrelease_deadline
+        failures: list[NetworkError] = []
         for url in urls:
-            if url.startswith("file://"):
+            for attempt in range(_BODY_ATTEMPTS):
                 try:
-                    return Path(url.removeprefix("file://")).read_bytes()
-                except FileNotFoundError:
-                    not_found += 1
-                    errors.append(f"{url}: no such file")
-                except OSError as exc:
-                    errors.append(f"{url}: {exc.strerror}")
-                continue
-            try:
-                response = self._http.request("GET", url, preload_content=True)
-            except urllib3.exceptions.HTTPError as exc:
-                errors.append(f"{url}: {_reason(exc)}")
-                continue
-            if response.status == 200:
-                return response.data
-            if response.status == 404:
-                not_found += 1
-            errors.append(f"{url}: HTTP {response.status}")
-        if not_found == len(urls):
-            raise NotFound(f"{urls[0]} does not exist (HTTP 404)")
-        raise NetworkError(
-            f"cannot download {errors[0]}; check the mirror (--mirror) and the network"
-            + (f" ({len(errors) - 1} other mirror(s) failed too)" if len(errors) > 1 else "")
-        )
+                    return b"".join(self._chunks(url, cap, budget))
+                except _TooLarge:
+                    raise IntegrityError(
+                        f"{redact(url)}: more than {cap // _MIB} MiB, far more than any "
+                        "InRelease (about 150 kB); the mirror is broken or hostile, try "
+                        "another --mirror"
+                    ) from None
+                except NetworkError as exc:
+                    if not _again(exc, attempt):
+                        failures.append(exc)
+                        break
+        raise _give_up(urls, failures)
 
     # ---- verified, cached ----------------------------------------------------------------
 
@@ -119,12 +263,18 @@ class Fetcher:
             return cached
         if self.offline:
             raise CacheMissError(f"offline: {item.label} is not in the cache")
-        data = self.get(item.urls)
-        self._verify(item, data)
-        self.cache.put_blob(data, item.sha256)
-        if on_bytes:
-            on_bytes(len(data))
-        return data
+        failures: list[NetworkError] = []
+        for url in item.urls:
+            for attempt in range(_BODY_ATTEMPTS):
+                try:
+                    self._fetch_from(url, item, on_bytes or _ignore)
+                    # Read back from the page cache: the body was never held in memory.
+                    return self.cache.blob_path(item.sha256).read_bytes()
+                except NetworkError as exc:
+                    if not _again(exc, attempt):
+                        failures.append(exc)
+                        break
+        raise _give_up(item.urls, failures)
 
     def fetch_many(self, items: Sequence[Download], what: str = "files") -> list[bytes]:
         """Fetch all ``items`` in parallel; results in the same order. In offline mode every
@@ -140,8 +290,19 @@ class Fetcher:
                 )
         total = sum(i.size or 0 for i in items)
         started = time.monotonic()
-        with self._progress_bar(what, total) as advance, ThreadPoolExecutor(_PARALLEL) as pool:
-            results = list(pool.map(lambda i: self.fetch(i, advance), items))
+        pool = ThreadPoolExecutor(_PARALLEL)
+        try:
+            with self._progress_bar(what, total) as advance:
+                futures = [pool.submit(self.fetch, i, advance) for i in items]
+                results = [f.result() for f in futures]
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                self.cancel()
+            # Never wait here for downloads that may be stuck: the cancel, or their
+            # deadlines, end them, and each removes its own temporary file.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         fetched = sum(len(r) for r in results)
         if items:
             log(
@@ -150,26 +311,204 @@ class Fetcher:
             )
         return results
 
+    def _fetch_from(self, url: str, item: Download, on_bytes: Callable[[int], None]) -> None:
+        limit = self.limits.unsized_cap if item.size is None else item.size
+        with self.cache.blob_writer(item.sha256) as sink:
+            try:
+                for chunk in self._chunks(url, limit, self.limits.deadline(item.size)):
+                    sink.write(chunk)
+                    on_bytes(len(chunk))
+            except _TooLarge:
+                promised = (
+                    f"the {limit} bytes the limit for a file of unknown size allows"
+                    if item.size is None
+                    else f"the signed size {item.size}"
+                )
+                raise IntegrityError(
+                    f"{item.label}: the mirror sends more than {promised} (from "
+                    f"{redact(url)}); the mirror is broken or tampered with, try another "
+                    "--mirror"
+                ) from None
+            self._verify(item, url, sink.size, sink.hexdigest())
+
     def _progress_bar(self, what: str, total: int):
         if not self.progress or not total:
             return _NoProgress()
         return _RichProgress(what, total)
 
     @staticmethod
-    def _verify(item: Download, data: bytes) -> None:
-        if item.size is not None and len(data) != item.size:
+    def _verify(item: Download, url: str, size: int, digest: str) -> None:
+        if item.size is not None and size != item.size:
             raise IntegrityError(
-                f"{item.label}: size {len(data)} differs from the signed size {item.size} "
-                f"(from {item.urls[0]}); the mirror is broken or tampered with, try another "
+                f"{item.label}: size {size} differs from the signed size {item.size} "
+                f"(from {redact(url)}); the mirror is broken or tampered with, try another "
                 "--mirror"
             )
-        actual = sha256_hex(data)
-        if actual != item.sha256:
+        if digest != item.sha256:
             raise IntegrityError(
-                f"{item.label}: SHA256 {actual[:16]}… differs from the signed "
-                f"{item.sha256[:16]}… (from {item.urls[0]}); the mirror is broken or tampered "
+                f"{item.label}: SHA256 {digest[:16]}… differs from the signed "
+                f"{item.sha256[:16]}… (from {redact(url)}); the mirror is broken or tampered "
                 "with, try another --mirror"
             )
+
+    # ---- the transfer ----------------------------------------------------------------------
+
+    def _chunks(self, url: str, limit: int, budget: float) -> Iterator[bytes]:
+        """The body of ``url`` in chunks, never more than ``limit`` bytes (:class:`_TooLarge`
+        as soon as it would be), all of it within ``budget`` seconds."""
+        if url.startswith("file://"):
+            yield from _file_chunks(url, limit)
+            return
+        clock = _Clock(budget)
+        try:
+            response = self._http.request(
+                "GET",
+                url,
+                headers=self._headers(url),
+                preload_content=False,
+                decode_content=False,  # the signed digest is of the bytes as served
+                timeout=urllib3.Timeout(
+                    connect=clock.bound(self.limits.connect_timeout),
+                    read=clock.bound(self.limits.read_timeout),
+                ),
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise self._failure(url, exc, clock) from exc
+        complete = False
+        try:
+            self._check_status(url, response)
+            if _announced(response) > limit:
+                raise _TooLarge()
+            got = 0
+            while True:
+                self._check_running(url, clock)
+                # Bounds this read by what is left of the deadline: a stalled body is noticed
+                # when the deadline passes, not when the mirror next sends. Once the body is
+                # complete the connection is back in the pool, another request's to time.
+                connection = response.connection
+                if connection is not None and connection.sock is not None:
+                    connection.sock.settimeout(clock.bound(self.limits.read_timeout))
+                chunk = response.read1(min(_CHUNK, limit - got + 1))
+                if not chunk:
+                    break
+                got += len(chunk)
+                if got > limit:
+                    raise _TooLarge()
+                yield chunk
+            complete = True
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._failure(url, exc, clock) from exc
+        finally:
+            if not complete:
+                # Whatever is left of this body must not be read as the next response.
+                response.close()
+            response.release_conn()
+
+    def _headers(self, url: str) -> dict[str, str]:
+        login = self._credentials.basic_auth(url)
+        if login is None:
+            return {}
+        return urllib3.util.make_headers(basic_auth=login)
+
+    def _check_status(self, url: str, response: urllib3.BaseHTTPResponse) -> None:
+        status = response.status
+        if status == 200:
+            return
+        if status == 404:
+            raise NotFound(f"{redact(url)}: HTTP 404")
+        if status in (401, 403):
+            hint = (
+                "the login was refused"
+                if self._credentials.basic_auth(url)
+                else "the mirror wants a login: give it as http://USER:PASS@HOST/... or in "
+                "/etc/apt/auth.conf"
+            )
+            raise NetworkError(f"{redact(url)}: HTTP {status} ({hint})")
+        raise NetworkError(f"{redact(url)}: HTTP {status}")
+
+    def _check_running(self, url: str, clock: _Clock) -> None:
+        if self._sockets.cancelled.is_set():
+            raise Interrupted()
+        if clock.expired():
+            raise _too_slow(url, clock)
+
+    def _failure(self, url: str, exc: Exception, clock: _Clock) -> BaseException:
+        """What a failed request or read means: a cancel, a missed deadline, or a mirror
+        that failed in some other way."""
+        if self._sockets.cancelled.is_set():
+            return Interrupted()
+        if clock.expired():
+            return _too_slow(url, clock)
+        kind = _CutOff if isinstance(exc, urllib3.exceptions.ProtocolError) else NetworkError
+        return kind(f"{redact(url)}: {_reason(exc)}")
+
+
+class _Clock:
+    """The deadline of one transfer."""
+
+    def __init__(self, budget: float):
+        self.budget = budget
+        self._end = time.monotonic() + budget
+
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    def expired(self) -> bool:
+        # Within the least timeout of the end: a read bounded by the deadline that timed
+        # out is the deadline passing, even if it woke a moment early.
+        return self.left() <= _LEAST_TIMEOUT
+
+    def bound(self, timeout: float) -> float:
+        """``timeout``, cut to what is left of the deadline (never zero, which would mean a
+        non-blocking read)."""
+        return max(_LEAST_TIMEOUT, min(timeout, self.left()))
+
+
+def _too_slow(url: str, clock: _Clock) -> NetworkError:
+    return NetworkError(
+        f"{redact(url)}: the mirror is too slow (not done after {clock.budget:.0f} s; "
+        f"${DEADLINE_SCALE_VAR} gives slow links more time)"
+    )
+
+
+def _again(exc: NetworkError, attempt: int) -> bool:
+    """Whether to try the same mirror once more after ``exc``."""
+    return isinstance(exc, _CutOff) and attempt + 1 < _BODY_ATTEMPTS
+
+
+def _give_up(urls: Sequence[str], failures: Sequence[NetworkError]) -> NetworkError:
+    if failures and all(isinstance(f, NotFound) for f in failures):
+        return NotFound(f"{redact(urls[0])} does not exist (HTTP 404)")
+    first = str(failures[0]) if failures else f"{redact(urls[0])}: no mirror"
+    others = len(failures) - 1
+    return NetworkError(
+        f"cannot download {first}; check the mirror (--mirror) and the network"
+        + (f" ({others} other mirror(s) failed too)" if others > 0 else "")
+    )
+
+
+def _announced(response: urllib3.BaseHTTPResponse) -> int:
+    """The Content-Length the mirror announces, or 0."""
+    try:
+        return int(response.headers.get("Content-Length", "0"))
+    except ValueError:
+        return 0
+
+
+def _file_chunks(url: str, limit: int) -> Iterator[bytes]:
+    path = Path(url.removeprefix("file://"))
+    try:
+        with path.open("rb") as handle:
+            got = 0
+            while chunk := handle.read(min(_CHUNK, limit - got + 1)):
+                got += len(chunk)
+                if got > limit:
+                    raise _TooLarge()
+                yield chunk
+    except FileNotFoundError:
+        raise NotFound(f"{url}: no such file") from None
+    except OSError as exc:
+        raise NetworkError(f"{url}: {exc.strerror}") from exc
 
 
 def _reason(exc: Exception) -> str:
@@ -181,7 +520,38 @@ def _reason(exc: Exception) -> str:
         return "host not found"
     if "timed out" in text.lower():
         return "timed out"
-    return text.splitlines()[0][:160]
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return "the connection broke off"
+    return redact(text.splitlines()[0][:160])
+
+
+def _ignore(_n: int) -> None:
+    return None
+
+
+# ---- Ctrl-C ----------------------------------------------------------------------------------
+
+_WATCHED: weakref.WeakSet[Fetcher] = weakref.WeakSet()
+
+
+def cancel_on_sigint(fetcher: Fetcher) -> None:
+    """Make Ctrl-C cancel ``fetcher``'s downloads wherever the main thread is (waiting on a
+    pool in a ``with`` block, say), then raise KeyboardInterrupt as usual. Left alone when
+    SIGINT is not Python's default (ignored, or someone else's handler), or off the main
+    thread, where no handler can be installed."""
+    _WATCHED.add(fetcher)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    current = signal.getsignal(signal.SIGINT)
+    if current is _on_sigint or current is not signal.default_int_handler:
+        return
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> Any:
+    for fetcher in list(_WATCHED):
+        fetcher.cancel()
+    return signal.default_int_handler(signum, frame)
 
 
 class _NoProgress:

@@ -310,3 +310,23 @@ def test_offline_with_an_empty_cache_names_what_is_missing(tmp_path):
     release = archive(tmp_path / "online", repo.keyring).release([repo.url], repo.suite)
     with pytest.raises(CacheMissError, match=r"Packages\.xz"):
         archive(tmp_path, repo.keyring, offline=True).packages(release, "main", repo.arch)
+
+
+@pytest.mark.parametrize("what", ["put_record", "put_blob"])
+def test_a_cache_that_cannot_take_the_indexes_is_one_clear_error(tmp_path, monkeypatch, what):
+    import errno
+
+    repo = build_repo(tmp_path / "repo", tiny_packages())
+    arc = archive(tmp_path, repo.keyring)
+
+    def full(*_args, **_kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    release = arc.release([repo.url], repo.suite) if what == "put_blob" else None
+    monkeypatch.setattr(Cache, what, full)  # frozen: patched on the class
+    with pytest.raises(ConfigError, match="No space left on device") as info:
+        if release is None:
+            arc.release([repo.url], repo.suite)
+        else:
+            arc.packages(release, "main", repo.arch)
+    assert str(tmp_path / "cache") in str(info.value) and "--cache-dir" in str(info.value)

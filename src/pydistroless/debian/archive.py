@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pysequoia
 
-from pydistroless.cache import Cache, sha256_hex
+from pydistroless.cache import Cache, sha256_hex, unwritable
 from pydistroless.errors import CacheMissError, ConfigError, IntegrityError, UsageError
 from pydistroless.fetch import Download, Fetcher, NotFound, log
 
@@ -168,7 +168,10 @@ class Archive:
         self._check_names(release, suite, urls[0])
         self._check_valid_until(release, urls[0])
         if not self.fetcher.offline:
-            self.cache.put_record(raw, *record)
+            try:
+                self.cache.put_record(raw, *record)
+            except OSError as exc:
+                raise unwritable(self.cache.root, exc) from exc
         return replace(release, inrelease_sha256=sha256_hex(raw), base_urls=tuple(base_urls))
 
     def packages(self, release: Release, component: str, arch: str) -> bytes:
@@ -202,7 +205,11 @@ class Archive:
                     f"{item.label}: decompressed index does not match the signed SHA256; "
                     "the mirror is broken or tampered with, try another --mirror"
                 )
-            self.cache.put_blob(data)
+            try:
+                # The digest is the signed one just checked, when there is one: no second hash.
+                self.cache.put_blob(data, plain.sha256 if plain is not None else None)
+            except OSError as exc:
+                raise unwritable(self.cache.root, exc) from exc
             if suffix:
                 # The compressed copy is no longer needed once the plain one is cached.
                 self.cache.blob_path(entry.sha256).unlink(missing_ok=True)
