@@ -531,8 +531,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"pydistroless: error: {exc}", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("pydistroless: aborted", err=True)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C into Abort; say what happened.
+        interrupted = isinstance(exc.__context__, KeyboardInterrupt)
+        click.echo(f"pydistroless: {'interrupted' if interrupted else 'aborted'}", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
