@@ -109,23 +109,28 @@ def _index() -> ImageIndex:
     )
 
 
-def _write_layouts(target: str, tag: str, rounds: int) -> None:
-    index = _index()
+def _write_layouts(target: str, index: ImageIndex, tag: str, rounds: int) -> None:
     for _ in range(rounds):
         write_layout(Path(target), index, tags=[tag])
 
 
 def test_concurrent_writers_of_one_layout_take_turns(tmp_path: Path) -> None:
     target = tmp_path / "oci"
+    # Made here, not in the children: a forked child must not use the compression threads
+    # of its parent, which it does not have.
+    index = _index()
     context = multiprocessing.get_context("fork")
     writers = [
-        context.Process(target=_write_layouts, args=(str(target), f"app:{i}", 15))
+        context.Process(target=_write_layouts, args=(str(target), index, f"app:{i}", 15))
         for i in range(3)
     ]
     for writer in writers:
         writer.start()
     for writer in writers:
-        writer.join(120)
+        writer.join(60)
+    for writer in writers:
+        if writer.is_alive():
+            writer.kill()
     assert [w.exitcode for w in writers] == [0, 0, 0]
     assert os.listdir(tmp_path) == ["oci"]
     assert (target / "oci-layout").is_file()
