@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pysequoia
 
-from pydistroless.cache import Cache, sha256_hex, unwritable
+from pydistroless.cache import Cache, log_cache_problem, sha256_hex
 from pydistroless.errors import CacheMissError, ConfigError, IntegrityError, UsageError
 from pydistroless.fetch import Download, Fetcher, NotFound, log
 
@@ -171,7 +171,8 @@ class Archive:
             try:
                 self.cache.put_record(raw, *record)
             except OSError as exc:
-                raise unwritable(self.cache.root, exc) from exc
+                # Kept only for --offline: this build has the verified text already.
+                log_cache_problem(self.cache.root, exc)
         return replace(release, inrelease_sha256=sha256_hex(raw), base_urls=tuple(base_urls))
 
     def packages(self, release: Release, component: str, arch: str) -> bytes:
@@ -209,7 +210,9 @@ class Archive:
                 # The digest is the signed one just checked, when there is one: no second hash.
                 self.cache.put_blob(data, plain.sha256 if plain is not None else None)
             except OSError as exc:
-                raise unwritable(self.cache.root, exc) from exc
+                # Only a later build's time is lost: this one has the index in memory.
+                log_cache_problem(self.cache.root, exc)
+                return data
             if suffix:
                 # The compressed copy is no longer needed once the plain one is cached.
                 self.cache.blob_path(entry.sha256).unlink(missing_ok=True)
