@@ -147,7 +147,9 @@ class Download:
 
 def log(message: str) -> None:
     """Progress notes go to stderr, so stdout carries only results (the digest)."""
-    print(message, file=sys.stderr, flush=True)
+    # One write per line: threads that log at the same moment must not interleave their text.
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
 
 
 class _Sockets:
