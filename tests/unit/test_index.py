@@ -1,4 +1,14 @@
-from pydistroless.debian.index import IndexText, LazyPackageIndex, PackageIndex, parse_packages
+import re
+
+import pytest
+
+from pydistroless.debian.index import (
+    IndexText,
+    LazyPackageIndex,
+    PackageIndex,
+    _package_lines,
+    parse_packages,
+)
 from pydistroless.debian.resolve import Requirement, resolve
 
 MAIN = b"""Package: app
@@ -59,3 +69,20 @@ def test_lazy_index_answers_like_the_eager_one():
     assert lazy.candidates("libfoo")[0].urls == (
         "http://s.invalid/d/pool/l/libfoo_2.0+deb13u1_amd64.deb",
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"",
+        b"Package: a\nVersion: 1\n\nPackage: b \nVersion: 2\n",
+        b"\nPackage: a\nDescription: x\n Package: not-a-paragraph\n\nPackage: c",
+        b"Source: x\n\nPackage: d\t\n",
+        b"Packages: no\nPackage:e\n",
+    ],
+    ids=["empty", "two", "continuation", "leading-field", "lookalikes"],
+)
+def test_package_lines_are_those_a_line_regex_finds(text):
+    line = re.compile(rb"^Package: (\S+)[ \t]*$", re.M)
+    expected = [(m.group(1), m.start()) for m in line.finditer(text)]
+    assert list(_package_lines(text)) == expected

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from debian.debian_support import Version
@@ -141,7 +141,21 @@ class PackageIndex:
         return self.by_name.keys()
 
 
-_PACKAGE = re.compile(rb"^Package: (\S+)[ \t]*$", re.M)
+def _package_lines(text: bytes) -> Iterator[tuple[bytes, int]]:
+    """Each ``Package:`` line's name and where its line starts. Found with ``bytes.find``
+    rather than a ``^...$`` multi-line regular expression, which tries every position of the
+    56 MB index and takes five times as long."""
+    find = text.find
+    pos = 0 if text.startswith(b"Package: ") else find(b"\nPackage: ") + 1
+    if pos == 0 and not text.startswith(b"Package: "):
+        return
+    while True:
+        end = find(b"\n", pos)
+        yield text[pos + len(b"Package: ") : end if end >= 0 else len(text)].strip(), pos
+        following = find(b"\nPackage: ", pos)
+        if following < 0:
+            return
+        pos = following + 1
 
 
 @dataclass(frozen=True)
@@ -167,9 +181,9 @@ class LazyPackageIndex(PackageIndex):
         for t, item in enumerate(self._texts):
             starts = []
             where = self._where
-            for i, match in enumerate(_PACKAGE.finditer(item.text)):
-                starts.append(match.start())
-                where.setdefault(match.group(1), []).append((t, i))
+            for i, (name, start) in enumerate(_package_lines(item.text)):
+                starts.append(start)
+                where.setdefault(name, []).append((t, i))
             self._starts.append(starts)
         self._records: dict[tuple[int, int], PackageRecord | None] = {}
         self._candidates: dict[str, list[PackageRecord]] = {}

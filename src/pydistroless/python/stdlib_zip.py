@@ -41,6 +41,10 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _FILE_ATTR = (0o100644 << 16) | 0x20  # regular file, rw-r--r--, MS-DOS "archive"
 _DIR_ATTR = (0o40755 << 16) | 0x10  # directory, rwxr-xr-x, MS-DOS "directory"
 _UNIX = 3  # "made by" system: what lets the Unix mode bits above count
+# zlib's default. On the stdlib's 11 MB of sources level 9 takes 2.6 times as long (0.92 s
+# against 0.35 s on one core) to save 0.8 % (2.81 MB against 2.79 MB), and this runs on
+# every cold build.
+_LEVEL = 6
 
 # Development files in a package that nothing reads at run time: they do not pin the package
 # to the file system.
@@ -93,7 +97,7 @@ def write_zip(members: Iterable[ZipMember]) -> bytes:
             member = files[name]
             info.external_attr = _FILE_ATTR
             if member.deflate:
-                archive.writestr(info, member.data, zipfile.ZIP_DEFLATED, compresslevel=9)
+                archive.writestr(info, member.data, zipfile.ZIP_DEFLATED, compresslevel=_LEVEL)
             else:
                 archive.writestr(info, member.data, zipfile.ZIP_STORED)
     return buffer.getvalue()
