@@ -138,7 +138,12 @@ def _precompile(
         if cancelled.is_set():
             return
         bytecode.compile_stdlib(
-            tree, python, host_arch(), memo=ctx.pyc_memo, compiler_id=interpreter.version
+            tree,
+            python,
+            host_arch(),
+            memo=ctx.pyc_memo,
+            compiler_id=interpreter.version,
+            cancelled=cancelled,
         )
     except PydistrolessError:
         # The same step in the assembly meets the same problem and reports it, once.

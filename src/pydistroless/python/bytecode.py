@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,9 @@ from pydistroless.spec import host_arch
 
 _COMPILER = r"""
 import importlib.util, json, os, py_compile, sys
-root, jobs = sys.argv[1], json.loads(sys.stdin.read())
+root = sys.argv[1]
+with open(sys.argv[2], encoding="utf-8") as listing:
+    jobs = json.load(listing)
 failed = 0
 for image_path in jobs:
     source = os.path.join(root, image_path)
@@ -96,13 +99,14 @@ def compile_stdlib(
     host_tree: Tree | None = None,
     memo: dict[str, bytes] | None = None,
     compiler_id: str = "",
+    cancelled: threading.Event | None = None,
 ) -> CompileReport:
     """Compile the stdlib of ``tree`` (an image for ``arch``) in place. ``host_tree`` is an
     image of the same Debian Python version for the host's architecture, used as the
     compiler when the host cannot run ``arch`` code. ``memo`` maps (compiler, path, source)
     digests to ``.pyc`` bytes already made in this run: the other architectures of a
     multi-platform build have the same sources, and so get the same bytes without a second
-    compilation."""
+    compilation. Setting ``cancelled`` stops the compilers and raises :class:`Cancelled`."""
     all_sources = stdlib_sources(tree, python)
     if not all_sources:
         return CompileReport(0, 0, "")
@@ -137,7 +141,7 @@ def compile_stdlib(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
             target.write_bytes(tree.read(path) or b"")
-        failed = _run(command, root, sources)
+        failed = _run(command, root, sources, cancelled)
         compiled = _collect(tree, root, python)
     for path in sources:
         data = tree.read(pyc_path(path, python))
@@ -216,30 +220,61 @@ def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[s
     return command if probe.returncode == 0 else None
 
 
-def _run(command: Sequence[str], root: Path, sources: list[str]) -> int:
-    # Two workers: these machines have two cores, and compiling is CPU-bound.
-    halves = [sources[0::2], sources[1::2]]
-    procs = [
-        subprocess.Popen(
-            [*command, "-c", _COMPILER, str(root)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
-        )
-        for half in halves
-        if half
-    ]
+class Cancelled(Exception):
+    """The compilation was stopped from outside (the build it was for has failed)."""
+
+
+def _run(
+    command: Sequence[str],
+    root: Path,
+    sources: list[str],
+    cancelled: threading.Event | None = None,
+) -> int:
+    """Compile ``sources`` in two workers at once (these machines have two cores, and
+    compiling is CPU-bound). Each reads its list from a file, so both start at once. The
+    workers are stopped when ``cancelled`` is set, and never outlive this call."""
+    halves = [half for half in (sources[0::2], sources[1::2]) if half]
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for number, half in enumerate(halves):
+            listing = root / f".compile-{number}.json"
+            listing.write_text(json.dumps(half), encoding="utf-8")
+            procs.append(
+                subprocess.Popen(
+                    [*command, "-c", _COMPILER, str(root), str(listing)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+                )
+            )
+        results = [_finish(proc, cancelled) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     failed = 0
-    for proc, half in zip(procs, [h for h in halves if h], strict=True):
-        out, err = proc.communicate(json.dumps(half))
-        if proc.returncode != 0:
+    for returncode, out, err in results:
+        if returncode != 0:
             raise ImageCheckError(
                 f"byte-compiling the standard library failed: {err.strip().splitlines()[-1:]}"
             )
         failed += int(out.strip() or 0)
     return failed
+
+
+def _finish(
+    proc: subprocess.Popen[str], cancelled: threading.Event | None
+) -> tuple[int, str, str]:
+    while True:
+        try:
+            out, err = proc.communicate(timeout=0.1)
+            return proc.returncode, out, err
+        except subprocess.TimeoutExpired:
+            if cancelled is not None and cancelled.is_set():
+                raise Cancelled() from None
 
 
 def _collect(tree: Tree, root: Path, python: str) -> int:
