@@ -31,14 +31,6 @@ from types import FrameType
 from typing import Any
 
 import urllib3
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -566,6 +558,17 @@ class _NoProgress:
 
 class _RichProgress:
     def __init__(self, what: str, total: int):
+        # Imported here: only a terminal shows a bar, and rich costs every other run (a CI
+        # log, a warm rebuild) a twentieth of a second to import.
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self._bar = Progress(
             TextColumn(f"[bold]{what}"),
             BarColumn(),

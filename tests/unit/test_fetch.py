@@ -353,3 +353,13 @@ def test_one_deb_under_two_names_is_fetched_and_read_once(tmp_path, cache, monke
     assert first is second
     assert mirror.requests == ["/pool/libfoo1.deb"]
     assert reads == ["libfoo1"]
+
+
+def test_the_terminal_progress_bar_counts_what_arrives():
+    from pydistroless.fetch import _RichProgress
+
+    bar = _RichProgress("packages", 10)
+    with bar as advance:
+        advance(4)
+        advance(6)
+    assert bar._bar.tasks[0].completed == 10
