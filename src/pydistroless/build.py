@@ -25,6 +25,7 @@ from pydistroless import code_digest
 from pydistroless.assemble import assemble, unpack
 from pydistroless.cache import Cache, log_cache_problem, sha256_hex
 from pydistroless.context import Context
+from pydistroless.debian.deb import DebPackage
 from pydistroless.errors import PydistrolessError
 from pydistroless.fetch import log
 from pydistroless.fs import generate, slicing
@@ -65,8 +66,16 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
         if lock is None:
 
             def precompile(arch: str, closure: tuple[LockedPackage, ...]) -> None:
-                if spec.pyc and arch == host_arch():
-                    early.append(_BACKGROUND.submit(_precompile, spec, ctx, closure, cancelled))
+                python = _python_of(closure)
+                if not spec.pyc or arch != host_arch() or python is None:
+                    return
+                # The interpreter's packages are read here, before the rest of the closure:
+                # the compilation needs only them and starts as soon as they are in, instead
+                # of waiting while the other packages' decompression takes the cores.
+                debs = ctx.debs(runtime.interpreter_packages(closure, python))
+                early.append(
+                    _BACKGROUND.submit(_precompile, spec, ctx, closure, python, debs, cancelled)
+                )
 
             # Compiling runs in subprocesses while planning and assembly go on in this one;
             # the assembly waits for it just before it would compile.
@@ -118,22 +127,29 @@ def _extra_certs(spec: ImageSpec) -> list[tuple[str, bytes]]:
 _BACKGROUND = ThreadPoolExecutor(1, thread_name_prefix="pydistroless-pyc")
 
 
+def _python_of(closure: Sequence[LockedPackage]) -> str | None:
+    """The ``3.X`` whose interpreter package the closure holds."""
+    return next(
+        (m.group(1) for p in closure if (m := re.fullmatch(r"python(3\.\d+)-minimal", p.name))),
+        None,
+    )
+
+
 def _precompile(
     spec: ImageSpec,
     ctx: Context,
     closure: tuple[LockedPackage, ...],
+    python: str,
+    debs: Sequence[DebPackage],
     cancelled: threading.Event,
 ) -> None:
-    """Byte-compile the stdlib of the resolved Python into ``ctx.pyc_memo``, from the Python
-    packages alone; the assembly then finds every ``.pyc`` made. Any failure here only means
-    the assembly compiles them itself (and reports what went wrong); once the build has
-    failed (``cancelled``), nothing is reported at all."""
+    """Byte-compile the stdlib of the resolved Python into ``ctx.pyc_memo``, from its
+    interpreter's packages (``debs``) alone; the assembly then finds every ``.pyc`` made. Any
+    failure here only means the assembly compiles them itself (and reports what went wrong);
+    once the build has failed (``cancelled``), nothing is reported at all."""
     try:
-        python = next(
-            m.group(1) for p in closure if (m := re.fullmatch(r"python(3\.\d+)-minimal", p.name))
-        )
         interpreter = next(p for p in closure if p.name == runtime.interpreter_package(python))
-        tree = unpack(ctx.debs(runtime.interpreter_packages(closure, python)))
+        tree = unpack(debs)
         slicing.cut(tree, spec.keep)
         if cancelled.is_set():
             return

@@ -125,7 +125,7 @@ def compile_stdlib(
         return CompileReport(reused, 0, "the same interpreter earlier in this build")
     with tempfile.TemporaryDirectory(prefix="pydistroless-pyc-") as tmp:
         root = Path(tmp)
-        command, how = _compiler_command(tree, python, arch, root, host_tree)
+        command, how, in_place = _compiler_command(tree, python, arch, root, host_tree)
         if command is None:
             log(
                 f"WARNING: no .pyc for the {arch} image: this host cannot run its Python, and "
@@ -135,8 +135,11 @@ def compile_stdlib(
                 f"{host_arch()}"
             )
             return CompileReport(0, 0, "")
-        # The image's own sources, over whatever stdlib the compiler brought along.
-        for path in sources:
+        # The image's own sources, over whatever stdlib the compiler brought along. When the
+        # compiler is the image's own interpreter, unpacked from these very files, only the
+        # symlinked sources need it: their links lead to the host's /etc.
+        rewrite = [p for p in sources if tree.get(p).kind is Kind.SYMLINK] if in_place else sources
+        for path in rewrite:
             target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
@@ -152,15 +155,17 @@ def compile_stdlib(
 
 def _compiler_command(
     tree: Tree, python: str, arch: str, root: Path, host_tree: Tree | None
-) -> tuple[list[str] | None, str]:
+) -> tuple[list[str] | None, str, bool]:
+    """The command to compile with, how to say what it is, and whether ``root`` already holds
+    ``tree``'s own sources (when the compiler is the image's own interpreter)."""
     if arch == host_arch():
         command = _image_interpreter(tree, python, arch, root)
         if command is not None:
-            return command, "the image's own interpreter"
+            return command, "the image's own interpreter", True
     elif host_tree is not None:
         command = _image_interpreter(host_tree, python, host_arch(), root)
         if command is not None:
-            return command, f"the same Debian Python built for {host_arch()}"
+            return command, f"the same Debian Python built for {host_arch()}", False
     host = shutil.which(f"python{python}")
     if host is not None:
         wanted = image_magic(tree, python)
@@ -175,8 +180,8 @@ def _compiler_command(
             check=False,
         )
         if probe.returncode == 0 and wanted is not None and int(probe.stdout) == wanted:
-            return [host, "-I", "-S", "-B"], f"host {host} (same bytecode magic {wanted})"
-    return None, ""
+            return [host, "-I", "-S", "-B"], f"host {host} (same bytecode magic {wanted})", False
+    return None, "", False
 
 
 def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[str] | None:
