@@ -80,6 +80,9 @@ def assemble(
     check_libraries(tree, arch, extra_dirs=cache_directories(tree, arch), elves=elves)
     runtime.check_entrypoint(tree, arch_lock.python)
     report = bytecode.CompileReport(0, 0, "")
+    sourceless = spec.pyc and spec.cuts("stdlib-sources")
+    if sourceless:
+        stdlib_zip.add_hook(tree, arch_lock.python)
     if spec.pyc:
         report = bytecode.compile_stdlib(
             tree,
@@ -91,10 +94,12 @@ def assemble(
         )
     if report.compiled:
         log(f"{arch}: {report.compiled} .pyc, compiled by {report.compiler}")
-    # Without .pyc the stdlib stays as Debian ships it: zipped sources alone would be
-    # compiled at every start, with nowhere to cache the result.
-    if spec.cuts("stdlib-sources") and report.compiled:
+    # Without .pyc the stdlib stays as Debian ships it: there is nothing to run in place of
+    # the sources.
+    if sourceless and report.compiled:
         stdlib_zip.zip_stdlib(tree, arch_lock.python)
+    elif sourceless:
+        stdlib_zip.remove_hook(tree, arch_lock.python)
     document = render(
         spec.sbom_format,
         SbomSubject(image_name, arch, lock.debian_major, created),

@@ -34,7 +34,7 @@ from pydistroless.lock import ArchLock, Lock, LockedPackage
 from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_debian_arch
 from pydistroless.oci.layer import Layer, layer_from_tree
 from pydistroless.plan import plan
-from pydistroless.python import bytecode, runtime
+from pydistroless.python import bytecode, runtime, stdlib_zip
 from pydistroless.spec import DEFAULT_SUITE, ImageSpec, check_source_date_epoch, host_arch
 
 IMAGE_NAME = "pydistroless/python"
@@ -151,6 +151,8 @@ def _precompile(
         interpreter = next(p for p in closure if p.name == runtime.interpreter_package(python))
         tree = unpack(debs)
         slicing.cut(tree, spec.keep)
+        if spec.cuts("stdlib-sources"):
+            stdlib_zip.add_hook(tree, python)  # so that its .pyc is made with the others
         if cancelled.is_set():
             return
         bytecode.compile_stdlib(

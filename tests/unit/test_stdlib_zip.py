@@ -2,7 +2,6 @@
 code and its source from it (with this machine's Python, whose zipimport is the same)."""
 
 import io
-import marshal
 import py_compile
 import subprocess
 import sys
@@ -10,15 +9,12 @@ import types
 import zipfile
 from pathlib import Path
 
-import pytest
-
-from pydistroless.errors import ImageCheckError
 from pydistroless.fs.tree import Kind, Tree
 from pydistroless.python import bytecode, stdlib_zip
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 STDLIB = f"usr/lib/python{PY}"
-ZIP = f"usr/lib/python{PY.replace('.', '')}.zip"
+ARCHIVE = f"usr/lib/python{PY}/{stdlib_zip.ARCHIVE}"
 
 DEMO = b'''"""A module with nested code objects."""
 
@@ -105,119 +101,118 @@ def test_zip_bytes_do_not_depend_on_order_or_time():
     assert all(i.extra == b"" for i in infos)
 
 
-@pytest.mark.parametrize("new", ["/usr/lib/python313.zip/json/decoder.py", "/" + "d" * 300 + ".py"])
-def test_relocated_pyc_names_the_new_file_in_every_code_object(tmp_path: Path, new: str):
-    old = f"/{STDLIB}/json/decoder.py"
-    pyc = _pyc(tmp_path, DEMO, old)
-    moved = stdlib_zip.relocate_pyc(pyc, old, new)
-    assert moved[:16] == pyc[:16]  # magic, flags and source hash are untouched
-    code = marshal.loads(moved[16:])
-    assert _filenames(code) == {new}
-    assert len(_filenames(code)) == 1 and code.co_consts  # nested code objects were there
-
-
-def test_a_pyc_without_the_name_is_refused(tmp_path: Path):
-    pyc = _pyc(tmp_path, DEMO, "/somewhere/else.py")
-    with pytest.raises(ImageCheckError, match="--keep stdlib-sources"):
-        stdlib_zip.relocate_pyc(pyc, "/usr/lib/python3.13/json/decoder.py", "/x.py")
-
-
 def test_frozen_modules_are_read_from_the_interpreter():
     tree = Tree()
     tree.add_file("usr/bin/python3.13", b"..<frozen os>..<frozen importlib._bootstrap>..<frozen>")
     assert stdlib_zip.frozen_modules(tree, "3.13") == {"os", "importlib._bootstrap"}
 
 
-def test_what_moves_into_the_zip_and_what_stays(tmp_path: Path):
+def test_what_goes_into_the_archive_and_what_stays(tmp_path: Path):
     tree = _stdlib_tree(tmp_path)
+    stdlib_zip.add_hook(tree, PY)
+    for path in (f"{STDLIB}/{stdlib_zip.HOOK}.py",):
+        tree.add_file(bytecode.pyc_path(path, PY), _pyc(tmp_path, tree.read(path), f"/{path}"))
     report = stdlib_zip.zip_stdlib(tree, PY)
-    assert report.modules == 3  # demo, pkg/__init__, pkg/sub
-    names = set(zipfile.ZipFile(io.BytesIO(tree.read(ZIP))).namelist())
+    assert report.modules == 4  # demo, pkg/__init__, pkg/sub, venv/__init__
+    names = set(zipfile.ZipFile(io.BytesIO(tree.read(ARCHIVE))).namelist())
     assert names == {
         "demo.py",
-        "demo.pyc",
         "pkg/",
         "pkg/__init__.py",
-        "pkg/__init__.pyc",
         "pkg/sub.py",
-        "pkg/sub.pyc",
-        "pkg/notes.rst",
+        "venv/",
+        "venv/__init__.py",
     }
-    # Moved: gone from the file system, __pycache__ and package directory with them.
-    for gone in ("demo.py", "__pycache__/demo", "pkg"):
-        assert not any(e.path.startswith(f"{STDLIB}/{gone}") for e in tree.entries()), gone
-    # Frozen, landmark, data-reading, test, symlinks and their targets, extension modules,
-    # site-packages, top-level files: where Debian puts them, with their .pyc.
+    # Each zipped module is its .pyc at its source's place; __pycache__ went with the .py.
+    for module in ("demo", "pkg/__init__", "pkg/sub", "venv/__init__"):
+        assert tree.get(f"{STDLIB}/{module}.pyc").data[:4] == bytecode_magic()
+        assert f"{STDLIB}/{module}.py" not in tree
+    assert not any("/pkg/__pycache__" in e.path for e in tree.entries())
+    # Data files stay beside the modules that read them.
+    for kept in ("pkg/notes.rst", "venv/scripts/common/activate", "EXTERNALLY-MANAGED"):
+        assert f"{STDLIB}/{kept}" in tree, kept
+    # Frozen, landmark, test, symlinks and their targets, the hook: plain, with __pycache__.
     for kept in (
         "os.py",
         "importlib/util.py",
         "importlib/__init__.py",
-        "venv/__init__.py",
-        "venv/scripts/common/activate",
         "test/__init__.py",
         "_sysconfigdata__linux_x86_64-linux-gnu.py",
         "_sysconfigdata__x86_64-linux-gnu.py",
         "sitecustomize.py",
-        "EXTERNALLY-MANAGED",
+        f"{stdlib_zip.HOOK}.py",
         "lib-dynload/_ssl.so",
         "site-packages",
     ):
         assert f"{STDLIB}/{kept}" in tree, kept
     assert bytecode.pyc_path(f"{STDLIB}/os.py", PY) in tree
-    assert bytecode.pyc_path(f"{STDLIB}/venv/__init__.py", PY) in tree
     assert tree.get(f"{STDLIB}/sitecustomize.py").kind is Kind.SYMLINK
+    assert (
+        tree.read(f"{stdlib_zip.PTH_DIR}/{stdlib_zip.PTH}")
+        == f"import {stdlib_zip.HOOK}\n".encode()
+    )
 
 
-def test_the_zip_is_the_same_on_every_build(tmp_path: Path):
+def test_without_pyc_nothing_moves(tmp_path: Path):
+    tree = Tree()
+    tree.add_file(f"{STDLIB}/demo.py", DEMO)
+    report = stdlib_zip.zip_stdlib(tree, PY)
+    assert report.modules == 0
+    assert tree.read(f"{STDLIB}/demo.py") == DEMO
+    assert ARCHIVE not in tree and f"{stdlib_zip.PTH_DIR}/{stdlib_zip.PTH}" not in tree
+
+
+def test_the_archive_is_the_same_on_every_build(tmp_path: Path):
     (tmp_path / "1").mkdir()
     (tmp_path / "2").mkdir()
     one, two = _stdlib_tree(tmp_path / "1"), _stdlib_tree(tmp_path / "2")
     stdlib_zip.zip_stdlib(one, PY)
     stdlib_zip.zip_stdlib(two, PY)
-    assert one.read(ZIP) == two.read(ZIP)
+    assert one.read(ARCHIVE) == two.read(ARCHIVE)
 
 
-ZIPIMPORT_CHECK = r"""
+SOURCES_CHECK = r"""
 import inspect, linecache, sys, traceback
-archive = sys.argv[1]
-sys.path.insert(0, archive)
-import demo, pkg
-assert demo.__spec__.origin == archive + "/demo.pyc", demo.__spec__.origin  # code from the pyc
-assert demo.fail.__code__.co_filename == archive + "/demo.py"
-assert inspect.getsourcefile(demo.fail) == archive + "/demo.py"
+stdlib = sys.argv[1]
+sys.path.insert(0, stdlib)
+import _pydistroless_sources, demo, pkg
+assert demo.__file__ == stdlib + "/demo.pyc", demo.__file__  # the code is the sourceless pyc
 print(inspect.getsource(demo.Thing.method).splitlines()[0].strip())
 try:
     demo.fail()
 except ValueError:
     shown = [line.strip() for line in traceback.format_exc().splitlines()]
-    print(shown[shown.index(f'File "{archive}/demo.py", line 10, in fail') + 1])
+    print(shown[shown.index(f'File "{stdlib}/demo.py", line 10, in fail') + 1])
 print(linecache.getline(demo.fail.__code__.co_filename, 10, demo.__dict__).strip())
-print(pkg.VALUE, pkg.__file__.removeprefix(archive))
+print(pkg.VALUE, inspect.getsource(pkg).strip())
 """
 
 
-def test_zipimport_loads_code_and_serves_source(tmp_path: Path):
-    tree = _stdlib_tree(tmp_path)
+def test_the_hook_serves_sources_from_the_archive(tmp_path: Path):
+    """The tree's files written out as in the image (the .pyc compiled for the image's own
+    paths), then a Python that imports the hook, as the .pth file makes it do."""
+    root = tmp_path / "root"
+    stdlib = root / STDLIB
+    tree = Tree()
+    sources = {
+        "demo.py": DEMO,
+        "pkg/__init__.py": b"from pkg.sub import VALUE\n",
+        "pkg/sub.py": b"VALUE = 42\n",
+    }
+    stdlib_zip.add_hook(tree, PY)
+    for name, source in sources.items():
+        tree.add_file(f"{STDLIB}/{name}", source)
+    for path in [f"{STDLIB}/{name}" for name in sources]:
+        # compiled for where the files will be, as the build compiles for /usr/lib/...
+        real = str(root / path)
+        tree.add_file(bytecode.pyc_path(path, PY), _pyc(tmp_path, tree.read(path), real))
     stdlib_zip.zip_stdlib(tree, PY)
-    # The archive at the very path the .pyc name, as in the image.
-    archive = tmp_path / ZIP
-    archive.parent.mkdir(parents=True)
-    archive.write_bytes(tree.read(ZIP))
-    moved = tmp_path / "moved.zip"
-    moved.write_bytes(
-        stdlib_zip.write_zip(
-            stdlib_zip.ZipMember(
-                name,
-                stdlib_zip.relocate_pyc(data, f"/{ZIP}/{name[:-1]}", f"{moved}/{name[:-1]}")
-                if name.endswith(".pyc")
-                else data,
-                deflate=not name.endswith(".pyc"),
-            )
-            for name, data in _members(archive.read_bytes())
-        )
-    )
+    for entry in tree.files():
+        target = root / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(entry.data)
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", ZIPIMPORT_CHECK, str(moved)],
+        [sys.executable, "-I", "-S", "-c", SOURCES_CHECK, str(stdlib)],
         capture_output=True,
         text=True,
         check=False,
@@ -227,10 +222,11 @@ def test_zipimport_loads_code_and_serves_source(tmp_path: Path):
         "def method(self):",
         'raise ValueError("from the zip")  # the line a traceback shows',
         'raise ValueError("from the zip")  # the line a traceback shows',
-        "42 /pkg/__init__.pyc",
+        "42 from pkg.sub import VALUE",
     ]
 
 
-def _members(data: bytes) -> list[tuple[str, bytes]]:
-    archive = zipfile.ZipFile(io.BytesIO(data))
-    return [(n, archive.read(n)) for n in archive.namelist() if not n.endswith("/")]
+def bytecode_magic() -> bytes:
+    import importlib.util
+
+    return importlib.util.MAGIC_NUMBER

@@ -126,9 +126,9 @@ SLICES: tuple[Slice, ...] = (
     ),
     Slice(
         "stdlib-sources",
-        "the standard library as plain .py files with __pycache__; cut, its modules go "
-        "with their .pyc into a compressed /usr/lib/python3XY.zip, which still serves the "
-        "source to tracebacks and inspect (7 MB less; only when the stdlib is compiled)",
+        "the standard library as plain .py files with __pycache__; cut, each module is its "
+        ".pyc and the sources are kept compressed in stdlib-sources.zip, which still serves "
+        "them to tracebacks and inspect (7 MB less; only when the stdlib is compiled)",
         (),
         computed=True,
     ),

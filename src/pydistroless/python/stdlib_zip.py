@@ -1,24 +1,25 @@
-"""The standard library in ``/usr/lib/python3XY.zip``: sources kept, compressed, beside the
-``.pyc``.
+"""The standard library's sources, kept compressed beside its sourceless ``.pyc``.
 
-The interpreter puts ``{prefix}/lib/python3XY.zip`` first on ``sys.path`` whether it exists or
-not, and its ``zipimport`` serves both halves of a module from there: the code from ``mod.pyc``
-next to ``mod.py`` inside the archive (not from ``__pycache__``; an unchecked-hash ``.pyc`` is
-taken without reading the source), and the source to ``linecache`` and ``inspect`` through the
-loader's ``get_source``. So a traceback through the standard library shows its source lines,
-at the cost of the sources' compressed size instead of their full size.
+By default each stdlib module is its ``.pyc`` alone, at its source's place
+(``json/decoder.pyc``), which the import system loads as fast as anything can be loaded; the
+``.py`` files go, deflated, into ``/usr/lib/python3.X/stdlib-sources.zip``. That archive is
+not on ``sys.path`` (a ``python3XY.zip`` there would be read, its whole directory, at every
+start of every process, and ``zipimport`` unmarshals each module twice): it is only read when
+something asks for a source line. What asks is ``linecache``, for ``traceback``, ``inspect``,
+``logging``, ``pdb`` and ``warnings``, through the ``get_source`` of the module's loader; a
+small module of ours (:data:`HOOK`), imported at start-up from a ``.pth`` file, teaches the
+loader of sourceless files to find the source in the archive. A traceback through the standard
+library thus shows its source lines, and ``inspect.getsource`` works, at the cost of the
+sources' compressed size.
 
-What ``zipimport`` cannot serve stays a plain file, in Debian's layout (``.py`` plus
-``__pycache__``):
+What stays a plain file, in Debian's layout (``.py`` plus ``__pycache__``):
 
 - the frozen modules (``os``, ``site``, ``codecs``, ``importlib``'s bootstrap, ...): the
   interpreter runs its built-in copies and gives them a ``__file__`` under the stdlib
   directory, which ``inspect`` reads; ``os.py`` is also getpath's landmark for the prefix;
-- packages that read their own non-Python files by path (``venv``'s activate scripts, IDLE's
-  config files), and the ``test`` package, whose directory regrtest lists;
-- symlinks (``sitecustomize.py`` leads to ``/etc``) and the ``_sysconfigdata`` files they lead
-  to, extension modules (``lib-dynload``), site-packages and top-level non-Python files such
-  as ``EXTERNALLY-MANAGED``, which pip reads from the stdlib directory.
+- the ``test`` package, whose files regrtest and the tests read by path;
+- symlinks (``sitecustomize.py`` leads to ``/etc``) and the ``_sysconfigdata`` files, which
+  tools read as files, and the hook itself.
 
 The archive is written from the tree, in memory, byte for byte the same on every build:
 sorted entries, fixed timestamps and attributes, no extra fields.
@@ -32,9 +33,8 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydistroless.errors import ImageCheckError
 from pydistroless.fs.tree import Kind, Tree
-from pydistroless.python.bytecode import pyc_path
+from pydistroless.python.bytecode import pyc_path, stdlib_sources
 
 # The earliest date a zip can hold; any fixed date keeps the archive reproducible.
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -46,15 +46,53 @@ _UNIX = 3  # "made by" system: what lets the Unix mode bits above count
 # every cold build.
 _LEVEL = 6
 
-# Development files in a package that nothing reads at run time: they do not pin the package
-# to the file system.
-_NOT_DATA = re.compile(r".*\.rst|mypy\.ini|README(?:\.\w+)?")
+ARCHIVE = "stdlib-sources.zip"
+HOOK = "_pydistroless_sources"
+# A .pth file's "import" lines run at start-up, in every mode but -S: the hook is imported
+# from the stdlib directory, sourceless-fast like the rest.
+PTH_DIR = "usr/lib/python3/dist-packages"
+PTH = "pydistroless-stdlib-sources.pth"
+
 _FROZEN = re.compile(rb"<frozen ([A-Za-z_][A-Za-z0-9_.]*)>")
 # The test package: regrtest lists its directory, and the tests read their data by path.
 _LISTED_AS_DIRECTORY = frozenset({"test"})
 # getpath finds the prefix by lib/python3.X/os.py (or os.pyc); without it, python warns
 # "Could not find platform independent libraries" and guesses.
 _LANDMARK = "os"
+
+# The hook, as it goes into the image. It only adds a way to find a source where there was
+# none: a sourceless module outside the stdlib, or one missing from the archive, gets what
+# it got before (None), and the archive is opened on the first source asked for.
+_HOOK_SOURCE = '''\
+"""Gives linecache, traceback and inspect the standard library's sources, which pydistroless
+keeps compressed in stdlib-sources.zip beside the sourceless .pyc files."""
+
+import sys
+
+_external = sys.modules["_frozen_importlib_external"]
+_loader = _external.SourcelessFileLoader
+_without = _loader.get_source
+_stdlib = __file__.rpartition("/")[0] + "/"
+_opened = []
+
+
+def get_source(self, fullname):
+    path = self.get_filename(fullname)
+    if path.startswith(_stdlib) and path.endswith(".pyc"):
+        try:
+            if not _opened:
+                import zipfile
+
+                _opened.append(zipfile.ZipFile(_stdlib + "stdlib-sources.zip"))
+            data = _opened[0].read(path[len(_stdlib) : -1])
+        except (OSError, KeyError, ValueError):
+            return _without(self, fullname)
+        return _external.decode_source(data)
+    return _without(self, fullname)
+
+
+_loader.get_source = get_source
+'''
 
 
 @dataclass(frozen=True)
@@ -71,9 +109,8 @@ class ZipReport:
     size: int  # bytes of the archive
 
 
-def zip_name(python: str) -> str:
-    """Where getpath looks for the archive: ``{prefix}/lib/python3XY.zip``."""
-    return f"usr/lib/python{python.replace('.', '')}.zip"
+def archive_path(python: str) -> str:
+    return f"usr/lib/python{python}/{ARCHIVE}"
 
 
 def write_zip(members: Iterable[ZipMember]) -> bytes:
@@ -103,47 +140,15 @@ def write_zip(members: Iterable[ZipMember]) -> bytes:
     return buffer.getvalue()
 
 
-def relocate_pyc(data: bytes, old: str, new: str) -> bytes:
-    """The ``.pyc`` ``data`` compiled for the file name ``old``, with every code object's
-    ``co_filename`` set to ``new``.
-
-    Every code object of a module shares one file-name string, which marshal writes once, in
-    full, and then refers back to; so rewriting that one string (its type byte and length
-    prefix, then its text) renames them all. The 16-byte header (magic, flags, source hash)
-    does not involve the name and stays as it is."""
-    header, body = data[:16], data[16:]
-    count = 0
-    for before, after in zip(_encodings(old), _encodings(new), strict=True):
-        count += body.count(before)
-        body = body.replace(before, after)
-    if count == 0:
-        raise ImageCheckError(
-            f"cannot move the .pyc of {old} into the stdlib zip: its file name is not where "
-            "marshal puts it; build with --keep stdlib-sources"
-        )
-    return header + body
+def add_hook(tree: Tree, python: str) -> None:
+    """Put the hook module into the stdlib, before it is byte-compiled with the rest."""
+    tree.add_file(f"usr/lib/python{python}/{HOOK}.py", _HOOK_SOURCE.encode())
 
 
-def _encodings(text: str) -> list[bytes]:
-    """How marshal (format 4 and later) may write the str ``text``: ASCII (short or long) or
-    UTF-8, interned or not, referred back to later (FLAG_REF) or not. The n-th items of two
-    calls are the same kind, so ``text`` can be swapped for another string of that kind."""
-    raw = text.encode()
-    out = []
-    for flag in (0, 0x80):
-        for interned in (False, True):
-            for as_unicode in (False, True):
-                if as_unicode or not text.isascii():
-                    kind = b"t" if interned else b"u"
-                    size = len(raw).to_bytes(4, "little")
-                elif len(raw) < 256:
-                    kind = b"Z" if interned else b"z"
-                    size = bytes([len(raw)])
-                else:
-                    kind = b"A" if interned else b"a"
-                    size = len(raw).to_bytes(4, "little")
-                out.append(bytes([kind[0] | flag]) + size + raw)
-    return out
+def remove_hook(tree: Tree, python: str) -> None:
+    """Take the hook out again, for an image whose stdlib stays plain files after all."""
+    source = f"usr/lib/python{python}/{HOOK}.py"
+    tree.remove_entries([source, pyc_path(source, python)])
 
 
 def frozen_modules(tree: Tree, python: str) -> frozenset[str]:
@@ -153,41 +158,33 @@ def frozen_modules(tree: Tree, python: str) -> frozenset[str]:
     return frozenset(m.decode() for m in _FROZEN.findall(binary))
 
 
-def zip_stdlib(tree: Tree, python: str, *, deflate_pyc: bool = False) -> ZipReport:
-    """Move the stdlib's modules, each source with its ``.pyc``, into ``/usr/lib/python3XY.zip``
-    and leave the rest (see the module's description) where it is. Sources are deflated; the
-    ``.pyc`` are stored unless ``deflate_pyc``, so that the layer's compression takes them as
-    before and an import reads them without inflating."""
+def zip_stdlib(tree: Tree, python: str) -> ZipReport:
+    """Replace each compiled stdlib module's ``.py`` by its ``.pyc`` at the same place, keep
+    the ``.py`` deflated in :data:`ARCHIVE`, and switch the hook on. Modules without a
+    ``.pyc`` and those that must stay plain files (see the module's description) stay."""
     stdlib = f"usr/lib/python{python}/"
-    archive = zip_name(python)
     pinned = _pinned_to_disk(tree, python)
     members: list[ZipMember] = []
-    moved: list[str] = []
-    modules = 0
-    for entry in tree.entries():
-        relative = entry.path.removeprefix(stdlib)
-        if relative == entry.path or entry.kind is not Kind.FILE:
+    gone: list[str] = []
+    for source in stdlib_sources(tree, python):
+        entry = tree.get(source)
+        relative = source.removeprefix(stdlib)
+        if entry is None or entry.kind is not Kind.FILE or _top_level(relative) in pinned:
             continue
-        top = _top_level(relative)
-        if top is None or top in pinned or "__pycache__" in relative.split("/"):
+        compiled = tree.get(pyc_path(source, python))
+        if compiled is None or compiled.kind is not Kind.FILE:
             continue
         members.append(ZipMember(relative, entry.data, deflate=True))
-        moved.append(entry.path)
-        if not relative.endswith(".py"):
-            continue
-        modules += 1
-        cached = tree.get(pyc_path(entry.path, python))
-        if cached is not None and cached.kind is Kind.FILE:
-            pyc = relocate_pyc(cached.data, f"/{entry.path}", f"/{archive}/{relative}")
-            members.append(ZipMember(relative + "c", pyc, deflate=deflate_pyc))
-            moved.append(cached.path)
+        tree.add_file(source.removesuffix(".py") + ".pyc", compiled.data, compiled.mode)
+        gone += [compiled.path, source]
     if not members:
         return ZipReport(0, tuple(sorted(pinned)), 0)
+    tree.remove_entries(gone)
+    _remove_emptied_caches(tree, gone)
     data = write_zip(members)
-    tree.add_file(archive, data, 0o644)
-    tree.remove_entries(moved)
-    _remove_emptied_dirs(tree, moved, stdlib)
-    return ZipReport(modules, tuple(sorted(pinned)), len(data))
+    tree.add_file(archive_path(python), data, 0o644)
+    tree.add_file(f"{PTH_DIR}/{PTH}", f"import {HOOK}\n".encode())
+    return ZipReport(len(members), tuple(sorted(pinned)), len(data))
 
 
 def _top_level(relative: str) -> str | None:
@@ -202,9 +199,9 @@ def _top_level(relative: str) -> str | None:
 
 
 def _pinned_to_disk(tree: Tree, python: str) -> set[str]:
-    """Top-level names whose files must stay plain files."""
+    """Top-level names whose sources must stay plain files."""
     stdlib = f"usr/lib/python{python}/"
-    pinned = {_LANDMARK, *_LISTED_AS_DIRECTORY}
+    pinned = {_LANDMARK, HOOK, *_LISTED_AS_DIRECTORY}
     pinned |= {name.split(".")[0] for name in frozen_modules(tree, python)}
     for entry in tree.entries():
         relative = entry.path.removeprefix(stdlib)
@@ -217,26 +214,13 @@ def _pinned_to_disk(tree: Tree, python: str) -> set[str]:
             target = tree.resolve(entry.path)
             if target and target.startswith(stdlib) and (t := _top_level(target[len(stdlib) :])):
                 pinned.add(t)
-        elif entry.kind is Kind.FILE and "/" in relative and _is_data(relative):
-            pinned.add(top)
     return pinned
 
 
-def _is_data(relative: str) -> bool:
-    name = relative.rpartition("/")[2]
-    return not name.endswith((".py", ".pyc")) and not _NOT_DATA.fullmatch(name)
-
-
-def _remove_emptied_dirs(tree: Tree, moved: Iterable[str], stdlib: str) -> None:
-    """Remove the directories that the move left empty (only those: an empty directory a
-    package ships stays)."""
-    parents = set()
-    for path in moved:
-        parent = path.rpartition("/")[0]
-        while parent.startswith(stdlib) and parent not in parents:
-            parents.add(parent)
-            parent = parent.rpartition("/")[0]
-    for directory in sorted(parents, reverse=True):  # children before their parents
+def _remove_emptied_caches(tree: Tree, gone: Iterable[str]) -> None:
+    """Remove the ``__pycache__`` directories the move left empty (only those)."""
+    caches = {path.rpartition("/")[0] for path in gone if "/__pycache__/" in path}
+    for directory in sorted(caches, reverse=True):
         entry = tree.get(directory)
         if entry is not None and entry.kind is Kind.DIR and not tree.children(directory):
             tree.remove_entries([directory])
