@@ -2,7 +2,7 @@
 repository of our own (fast, no network): outputs that are not ours to replace, hand-edited
 locks, options that contradict a lock, malformed values, broken cache records, a full cache
 disk, a CA file holding a private key. Each failure is the one-line contract of
-``test_errors.assert_clean_failure``; each recovery is a build that still comes out right.
+``tests.fixtures.tools.assert_clean_failure``; each recovery is a build that still comes out right.
 """
 
 from __future__ import annotations
@@ -18,17 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_errors import (
-    EXIT_OUTPUT,
-    EXIT_USAGE,
-    assert_clean_failure,
-)
 from tests.fixtures import debs
 from tests.fixtures.repo import Repo, fake_python_repo, repo_args
 from tests.fixtures.tls import make_ca
-from tests.fixtures.tools import describe, files_under, pydistroless
+from tests.fixtures.tools import assert_clean_failure, describe, files_under, pydistroless
 
-EXIT_IMAGE_CHECK = 8
+EXIT_USAGE, EXIT_IMAGE_CHECK, EXIT_OUTPUT = 2, 8, 9
 UNREACHABLE = ("--mirror", "http://127.0.0.1:9/debian", "--security-mirror", "http://127.0.0.1:9/x")
 
 

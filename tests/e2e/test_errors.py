@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from tests.fixtures.debs import DebSpec, directory, file, symlink
 from tests.fixtures.proxy import MirrorProxy
 from tests.fixtures.repo import fake_python_repo, repo_args
 from tests.fixtures.tools import (
+    assert_clean_failure,
     debian_mirrors,
     describe,
     files_under,
@@ -31,22 +31,6 @@ from tests.fixtures.tools import (
 
 EXIT_USAGE, EXIT_NETWORK, EXIT_INTEGRITY, EXIT_OFFLINE = 2, 3, 4, 5
 EXIT_RESOLVE, EXIT_PACKAGE, EXIT_OUTPUT = 6, 7, 9
-
-
-def assert_clean_failure(
-    result: subprocess.CompletedProcess[str], exit_code: int, *needles: str
-) -> str:
-    """The failure contract; returns the error line."""
-    report = describe(result)
-    assert result.returncode == exit_code, report
-    assert "Traceback" not in result.stderr, report
-    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("pydistroless: error: ")]
-    assert len(errors) == 1, report
-    assert result.stderr.rstrip("\n").splitlines()[-1] == errors[0], report
-    for needle in needles:
-        assert needle in errors[0], report
-    assert result.stdout == "", report
-    return errors[0]
 
 
 def assert_lock_works(cache_dir: Path | None = None, *args: str) -> dict:

@@ -35,6 +35,7 @@ from tests.fixtures.hostile import (
 )
 from tests.fixtures.repo import Repo, fake_python_repo
 from tests.fixtures.tools import (
+    assert_clean_failure,
     debian_mirrors,
     describe,
     files_under,
@@ -49,22 +50,6 @@ QUICK = {"PYDISTROLESS_DEADLINE_SCALE": "0.05"}
 SECRET = "s3cr3t"
 SECRETS = (SECRET, base64.b64encode(f"alice:{SECRET}".encode()).decode())
 INTERPRETER_DEB = "/python3.99-minimal_"
-
-
-def assert_clean_failure(
-    result: subprocess.CompletedProcess[str], exit_code: int, *needles: str
-) -> str:
-    """The failure contract of ``test_errors.py``; returns the error line."""
-    report = describe(result)
-    assert result.returncode == exit_code, report
-    assert "Traceback" not in result.stderr, report
-    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("pydistroless: error: ")]
-    assert len(errors) == 1, report
-    assert result.stderr.rstrip("\n").splitlines()[-1] == errors[0], report
-    for needle in needles:
-        assert needle in errors[0], report
-    assert result.stdout == "", report
-    return errors[0]
 
 
 def temporaries(directory: Path) -> list[str]:
