@@ -350,3 +350,11 @@ def test_ca_cert_dev_zero_is_refused_quickly(repo, cache, tmp_path: Path):
     result = build(repo, cache, "--ca-cert", "/dev/zero", "-o", tmp_path / "img.tar")
     assert_clean_failure(result, EXIT_USAGE, "/dev/zero", "larger than")
     assert not (tmp_path / "img.tar").exists()
+
+
+def test_offline_knows_a_suite_the_mirror_lacks(repo, cache, tmp_path: Path):
+    """The repository has no -updates or -security suite: an online build remembers that,
+    so the same build offline is the same image, not a complaint about the cache."""
+    first = digest_of(build(repo, cache, "-o", tmp_path / "a.tar"))
+    again = build(repo, cache, "-o", tmp_path / "b.tar", "--offline")
+    assert digest_of(again) == first

@@ -333,3 +333,25 @@ def test_a_cache_that_cannot_keep_the_indexes_is_a_note(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "could not store into the cache" in err and "No space left on device" in err
     assert str(tmp_path / "cache") in err and "--cache-dir" in err
+
+
+def test_an_optional_suite_the_mirror_lacks_is_absent_offline_too(tmp_path):
+    repo = build_repo(tmp_path / "repo", tiny_packages())
+    online = archive(tmp_path, repo.keyring)
+    assert online.release([repo.url], f"{repo.suite}-updates", required=False) is None
+    offline = archive(tmp_path, repo.keyring, offline=True)
+    assert offline.release([repo.url], f"{repo.suite}-updates", required=False) is None
+    # Never asked for online: offline cannot know, and says what to do.
+    with pytest.raises(CacheMissError, match="no cached InRelease for pdltest-backports"):
+        offline.release([repo.url], f"{repo.suite}-backports", required=False)
+
+
+def test_a_damaged_cached_inrelease_is_a_cache_miss_offline(tmp_path):
+    repo = build_repo(tmp_path / "repo", tiny_packages())
+    archive(tmp_path, repo.keyring).release([repo.url], repo.suite)
+    (record,) = (tmp_path / "cache" / "records" / "inrelease").rglob(repo.suite)
+    record.write_bytes(record.read_bytes()[:200])
+    offline = archive(tmp_path, repo.keyring, offline=True)
+    with pytest.raises(CacheMissError, match=r"no longer verifies.*without --offline"):
+        offline.release([repo.url], repo.suite)
+    assert not record.exists()

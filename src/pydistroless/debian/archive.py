@@ -145,35 +145,54 @@ class Archive:
     ) -> Release | None:
         """Fetch and verify ``dists/<suite>/InRelease``. When the fetcher is offline, the last
         verified copy from the cache is verified again and used."""
-        record = ("inrelease", sha256_hex("\n".join(base_urls).encode())[:16], suite)
+        key = sha256_hex("\n".join(base_urls).encode())[:16]
+        record = ("inrelease", key, suite)
+        # An optional suite the mirror lacks (a repository without -updates) is remembered
+        # too, so that --offline knows it is absent rather than missing from the cache.
+        absent = ("inrelease-absent", key, suite)
         urls = tuple(f"{b}/dists/{suite}/InRelease" for b in base_urls)
-        try:
-            if self.fetcher.offline:
-                raw = self.cache.get_record(*record)
-                if raw is None:
-                    raise CacheMissError(
-                        f"offline: no cached InRelease for {suite}; run once without --offline"
-                    )
-            else:
+        if self.fetcher.offline:
+            raw = self.cache.get_record(*record)
+            if raw is None:
+                if not required and self.cache.get_record(*absent) is not None:
+                    return None
+                raise CacheMissError(
+                    f"offline: no cached InRelease for {suite}; run once without --offline"
+                )
+            try:
+                text = self._verified_text(raw, urls[0])
+            except IntegrityError as exc:
+                self.cache.drop_record(*record)
+                raise CacheMissError(
+                    f"offline: the cached InRelease for {suite} no longer verifies (a damaged "
+                    "cache, or a changed --keyring); run once without --offline"
+                ) from exc
+        else:
+            try:
                 raw = self.fetcher.get(urls)
-        except NotFound as exc:
-            if not required:
-                return None
-            raise UsageError(
-                f"suite {suite!r} does not exist on {base_urls[0]} (HTTP 404 for InRelease); "
-                "use a Debian codename such as trixie or bookworm"
-            ) from exc
-        text = self._verified_text(raw, urls[0])
+            except NotFound as exc:
+                if not required:
+                    self._remember(b"", absent)
+                    return None
+                raise UsageError(
+                    f"suite {suite!r} does not exist on {base_urls[0]} (HTTP 404 for "
+                    "InRelease); use a Debian codename such as trixie or bookworm"
+                ) from exc
+            text = self._verified_text(raw, urls[0])
         release = parse_release(text, suite=suite)
         self._check_names(release, suite, urls[0])
         self._check_valid_until(release, urls[0])
         if not self.fetcher.offline:
-            try:
-                self.cache.put_record(raw, *record)
-            except OSError as exc:
-                # Kept only for --offline: this build has the verified text already.
-                log_cache_problem(self.cache.root, exc)
+            self._remember(raw, record)
+            self.cache.drop_record(*absent)
         return replace(release, inrelease_sha256=sha256_hex(raw), base_urls=tuple(base_urls))
+
+    def _remember(self, data: bytes, record: tuple[str, ...]) -> None:
+        """Keep a record for --offline. Best effort: this build has what it needs already."""
+        try:
+            self.cache.put_record(data, *record)
+        except OSError as exc:
+            log_cache_problem(self.cache.root, exc)
 
     def packages(self, release: Release, component: str, arch: str) -> bytes:
         """The uncompressed ``Packages`` index, checked against the Release's SHA256s.
