@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import platformdirs
 
+from pydistroless import files
 from pydistroless.errors import ConfigError, IntegrityError, PydistrolessError
 
 T = TypeVar("T")
@@ -45,15 +45,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     if path.parent.exists() and not path.parent.is_dir():
         raise NotADirectoryError(20, f"{path.parent} is not a directory", str(path.parent))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with files.temporary(path) as (handle, temp):
+        handle.write(data)
+        handle.flush()
+        os.replace(temp, path)
 
 
 def unwritable(root: Path, exc: OSError) -> ConfigError:
@@ -85,12 +80,6 @@ class BlobSink:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @dataclass(frozen=True)
@@ -129,29 +118,23 @@ class Cache:
         KeyboardInterrupt included, the temporary file is removed and nothing is kept. A
         cache that cannot be written is a one-line ConfigError."""
         path = self.blob_path(sha256)
-        try:
-            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{sha256}.", suffix=".tmp")
-        except OSError as exc:
-            raise unwritable(self.root, exc) from exc
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                sink = BlobSink(handle, self.root)
-                yield sink
-                _flushed(handle, self.root)
+        with contextlib.ExitStack() as stack:
+            try:
+                handle, tmp = stack.enter_context(files.temporary(path))
+            except OSError as exc:
+                raise unwritable(self.root, exc) from exc
+            sink = BlobSink(handle, self.root)
+            yield sink
+            _flushed(handle, self.root)
             if sink.hexdigest() != sha256:
                 raise IntegrityError(
                     f"cache: the bytes written for {sha256[:16]}… hash to "
                     f"{sink.hexdigest()[:16]}…; nothing was kept"
                 )
             try:
-                os.chmod(tmp, 0o666 & ~_umask())
                 os.replace(tmp, path)
             except OSError as exc:
                 raise unwritable(self.root, exc) from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
     def has_blob(self, sha256: str) -> bool:
         return self.blob_path(sha256).is_file()

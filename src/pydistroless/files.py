@@ -102,23 +102,37 @@ def atomic_file(path: Path, option: str) -> Iterator[BinaryIO]:
     again here (it may have changed since the first check), and failures of the file system
     become one-line :class:`OutputError` messages naming ``option``."""
     target = file_target(path, option)
-    with reporting(target, option):
-        remove_stale_temporaries(target)
-        temp = temp_name(target)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            with os.fdopen(fd, "wb", closefd=False) as out:
-                yield out
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-            temp = None
-        finally:
-            if temp is not None:
-                with contextlib.suppress(OSError):
-                    temp.unlink()
-            os.close(fd)
+    with reporting(target, option), temporary(target) as (out, temp):
+        yield out
+        out.flush()
+        os.fsync(out.fileno())
+        os.replace(temp, target)
+
+
+@contextlib.contextmanager
+def temporary(target: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new hidden file beside ``target``, for the caller to fill and rename over it. It is
+    held under a lock for as long as it lives, removed on any failure (Ctrl-C included), and
+    the stale temporaries of ``target`` that killed writers left are cleared first. Every
+    writer of the project, outputs and cache alike, writes through here."""
+    remove_stale_temporaries(target)
+    temp = temp_name(target)
+    fd = _create_exclusive(temp)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            yield out, temp
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    finally:
+        os.close(fd)
+
+
+def _create_exclusive(path: Path) -> int:
+    # 0o666 lets the umask decide the final permissions, as for any file the user creates.
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
 
 
 def atomic_write(path: Path, data: bytes, option: str) -> None:

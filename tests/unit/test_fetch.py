@@ -259,7 +259,7 @@ def test_an_unwritable_cache_is_one_clear_error(files, cache, monkeypatch, code,
         raise OSError(code, os.strerror(code))
 
     if where == "create":
-        monkeypatch.setattr("pydistroless.cache.tempfile.mkstemp", fail)
+        monkeypatch.setattr("pydistroless.files._create_exclusive", fail)
     elif where == "write":
         monkeypatch.setattr("pydistroless.cache.BlobSink.write", _failing_write(code))
     else:
@@ -363,3 +363,16 @@ def test_the_terminal_progress_bar_counts_what_arrives():
         advance(4)
         advance(6)
     assert bar._bar.tasks[0].completed == 10
+
+
+def test_a_killed_download_leaves_nothing_for_long(cache):
+    """A temporary that no process holds is a killed writer's: the next download of that
+    blob clears it."""
+    from pydistroless import files
+
+    stale = files.temp_name(cache.blob_path(SHA))
+    stale.write_bytes(BODY[:10])
+    with cache.blob_writer(SHA) as sink:
+        sink.write(BODY)
+    assert not stale.exists()
+    assert leftovers(cache) == [] and cache.get_blob(SHA) == BODY
