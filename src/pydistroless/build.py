@@ -22,17 +22,20 @@ from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 
 from pydistroless import code_digest
+from pydistroless.arch import architecture
 from pydistroless.assemble import assemble, unpack
 from pydistroless.cache import Cache, log_cache_problem, sha256_hex
 from pydistroless.context import Context
 from pydistroless.debian.deb import DebPackage
+from pydistroless.digest import Digest
 from pydistroless.errors import PydistrolessError
 from pydistroless.fetch import log
 from pydistroless.fs import generate, slicing
 from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock, LockedPackage
-from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_debian_arch
-from pydistroless.oci.layer import Layer, layer_from_tree
+from pydistroless.oci.layer import layer_from_tree
+from pydistroless.oci.model import Artifact, Descriptor, FileBlob, Image, Layer
+from pydistroless.oci.mutate import ImageConfig, new_image, new_index
 from pydistroless.plan import plan
 from pydistroless.python import bytecode, runtime, stdlib_zip
 from pydistroless.spec import DEFAULT_SUITE, ImageSpec, check_source_date_epoch, host_arch
@@ -45,16 +48,21 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 class Built:
     spec: ImageSpec
     lock: Lock
-    index: ImageIndex
+    images: tuple[Image, ...]  # one per architecture, in the spec's order
     tags: tuple[str, ...]
     sboms: tuple[tuple[str, bytes], ...]  # (arch, document) per image
 
     @property
-    def digest(self) -> str:
+    def artifact(self) -> Artifact:
+        """What is written and pushed: the image itself for one platform, else an index."""
+        if len(self.images) == 1:
+            return self.images[0]
+        return new_index(self.images)
+
+    @property
+    def digest(self) -> Digest:
         """What users pull by: the index digest for several platforms, else the manifest's."""
-        if len(self.index.images) == 1:
-            return self.index.images[0].manifest_digest
-        return self.index.digest
+        return self.artifact.digest
 
 
 def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
@@ -109,8 +117,7 @@ def _build_images(
         image, document = _build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime, tags[0])
         images.append(image)
         sboms.append((arch, document))
-    index = ImageIndex(images=tuple(images))
-    return Built(spec=spec, lock=lock, index=index, tags=tags, sboms=tuple(sboms))
+    return Built(spec=spec, lock=lock, images=tuple(images), tags=tags, sboms=tuple(sboms))
 
 
 def _extra_certs(spec: ImageSpec) -> list[tuple[str, bytes]]:
@@ -241,7 +248,7 @@ def _build_arch(
         layers = (layer_from_tree(assembly.tree, mtime=mtime),)
         document = assembly.sbom
         _store_image(ctx.cache, key, layers, document)
-    image = Image(platform=platform_for_debian_arch(arch_lock.arch), config=config, layers=layers)
+    image = new_image(architecture(arch_lock.arch).platform, config, layers)
     return image, document
 
 
@@ -320,7 +327,7 @@ _LAYER_FIELDS = {
 
 @dataclass(frozen=True)
 class _ImageRecord:
-    layers: tuple[dict, ...]  # Layer fields without the blob
+    layers: tuple[dict, ...]  # each layer's descriptor fields, its blob is in the cache
     sbom: str  # SHA256 of the SBOM blob
 
 
@@ -341,8 +348,10 @@ def _image_record(body: dict) -> _ImageRecord:
 
 
 def _cached_image(cache: Cache, key: str) -> tuple[tuple[Layer, ...], bytes] | None:
-    """Layers and SBOM of an identical earlier build, every blob re-verified. The record
-    carries its own checksum, so a changed ``diff_id`` is a miss, not a broken image."""
+    """Layers and SBOM of an identical earlier build, every blob re-verified (a damaged one
+    makes it a miss, so the image is built again). The record carries its own checksum, so a
+    changed ``diff_id`` is a miss, not a broken image. The layers stay in the cache's files
+    and are streamed from there."""
     record = cache.get_checked_record(_image_record, "images", key)
     if record is None:
         return None
@@ -351,10 +360,25 @@ def _cached_image(cache: Cache, key: str) -> tuple[tuple[Layer, ...], bytes] | N
         return None
     layers = []
     for meta in record.layers:
-        blob = cache.get_blob(meta["digest"].removeprefix("sha256:"))
-        if blob is None or len(blob) != meta["size"]:
+        digest = Digest.parse(meta["digest"])
+        path = cache.blob_path(digest.hex)
+        try:
+            with open(path, "rb") as stream:
+                found = Digest.of_file(stream)
+        except OSError:
             return None
-        layers.append(Layer(blob=blob, **meta))
+        if found != (digest, meta["size"]):
+            log_cache_problem(cache.root, OSError(f"layer {digest} in the cache is damaged"))
+            return None
+        layers.append(
+            Layer(
+                descriptor=Descriptor(meta["media_type"], digest, meta["size"]),
+                diff_id=Digest.parse(meta["diff_id"]),
+                blob=FileBlob(path),
+                comment=meta["comment"],
+                uncompressed_size=meta["uncompressed_size"],
+            )
+        )
     return tuple(layers), document
 
 
@@ -364,8 +388,18 @@ def _store_image(cache: Cache, key: str, layers: Sequence[Layer], document: byte
     metas = []
     try:
         for layer in layers:
-            cache.put_blob(layer.blob, layer.digest.removeprefix("sha256:"))
-            metas.append({k: v for k, v in asdict(layer).items() if k != "blob"})
+            with layer.open() as stream:
+                cache.put_blob(stream.read(), layer.digest.hex)
+            metas.append(
+                {
+                    "digest": str(layer.digest),
+                    "diff_id": str(layer.diff_id),
+                    "size": layer.size,
+                    "media_type": layer.media_type,
+                    "uncompressed_size": layer.uncompressed_size or 0,
+                    "comment": layer.comment,
+                }
+            )
         sbom = cache.put_blob(document)
     except OSError as exc:
         log_cache_problem(cache.root, exc)

@@ -19,7 +19,8 @@ from pydistroless.context import Context
 from pydistroless.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
 from pydistroless.oci import daemon
-from pydistroless.oci.output import check_layout_target, write_layout, write_tar
+from pydistroless.oci.archive import write_tar
+from pydistroless.oci.layout import check_layout_target, write_layout
 from pydistroless.plan import plan
 from pydistroless.sbom import FORMATS
 from pydistroless.spec import (
@@ -466,10 +467,10 @@ def _write_outputs(
     )
     check_outputs(outputs)
     if outputs.tar is not None:
-        write_tar(outputs.tar, built.index, tags=built.tags)
+        write_tar(outputs.tar, built.artifact, tags=built.tags)
         click.echo(f"wrote {outputs.tar}", err=True)
     if outputs.layout is not None:
-        write_layout(outputs.layout, built.index, tags=built.tags)
+        write_layout(outputs.layout, built.artifact, tags=built.tags)
         click.echo(f"wrote OCI layout {outputs.layout}", err=True)
     documents = dict(built.sboms)
     for arch, path in outputs.sboms:

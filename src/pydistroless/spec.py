@@ -7,12 +7,12 @@ takes these values and never looks at flags or files again.
 
 from __future__ import annotations
 
-import platform
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydistroless import sbom
+from pydistroless.arch import host_debian_name
 from pydistroless.errors import UsageError
 from pydistroless.fs import slicing
 
@@ -20,22 +20,10 @@ DEFAULT_SUITE = "trixie"
 NONROOT_UID = 65532
 VARIANTS = ("standard", "debug")
 
-_MACHINE_TO_DEBIAN = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "armv7l": "armhf",
-    "i686": "i386",
-    "ppc64le": "ppc64el",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
 
 
 def host_arch() -> str:
-    machine = platform.machine()
-    return _MACHINE_TO_DEBIAN.get(machine, machine)
+    return host_debian_name()
 
 
 @dataclass(frozen=True)

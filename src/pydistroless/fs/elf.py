@@ -45,7 +45,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.notes import iter_notes
 from elftools.elf.segments import InterpSegment
 
-from pydistroless.errors import ImageCheckError, UsageError
+from pydistroless.arch import Arch, architecture
+from pydistroless.errors import ImageCheckError
 from pydistroless.fs.tree import Kind, Tree, canonical
 
 ELF_MAGIC = b"\x7fELF"
@@ -53,17 +54,6 @@ ELF_MAGIC = b"\x7fELF"
 # DT_FLAGS_1 bit set by linkers on position-independent executables.
 _DF_1_PIE = 0x08000000
 
-# ARM EABI flags (glibc's elf.h): the hard/soft float marks count only on EABI version 5.
-EF_ARM_EABIMASK = 0xFF000000
-EF_ARM_EABI_VER5 = 0x05000000
-EF_ARM_ABI_FLOAT_SOFT = 0x200
-EF_ARM_ABI_FLOAT_HARD = 0x400
-
-# RISC-V e_flags: compressed instructions, and the float ABI field.
-EF_RISCV_RVC = 0x1
-EF_RISCV_FLOAT_ABI = 0x6
-EF_RISCV_FLOAT_ABI_SOFT = 0x0
-EF_RISCV_FLOAT_ABI_DOUBLE = 0x4
 
 # Why a file that starts like ELF can still be unreadable to pyelftools; such a file is no
 # library ld.so could load either.
@@ -71,67 +61,6 @@ _PARSE_ERRORS = (ELFError, ValueError, LookupError, EOFError, OverflowError, Ass
 
 
 # ---- architectures -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Arch:
-    """What the loader of one Debian architecture accepts."""
-
-    debian: str
-    triplet: str
-    machine: str
-    elf_class: int
-    little_endian: bool = True
-
-    def accepts(self, info: ElfInfo) -> bool:
-        """Whether this architecture's ``ld.so`` would load ``info`` (its ``open_verify`` and
-        ``elf_machine_matches_host`` checks: machine, class, byte order, float ABI)."""
-        if (info.machine, info.elf_class, info.little_endian) != (
-            self.machine,
-            self.elf_class,
-            self.little_endian,
-        ):
-            return False
-        eabi5 = info.flags & EF_ARM_EABIMASK == EF_ARM_EABI_VER5
-        if self.debian == "armhf":
-            return not (eabi5 and info.flags & EF_ARM_ABI_FLOAT_SOFT)
-        if self.debian == "armel":
-            return not (eabi5 and info.flags & EF_ARM_ABI_FLOAT_HARD)
-        if self.debian == "riscv64":
-            # Debian's riscv64 is the lp64d ABI; ld.so refuses any other float ABI.
-            return info.flags & EF_RISCV_FLOAT_ABI == EF_RISCV_FLOAT_ABI_DOUBLE
-        return True
-
-    @property
-    def description(self) -> str:
-        return f"{self.debian} ({self.machine}, {self.elf_class}-bit)"
-
-
-# Debian's release architectures.
-_ARCHES = {
-    a.debian: a
-    for a in (
-        Arch("amd64", "x86_64-linux-gnu", "EM_X86_64", 64),
-        Arch("arm64", "aarch64-linux-gnu", "EM_AARCH64", 64),
-        Arch("armel", "arm-linux-gnueabi", "EM_ARM", 32),
-        Arch("armhf", "arm-linux-gnueabihf", "EM_ARM", 32),
-        Arch("i386", "i386-linux-gnu", "EM_386", 32),
-        Arch("ppc64el", "powerpc64le-linux-gnu", "EM_PPC64", 64),
-        Arch("riscv64", "riscv64-linux-gnu", "EM_RISCV", 64),
-        Arch("s390x", "s390x-linux-gnu", "EM_S390", 64, little_endian=False),
-    )
-}
-
-
-def architecture(debian_arch: str) -> Arch:
-    """The :class:`Arch` for a Debian architecture name such as ``amd64``."""
-    try:
-        return _ARCHES[debian_arch]
-    except KeyError:
-        known = ", ".join(sorted(_ARCHES))
-        raise UsageError(
-            f"unknown Debian architecture {debian_arch!r}; supported: {known}"
-        ) from None
 
 
 def multiarch_triplet(debian_arch: str) -> str:

@@ -40,8 +40,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pydistroless.errors import ImageCheckError
-from pydistroless.fs.elf import (
+from pydistroless.arch import (
     EF_ARM_ABI_FLOAT_HARD,
     EF_ARM_ABI_FLOAT_SOFT,
     EF_ARM_EABI_VER5,
@@ -51,10 +50,10 @@ from pydistroless.fs.elf import (
     EF_RISCV_FLOAT_ABI_SOFT,
     EF_RISCV_RVC,
     Arch,
-    ElfInfo,
     architecture,
-    scan,
 )
+from pydistroless.errors import ImageCheckError
+from pydistroless.fs.elf import ElfInfo, scan
 from pydistroless.fs.tree import Kind, Tree
 
 LD_SO_CACHE = "etc/ld.so.cache"

@@ -20,15 +20,19 @@ import struct
 import tarfile
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydistroless.digest import Digest
 from pydistroless.errors import ImageCheckError, UsageError
 from pydistroless.fs.tree import Entry, Kind, Tree
-
-MEDIA_TYPE_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
-MEDIA_TYPE_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-MEDIA_TYPE_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+from pydistroless.oci.model import (
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_ZSTD,
+    BytesBlob,
+    Descriptor,
+    Layer,
+)
 
 COMPRESSIONS = ("gzip", "zstd", "none")
 
@@ -42,11 +46,7 @@ COMPRESSIONS = ("gzip", "zstd", "none")
 # in size at a fraction of its time, so there is no reason to go higher by default.
 DEFAULT_LEVELS = {"gzip": 6, "zstd": 3, "none": 0}
 
-_MEDIA_TYPES = {
-    "gzip": MEDIA_TYPE_LAYER_GZIP,
-    "zstd": MEDIA_TYPE_LAYER_ZSTD,
-    "none": MEDIA_TYPE_LAYER_TAR,
-}
+_MEDIA_TYPES = {"gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD, "none": OCI_LAYER}
 
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
@@ -57,33 +57,6 @@ _GZIP_CHUNK = 1 << 20
 _DEFLATE_WINDOW = 32 * 1024
 # ustar stores mtime as 11 octal digits; anything larger would need a pax record.
 _MAX_MTIME = 8**11 - 1
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One compressed layer blob and the facts an image needs about it.
-
-    ``digest`` names the blob as stored and sent (``sha256`` of ``blob``); ``diff_id`` names
-    the uncompressed tar, which is what the image config lists and what engines check after
-    unpacking. ``comment`` becomes the layer's history entry in the image config.
-    """
-
-    blob: bytes = field(repr=False)
-    digest: str
-    diff_id: str
-    size: int
-    media_type: str
-    uncompressed_size: int
-    comment: str = ""
-
-    @property
-    def hex(self) -> str:
-        """The digest without its ``sha256:`` prefix: the blob's file name in a layout."""
-        return self.digest.removeprefix("sha256:")
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def tar_header(
@@ -287,13 +260,11 @@ class _LayerSink:
         blob = b"".join(self._out)
         self._out = []
         return Layer(
-            blob=blob,
-            digest=sha256_digest(blob),
-            diff_id="sha256:" + self._sha.hexdigest(),
-            size=len(blob),
-            media_type=media_type,
-            uncompressed_size=self.offset,
+            descriptor=Descriptor(media_type, Digest.of(blob), len(blob)),
+            diff_id=Digest(self._sha.hexdigest()),
+            blob=BytesBlob(blob),
             comment=comment,
+            uncompressed_size=self.offset,
         )
 
 
