@@ -68,3 +68,41 @@ class OutputError(PydistrolessError):
     """The image could not be written, loaded or pushed where it was asked to go."""
 
     exit_code = 9
+
+
+class RegistryError(PydistrolessError):
+    """A container registry failed, refused or answered nonsense: unreachable after retries,
+    an HTTP error it explains in its own ``errors`` body, a protocol step it got wrong."""
+
+    exit_code = 10
+
+
+class RegistryAuthError(RegistryError):
+    """The registry wants a login, refused the one given, or denies the action with it."""
+
+    exit_code = 11
+
+
+class RegistryNotFoundError(RegistryError):
+    """The repository, tag, manifest or blob is not on the registry."""
+
+    exit_code = 12
+
+
+class RegistryTrustError(RegistryError):
+    """The registry's TLS certificate does not verify against the trusted CAs."""
+
+    exit_code = 13
+
+
+class PlatformNotFoundError(RegistryNotFoundError):
+    """An image index has no manifest for the platform asked for."""
+
+    exit_code = 14
+
+
+class ImageFormatError(PydistrolessError):
+    """An image read from a tar, a layout or a registry is malformed: a document that is not
+    JSON, a descriptor without a digest, a blob that is not what its descriptor says."""
+
+    exit_code = 15
