@@ -11,10 +11,11 @@ from typing import Any
 
 import click
 
-from pydistroless import __version__, files
+from pydistroless import __version__, files, transfer
 from pydistroless import config as config_file
 from pydistroless import lock as lockfile
 from pydistroless.build import Built, build
+from pydistroless.cli_images import COMMANDS, registry_options, registry_settings
 from pydistroless.context import Context
 from pydistroless.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
@@ -42,7 +43,9 @@ Examples:
 \b
 Exit codes: 0 success, 2 bad usage or configuration, 3 network, 4 signature or
 checksum mismatch, 5 missing from cache with --offline, 6 unresolvable packages,
-7 malformed or hostile package, 8 image check failed, 9 output failed.
+7 malformed or hostile package, 8 image check failed, 9 output failed,
+10 registry failed, 11 registry login needed or refused, 12 not on the registry,
+13 registry certificate not trusted, 14 no image for that platform, 15 malformed image.
 """
 
 
@@ -270,6 +273,19 @@ Examples:
 )
 @click.option("--load", is_flag=True, help="Load the image into docker or podman.")
 @click.option(
+    "--push",
+    "push_to",
+    metavar="REGISTRY/REPO[:TAG]",
+    help="Push the image (and its SBOM, as an artifact that refers to it) to a registry: "
+    "under TAG, or under each of the image's tags (with a config matrix: every image).",
+)
+@click.option(
+    "--push-report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="With --push: write the pushed tags and their digests here as JSON.",
+)
+@click.option(
     "--engine",
     type=click.Choice(["docker", "podman"]),
     help="Engine for --load. Default: docker if it answers, else podman.",
@@ -284,6 +300,7 @@ Examples:
     "Python of the default suite), with -debug, -root or -uidN as they apply.",
 )
 @source_options
+@registry_options
 @click.pass_context
 def build_cmd(ctx: click.Context, **kw: Any) -> None:
     """Build a Python base image.
@@ -334,9 +351,29 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
             if ctx.get_parameter_source(option) is click.core.ParameterSource.COMMANDLINE
         }
         specs = [_spec_from_lock(s, lock, explicit=explicit) for s in specs]
+    if kw["push_report"] is not None:
+        if not kw["push_to"]:
+            raise UsageError("--push-report needs --push REGISTRY/REPO")
+        files.file_target(kw["push_report"], "--push-report")
+    pushed: list[tuple[str, str]] = []
     for image_spec in specs:
         built = build(image_spec, context, lock=lock)
-        _write_outputs(built, kw, output_dir=output_dir, several=len(specs) > 1)
+        pushed += _write_outputs(built, kw, output_dir=output_dir, several=len(specs) > 1)
+    if kw["push_to"]:
+        _print_pushed(pushed, kw["push_report"])
+
+
+def _print_pushed(rows: list[tuple[str, str]], report: Path | None) -> None:
+    """The table of what a push published, and the same as JSON for the next tool."""
+    width = max(len(name) for name, _ in rows)
+    for name, digest in rows:
+        click.echo(f"  {name:<{width}}  {digest}", err=True)
+    if report is not None:
+        import json
+
+        body = json.dumps({name: digest for name, digest in rows}, indent=2, sort_keys=True)
+        files.atomic_write(report, (body + "\n").encode(), "--push-report")
+        click.echo(f"wrote {report}", err=True)
 
 
 def _with_config(
@@ -459,7 +496,7 @@ def check_outputs(outputs: Outputs) -> None:
 
 def _write_outputs(
     built: Built, kw: dict[str, Any], *, output_dir: Path | None, several: bool
-) -> None:
+) -> list[tuple[str, str]]:
     name = built.tags[0].split("/")[-1].replace(":", "-")
     archs = [arch for arch, _ in built.sboms]
     outputs = plan_outputs(
@@ -481,7 +518,38 @@ def _write_outputs(
         engine = daemon.detect_engine(kw["engine"])
         daemon.load(outputs.tar, tag=built.tags[0], engine=engine, also=built.tags[1:])
         click.echo(f"loaded into {engine} as {', '.join(built.tags)}", err=True)
+    rows = _push_built(built, kw) if kw["push_to"] else []
     click.echo(f"{built.digest} {built.tags[0]}" if several else built.digest)
+    return rows
+
+
+def _push_built(built: Built, kw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Push what was just written, with a tag per architecture besides the index's, then
+    attach each image's SBOM to it. Returns (reference, digest) for every tag pushed."""
+    from pydistroless.registry import referrers
+
+    target = kw["push_to"]
+    location = transfer.parse_location(target if "://" in target else f"docker://{target}")
+    assert location.reference is not None
+    reference = location.reference
+    options = registry_settings(kw, tuple(built.spec.ca_certs))
+    written = transfer.write(built.artifact, location, options, tags=built.tags)
+    click.echo(f"pushed {written.where}: {written.detail}", err=True)
+    tags = [reference.tag] if reference.tag else [t.rpartition(":")[2] for t in built.tags]
+    rows = [(f"{reference.name}:{tag}", str(built.digest)) for tag in tags]
+    repository = options.repository(reference)
+    if len(built.images) > 1:
+        for arch, image in zip(built.spec.archs, built.images, strict=True):
+            arch_tags = [f"{tag}-{arch}" for tag in tags]
+            transfer.write(image, location, options, tags=[], explicit_tags=arch_tags)
+            rows += [(f"{reference.name}:{t}", str(image.digest)) for t in arch_tags]
+    media_type = referrers.SPDX if built.spec.sbom_format == "spdx" else referrers.CYCLONEDX
+    documents = dict(built.sboms)
+    for arch, image in zip(built.spec.archs, built.images, strict=True):
+        created = str(image.config_json.get("created", ""))
+        referrers.attach(repository, image, documents[arch], media_type, created=created)
+    click.echo(f"attached {len(built.images)} SBOM(s) to {reference.name}", err=True)
+    return rows
 
 
 @cli.command(
@@ -521,6 +589,10 @@ def lock_cmd(**kw: Any) -> None:
     else:
         files.atomic_write(kw["output"], text.encode(), "--output")
         click.echo(f"wrote {kw['output']}", err=True)
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> int:

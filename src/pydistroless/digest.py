@@ -28,7 +28,7 @@ class Digest:
     def __post_init__(self) -> None:
         if self.algorithm != "sha256" or not _HEX.fullmatch(self.hex):
             raise UsageError(
-                f"{self.algorithm}:{self.hex!s:.80} is not a sha256 digest; a digest is "
+                f"{_shown(self.algorithm + ':' + self.hex)} is not a sha256 digest; a digest is "
                 "sha256: followed by 64 lowercase hex digits"
             )
 
@@ -43,7 +43,7 @@ class Digest:
         algorithm, colon, hex_ = text.partition(":")
         if not colon:
             raise UsageError(
-                f"{text!s:.80} is not a digest; a digest is sha256: followed by 64 hex digits"
+                f"{_shown(text)} is not a digest; a digest is sha256: followed by 64 hex digits"
             )
         return cls(hex_, algorithm)
 
@@ -65,6 +65,11 @@ class Digest:
     def path(self) -> str:
         """Where the blob lives in an OCI layout or a ``docker save`` tar."""
         return f"blobs/{self.algorithm}/{self.hex}"
+
+
+def _shown(text: str) -> str:
+    """Untrusted text as a message may quote it: on one line, and not too long."""
+    return repr(text[:80])
 
 
 class Hasher:

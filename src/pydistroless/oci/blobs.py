@@ -8,10 +8,12 @@ tar or a tampered registry response never reaches an output, and no blob is ever
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from pydistroless.digest import Hasher
-from pydistroless.errors import IntegrityError
+from pydistroless.errors import ImageFormatError, IntegrityError
 from pydistroless.oci.model import Blob, Descriptor
 
 CHUNK = 1 << 20
@@ -20,8 +22,8 @@ CHUNK = 1 << 20
 def copy_blob(descriptor: Descriptor, blob: Blob, out: BinaryIO, *, what: str) -> None:
     """Write ``blob`` to ``out``, checked against ``descriptor``."""
     hasher = Hasher()
-    with blob.open() as stream:
-        while chunk := stream.read(CHUNK):
+    with _opened(blob, descriptor, what) as stream:
+        while chunk := _read(stream, descriptor, what):
             hasher.update(chunk)
             if hasher.size > descriptor.size:
                 raise IntegrityError(
@@ -30,3 +32,29 @@ def copy_blob(descriptor: Descriptor, blob: Blob, out: BinaryIO, *, what: str) -
                 )
             out.write(chunk)
     hasher.check(descriptor.digest, descriptor.size, f"{what}: blob {descriptor.digest}")
+
+
+# A source that fails to read is the source's problem, not the output's: it is reported as
+# such, and not as an OSError that the output's error handling would blame on its target.
+@contextlib.contextmanager
+def _opened(blob: Blob, descriptor: Descriptor, what: str) -> Iterator[BinaryIO]:
+    try:
+        stream = blob.open()
+    except OSError as exc:
+        raise _unreadable(descriptor, what, exc) from None
+    with stream:
+        yield stream
+
+
+def _read(stream: BinaryIO, descriptor: Descriptor, what: str) -> bytes:
+    try:
+        return stream.read(CHUNK)
+    except OSError as exc:
+        raise _unreadable(descriptor, what, exc) from None
+
+
+def _unreadable(descriptor: Descriptor, what: str, exc: OSError) -> ImageFormatError:
+    return ImageFormatError(
+        f"{what}: the source's blob {descriptor.digest} cannot be read "
+        f"({exc.strerror or exc}); the source image is incomplete"
+    )

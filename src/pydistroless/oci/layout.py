@@ -82,12 +82,19 @@ def read_artifact(
         )
     if descriptor.media_type in INDEX_TYPES:
         index = Index(raw=data, children=(), media_type=descriptor.media_type)
-        children = tuple(
-            read_artifact(d, blob_of, where=where, depth=depth + 1)
-            for d in index.manifests()
-            if d.media_type in (*INDEX_TYPES, *MANIFEST_TYPES)
+        children = []
+        others = []
+        for entry in index.manifests():
+            if entry.media_type in (*INDEX_TYPES, *MANIFEST_TYPES):
+                children.append(read_artifact(entry, blob_of, where=where, depth=depth + 1))
+            else:
+                others.append((entry, blob_of(entry)))
+        return Index(
+            raw=data,
+            children=tuple(children),
+            media_type=descriptor.media_type,
+            others=tuple(others),
         )
-        return Index(raw=data, children=children, media_type=descriptor.media_type)
     if descriptor.media_type in MANIFEST_TYPES:
         return Image.read(data, descriptor.media_type, blob_of, where=where)
     raise ImageFormatError(

@@ -418,6 +418,9 @@ class Index:
     raw: bytes = field(repr=False)
     children: tuple[Image | Index, ...]
     media_type: str = OCI_INDEX
+    # entries that are neither images nor indexes (attestations, signatures, whatever a
+    # tool put there): carried along as opaque blobs, so a copy keeps the index whole
+    others: tuple[tuple[Descriptor, Blob], ...] = field(default=(), repr=False)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Index) and other.digest == self.digest
@@ -510,6 +513,10 @@ def walk(artifact: Artifact) -> Iterator[tuple[Descriptor, Blob]]:
         if isinstance(item, Index):
             for child in item.children:
                 yield from visit(child)
+            for desc, blob in item.others:
+                if desc.digest not in seen:
+                    seen.add(desc.digest)
+                    yield desc, blob
             own = (item.descriptor(), BytesBlob(item.raw))
         else:
             for desc, blob in item.blobs():

@@ -295,7 +295,7 @@ def with_media_types(image: Image, family: str) -> Image:
     )
     layers = []
     for raw, layer in zip(manifest.get("layers", []), image.layers, strict=True):
-        if raw["mediaType"] not in table and raw["mediaType"] not in _TO_DOCKER.values():
+        if raw["mediaType"] not in table and raw["mediaType"] not in table.values():
             raise UsageError(
                 f"layer {layer.digest} is {raw['mediaType']}, which has no {family} media type; "
                 "keep the OCI media types"
