@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 
 from pydistroless import files
+from pydistroless.arch import architecture
 from pydistroless.errors import OutputError
-from pydistroless.oci.image import Image, ImageConfig, ImageIndex, platform_for_debian_arch
 from pydistroless.oci.layer import layer_from_tar_bytes
-from pydistroless.oci.output import write_layout
+from pydistroless.oci.layout import write_layout
+from pydistroless.oci.model import Image
+from pydistroless.oci.mutate import ImageConfig, new_image
 from tests.fixtures.debs import file, tar_bytes
 
 
 def make_char_device(path: Path) -> None:
     # the same numbers as /dev/null, so nothing can go wrong if a test fails
     os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-
-
 
 
 def test_absent_and_regular_targets_are_written(tmp_path: Path) -> None:
@@ -96,32 +96,28 @@ def test_stale_temporaries_go_and_live_ones_stay(tmp_path: Path) -> None:
     with open(live, "rb") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)
         files.atomic_write(target, b"image", "--output")
-    assert sorted(os.listdir(tmp_path)) == sorted(
-        ["img.tar", live.name, other.name, mine.name]
-    )
+    assert sorted(os.listdir(tmp_path)) == sorted(["img.tar", live.name, other.name, mine.name])
 
 
-def _index() -> ImageIndex:
+def _image() -> Image:
     layer = layer_from_tar_bytes(tar_bytes([file("./hello", "hi\n")]))
     config = ImageConfig(entrypoint=("/hello",), created=0)
-    return ImageIndex(
-        images=(Image(platform=platform_for_debian_arch("amd64"), config=config, layers=(layer,)),)
-    )
+    return new_image(architecture("amd64").platform, config, (layer,))
 
 
-def _write_layouts(target: str, index: ImageIndex, tag: str, rounds: int) -> None:
+def _write_layouts(target: str, image: Image, tag: str, rounds: int) -> None:
     for _ in range(rounds):
-        write_layout(Path(target), index, tags=[tag])
+        write_layout(Path(target), image, tags=[tag])
 
 
 def test_concurrent_writers_of_one_layout_take_turns(tmp_path: Path) -> None:
     target = tmp_path / "oci"
     # Made here, not in the children: a forked child must not use the compression threads
     # of its parent, which it does not have.
-    index = _index()
+    image = _image()
     context = multiprocessing.get_context("fork")
     writers = [
-        context.Process(target=_write_layouts, args=(str(target), index, f"app:{i}", 15))
+        context.Process(target=_write_layouts, args=(str(target), image, f"app:{i}", 15))
         for i in range(3)
     ]
     for writer in writers:

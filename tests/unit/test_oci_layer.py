@@ -15,13 +15,8 @@ import zstandard
 from pydistroless.errors import ImageCheckError, UsageError
 from pydistroless.fs.tree import Entry, Kind, Tree
 from pydistroless.oci import layer as layer_module
-from pydistroless.oci.layer import (
-    MEDIA_TYPE_LAYER_GZIP,
-    MEDIA_TYPE_LAYER_TAR,
-    MEDIA_TYPE_LAYER_ZSTD,
-    layer_from_tar_bytes,
-    layer_from_tree,
-)
+from pydistroless.oci.layer import layer_from_tar_bytes, layer_from_tree
+from pydistroless.oci.model import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, Descriptor, Layer
 
 MTIME = 1_700_000_000
 LONG_DIR = "usr/share/" + "/".join(["deeply-nested-directory"] * 6)
@@ -46,6 +41,12 @@ def sample_tree() -> Tree:
     return tree
 
 
+def blob(layer: Layer) -> bytes:
+    """The layer's bytes, read from its blob as any sink reads them."""
+    with layer.open() as stream:
+        return stream.read()
+
+
 def members(layer_blob: bytes) -> list[tarfile.TarInfo]:
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer_blob))) as tar:
         return tar.getmembers()
@@ -55,19 +56,20 @@ def test_same_tree_gives_identical_bytes() -> None:
     for compression in ("gzip", "zstd", "none"):
         first = layer_from_tree(sample_tree(), mtime=MTIME, compression=compression)
         second = layer_from_tree(sample_tree(), mtime=MTIME, compression=compression)
-        assert first.blob == second.blob
+        assert blob(first) == blob(second)
         assert first == second
 
 
 def test_digests_and_sizes_describe_the_blob() -> None:
     layer = layer_from_tree(sample_tree(), mtime=MTIME)
-    raw = gzip.decompress(layer.blob)
-    assert layer.media_type == MEDIA_TYPE_LAYER_GZIP
-    assert layer.digest == "sha256:" + hashlib.sha256(layer.blob).hexdigest()
-    assert layer.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
-    assert layer.size == len(layer.blob)
+    raw = gzip.decompress(blob(layer))
+    assert layer.media_type == OCI_LAYER_GZIP
+    assert str(layer.digest) == "sha256:" + hashlib.sha256(blob(layer)).hexdigest()
+    assert str(layer.diff_id) == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert layer.size == len(blob(layer))
     assert layer.uncompressed_size == len(raw)
-    assert layer.hex == layer.digest.removeprefix("sha256:")
+    assert layer.digest.hex == str(layer.digest).removeprefix("sha256:")
+    assert layer.descriptor == Descriptor(OCI_LAYER_GZIP, layer.digest, layer.size)
     assert len(raw) % tarfile.RECORDSIZE == 0
 
 
@@ -75,18 +77,18 @@ def test_zstd_and_uncompressed_layers_hold_the_same_tar() -> None:
     gz = layer_from_tree(sample_tree(), mtime=MTIME)
     zs = layer_from_tree(sample_tree(), mtime=MTIME, compression="zstd")
     plain = layer_from_tree(sample_tree(), mtime=MTIME, compression="none")
-    raw = gzip.decompress(gz.blob)
-    assert zs.media_type == MEDIA_TYPE_LAYER_ZSTD
-    assert plain.media_type == MEDIA_TYPE_LAYER_TAR
-    assert zstandard.ZstdDecompressor().decompressobj().decompress(zs.blob) == raw
-    assert plain.blob == raw
+    raw = gzip.decompress(blob(gz))
+    assert zs.media_type == OCI_LAYER_ZSTD
+    assert plain.media_type == OCI_LAYER
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(blob(zs)) == raw
+    assert blob(plain) == raw
     assert gz.diff_id == zs.diff_id == plain.diff_id
     assert plain.digest == plain.diff_id
 
 
 def test_members_follow_the_tree_order_with_fixed_metadata() -> None:
     tree = sample_tree()
-    got = members(layer_from_tree(tree, mtime=MTIME).blob)
+    got = members(blob(layer_from_tree(tree, mtime=MTIME)))
     assert [m.name for m in got] == [e.path for e in tree.entries()]
     for m in got:
         assert m.mtime == MTIME
@@ -108,14 +110,14 @@ def test_members_follow_the_tree_order_with_fixed_metadata() -> None:
 
 
 def test_directories_are_written_with_a_trailing_slash() -> None:
-    raw = gzip.decompress(layer_from_tree(sample_tree(), mtime=MTIME).blob)
+    raw = gzip.decompress(blob(layer_from_tree(sample_tree(), mtime=MTIME)))
     assert raw[:512].startswith(b"bin\0")  # a symlink: no slash
     assert b"etc/\0" in raw
 
 
 def test_first_path_of_a_hard_link_group_carries_the_data() -> None:
     with tarfile.open(
-        fileobj=io.BytesIO(gzip.decompress(layer_from_tree(sample_tree(), mtime=MTIME).blob))
+        fileobj=io.BytesIO(gzip.decompress(blob(layer_from_tree(sample_tree(), mtime=MTIME))))
     ) as tar:
         first = tar.getmember("usr/lib/m/a-link")
         assert first.isreg()
@@ -129,7 +131,7 @@ def test_first_path_of_a_hard_link_group_carries_the_data() -> None:
 
 
 def test_extracted_layer_has_real_links(tmp_path: Path) -> None:
-    raw = gzip.decompress(layer_from_tree(sample_tree(), mtime=MTIME).blob)
+    raw = gzip.decompress(blob(layer_from_tree(sample_tree(), mtime=MTIME)))
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         tar.extractall(tmp_path, filter="tar")
     inodes = {os.stat(tmp_path / "usr/lib/m" / n).st_ino for n in ("a-link", "shared", "z-link")}
@@ -143,7 +145,7 @@ def test_a_file_without_links_is_a_plain_member() -> None:
     tree = Tree()
     tree.add_file("a", b"x")
     tree.add(Entry("b", Kind.HARDLINK, 0o644, target="a"))
-    got = members(layer_from_tree(tree, mtime=0).blob)
+    got = members(blob(layer_from_tree(tree, mtime=0)))
     assert [(m.name, m.type) for m in got] == [("a", tarfile.REGTYPE), ("b", tarfile.LNKTYPE)]
     assert got[1].linkname == "a"
 
@@ -155,10 +157,10 @@ def test_mtime_changes_the_layer_and_nothing_else_does() -> None:
 
 
 def test_gzip_header_names_no_file_and_no_time() -> None:
-    blob = layer_from_tree(sample_tree(), mtime=MTIME).blob
-    assert blob[:4] == b"\x1f\x8b\x08\x00"  # deflate, no FNAME/FEXTRA/FCOMMENT flags
-    assert blob[4:8] == bytes(4)  # mtime 0
-    assert blob[9] == 255  # OS unknown, whatever machine wrote it
+    data = blob(layer_from_tree(sample_tree(), mtime=MTIME))
+    assert data[:4] == b"\x1f\x8b\x08\x00"  # deflate, no FNAME/FEXTRA/FCOMMENT flags
+    assert data[4:8] == bytes(4)  # mtime 0
+    assert data[9] == 255  # OS unknown, whatever machine wrote it
 
 
 def big_tree() -> Tree:
@@ -173,9 +175,9 @@ def big_tree() -> Tree:
 
 def test_gzip_over_many_chunks_round_trips() -> None:
     layer = layer_from_tree(big_tree(), mtime=0)
-    raw = gzip.decompress(layer.blob)
+    raw = gzip.decompress(blob(layer))
     assert layer.uncompressed_size > 3 * layer_module._GZIP_CHUNK
-    assert hashlib.sha256(raw).hexdigest() == layer.diff_id.removeprefix("sha256:")
+    assert hashlib.sha256(raw).hexdigest() == layer.diff_id.hex
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         assert tar.extractfile("data/5").read() == big_tree().read("data/5")
 
@@ -191,7 +193,7 @@ def test_gzip_bytes_do_not_depend_on_the_number_of_threads(
         one = layer_from_tree(big_tree(), mtime=0, level=1)
     finally:
         single.shutdown()
-    assert one.blob == many.blob
+    assert blob(one) == blob(many)
 
 
 def test_levels_change_size_not_content() -> None:
@@ -199,19 +201,19 @@ def test_levels_change_size_not_content() -> None:
     best = layer_from_tree(big_tree(), mtime=0, level=9)
     assert fast.diff_id == best.diff_id
     assert best.size <= fast.size
-    assert fast.blob[8] == 4 and best.blob[8] == 2  # XFL as gzip(1) sets it
+    assert blob(fast)[8] == 4 and blob(best)[8] == 2  # XFL as gzip(1) sets it
 
 
 def test_layer_from_tar_bytes_keeps_the_tar_as_is() -> None:
-    raw = gzip.decompress(layer_from_tree(sample_tree(), mtime=MTIME).blob)
+    raw = gzip.decompress(blob(layer_from_tree(sample_tree(), mtime=MTIME)))
     layer = layer_from_tar_bytes(raw, comment="prebuilt")
-    assert gzip.decompress(layer.blob) == raw
-    assert layer.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert gzip.decompress(blob(layer)) == raw
+    assert str(layer.diff_id) == "sha256:" + hashlib.sha256(raw).hexdigest()
     assert layer.comment == "prebuilt"
 
 
 def test_an_empty_tree_is_a_valid_empty_layer() -> None:
-    got = members(layer_from_tree(Tree(), mtime=0).blob)
+    got = members(blob(layer_from_tree(Tree(), mtime=0)))
     assert got == []
 
 
