@@ -225,13 +225,6 @@ def test_no_image_is_guessed_for_a_foreign_host(
         platform_image(MULTI, None, where="x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PlatformNotFoundError,
-    reason="BUG: write_tar asks platform_image for the host's image, which refuses a host "
-    "the index does not list; the CLI passes no docker_platform and has no --platform "
-    "option, so e.g. `build --arch arm64,armhf --output x.tar` fails on an amd64 machine",
-)
 def test_a_multi_platform_tar_is_written_on_a_foreign_host(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

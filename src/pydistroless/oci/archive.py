@@ -26,7 +26,7 @@ from typing import BinaryIO
 from pydistroless import files as files_
 from pydistroless.arch import Platform
 from pydistroless.digest import Digest
-from pydistroless.errors import ImageFormatError, UsageError
+from pydistroless.errors import ImageFormatError, PlatformNotFoundError, UsageError
 from pydistroless.oci.blobs import copy_blob
 from pydistroless.oci.layer import tar_end, tar_header, tar_padding
 from pydistroless.oci.layout import OCI_LAYOUT, index_json, select
@@ -73,6 +73,18 @@ def docker_manifest(image: Image, tags: Sequence[str]) -> bytes:
     )
 
 
+def _for_docker(artifact: Artifact, platform: Platform | None) -> Image:
+    """The one image ``manifest.json`` names: the platform asked for, else the host's, else
+    the first (docker on another machine still loads something it can inspect and push)."""
+    if platform is not None or isinstance(artifact, Image):
+        return platform_image(artifact, platform, where="the image")
+    try:
+        return platform_image(artifact, None, where="the image")
+    except PlatformNotFoundError:
+        images = list(artifact.images())
+        return next((i for i in images if i.platform is not None), images[0])
+
+
 def write_tar(
     path: Path,
     artifact: Artifact,
@@ -88,7 +100,7 @@ def write_tar(
         raise UsageError(f"tar mtime must be a whole number of seconds >= 0, not {mtime!r}")
     check_tags(tags)
     path = Path(os.path.abspath(path))
-    chosen = platform_image(artifact, docker_platform, where="the image")
+    chosen = _for_docker(artifact, docker_platform)
     documents = {
         "index.json": index_json(artifact, tags),
         "manifest.json": docker_manifest(chosen, tags),

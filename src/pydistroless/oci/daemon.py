@@ -73,7 +73,7 @@ def load(tar_path: Path, *, tag: str, engine: str, also: Sequence[str] = ()) -> 
     names it.
 
     Returns the engine's image ID as ``sha256:<hex>`` (for an image written by
-    :func:`~pydistroless.oci.output.write_tar` this is the config digest of the image in
+    :func:`~pydistroless.oci.archive.write_tar` this is the config digest of the image in
     its ``manifest.json``, on docker and podman alike).
     """
     if engine not in ENGINES:
