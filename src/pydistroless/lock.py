@@ -263,9 +263,7 @@ def _package(data: Any, where: str) -> LockedPackage:
     url = _string(item, "url", where)
     parsed = urlsplit(url)
     if parsed.scheme not in ("http", "https", "file") or "@" in parsed.netloc:
-        raise _Invalid(
-            f"{where}.url must be an http(s) or file URL without credentials in it"
-        )
+        raise _Invalid(f"{where}.url must be an http(s) or file URL without credentials in it")
     size = item.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise _Invalid(f"{where}.size must be a whole number of bytes, not {size!r}")

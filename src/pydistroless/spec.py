@@ -21,7 +21,6 @@ NONROOT_UID = 65532
 VARIANTS = ("standard", "debug")
 
 
-
 def host_arch() -> str:
     return host_debian_name()
 

@@ -293,9 +293,7 @@ def choose_mirrors(
                 return tuple(_checked_url(u, kind) for u in source)
         return getattr(from_apt(), kind)
 
-    main, main_logins = _split_logins(
-        pick(flags_main, "PYDISTROLESS_MIRROR", config_main, "main")
-    )
+    main, main_logins = _split_logins(pick(flags_main, "PYDISTROLESS_MIRROR", config_main, "main"))
     security, security_logins = _split_logins(
         pick(flags_security, "PYDISTROLESS_SECURITY_MIRROR", config_security, "security")
     )

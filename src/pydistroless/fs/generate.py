@@ -89,9 +89,7 @@ def home_of(uid: int) -> str:
 # needs more, and a bound keeps `--ca-cert /dev/zero` from eating the memory.
 MAX_CA_FILE = 4 << 20
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
-)
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -375,8 +375,7 @@ class Tree:
 def _check_symlink(path: str, target: str, context: str) -> None:
     if not target or link_destination(path, target) is None:
         raise UnsafePathError(
-            f"symlink {_short(path)!r} -> {_short(target)!r}{_in(context)} leads outside the "
-            "image"
+            f"symlink {_short(path)!r} -> {_short(target)!r}{_in(context)} leads outside the image"
         )
     size = _byte_length(target)
     if size > MAX_LINK_BYTES:

@@ -270,9 +270,7 @@ def _run(
     return failed
 
 
-def _finish(
-    proc: subprocess.Popen[str], cancelled: threading.Event | None
-) -> tuple[int, str, str]:
+def _finish(proc: subprocess.Popen[str], cancelled: threading.Event | None) -> tuple[int, str, str]:
     while True:
         try:
             out, err = proc.communicate(timeout=0.1)
