@@ -1,0 +1,442 @@
+"""HTTP to registries: one urllib3 pool manager per client, TLS checked, failures retried.
+
+Registries are HTTPS. Plain HTTP is used only for the loopback hosts (``localhost``,
+``127.0.0.1``, ``[::1]``, any port), where a local test registry runs and nothing crosses a
+network, and for hosts the user names with ``--insecure-registry``. Certificates are checked
+against the system's store plus the ``--ca-cert`` files; one that does not verify is a
+:class:`RegistryTrustError` saying so, never retried and never ignored.
+
+A request is retried, with exponential backoff and jitter, when the connection is refused,
+drops or times out, and on 429 and 5xx (after the ``Retry-After`` the registry asks for,
+within a cap), a bounded number of times and within a total time per request. Only requests
+that are safe to repeat are retried, and a body is never a stream that a first attempt may
+have half consumed: it is bytes or a factory that opens it afresh. ``PATCH`` of an upload
+chunk is sent once: the client asks the registry how much arrived and resumes from there.
+
+``$PYDISTROLESS_DEADLINE_SCALE`` multiplies every wait, timeout and total, as for the Debian
+downloads: more than 1 on a slow link, much less in tests. A cancel (:meth:`Transport.cancel`,
+as Ctrl-C does to the downloads) shuts every open socket down, so a blocked read ends now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import os
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+
+from pydistroless import __version__
+from pydistroless.errors import ConfigError, RegistryError, RegistryTrustError, UsageError
+from pydistroless.fetch import DEADLINE_SCALE_VAR, Interrupted, _pool_classes, _Sockets
+
+CHUNK = 1 << 20
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+# Parallel requests to one host: blob uploads run a few at a time, each with its own socket.
+_POOL_SIZE = 8
+
+# A body to send: bytes, or a factory that opens it anew for every attempt (a file, or an
+# iterable of chunks). Never a stream, which a failed attempt would leave half read.
+Body = bytes | Callable[[], BinaryIO | Iterable[bytes]] | None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard to try. A request gets ``attempts`` tries, waiting ``backoff`` seconds before
+    the second and twice as long before each next one (up to ``backoff_cap``, each wait a
+    random part of that, so parallel uploads do not retry in step), or what ``Retry-After``
+    asks (up to ``retry_after_cap``), and none once ``total`` seconds have gone by."""
+
+    attempts: int = 6
+    backoff: float = 0.5
+    backoff_cap: float = 10.0
+    retry_after_cap: float = 30.0
+    total: float = 60.0
+    connect_timeout: float = 10.0
+    # The longest wait for response headers or any one read of a body.
+    read_timeout: float = 60.0
+
+    def scaled(self, factor: float) -> Policy:
+        return Policy(
+            attempts=self.attempts,
+            backoff=self.backoff * factor,
+            backoff_cap=self.backoff_cap * factor,
+            retry_after_cap=self.retry_after_cap * factor,
+            total=self.total * factor,
+            # Timeouts shrink in tests but never grow past the defaults: a longer wait for a
+            # dead peer helps no slow link.
+            connect_timeout=min(self.connect_timeout, self.connect_timeout * factor),
+            read_timeout=min(self.read_timeout, self.read_timeout * factor),
+        )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Policy:
+        raw = (os.environ if environ is None else environ).get(DEADLINE_SCALE_VAR, "").strip()
+        if not raw:
+            return cls()
+        try:
+            factor = float(raw)
+        except ValueError:
+            factor = 0.0
+        if not 0 < factor < 1e6:
+            raise ConfigError(
+                f"{DEADLINE_SCALE_VAR}={raw!r} is not a positive number; set it to, say, 2 to "
+                "give slow registries twice the time"
+            )
+        return cls().scaled(factor)
+
+    def wait(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 0)."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.retry_after_cap))
+        ceiling = min(self.backoff_cap, self.backoff * (2**attempt))
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+class Response:
+    """A response whose body is still on the socket: read it with :meth:`read` or
+    :meth:`chunks`, and :meth:`close` it (or use ``with``) so its connection is reused."""
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse, url: str):
+        self.raw = raw
+        self.url = url
+        self.status = raw.status
+        self.headers = raw.headers
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        """The body in pieces of at most ``size`` bytes, as they arrive."""
+        while chunk := self.raw.read1(size):
+            yield chunk
+
+    def read(self, limit: int) -> bytes | None:
+        """The whole body, or None as soon as it is known to be longer than ``limit``."""
+        announced = self.headers.get("Content-Length", "")
+        if announced.isdigit() and int(announced) > limit:
+            return None
+        parts: list[bytes] = []
+        got = 0
+        for chunk in self.chunks(min(CHUNK, limit + 1)):
+            got += len(chunk)
+            if got > limit:
+                return None
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Drop what is left of the body (a half-read body cannot precede the next response
+        on the connection) and give the connection back."""
+        if not self.raw.isclosed():
+            self.raw.close()
+        self.raw.release_conn()
+
+    def discard(self, limit: int = 64 << 10) -> None:
+        """Read a small rest of the body so the connection can be reused, then close."""
+        with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
+            self.read(limit)
+        self.close()
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Transport:
+    """The HTTP side of one registry client; thread-safe (urllib3's pools are)."""
+
+    def __init__(
+        self,
+        *,
+        insecure: Collection[str] = (),
+        ca_certs: Sequence[Path] = (),
+        policy: Policy | None = None,
+        user_agent: str = f"pydistroless/{__version__}",
+    ):
+        self.insecure = frozenset(h.lower() for h in insecure)
+        self.policy = policy or Policy.from_environ()
+        self._rng = random.Random()
+        self._rng_lock = threading.Lock()
+        self._sockets = _Sockets()
+        self._http = urllib3.PoolManager(
+            num_pools=16,
+            maxsize=_POOL_SIZE,
+            retries=False,
+            headers={"User-Agent": user_agent},
+            ssl_context=_ssl_context(ca_certs),
+        )
+        self._http.pool_classes_by_scheme = _pool_classes(self._sockets)
+
+    def scheme(self, host: str) -> str:
+        """``http`` for loopback and ``--insecure-registry`` hosts, else ``https``."""
+        host = host.lower()
+        name = host.rpartition(":")[0] if _has_port(host) else host
+        plain = name in LOOPBACK or host in self.insecure or name in self.insecure
+        return "http" if plain else "https"
+
+    def base_url(self, host: str) -> str:
+        return f"{self.scheme(host)}://{host}"
+
+    def cancel(self) -> None:
+        """End every request of this transport, now and from now on (:class:`Interrupted`)."""
+        self._sockets.cancel()
+
+    def close(self) -> None:
+        self._http.clear()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Body = None,
+        retry: bool = True,
+        follow: bool = False,
+        drop_auth_across_hosts: bool = True,
+    ) -> Response:
+        """Send one request (retried when ``retry``, see the module's notes) and return the
+        response, whatever its status, once its headers are in. With ``follow``, redirects
+        of a GET or HEAD are followed; the ``Authorization`` header goes only to the host it
+        was meant for. Failing to reach the host at all is a :class:`RegistryError`."""
+        target = url
+        sent_headers = dict(headers or {})
+        origin = urlsplit(url).netloc
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = self._with_retries(method, target, sent_headers, body, retry)
+            location = response.header("Location")
+            if not (follow and response.status in REDIRECT_STATUSES and location):
+                return response
+            response.discard()
+            target = urljoin(target, location)
+            if drop_auth_across_hosts and urlsplit(target).netloc != origin:
+                sent_headers = {
+                    k: v for k, v in sent_headers.items() if k.lower() != "authorization"
+                }
+            if response.status == 303:
+                method, body = "GET", None
+        raise RegistryError(
+            f"{_host_of(url)} redirects {method} {urlsplit(url).path} more than "
+            f"{_MAX_REDIRECTS} times; the registry is misconfigured"
+        )
+
+    def _with_retries(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: Body,
+        retry: bool,
+    ) -> Response:
+        policy = self.policy
+        attempts = policy.attempts if retry else 1
+        started = time.monotonic()
+        for attempt in range(attempts):
+            try:
+                response = self._send(method, url, headers, body)
+            except _Unreachable as failure:
+                last = attempt + 1 >= attempts or not failure.worth_retrying
+                if not last:
+                    wait = self._wait(attempt, None, started)
+                    if wait is not None:
+                        time.sleep(wait)
+                        continue
+                raise failure.error(url, attempt + 1, time.monotonic() - started) from None
+            if response.status not in RETRY_STATUSES or attempt + 1 >= attempts:
+                return response
+            retry_after = _retry_after(response.header("Retry-After"))
+            wait = self._wait(attempt, retry_after, started)
+            if wait is None:
+                return response
+            response.discard()
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _wait(self, attempt: int, retry_after: float | None, started: float) -> float | None:
+        """How long to wait before the next attempt, or None when it would end past the
+        total time a request may take."""
+        with self._rng_lock:
+            wait = self.policy.wait(attempt, retry_after, self._rng)
+        if time.monotonic() - started + wait > self.policy.total:
+            return None
+        return wait
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: Body) -> Response:
+        if self._sockets.cancelled.is_set():
+            raise Interrupted()
+        payload: bytes | BinaryIO | Iterable[bytes] | None
+        payload = body() if callable(body) else body
+        try:
+            raw = self._http.request(
+                method,
+                url,
+                headers=headers,
+                body=payload,
+                preload_content=False,
+                decode_content=False,  # digests are of the bytes as served
+                redirect=False,
+                retries=False,
+                timeout=urllib3.Timeout(
+                    connect=self.policy.connect_timeout, read=self.policy.read_timeout
+                ),
+            )
+        except urllib3.exceptions.SSLError as exc:
+            if self._sockets.cancelled.is_set():
+                raise Interrupted() from None
+            raise _tls_error(url, exc) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if self._sockets.cancelled.is_set():
+                raise Interrupted() from None
+            raise _Unreachable(exc) from None
+        finally:
+            close = getattr(payload, "close", None)
+            if callable(body) and callable(close):
+                close()
+        return Response(raw, url)
+
+
+class Unreachable(RegistryError):
+    """No response at all, after the retries: refused, dropped, timed out, host unknown.
+    ``reason`` says which; the client resumes an upload after one."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class _Unreachable(Exception):
+    """One attempt that got no response."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__()
+        self.reason = _reason(cause)
+        # A host that does not resolve will not resolve in a second either.
+        self.worth_retrying = self.reason != "host not found"
+
+    def error(self, url: str, attempts: int, elapsed: float) -> Unreachable:
+        host = _host_of(url)
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s"
+        if self.reason == "host not found":
+            hint = "check the registry's name"
+        elif self.reason == "connection refused":
+            hint = f"is the registry running at {host}?"
+        else:
+            hint = f"check the network and the registry at {host}"
+        return Unreachable(f"cannot reach {host} ({self.reason}; {tries}): {hint}", self.reason)
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(e) for e in _chain(exc))
+    lowered = text.lower()
+    if "connection refused" in lowered:
+        return "connection refused"
+    if (
+        "name or service not known" in lowered
+        or "failed to resolve" in lowered
+        or "nodename nor servname" in lowered
+        or "temporary failure in name resolution" in lowered
+    ):
+        return "host not found"
+    if "timed out" in lowered:
+        return "timed out"
+    if "reset by peer" in lowered:
+        return "connection reset"
+    if isinstance(exc, urllib3.exceptions.ProtocolError) or "broken pipe" in lowered:
+        return "the connection broke off"
+    return "no response"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend(a for a in current.args if isinstance(a, BaseException))
+        for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+
+
+def _tls_error(url: str, exc: BaseException) -> RegistryError:
+    host = _host_of(url)
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            why = (cause.verify_message or "it does not verify").strip()
+            return RegistryTrustError(
+                f"the TLS certificate of {host} is not trusted ({why}); pass --ca-cert FILE "
+                "with the CA that signed it, or install that CA in the system's store"
+            )
+    text = " ".join(str(e) for e in _chain(exc))
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return RegistryTrustError(
+            f"the TLS certificate of {host} is not trusted; pass --ca-cert FILE with the CA "
+            "that signed it, or install that CA in the system's store"
+        )
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return RegistryError(
+            f"{host} does not speak TLS; if it serves plain HTTP, pass --insecure-registry {host}"
+        )
+    return RegistryError(f"the TLS handshake with {host} failed; check the registry's TLS setup")
+
+
+def _ssl_context(ca_certs: Sequence[Path]) -> ssl.SSLContext:
+    """The system's trust store plus each ``--ca-cert`` file."""
+    context = ssl.create_default_context()
+    for path in ca_certs:
+        try:
+            context.load_verify_locations(cafile=str(path))
+        except FileNotFoundError:
+            raise UsageError(
+                f"--ca-cert {path}: no such file; pass the PEM file of the registry's CA"
+            ) from None
+        except (ssl.SSLError, OSError, ValueError):
+            raise UsageError(
+                f"--ca-cert {path}: not a readable PEM certificate; pass the PEM file of the "
+                "registry's CA"
+            ) from None
+    return context
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now: a number of seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _has_port(host: str) -> bool:
+    if host.startswith("["):
+        return "]:" in host
+    return ":" in host
+
+
+def _host_of(url: str) -> str:
+    return urlsplit(url).netloc.rpartition("@")[2]
