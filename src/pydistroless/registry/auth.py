@@ -26,7 +26,7 @@ from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 from pydistroless.errors import RegistryAuthError, RegistryError
-from pydistroless.registry.transport import LOOPBACK, Response, Transport
+from pydistroless.registry.transport import Response, Transport
 
 CLIENT_ID = "pydistroless"
 DEFAULT_TOKEN_LIFETIME = 60.0
@@ -266,7 +266,7 @@ class Auth:
     def __init__(
         self,
         registry: str,
-        base_url: str,
+        base_url: Callable[[], str],
         transport: Transport,
         credentials: Credentials | None = None,
         *,
@@ -328,7 +328,7 @@ class Auth:
         with self._lock:
             if self._pinged:
                 return
-        response = self._transport.request("GET", f"{self.base_url}/v2/")
+        response = self._transport.request("GET", f"{self.base_url()}/v2/")
         try:
             challenge = self._usable(response) if response.status == 401 else None
         finally:
@@ -436,7 +436,11 @@ class Auth:
                 "http(s) URL; the registry is misconfigured"
             )
         secret = self._login()
-        if secret is not None and parts.scheme == "http" and not self._may_send_in_clear(parts):
+        if (
+            secret is not None
+            and parts.scheme == "http"
+            and not self._transport.plain_allowed(parts.netloc)
+        ):
             raise RegistryAuthError(
                 f"{self.registry} sends logins to the plain-http token server {parts.netloc}; "
                 f"refusing to send the login in clear (pass --insecure-registry "
@@ -463,15 +467,6 @@ class Auth:
                     renew_at=started + lifetime * (1 - _RENEW_SHARE),
                 )
         raise self._token_failure(status, parts.netloc, secret)
-
-    def _may_send_in_clear(self, parts) -> bool:
-        host = (parts.hostname or "").lower()
-        return (
-            host in LOOPBACK
-            or f"[{host}]" in LOOPBACK
-            or parts.netloc.lower() in self._transport.insecure
-            or host in self._transport.insecure
-        )
 
     def _get_token(
         self,
@@ -512,7 +507,7 @@ class Auth:
             "POST",
             realm,
             headers={"Content-Type": "application/x-www-form-urlencoded"},
-            body=lambda: [body],
+            body=body,
         )
 
     def _token_failure(self, status: int, server: str, secret: SecretLike | None) -> RegistryError:

@@ -116,12 +116,17 @@ class Registry:
         self.host = host
         self.api_host = DOCKER_API_HOST if host == DEFAULT_REGISTRY else host
         self.transport = transport or Transport(insecure=insecure, ca_certs=ca_certs, policy=policy)
-        self.base_url = self.transport.base_url(self.api_host)
-        self.auth = Auth(host, self.base_url, self.transport, credentials)
+        self.auth = Auth(host, lambda: self.base_url, self.transport, credentials)
         self.upload = upload or UploadPolicy()
 
     def __repr__(self) -> str:
         return f"Registry({self.host!r})"
+
+    @property
+    def base_url(self) -> str:
+        """``https://API_HOST`` (or ``http://`` for a local or insecure registry without TLS;
+        found out on first use, not when the client is made)."""
+        return self.transport.base_url(self.api_host)
 
     def repository(self, name: str) -> Repository:
         return Repository(self, name)
@@ -616,7 +621,10 @@ class Repository:
     # ---- requests and errors -----------------------------------------------------------
 
     def _url(self, path: str) -> str:
-        return f"{self.registry.base_url}/v2/{self.name}/{path}"
+        """The API path of ``path`` in this repository; :meth:`_request` adds the scheme and
+        host (finding out the scheme may mean a first request, whose failure names what was
+        being done)."""
+        return f"/v2/{self.name}/{path}"
 
     def _ref(self, reference: str) -> str:
         sep = "@" if _as_digest(reference) is not None else ":"
@@ -640,6 +648,8 @@ class Repository:
         auth = self.registry.auth
         transport = self.registry.transport
         try:
+            if url.startswith("/"):
+                url = self.registry.base_url + url
             sent = auth.headers(scopes)
             response = transport.request(
                 method,
@@ -697,6 +707,8 @@ class Repository:
             detail = first.get("detail")
             if isinstance(detail, str) and detail.strip() and len(detail) < 120:
                 message = f"{message or ''} ({_one_line(detail)})".strip()
+        if code is None and message is None and response.raw.reason:
+            message = _one_line(f"HTTP {response.status} {response.raw.reason}")
         failure = _Failure(response.status, code, message)
         response._failure = failure  # type: ignore[attr-defined]
         return failure
@@ -718,11 +730,11 @@ class Repository:
         login = f"log in with `pydistroless login {host}`"
         if failure.status in (401, 403) or failure.code in ("UNAUTHORIZED", "DENIED"):
             if not auth.has_login:
-                return RegistryAuthError(f"{what}: {said}; {login}")
+                return RegistryAuthError(f"{what}: {said}; the registry wants a login: {login}")
             user = auth.user or "the identity token"
             if auth.scheme == "basic" and failure.status == 401:
                 return RegistryAuthError(
-                    f"{what}: {said}; the password for {user} was refused, {login} again"
+                    f"{what}: {said}; the password for {user} was refused: {login} again"
                 )
             return RegistryAuthError(
                 f"{what}: {said}; {user} may not {action} {self.where}: ask for access or "

@@ -2,7 +2,8 @@
 
 Registries are HTTPS. Plain HTTP is used only for the loopback hosts (``localhost``,
 ``127.0.0.1``, ``[::1]``, any port), where a local test registry runs and nothing crosses a
-network, and for hosts the user names with ``--insecure-registry``. Certificates are checked
+network, and for hosts the user names with ``--insecure-registry``, and for those only when
+they do not speak TLS (docker's order: HTTPS first, then HTTP). Certificates are checked
 against the system's store plus the ``--ca-cert`` files; one that does not verify is a
 :class:`RegistryTrustError` saying so, never retried and never ignored.
 
@@ -173,6 +174,8 @@ class Transport:
         self._rng = random.Random()
         self._rng_lock = threading.Lock()
         self._sockets = _Sockets()
+        self._schemes: dict[str, str] = {}
+        self._schemes_lock = threading.Lock()
         self._http = urllib3.PoolManager(
             num_pools=16,
             maxsize=_POOL_SIZE,
@@ -182,15 +185,29 @@ class Transport:
         )
         self._http.pool_classes_by_scheme = _pool_classes(self._sockets)
 
-    def scheme(self, host: str) -> str:
-        """``http`` for loopback and ``--insecure-registry`` hosts, else ``https``."""
+    def plain_allowed(self, host: str) -> bool:
+        """Whether ``host`` may be spoken to in plain HTTP: loopback, or named by the user."""
         host = host.lower()
         name = host.rpartition(":")[0] if _has_port(host) else host
-        plain = name in LOOPBACK or host in self.insecure or name in self.insecure
-        return "http" if plain else "https"
+        return name in LOOPBACK or host in self.insecure or name in self.insecure
 
     def base_url(self, host: str) -> str:
-        return f"{self.scheme(host)}://{host}"
+        """``https://HOST``, or ``http://HOST`` for a host that may use plain HTTP and does
+        not speak TLS: it is asked once (``GET /v2/`` over TLS first, as docker does). A
+        certificate that does not verify stays an error, loopback or not."""
+        with self._schemes_lock:
+            known = self._schemes.get(host)
+        if known is not None:
+            return f"{known}://{host}"
+        scheme = "https"
+        if self.plain_allowed(host):
+            try:
+                self.request("GET", f"https://{host}/v2/").discard()
+            except _NotTLS:
+                scheme = "http"
+        with self._schemes_lock:
+            self._schemes.setdefault(host, scheme)
+            return f"{self._schemes[host]}://{host}"
 
     def cancel(self) -> None:
         """End every request of this transport, now and from now on (:class:`Interrupted`)."""
@@ -319,6 +336,10 @@ class Unreachable(RegistryError):
         self.reason = reason
 
 
+class _NotTLS(RegistryError):
+    """The host answered a TLS handshake in plain text."""
+
+
 class _Unreachable(Exception):
     """One attempt that got no response."""
 
@@ -392,7 +413,7 @@ def _tls_error(url: str, exc: BaseException) -> RegistryError:
             "that signed it, or install that CA in the system's store"
         )
     if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
-        return RegistryError(
+        return _NotTLS(
             f"{host} does not speak TLS; if it serves plain HTTP, pass --insecure-registry {host}"
         )
     return RegistryError(f"the TLS handshake with {host} failed; check the registry's TLS setup")
