@@ -67,6 +67,9 @@ class DebPackage:
     control: str  # the package's own control paragraph, one paragraph, newline-terminated
     md5sums: str  # "<md5>  <path>" lines as shipped (paths without a leading slash)
     entries: tuple[Entry, ...]  # data.tar members in archive order, names canonical
+    # The newest member mtime of data.tar: the package's build date (Debian clamps every
+    # member to its changelog's), which dates its layer better than the archive's Release.
+    mtime: int = 0
 
 
 def read_deb(data: bytes, *, name: str) -> DebPackage:
@@ -88,12 +91,16 @@ def read_deb(data: bytes, *, name: str) -> DebPackage:
         raise PackageFormatError(f"{label}: control.tar has no control file")
     fields = _control_fields(control_files["control"].decode("utf-8", errors="replace"), name)
     data_limit = _data_limit(fields.get("Installed-Size"), f"{label}: {data_name}")
-    entries = tuple(_entries(_open_tar(data_raw, data_name, data_limit), data_limit, name))
+    data_tar = _open_tar(data_raw, data_name, data_limit)
+    entries = tuple(_entries(data_tar, data_limit, name))
+    # tarfile keeps every header it has read; a pax mtime may be fractional.
+    mtime = max([0, *(int(m.mtime) for m in data_tar.getmembers())])
     return DebPackage(
         name=name,
         control=_paragraph_text(fields),
         md5sums=control_files.get("md5sums", b"").decode("utf-8", errors="replace"),
         entries=entries,
+        mtime=mtime,
     )
 
 
