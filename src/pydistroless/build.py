@@ -30,7 +30,7 @@ from pydistroless.debian.deb import DebPackage
 from pydistroless.digest import Digest
 from pydistroless.errors import PydistrolessError
 from pydistroless.fetch import log
-from pydistroless.fs import generate, slicing
+from pydistroless.fs import generate, layering, slicing
 from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock, LockedPackage
 from pydistroless.oci.layer import layer_from_tree
@@ -245,7 +245,14 @@ def _build_arch(
             host_tree=_host_python(spec, lock, arch_lock, ctx) if spec.pyc else None,
             pyc_ready=ctx.pyc_ready,
         )
-        layers = (layer_from_tree(assembly.tree, mtime=mtime),)
+        facts = {
+            p.name: layering.PackageFacts(p.name, p.source, deb.mtime)
+            for p, deb in zip(arch_lock.packages, debs, strict=True)
+        }
+        parts = layering.split(assembly.tree, packages=facts, python=arch_lock.python, epoch=mtime)
+        layers = tuple(
+            layer_from_tree(part.tree, mtime=part.mtime, comment=part.comment) for part in parts
+        )
         document = assembly.sbom
         _store_image(ctx.cache, key, layers, document)
     image = new_image(architecture(arch_lock.arch).platform, config, layers)
