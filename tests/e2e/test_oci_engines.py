@@ -18,63 +18,25 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pydistroless import arch
 from pydistroless.arch import Platform
-from pydistroless.fs.tree import Entry, Kind, Tree
+from pydistroless.fs.tree import Tree
 from pydistroless.oci import daemon
 from pydistroless.oci.archive import write_tar
-from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.layout import write_layout
-from pydistroless.oci.model import Image, Index, rfc3339
-from pydistroless.oci.mutate import ImageConfig, new_image, new_index
+from pydistroless.oci.model import Image, Index
+from pydistroless.oci.mutate import new_index
+from tests.fixtures.images import (
+    EPOCH,
+    GREETING,
+    NONROOT,
+    host_image,
+    make_image,
+    native_platform,
+    runnable_tree,
+)
 
 if TYPE_CHECKING:
     from conftest import Engine
-
-EPOCH = 1_700_000_000
-GREETING = "hello from a pydistroless test image\n"
-NONROOT = 65532
-
-
-def native_platform() -> Platform:
-    host = arch.host()
-    if host is None:
-        pytest.fail("this machine's architecture has no OCI name known to pydistroless")
-    return host.platform
-
-
-def host_image(index: Index) -> Image:
-    image = index.image_for(native_platform())
-    assert image is not None
-    return image
-
-
-def runnable_tree(busybox: bytes) -> Tree:
-    tree = Tree()
-    tree.add_file("bin/busybox", busybox, 0o755)
-    # "ash" sorts before "busybox", so the tar carries the data under bin/ash and makes
-    # bin/busybox the link: the entrypoint only runs if links are extracted right.
-    tree.add(Entry("bin/ash", Kind.HARDLINK, 0o755, target="bin/busybox"))
-    tree.add(Entry("bin/echo", Kind.HARDLINK, 0o755, target="bin/busybox"))
-    tree.add_symlink("bin/sh", "busybox")
-    tree.add_file("etc/greeting", GREETING.encode())
-    tree.add_dir("home/nonroot", 0o700, uid=NONROOT, gid=NONROOT)
-    tree.add_dir("tmp", 0o1777)
-    return tree
-
-
-def make_image(tree: Tree, platform: Platform) -> Image:
-    config = ImageConfig(
-        entrypoint=("/bin/busybox",),
-        cmd=("cat", "/etc/greeting"),
-        env=("PATH=/bin",),
-        user=f"{NONROOT}:{NONROOT}",
-        working_dir="/home/nonroot",
-        labels={"org.opencontainers.image.title": "pydistroless e2e"},
-        created=rfc3339(EPOCH),
-    )
-    layer = layer_from_tree(tree, mtime=EPOCH, comment="busybox")
-    return new_image(platform, config, (layer,))
 
 
 @dataclass(frozen=True)
