@@ -178,7 +178,7 @@ class FakeRegistry:
         self.accept: Callable[[str | None], bool] = lambda _a: False
         self.token_status = 200
         self.token_answer: Callable[[Seen], dict[str, Any]] = lambda s: {"token": "tok"}
-        self.v2_extra: Callable[[str], tuple[int, dict[str, str], bytes]] | None = None
+        self.v2_extra: Callable[[Seen], tuple[int, dict[str, str], bytes]] | None = None
         self.lock = threading.Lock()
         owner = self
 
@@ -206,7 +206,7 @@ class FakeRegistry:
                         data = b'{"details":"denied"}'
                 elif owner.accept(seen.authorization):
                     if owner.v2_extra is not None:
-                        status, headers, data = owner.v2_extra(url.path)
+                        status, headers, data = owner.v2_extra(seen)
                     else:
                         status, headers, data = 200, {}, b"{}"
                 else:
@@ -416,7 +416,7 @@ def test_insufficient_scope_rechallenges_with_the_wider_scope(fake: FakeRegistry
     fake.token_answer = lambda s: {
         "token": "wide" if "repository:src:pull" in s.query.get("scope", []) else "narrow"
     }
-    fake.v2_extra = lambda path: (200, {}, b"{}")
+    fake.v2_extra = lambda seen: (200, {}, b"{}")
     registry = Registry(fake.host, credentials=lambda _h: None, policy=FAST)
     auth = registry.auth
     sent = auth.headers(["repository:dst:pull,push"])
@@ -572,3 +572,26 @@ def test_plain_http_only_when_the_host_does_not_speak_tls(fake: FakeRegistry) ->
     fake.accept = lambda _a: True
     transport = Transport(policy=FAST)
     assert transport.base_url(fake.host) == f"http://{fake.host}"
+
+
+# ---- client parts a real docker-registry 2.8 cannot show -------------------------------------
+
+
+def test_tags_follow_link_pagination(fake: FakeRegistry) -> None:
+    fake.accept = lambda _a: True
+    names = [f"t{n}" for n in range(5)]
+
+    def page(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        last = seen.query.get("last", [""])[0]
+        rest = [n for n in names if n > last][:2]
+        headers = {}
+        if rest and rest[-1] != names[-1]:
+            # Relative, as distribution writes it.
+            headers["Link"] = f'</v2/app/tags/list?n=2&last={rest[-1]}>; rel="next"'
+        return 200, headers, json.dumps({"name": "app", "tags": rest}).encode()
+
+    fake.v2_extra = page
+    registry = Registry(fake.host, credentials=lambda _h: None, policy=FAST)
+    assert registry.repository("app").tags(page_size=2) == names
+    lists = [s for s in fake.seen if s.path == "/v2/app/tags/list"]
+    assert len(lists) == 3

@@ -13,6 +13,7 @@ about which reference, and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -239,14 +240,18 @@ class Repository:
         if self.blob_size(digest) is not None:
             return "present"
         session: str | None = None
-        for source in mount_from:
+        for source in dict.fromkeys(mount_from):
             if source == self.name:
                 continue
-            outcome, session = self._mount(digest, source, what)
+            outcome, started = self._mount(digest, source, what)
             if outcome == "mounted":
+                self._cancel(session)
                 return "mounted"
-            if session is not None:
-                break
+            if started is not None:
+                # The session a refused mount opened serves the upload, unless the next
+                # source mounts: only the last one is kept.
+                self._cancel(session)
+                session = started
         policy = self.registry.upload
         for attempt in range(policy.sessions):
             if session is None:
@@ -283,6 +288,14 @@ class Repository:
                 raise self._error(response, what, kind="blob", action="push")
             # A registry without mounts (or a source it will not read) just means uploading.
             return "uploaded", None
+
+    def _cancel(self, session: str | None) -> None:
+        """Drop an upload session that will not be used (best effort: registries also purge
+        stale sessions themselves)."""
+        if session is None:
+            return
+        with contextlib.suppress(RegistryError):
+            self._request("DELETE", session, self._push, "cancelling an upload").discard()
 
     def _start_upload(self, what: str) -> tuple[str, int | None]:
         with self._request("POST", self._url("blobs/uploads/"), self._push, what) as response:
@@ -592,10 +605,13 @@ class Repository:
 
     # ---- tags ----------------------------------------------------------------------------
 
-    def tags(self) -> list[str]:
-        """Every tag of the repository, following ``Link`` pagination."""
+    def tags(self, *, page_size: int | None = None) -> list[str]:
+        """Every tag of the repository, following ``Link`` pagination (``page_size`` asks
+        for pages of that many; by default the registry chooses)."""
         what = f"listing the tags of {self.where}"
         url: str | None = self._url("tags/list")
+        if page_size is not None:
+            url = _add_query(url, {"n": str(page_size)})
         found: list[str] = []
         pages = 0
         while url:
