@@ -59,7 +59,7 @@ def attach(
     """Push the SBOM artifact for ``subject`` (already pushed) and make it findable."""
     artifact = sbom_artifact(subject, document, media_type, created=created)
     remote.write(artifact, repository, [])
-    repository.add_referrer(subject.digest, artifact.descriptor(with_platform=False))
+    repository.add_referrer(subject.digest, artifact.descriptor(with_platform=False).to_json())
     return artifact.digest
 
 
