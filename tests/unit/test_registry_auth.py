@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from pydistroless.digest import Digest
-from pydistroless.errors import ConfigError, RegistryAuthError, RegistryError
+from pydistroless.errors import ConfigError, IntegrityError, RegistryAuthError, RegistryError
 from pydistroless.registry.auth import (
     Auth,
     Challenge,
@@ -36,7 +36,7 @@ from pydistroless.registry.auth import (
     parse_challenges,
     repository_scope,
 )
-from pydistroless.registry.client import Registry
+from pydistroless.registry.client import OCI_INDEX, OCI_MANIFEST, Registry
 from pydistroless.registry.transport import Policy, Transport, _retry_after
 
 FAST = Policy(attempts=2, backoff=0.01, backoff_cap=0.02, total=2, read_timeout=5)
@@ -595,3 +595,104 @@ def test_tags_follow_link_pagination(fake: FakeRegistry) -> None:
     assert registry.repository("app").tags(page_size=2) == names
     lists = [s for s in fake.seen if s.path == "/v2/app/tags/list"]
     assert len(lists) == 3
+
+
+def _reply(status: int, body: bytes = b"", **headers: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {k.replace("_", "-"): v for k, v in headers.items()}, body
+
+
+def test_busy_and_failing_registries_are_retried(fake: FakeRegistry) -> None:
+    fake.accept = lambda _a: True
+    answers = iter([_reply(503, Retry_After="0"), _reply(502), _reply(200, b'{"tags":["a"]}')])
+    fake.v2_extra = lambda seen: next(answers) if seen.path.endswith("/tags/list") else _reply(200)
+    policy = Policy(attempts=3, backoff=0.01, total=5)
+    repo = Registry(fake.host, credentials=lambda _h: None, policy=policy).repository("app")
+    assert repo.tags() == ["a"]
+    assert len([s for s in fake.seen if s.path == "/v2/app/tags/list"]) == 3
+
+    fake.v2_extra = lambda seen: _reply(
+        429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}', Retry_After="0"
+    )
+    with pytest.raises(RegistryError, match="TOOMANYREQUESTS: slow down; the registry limits"):
+        repo.tags()
+
+
+def test_blob_redirects_keep_the_login_on_its_host_only(fake: FakeRegistry) -> None:
+    storage = FakeRegistry()
+    try:
+        data = b"layer bytes"
+        digest = Digest.of(data)
+        fake.challenge = 'Basic realm="r"'
+        fake.accept = lambda a: a is not None and a.startswith("Basic ")
+        storage.accept = lambda _a: True
+        storage.v2_extra = lambda seen: _reply(200, data)
+
+        def blobs(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+            if seen.path.startswith("/v2/app/blobs/"):
+                # First to another path of the same host, then to another host.
+                return _reply(307, Location="/local/blob")
+            if seen.path == "/local/blob":
+                return _reply(302, Location=f"http://{storage.host}/storage/blob?sig=1")
+            return _reply(200, b"{}")
+
+        fake.v2_extra = blobs
+        registry = Registry(fake.host, credentials=lambda _h: Login("dave", "pw"), policy=FAST)
+        out = io.BytesIO()
+        assert registry.repository("app").fetch_blob(digest, out, size=len(data)) == len(data)
+        assert out.getvalue() == data
+        local = [s for s in fake.seen if s.path == "/local/blob"]
+        assert local and local[0].authorization is not None
+        remote = [s for s in storage.seen if s.path == "/storage/blob"]
+        assert remote and remote[0].authorization is None
+    finally:
+        storage.close()
+
+
+def test_manifests_are_checked(fake: FakeRegistry) -> None:
+    fake.accept = lambda _a: True
+    body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
+    other = Digest.of(b"something else")
+    answer = {"digest": str(Digest.of(body)), "body": body}
+
+    def manifest(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        return _reply(
+            200,
+            answer["body"],  # type: ignore[arg-type]
+            Docker_Content_Digest=answer["digest"],  # type: ignore[arg-type]
+            Content_Type="application/vnd.oci.image.manifest.v1+json",
+        )
+
+    fake.v2_extra = manifest
+    repo = Registry(fake.host, credentials=lambda _h: None, policy=FAST).repository("app")
+    assert repo.fetch_manifest("v1").data == body
+    with pytest.raises(IntegrityError, match="served a manifest with digest"):
+        repo.fetch_manifest(str(other))
+    answer["digest"] = str(other)
+    with pytest.raises(IntegrityError, match="the registry says the digest is"):
+        repo.fetch_manifest("v1")
+    answer["body"] = b" " * ((4 << 20) + 1)
+    with pytest.raises(RegistryError, match="larger than 4 MiB"):
+        repo.fetch_manifest("v1")
+
+
+def test_referrers_api_is_used_where_there_is_one(fake: FakeRegistry) -> None:
+    fake.accept = lambda _a: True
+    subject = Digest.of(b"subject")
+    listed = [
+        {"mediaType": OCI_MANIFEST, "digest": str(Digest.of(b"a")), "size": 1, "artifactType": "x"},
+        {"mediaType": OCI_MANIFEST, "digest": str(Digest.of(b"b")), "size": 1, "artifactType": "y"},
+    ]
+
+    def referrers(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        if seen.path == f"/v2/app/referrers/{subject}":
+            index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}
+            return _reply(200, json.dumps(index).encode(), Content_Type=OCI_INDEX)
+        return _reply(404)
+
+    fake.v2_extra = referrers
+    repo = Registry(fake.host, credentials=lambda _h: None, policy=FAST).repository("app")
+    assert repo.referrers(subject) == listed
+    # The registry did not filter (no OCI-Filters-Applied): the client does.
+    assert repo.referrers(subject, "y") == [listed[1]]
+    repo.add_referrer(subject, listed[0])
+    assert not [s for s in fake.seen if s.method == "PUT"]  # the registry keeps them itself

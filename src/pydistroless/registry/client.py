@@ -132,6 +132,10 @@ class Registry:
     def repository(self, name: str) -> Repository:
         return Repository(self, name)
 
+    def cancel(self) -> None:
+        """End every request of this client now, in every thread (as Ctrl-C does)."""
+        self.transport.cancel()
+
     def close(self) -> None:
         self.transport.close()
 
@@ -155,6 +159,9 @@ class Repository:
         # referrers itself.
         self._subject_known: set[Digest] = set()
         self._referrers_api: bool | None = None
+        # The fallback index is read, changed and written back: one writer at a time here
+        # (other processes can still race; the spec accepts that).
+        self._fallback_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Repository({self.registry.host!r}, {self.name!r})"
@@ -185,7 +192,7 @@ class Repository:
         for attempt in range(2):
             try:
                 return self._fetch_blob_once(digest, out, size, what)
-            except Unreachable:
+            except _CutOff:
                 if attempt or start is None:
                     raise
                 out.seek(start)
@@ -217,7 +224,7 @@ class Repository:
             except Exception as exc:
                 if isinstance(exc, IntegrityError) or not _is_transfer_error(exc):
                     raise
-                raise Unreachable(
+                raise _CutOff(
                     f"{what}: the connection broke off after {hasher.size} bytes; try again",
                     "the connection broke off",
                 ) from None
@@ -567,6 +574,12 @@ class Repository:
                 return
         if self._has_referrers_api(subject):
             return
+        with self._fallback_lock:
+            self._add_to_fallback(subject, referrer, descriptor)
+
+    def _add_to_fallback(
+        self, subject: Digest, referrer: Digest, descriptor: Mapping[str, Any]
+    ) -> None:
         tag = _fallback_tag(subject)
         what = f"adding a referrer of {subject} to {self.where}:{tag}"
         try:
@@ -771,6 +784,10 @@ class Repository:
                 f"{what}: the registry failed ({said}) after retries; try again later"
             )
         return RegistryError(f"{what}: the registry answered {said} (HTTP {failure.status})")
+
+
+class _CutOff(Unreachable):
+    """A body that stopped arriving part way: worth one more GET if the output can rewind."""
 
 
 class _SessionLost(Exception):
