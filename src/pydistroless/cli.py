@@ -15,7 +15,7 @@ from pydistroless import __version__, files, transfer
 from pydistroless import config as config_file
 from pydistroless import lock as lockfile
 from pydistroless.build import Built, build
-from pydistroless.cli_images import COMMANDS, registry_options, registry_settings
+from pydistroless.cli_images import COMMANDS, insecure_registry_option, registry_settings
 from pydistroless.context import Context
 from pydistroless.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
@@ -217,7 +217,8 @@ Examples:
     multiple=True,
     type=click.Path(path_type=Path, dir_okay=False),
     metavar="FILE",
-    help="Extra PEM CA certificate to trust (added to the bundle; repeatable).",
+    help="Extra PEM CA certificate to trust: added to the image's bundle, and trusted for --push "
+    "(repeatable).",
 )
 @click.option(
     "--keep",
@@ -300,7 +301,7 @@ Examples:
     "Python of the default suite), with -debug, -root or -uidN as they apply.",
 )
 @source_options
-@registry_options
+@insecure_registry_option
 @click.pass_context
 def build_cmd(ctx: click.Context, **kw: Any) -> None:
     """Build a Python base image.

@@ -21,28 +21,35 @@ from pydistroless.registry import keychain, referrers
 from pydistroless.registry import reference as references
 
 
+def _insecure_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--insecure-registry",
+        "insecure_registries",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="Talk plain HTTP to this registry (repeatable). localhost and 127.0.0.1 may "
+        "always use HTTP.",
+    )(func)
+
+
+def _ca_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--ca-cert",
+        "registry_ca_certs",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        metavar="FILE",
+        help="PEM CA certificate to trust for registries, besides the system's (repeatable).",
+    )(func)
+
+
+# `build` has its own --ca-cert (certificates for the image, trusted for its push too).
+insecure_registry_option = _insecure_option
+
+
 def registry_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--insecure-registry",
-            "insecure_registries",
-            multiple=True,
-            metavar="HOST[:PORT]",
-            help="Talk plain HTTP to this registry (repeatable). localhost and 127.0.0.1 "
-            "may always use HTTP.",
-        ),
-        click.option(
-            "--registry-ca-cert",
-            "registry_ca_certs",
-            multiple=True,
-            type=click.Path(path_type=Path, dir_okay=False, exists=True),
-            metavar="FILE",
-            help="PEM CA certificate to trust for registries, besides the system's (repeatable).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    """``--insecure-registry`` and ``--ca-cert`` for the commands that only move images."""
+    return _insecure_option(_ca_option(func))
 
 
 def registry_settings(

@@ -4,16 +4,16 @@ read and one write over the image model, so that ``push``, ``pull``, ``copy`` an
 
 A place is written as skopeo writes it, or plainly:
 
-- ``oci:DIR[:TAG]`` / an existing directory: an OCI layout;
-- ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:TAG]`` / an existing file or a name
-  ending in ``.tar``: an image tar (we write one tar that both kinds of reader take);
+- ``oci:DIR[:TAG]`` / an existing directory, or a new path ending in ``/``: an OCI layout;
+- ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:TAG]`` / an existing file, a name ending
+  in ``.tar``, or another new path starting with ``/``, ``./`` or ``../``: an image tar (we
+  write one tar that both kinds of reader take);
 - ``docker-daemon:NAME[:TAG]``, ``podman:NAME[:TAG]``: loaded into that engine (a sink only);
 - ``docker://REF`` / anything else: a registry reference.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,14 +21,14 @@ from pathlib import Path
 
 from pydistroless.arch import Platform
 from pydistroless.digest import Digest
-from pydistroless.errors import UsageError
+from pydistroless.errors import RegistryAuthError, RegistryError, UsageError
 from pydistroless.oci import daemon
 from pydistroless.oci.archive import read_tar, write_tar
 from pydistroless.oci.layout import is_layout, read_layout, write_layout
 from pydistroless.oci.model import Artifact, Descriptor, platform_image
 from pydistroless.oci.names import split_reference
+from pydistroless.registry import keychain, remote
 from pydistroless.registry import reference as references
-from pydistroless.registry import remote
 from pydistroless.registry.client import Registry, Repository
 
 _PREFIXES = {
@@ -75,8 +75,11 @@ def parse_location(text: str) -> Location:
     path, tag = _path_and_tag(text)
     if path.is_dir():
         return Location("layout", path=path, tag=tag)
-    if path.is_file() or path.suffix == ".tar" or (tag is None and os.sep in text):
+    if path.is_file() or path.suffix == ".tar":
         return Location("tar", path=path, tag=tag)
+    if text.startswith(("/", "./", "../")):
+        # a path that does not exist yet: a layout if it ends in "/", else a tar
+        return Location("layout" if text.endswith("/") else "tar", path=path, tag=tag)
     return Location("registry", reference=references.parse(text))
 
 
@@ -97,6 +100,26 @@ class RegistryOptions:
 
     insecure: tuple[str, ...] = ()
     ca_certs: tuple[Path, ...] = ()
+
+    def check_login(self, host: str, secret: keychain.Secret) -> None:
+        """Ask ``host`` whether it takes ``secret``, before ``login`` stores it: a token for
+        no scope from a token server, or ``GET /v2/`` with basic auth."""
+        client = Registry(
+            host, insecure=set(self.insecure), ca_certs=self.ca_certs, credentials=lambda _: secret
+        )
+        headers = client.auth.headers(())
+        response = client.transport.request("GET", f"{client.base_url}/v2/", headers=headers)
+        status = response.status
+        response.discard()
+        if status == 401:
+            raise RegistryAuthError(
+                f"{host} refused the login of {secret.username!r}; check the user name and "
+                "password (or token)"
+            )
+        if status >= 400:
+            raise RegistryError(
+                f"{host} answered {status} to a login check; is it a container registry?"
+            )
 
     def repository(self, reference: references.Reference) -> Repository:
         client = Registry(reference.registry, insecure=set(self.insecure), ca_certs=self.ca_certs)
