@@ -259,19 +259,29 @@ class DyingAt(io.RawIOBase):
     """A blob file that runs ``action`` (once, for every stream of it) when a read first
     reaches ``offset``: the registry dies right then, with the chunk before it stored."""
 
-    def __init__(self, path: Path, offset: int, fired: list[bool], action: Callable[[], None]):
+    def __init__(
+        self,
+        path: Path,
+        offset: int,
+        fired: list[bool],
+        action: Callable[[], None],
+        can_seek: bool,
+    ):
         self._file = path.open("rb")
         self._offset = offset
         self._fired = fired
         self._action = action
+        self._can_seek = can_seek
 
     def readable(self) -> bool:
         return True
 
     def seekable(self) -> bool:
-        return True
+        return self._can_seek
 
     def seek(self, offset: int, whence: int = 0) -> int:
+        if not self._can_seek:
+            raise io.UnsupportedOperation("seek")
         return self._file.seek(offset, whence)
 
     def tell(self) -> int:
@@ -294,8 +304,11 @@ def _random_file(path: Path, size: int) -> tuple[Digest, int]:
         return Digest.of_file(stream)
 
 
+@pytest.mark.parametrize("can_seek", [True, False], ids=["seekable", "stream"])
 @pytest.mark.parametrize("upload_lost", [False, True], ids=["resumed", "started-over"])
-def test_chunked_upload_survives_a_registry_restart(tmp_path: Path, upload_lost: bool) -> None:
+def test_chunked_upload_survives_a_registry_restart(
+    tmp_path: Path, upload_lost: bool, can_seek: bool
+) -> None:
     reg = start_registry(tmp_path / "reg")
     try:
         path = tmp_path / "blob.bin"
@@ -314,7 +327,7 @@ def test_chunked_upload_survives_a_registry_restart(tmp_path: Path, upload_lost:
         outcome = repo.upload_blob(
             digest,
             size,
-            lambda: DyingAt(path, 2 * chunk, fired, die),  # type: ignore[arg-type]
+            lambda: DyingAt(path, 2 * chunk, fired, die, can_seek),  # type: ignore[arg-type]
         )
         assert outcome == "uploaded" and fired
         uploads = [r for r in reg.requests() if r.is_blob_upload or r.method == "GET"]

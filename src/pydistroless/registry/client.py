@@ -29,6 +29,7 @@ import urllib3
 from pydistroless.digest import Digest, Hasher
 from pydistroless.errors import (
     IntegrityError,
+    OutputError,
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
@@ -272,13 +273,16 @@ class Repository:
                     chunk = max(policy.chunk_size, minimum or 0, 1)
                     self._put_chunks(session, digest, size, open_blob, chunk, what)
                 return "uploaded"
-            except _SessionLost as lost:
+            except (_SessionLost, Unreachable) as failure:
+                # A whole upload (or the closing PUT) cut off is sent once only, as a body
+                # cannot be replayed by the transport; a new session sends it again.
+                error = failure.error if isinstance(failure, _SessionLost) else failure
                 session = None
+                self._pause(attempt)
                 if self.blob_size(digest) == size:
                     return "uploaded"  # the last request did land; its answer did not
                 if attempt + 1 >= policy.sessions:
-                    raise lost.error from None
-                self._pause(attempt)
+                    raise error from None
         raise AssertionError("unreachable")
 
     def _mount(self, digest: Digest, source: str, what: str) -> tuple[str, str | None]:
@@ -334,6 +338,18 @@ class Repository:
         chunk: int,
         what: str,
     ) -> None:
+        with _Source(open_blob, what) as source:
+            self._send_chunks(session, digest, size, source, chunk, what)
+
+    def _send_chunks(
+        self,
+        session: str,
+        digest: Digest,
+        size: int,
+        source: _Source,
+        chunk: int,
+        what: str,
+    ) -> None:
         offset = 0
         location = session
         # Failures in a row without progress: a registry that keeps failing the same chunk
@@ -344,7 +360,7 @@ class Repository:
             start = offset
 
             def body(start: int = start, length: int = length) -> Iterator[bytes]:
-                return _read_range(open_blob, start, length, what)
+                return source.range(start, length)
 
             headers = {
                 "Content-Type": "application/octet-stream",
@@ -812,21 +828,74 @@ def _prefixed(exc: RegistryError, what: str) -> RegistryError:
 def _read_range(
     open_blob: Callable[[], BinaryIO], start: int, length: int, what: str
 ) -> Iterator[bytes]:
-    """``length`` bytes of a freshly opened blob from ``start``, in chunks; a blob shorter
-    than its size is an error, not a short upload."""
-    with open_blob() as stream:
-        if start:
-            stream.seek(start)
-        left = length
-        while left:
-            chunk = stream.read(min(CHUNK, left))
-            if not chunk:
-                raise IntegrityError(
-                    f"{what}: the blob ends {left} bytes before its size; it changed while "
-                    "being pushed"
-                )
-            left -= len(chunk)
-            yield chunk
+    """``length`` bytes of a freshly opened blob from ``start``, in chunks."""
+    with _Source(open_blob, what) as source:
+        yield from source.range(start, length)
+
+
+class _Source:
+    """The blob being uploaded, read front to back through one open stream; a range that
+    does not start where the stream stands (a resumed or repeated chunk) re-opens it and
+    seeks, or reads up to the range when the stream cannot seek.
+
+    Reading it is never mistaken for the network failing: urllib3 takes any ``OSError``
+    raised while it sends a body for a broken connection, so a local read error is an
+    :class:`OutputError` instead, and a blob shorter than its size an
+    :class:`IntegrityError`."""
+
+    def __init__(self, open_blob: Callable[[], BinaryIO], what: str):
+        self._open = open_blob
+        self._what = what
+        self._stream: BinaryIO | None = None
+        self._at = 0
+
+    def range(self, start: int, length: int) -> Iterator[bytes]:
+        try:
+            if self._stream is None or self._at != start:
+                self._reopen(start)
+            assert self._stream is not None
+            left = length
+            while left:
+                chunk = self._stream.read(min(CHUNK, left))
+                if not chunk:
+                    raise IntegrityError(
+                        f"{self._what}: the blob ends {left} bytes before its size; it changed "
+                        "while being pushed"
+                    )
+                self._at += len(chunk)
+                left -= len(chunk)
+                yield chunk
+        except OSError as exc:
+            raise OutputError(
+                f"{self._what}: cannot read the blob ({exc.strerror or exc}); check the image "
+                "being pushed"
+            ) from None
+
+    def _reopen(self, start: int) -> None:
+        self.close()
+        self._stream = self._open()
+        self._at = 0
+        if not start:
+            return
+        if self._stream.seekable():
+            self._at = self._stream.seek(start)
+            return
+        while self._at < start:
+            skipped = self._stream.read(min(CHUNK, start - self._at))
+            if not skipped:
+                break
+            self._at += len(skipped)
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _range_end(header: str | None, default: int | None) -> int | None:
