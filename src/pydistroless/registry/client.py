@@ -355,7 +355,19 @@ class Repository:
         # Failures in a row without progress: a registry that keeps failing the same chunk
         # is given up on, as a request is after its retries.
         stalled = 0
-        while offset < size:
+        while True:
+            if offset >= size:
+                try:
+                    self._finish(location, digest, what, None, 0)
+                    return
+                except _SessionLost as lost:
+                    if self.blob_size(digest) == size:
+                        return  # the PUT landed; its answer did not
+                    # Ask where the session stands: it may still hold every byte, and then
+                    # only the closing PUT is sent again.
+                    stalled = self._stalled(stalled, lost.error)
+                    location, offset = self._resume(location, lost.error, what)
+                    continue
             length = min(chunk, size - offset)
             start = offset
 
@@ -390,7 +402,6 @@ class Repository:
                     raise self._error(response, what, kind="blob", action="push")
             stalled = self._stalled(stalled, error)
             location, offset = self._resume(location, error, what)
-        self._finish(location, digest, what, None, 0)
 
     def _stalled(self, stalled: int, error: RegistryError) -> int:
         if stalled + 1 >= self.registry.transport.policy.attempts:
@@ -408,6 +419,10 @@ class Repository:
         with response:
             if response.status == 204 or response.status == 202:
                 held = _range_end(response.header("Range"), None)
+                if held == 1:
+                    # distribution writes "0-0" both for nothing and for one byte; chunks are
+                    # never one byte, so it means nothing.
+                    held = 0
                 if held is not None:
                     return urljoin(response.url, response.header("Location") or location), held
             raise _SessionLost(cause)
