@@ -28,6 +28,7 @@ import pytest
 
 from pydistroless.digest import Digest
 from pydistroless.errors import ConfigError, IntegrityError, RegistryAuthError, RegistryError
+from pydistroless.fetch import Interrupted
 from pydistroless.registry.auth import (
     Auth,
     Challenge,
@@ -168,6 +169,11 @@ class Seen:
     form: dict[str, list[str]] = field(default_factory=dict)
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that cancelled and hung up is what some tests do
+
+
 class FakeRegistry:
     """``/v2/...`` answers 401 with ``challenge`` unless the request carries an accepted
     ``Authorization``; ``/token`` answers ``token_answer(seen)`` as JSON (or an error)."""
@@ -229,7 +235,7 @@ class FakeRegistry:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(
@@ -696,3 +702,30 @@ def test_referrers_api_is_used_where_there_is_one(fake: FakeRegistry) -> None:
     assert repo.referrers(subject, "y") == [listed[1]]
     repo.add_referrer(subject, listed[0])
     assert not [s for s in fake.seen if s.method == "PUT"]  # the registry keeps them itself
+
+
+def test_cancel_ends_a_stalled_request_at_once(fake: FakeRegistry) -> None:
+    fake.accept = lambda _a: True
+    release = threading.Event()
+
+    def stall(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        if seen.path.endswith("/tags/list"):
+            release.wait(10)
+        return _reply(200, b'{"tags":[]}')
+
+    fake.v2_extra = stall
+    registry = Registry(fake.host, credentials=lambda _h: None, policy=Policy(read_timeout=30))
+    repo = registry.repository("app")
+    registry.auth.ping()
+    timer = threading.Timer(0.2, registry.cancel)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Interrupted):
+            repo.tags()
+        assert time.monotonic() - started < 3
+        with pytest.raises(Interrupted):  # and from now on
+            repo.tags()
+    finally:
+        release.set()
+        timer.join()
