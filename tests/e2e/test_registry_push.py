@@ -499,3 +499,31 @@ def test_bad_references_and_registries_are_one_line_errors(
         assert not out.exists()
     finally:
         proxy.close()
+
+
+@pytest.mark.docker
+def test_an_image_docker_built_and_saved_keeps_its_digests(
+    registry: RunningRegistry, docker_engine, static_busybox: bytes, tmp_path: Path
+) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "busybox").write_bytes(static_busybox)
+    (context / "busybox").chmod(0o755)
+    (context / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\nCMD ["true"]\n'
+    )
+    tag = f"pydistroless-e2e/docker-built:{registry.port}"
+    try:
+        docker_engine("build", "-q", "-t", tag, str(context))
+        docker_engine("save", "-o", str(tmp_path / "saved.tar"), tag)
+    finally:
+        docker_engine.remove_images(tag)
+    saved = read_tar(tmp_path / "saved.tar")
+    first = f"{registry.host}/e2e/docker-built:1"
+    assert ok(push(tmp_path / "saved.tar", first)) == str(saved.digest)
+    pulled = ok(pydistroless("pull", first, "--output", tmp_path / "pulled.tar", env=FAST))
+    assert pulled == str(saved.digest)
+    second = f"{registry.host}/e2e/docker-copy:1"
+    assert ok(push(tmp_path / "pulled.tar", second)) == str(saved.digest)
+    for ref in (first, second):
+        assert skopeo_digest(ref, "--tls-verify=false") == str(saved.digest)
