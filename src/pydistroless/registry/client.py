@@ -35,6 +35,7 @@ from pydistroless.errors import (
     RegistryNotFoundError,
     UsageError,
 )
+from pydistroless.fetch import Interrupted
 from pydistroless.registry.auth import Auth, Credentials, merge_scopes, repository_scope
 from pydistroless.registry.reference import DEFAULT_REGISTRY, DOCKER_API_HOST
 from pydistroless.registry.transport import CHUNK, Body, Policy, Response, Transport, Unreachable
@@ -225,10 +226,15 @@ class Repository:
             except Exception as exc:
                 if isinstance(exc, IntegrityError) or not _is_transfer_error(exc):
                     raise
+                if self.registry.transport.cancelled:
+                    raise Interrupted() from None
                 raise _CutOff(
                     f"{what}: the connection broke off after {hasher.size} bytes; try again",
                     "the connection broke off",
                 ) from None
+            if self.registry.transport.cancelled:
+                # A cancel shuts the socket down: the body just ends, and is not the blob.
+                raise Interrupted()
             hasher.check(digest, size, what)
             return hasher.size
 

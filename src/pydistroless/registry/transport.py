@@ -209,6 +209,10 @@ class Transport:
             self._schemes.setdefault(host, scheme)
             return f"{self._schemes[host]}://{host}"
 
+    @property
+    def cancelled(self) -> bool:
+        return self._sockets.cancelled.is_set()
+
     def cancel(self) -> None:
         """End every request of this transport, now and from now on (:class:`Interrupted`)."""
         self._sockets.cancel()
