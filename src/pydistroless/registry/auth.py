@@ -284,9 +284,6 @@ class Auth:
         self._secret: SecretLike | None = None
         self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
         self._fetching: dict[tuple[str, str, tuple[str, ...]], threading.Lock] = {}
-        # Whether a token server accepted the login: a later 401 is then a denial, not a
-        # refused password.
-        self.login_accepted = False
 
     def __repr__(self) -> str:
         return f"Auth({self.registry!r})"
@@ -459,8 +456,6 @@ class Auth:
         if status == 200 and body is not None:
             value, lifetime = _token_answer(body)
             if value is not None:
-                if secret is not None:
-                    self.login_accepted = True
                 return _Token(
                     value=Redacted(value),
                     scopes=scopes,

@@ -203,7 +203,7 @@ class Transport:
         if self.plain_allowed(host):
             try:
                 self.request("GET", f"https://{host}/v2/").discard()
-            except _NotTLS:
+            except _HandshakeFailed:
                 scheme = "http"
         with self._schemes_lock:
             self._schemes.setdefault(host, scheme)
@@ -340,7 +340,12 @@ class Unreachable(RegistryError):
         self.reason = reason
 
 
-class _NotTLS(RegistryError):
+class _HandshakeFailed(RegistryError):
+    """A TLS handshake failed for a reason other than the certificate: for a host allowed
+    plain HTTP, a sign that it serves plain HTTP."""
+
+
+class _NotTLS(_HandshakeFailed):
     """The host answered a TLS handshake in plain text."""
 
 
@@ -420,7 +425,7 @@ def _tls_error(url: str, exc: BaseException) -> RegistryError:
         return _NotTLS(
             f"{host} does not speak TLS; if it serves plain HTTP, pass --insecure-registry {host}"
         )
-    return RegistryError(f"the TLS handshake with {host} failed; check the registry's TLS setup")
+    return _HandshakeFailed(f"the TLS handshake with {host} failed; check the registry's TLS setup")
 
 
 def _ssl_context(ca_certs: Sequence[Path]) -> ssl.SSLContext:
