@@ -167,6 +167,9 @@ def test_ctrl_c_during_a_stalled_download_stops_at_once_leaving_nothing(repo, ou
             [sys.executable, "-m", "pydistroless.cli", "build", *http_args(repo, m),
              "--output", str(out / "img.tar")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            # as from a terminal: a test run started in the background inherits an ignored
+            # SIGINT, which the CLI rightly leaves alone
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             wait_for(m.reached, "the stalled download")

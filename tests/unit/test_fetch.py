@@ -211,6 +211,8 @@ def test_ctrl_c_while_fetch_many_waits_cancels_the_workers(files, cache):
         # The full deadlines, whatever the environment says: the interrupt must end this
         # download, not a deadline that a loaded machine reaches first.
         fetcher = Fetcher(cache, progress=False, limits=Limits())
+        # as from a terminal: a run started in the background inherits an ignored SIGINT
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         cancel_on_sigint(fetcher)
         main = threading.main_thread().ident
         assert main is not None
