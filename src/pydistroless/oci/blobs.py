@@ -4,13 +4,15 @@ Every blob that crosses from one place to another goes through :func:`copy_blob`
 chunks, hashed and counted as it flows, refused as soon as it runs past its descriptor's size
 and at the end unless it is exactly the promised bytes. So a corrupt cache entry, a damaged
 tar or a tampered registry response never reaches an output, and no blob is ever held whole.
+A blob that checks itself as it streams (a registry's, see :class:`SelfChecking`) is written
+straight to the sink rather than staged first.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from pydistroless.digest import Hasher
 from pydistroless.errors import ImageFormatError, IntegrityError
@@ -19,8 +21,21 @@ from pydistroless.oci.model import Blob, Descriptor
 CHUNK = 1 << 20
 
 
+@runtime_checkable
+class SelfChecking(Protocol):
+    """A blob that writes itself to a sink, refusing bytes that do not match its own
+    descriptor while they stream (the sink may then hold a part, which its writer drops)."""
+
+    descriptor: Descriptor
+
+    def write_to(self, out: BinaryIO) -> None: ...
+
+
 def copy_blob(descriptor: Descriptor, blob: Blob, out: BinaryIO, *, what: str) -> None:
     """Write ``blob`` to ``out``, checked against ``descriptor``."""
+    if isinstance(blob, SelfChecking) and blob.descriptor == descriptor:
+        blob.write_to(out)
+        return
     hasher = Hasher()
     with _opened(blob, descriptor, what) as stream:
         while chunk := _read(stream, descriptor, what):

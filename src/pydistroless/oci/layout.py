@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydistroless import files as files_
@@ -45,6 +46,8 @@ OCI_LAYOUT = canonical_json({"imageLayoutVersion": "1.0.0"})
 
 # the command-line option an error message tells the user to change
 _LAYOUT_OPTION = "--oci-layout"
+# blobs written at once
+_JOBS = 4
 # how deep indexes may nest: real ones nest once (a tag naming a multi-platform index)
 _MAX_NESTING = 8
 
@@ -195,9 +198,23 @@ def _write_layout(directory: Path, artifact: Artifact, index: bytes) -> None:
         temp = files_.temp_name(directory)
         os.mkdir(temp)
         (temp / "blobs" / "sha256").mkdir(parents=True)
-        for descriptor, blob in walk(artifact):
+
+        def write(item: tuple[Descriptor, Blob]) -> None:
+            descriptor, blob = item
             with open(temp / descriptor.digest.path, "wb") as out:
                 copy_blob(descriptor, blob, out, what=f"writing {directory}")
+
+        # Blobs are separate files: several at once keep a registry's link (or the disk
+        # and the hashing) busy.
+        with ThreadPoolExecutor(max_workers=_JOBS) as pool:
+            futures = [pool.submit(write, item) for item in walk(artifact)]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()  # the first failure ends the write; drop the rest
+                raise
         (temp / "index.json").write_bytes(index)
         (temp / "oci-layout").write_bytes(OCI_LAYOUT)
         if is_layout(directory):

@@ -278,6 +278,7 @@ class Auth:
         self._credentials = credentials
         self._clock = clock
         self._lock = threading.Lock()
+        self._ping_lock = threading.Lock()  # held through the ping, so there is one
         self._pinged = False
         self._challenge: Challenge | None = None
         self._secret_known = False
@@ -321,17 +322,17 @@ class Auth:
     # -- the flow --
 
     def ping(self) -> None:
-        """Learn the registry's challenge, once per client."""
-        with self._lock:
+        """Learn the registry's challenge, once per client: threads that ask meanwhile wait
+        for the answer rather than sending their own."""
+        with self._ping_lock:
             if self._pinged:
                 return
-        response = self._transport.request("GET", f"{self.base_url()}/v2/")
-        try:
-            challenge = self._usable(response) if response.status == 401 else None
-        finally:
-            response.discard()
-        with self._lock:
-            if not self._pinged:
+            response = self._transport.request("GET", f"{self.base_url()}/v2/")
+            try:
+                challenge = self._usable(response) if response.status == 401 else None
+            finally:
+                response.discard()
+            with self._lock:
                 self._challenge = challenge
                 self._pinged = True
 

@@ -35,7 +35,7 @@ from pydistroless.registry.reference import Reference
 _SPOOL_IN_MEMORY = 8 << 20
 # Blobs sent at once: registries serve a few parallel uploads well, and one layer alone
 # rarely fills a link.
-UPLOAD_JOBS = 4
+UPLOAD_JOBS = 6
 _MAX_NESTING = 8
 
 
@@ -55,6 +55,10 @@ class RemoteBlob:
             spool.close()
             raise
         return spool  # type: ignore[return-value]
+
+    def write_to(self, out: BinaryIO) -> None:
+        """Stream the blob into ``out``, checked on the way (see :mod:`oci.blobs`)."""
+        self.repository.fetch_blob(self.descriptor.digest, out, size=self.descriptor.size)
 
 
 def read(repository: Repository, reference: Reference) -> Artifact:
