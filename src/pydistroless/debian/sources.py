@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from debian.deb822 import Deb822
-
 from pydistroless.errors import ConfigError
 
 APT_DIR = Path("/etc/apt")
@@ -182,6 +180,10 @@ def read_auth_conf(apt_dir: Path = APT_DIR) -> list[Login]:
 
 
 def parse_deb822_sources(text: str) -> list[AptEntry]:
+    # Imported here: the registry commands load this module (for redaction) but never read
+    # apt sources, and python-debian is a tenth of their start-up.
+    from debian.deb822 import Deb822
+
     entries = []
     for para in Deb822.iter_paragraphs(text.splitlines(keepends=True)):
         if "URIs" not in para:
