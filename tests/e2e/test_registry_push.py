@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import Image, Index
 from pydistroless.oci.mutate import append, new_index
 from tests.fixtures.images import GREETING, make_image, native_platform, runnable_tree
-from tests.fixtures.registry import RunningRegistry, start_registry
+from tests.fixtures.registry import RunningRegistry, machine_address, start_registry
 from tests.fixtures.tools import assert_clean_failure, pydistroless, run
 
 FAST = {"PYDISTROLESS_DEADLINE_SCALE": "0.05"}
@@ -147,6 +148,53 @@ def test_docker_pulls_and_runs_what_was_pushed(
         assert out == GREETING
     finally:
         docker_engine.remove_images(ref)
+
+
+@pytest.mark.docker
+def test_docker_pulls_from_a_login_registry_once_it_trusts_the_ca(
+    images: Images, tmp_path: Path, docker_engine
+) -> None:
+    """Basic auth behind TLS from a throwaway CA, on an address docker does not treat as
+    insecure (it treats every loopback one so): docker refuses the registry until the CA is
+    in its certs.d, then pulls what pydistroless pushed, with the login pydistroless stored."""
+    registry = start_registry(
+        tmp_path / "registry", htpasswd=("alice", PASSWORD), address=machine_address()
+    )
+    trust = Path("/etc/docker/certs.d") / registry.host
+    ref = f"{registry.host}/private/multi:1"
+    env = login_home(tmp_path)
+    docker = ("--config", env["DOCKER_CONFIG"])
+    ca = ("--ca-cert", str(registry.ca))
+    try:
+        login = cli(
+            "login",
+            registry.host,
+            "-u",
+            "alice",
+            "--password-stdin",
+            *ca,
+            env=env,
+            stdin=f"{PASSWORD}\n",
+        )
+        assert login.returncode == 0, login.stderr
+        pushed = cli("push", images.multi_tar, ref, *ca, env=env)
+        assert pushed.stdout.strip() == str(images.multi.digest), pushed.stderr
+
+        untrusted = docker_engine(*docker, "pull", ref, check=False)
+        assert untrusted.returncode != 0
+        assert "certificate" in untrusted.stderr, untrusted.stderr
+
+        trust.mkdir(parents=True)
+        (trust / "ca.crt").write_bytes(registry.ca.read_bytes())
+        docker_engine(*docker, "pull", ref)
+        digests = docker_engine("image", "inspect", "--format", "{{json .RepoDigests}}", ref).stdout
+        assert f"{registry.host}/private/multi@{images.multi.digest}" in json.loads(digests)
+        assert docker_engine.run(ref).stdout == GREETING
+        no_secret_in([login, pushed, untrusted], PASSWORD)
+    finally:
+        docker_engine.remove_images(ref)
+        shutil.rmtree(trust, ignore_errors=True)
+        registry.close()
 
 
 @pytest.mark.podman
