@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py size startup        # some; --out - prints the Markdown
     BENCH_CODE=worktree .venv/bin/python bench/run.py # the working tree instead of HEAD
 
-Needs root (mmdebstrap), a running docker engine and the Debian mirrors of the apt sources.
+Needs root (mmdebstrap), a running docker engine and the Debian mirrors of the apt sources;
+`registry` also needs skopeo and docker-registry.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ SCRIPTS = {
     "multi_arch": True,
     "size": True,
     "startup": True,
+    "registry": True,
 }
 
 
