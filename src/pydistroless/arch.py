@@ -119,6 +119,12 @@ class Arch:
         return True
 
     @property
+    def wheel_machine(self) -> str:
+        """The machine of its wheel platform tags (``manylinux_2_17_<machine>``): what
+        ``uname -m`` says, except that i386 wheels are built for i686."""
+        return "i686" if self.debian == "i386" else self.kernel_names[0]
+
+    @property
     def description(self) -> str:
         return f"{self.debian} ({self.machine}, {self.elf_class}-bit)"
 

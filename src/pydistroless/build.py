@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 
-from pydistroless import code_digest
+from pydistroless import code_digest, layer_cache
 from pydistroless.arch import architecture
 from pydistroless.assemble import assemble, unpack
 from pydistroless.cache import Cache, log_cache_problem, sha256_hex
@@ -34,10 +34,10 @@ from pydistroless.fs import generate, layering, slicing
 from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock, LockedPackage
 from pydistroless.oci.layer import layer_from_tree
-from pydistroless.oci.model import Artifact, Descriptor, FileBlob, Image, Layer
+from pydistroless.oci.model import Artifact, Image, Layer
 from pydistroless.oci.mutate import ImageConfig, new_image, new_index
 from pydistroless.plan import plan
-from pydistroless.python import bytecode, runtime, stdlib_zip
+from pydistroless.python import bytecode, runtime, stdlib_zip, target
 from pydistroless.spec import DEFAULT_SUITE, ImageSpec, check_source_date_epoch, host_arch
 
 IMAGE_NAME = "pydistroless/python"
@@ -294,11 +294,10 @@ def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -
             f"{arch_lock.python_package_version}) from Debian {lock.debian_version} "
             f"({lock.codename}), built by pydistroless"
         ),
-        "dev.pydistroless.python.version": full,
         "dev.pydistroless.python.debian-version": arch_lock.python_package_version,
-        "dev.pydistroless.debian.suite": lock.codename,
         "dev.pydistroless.debian.version": lock.debian_version,
         "dev.pydistroless.variant": spec.variant,
+        **target.labels(runtime_target(lock, arch_lock)),
     }
     return ImageConfig(
         entrypoint=(runtime.interpreter_path(python),),
@@ -314,6 +313,22 @@ def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -
     )
 
 
+def runtime_target(lock: Lock, arch_lock: ArchLock) -> target.Target:
+    """The Python of the image of ``arch_lock``, as its labels describe it to app builds."""
+    python = arch_lock.python
+    libc = arch_lock.package("libc6")
+    return target.Target(
+        python=python,
+        version=runtime.upstream_version(arch_lock.python_package_version),
+        abi="cp" + python.replace(".", ""),
+        interpreter=runtime.interpreter_path(python),
+        site_packages=target.debian_site_packages(python),
+        glibc=target.glibc_of(libc.version) if libc else (0, 0),
+        arch=architecture(arch_lock.arch),
+        suite=lock.codename,
+    )
+
+
 def _spec_key(spec: ImageSpec) -> dict:
     data = asdict(spec)
     data.pop("tags", None)
@@ -321,94 +336,37 @@ def _spec_key(spec: ImageSpec) -> dict:
     return json.loads(json.dumps(data, default=str))
 
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_LAYER_FIELDS = {
-    "digest": str,
-    "diff_id": str,
-    "size": int,
-    "media_type": str,
-    "uncompressed_size": int,
-    "comment": str,
-}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
-class _ImageRecord:
-    layers: tuple[dict, ...]  # each layer's descriptor fields, its blob is in the cache
-    sbom: str  # SHA256 of the SBOM blob
-
-
-def _image_record(body: dict) -> _ImageRecord:
-    """The record of a cached image, its form checked (its blobs are checked on read)."""
-    if set(body) != {"layers", "sbom"} or not isinstance(body["layers"], list):
-        raise ValueError("not an image record")
-    for meta in body["layers"]:
-        if set(meta) != set(_LAYER_FIELDS) or not all(
-            type(meta[k]) is t for k, t in _LAYER_FIELDS.items()
-        ):
-            raise ValueError("not a layer record")
-        if not (_DIGEST.fullmatch(meta["digest"]) and _DIGEST.fullmatch(meta["diff_id"])):
-            raise ValueError("not a layer digest")
-    if not isinstance(body["sbom"], str) or not re.fullmatch(r"[0-9a-f]{64}", body["sbom"]):
+def _sbom_digest(rest: dict) -> str:
+    """The rest of an image record: the SHA256 of its SBOM blob, its form checked."""
+    sbom = rest.get("sbom")
+    if (
+        set(rest) != {"sbom"}
+        or not isinstance(sbom, str)
+        or not re.fullmatch(r"[0-9a-f]{64}", sbom)
+    ):
         raise ValueError("not an SBOM digest")
-    return _ImageRecord(layers=tuple(body["layers"]), sbom=body["sbom"])
+    return sbom
 
 
 def _cached_image(cache: Cache, key: str) -> tuple[tuple[Layer, ...], bytes] | None:
     """Layers and SBOM of an identical earlier build, every blob re-verified (a damaged one
-    makes it a miss, so the image is built again). The record carries its own checksum, so a
-    changed ``diff_id`` is a miss, not a broken image. The layers stay in the cache's files
-    and are streamed from there."""
-    record = cache.get_checked_record(_image_record, "images", key)
-    if record is None:
+    makes it a miss, so the image is built again)."""
+    found = layer_cache.cached(cache, "images", key, _sbom_digest)
+    if found is None:
         return None
-    document = cache.get_blob(record.sbom)
-    if document is None:
-        return None
-    layers = []
-    for meta in record.layers:
-        digest = Digest.parse(meta["digest"])
-        path = cache.blob_path(digest.hex)
-        try:
-            with open(path, "rb") as stream:
-                found = Digest.of_file(stream)
-        except OSError:
-            return None
-        if found != (digest, meta["size"]):
-            log_cache_problem(cache.root, OSError(f"layer {digest} in the cache is damaged"))
-            return None
-        layers.append(
-            Layer(
-                descriptor=Descriptor(meta["media_type"], digest, meta["size"]),
-                diff_id=Digest.parse(meta["diff_id"]),
-                blob=FileBlob(path),
-                comment=meta["comment"],
-                uncompressed_size=meta["uncompressed_size"],
-            )
-        )
-    return tuple(layers), document
+    layers, sbom = found
+    document = cache.get_blob(sbom)
+    return None if document is None else (layers, document)
 
 
 def _store_image(cache: Cache, key: str, layers: Sequence[Layer], document: bytes) -> None:
-    """Keep a finished image for the next identical build. Best effort: a cache that cannot
-    take it (a full disk) costs the next build time, and this one nothing."""
-    metas = []
+    """Keep a finished image for the next identical build (best effort)."""
     try:
-        for layer in layers:
-            with layer.open() as stream:
-                cache.put_blob(stream.read(), layer.digest.hex)
-            metas.append(
-                {
-                    "digest": str(layer.digest),
-                    "diff_id": str(layer.diff_id),
-                    "size": layer.size,
-                    "media_type": layer.media_type,
-                    "uncompressed_size": layer.uncompressed_size or 0,
-                    "comment": layer.comment,
-                }
-            )
         sbom = cache.put_blob(document)
     except OSError as exc:
         log_cache_problem(cache.root, exc)
         return
-    cache.put_checked_record({"layers": metas, "sbom": sbom}, "images", key)
+    layer_cache.keep(cache, "images", key, layers, sbom=sbom)

@@ -111,6 +111,22 @@ class Cache:
             return None
         return data
 
+    def checked_blob_path(self, sha256: str) -> Path | None:
+        """The file of the blob with this digest, re-verified as a stream (for blobs too big
+        to read whole); a bad entry is removed and None returned."""
+        path = self.blob_path(sha256)
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as stream:
+                while chunk := stream.read(1 << 20):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        if digest.hexdigest() != sha256:
+            path.unlink(missing_ok=True)
+            return None
+        return path
+
     @contextlib.contextmanager
     def blob_writer(self, sha256: str) -> Iterator[BlobSink]:
         """A sink for the blob ``sha256``. When the block ends, the bytes written are renamed

@@ -95,8 +95,9 @@ class RegistryTrustError(RegistryError):
     exit_code = 13
 
 
-class PlatformNotFoundError(RegistryNotFoundError):
-    """An image index has no manifest for the platform asked for."""
+class PlatformNotFoundError(PydistrolessError):
+    """An image index (a tar, a layout or a registry's) has no manifest for the platform
+    asked for."""
 
     exit_code = 14
 

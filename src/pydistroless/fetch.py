@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -40,6 +40,7 @@ from pydistroless.debian.sources import Credentials, redact
 from pydistroless.errors import CacheMissError, ConfigError, IntegrityError, NetworkError
 
 _PARALLEL = 8
+R = TypeVar("R")  # what fetching one file answers: its bytes, or its path
 _CHUNK = 1 << 20
 # Body reads are not retried by urllib3 (the body is streamed), and a header read that timed
 # out once has used up most of its file's deadline: one more try is enough.
@@ -255,6 +256,16 @@ class Fetcher:
             if on_bytes:
                 on_bytes(len(cached))
             return cached
+        # Read back from the page cache: the body was never held in memory.
+        return self.fetch_path(item, on_bytes).read_bytes()
+
+    def fetch_path(self, item: Download, on_bytes: Callable[[int], None] | None = None) -> Path:
+        """The cached file of ``item``, downloaded first if the cache lacks it."""
+        cached = self.cache.checked_blob_path(item.sha256)
+        if cached is not None:
+            if on_bytes:
+                on_bytes(cached.stat().st_size)
+            return cached
         if self.offline:
             raise CacheMissError(f"offline: {item.label} is not in the cache")
         failures: list[NetworkError] = []
@@ -262,8 +273,7 @@ class Fetcher:
             for attempt in range(_BODY_ATTEMPTS):
                 try:
                     self._fetch_from(url, item, on_bytes or _ignore)
-                    # Read back from the page cache: the body was never held in memory.
-                    return self.cache.blob_path(item.sha256).read_bytes()
+                    return self.cache.blob_path(item.sha256)
                 except NetworkError as exc:
                     if not _again(exc, attempt):
                         failures.append(exc)
@@ -273,6 +283,20 @@ class Fetcher:
     def fetch_many(self, items: Sequence[Download], what: str = "files") -> list[bytes]:
         """Fetch all ``items`` in parallel; results in the same order. In offline mode every
         missing item is named in one error, so one online run can be planned to fill them."""
+        return self._many(items, what, self.fetch, len)
+
+    def fetch_paths(self, items: Sequence[Download], what: str = "files") -> list[Path]:
+        """:meth:`fetch_many`, answered with the cached files rather than their bytes (for
+        files too big to hold, such as wheels)."""
+        return self._many(items, what, self.fetch_path, lambda path: path.stat().st_size)
+
+    def _many(
+        self,
+        items: Sequence[Download],
+        what: str,
+        one: Callable[[Download, Callable[[int], None]], R],
+        size_of: Callable[[R], int],
+    ) -> list[R]:
         if self.offline:
             missing = [i.label for i in items if not self.cache.has_blob(i.sha256)]
             if missing:
@@ -287,7 +311,7 @@ class Fetcher:
         pool = ThreadPoolExecutor(_PARALLEL)
         try:
             with self._progress_bar(what, total) as advance:
-                futures = [pool.submit(self.fetch, i, advance) for i in items]
+                futures = [pool.submit(one, i, advance) for i in items]
                 results = [f.result() for f in futures]
         except BaseException as exc:
             if not isinstance(exc, Exception):
@@ -297,7 +321,7 @@ class Fetcher:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
-        fetched = sum(len(r) for r in results)
+        fetched = sum(size_of(r) for r in results)
         if items:
             log(
                 f"{what}: {len(items)} ({fetched / 1e6:.1f} MB) ready in "

@@ -306,6 +306,15 @@ class Image:
         return Platform.from_json(self.config_json)
 
     @property
+    def labels(self) -> dict[str, str]:
+        """The config's labels (those whose values are strings)."""
+        run = self.config_json.get("config") if self.is_container_image else None
+        found = run.get("Labels") if isinstance(run, dict) else None
+        if not isinstance(found, dict):
+            return {}
+        return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
+
+    @property
     def annotations(self) -> dict[str, str]:
         value = self.manifest_json.get("annotations") or {}
         return dict(value) if isinstance(value, dict) else {}

@@ -100,14 +100,16 @@ def compile_stdlib(
     memo: dict[str, bytes] | None = None,
     compiler_id: str = "",
     cancelled: threading.Event | None = None,
+    sources: Sequence[str] | None = None,
 ) -> CompileReport:
     """Compile the stdlib of ``tree`` (an image for ``arch``) in place. ``host_tree`` is an
     image of the same Debian Python version for the host's architecture, used as the
     compiler when the host cannot run ``arch`` code. ``memo`` maps (compiler, path, source)
     digests to ``.pyc`` bytes already made in this run: the other architectures of a
     multi-platform build have the same sources, and so get the same bytes without a second
-    compilation. Setting ``cancelled`` stops the compilers and raises :class:`Cancelled`."""
-    all_sources = stdlib_sources(tree, python)
+    compilation. Setting ``cancelled`` stops the compilers and raises :class:`Cancelled`.
+    ``sources`` are the files to compile instead of the stdlib (an app's, say)."""
+    all_sources = stdlib_sources(tree, python) if sources is None else list(sources)
     if not all_sources:
         return CompileReport(0, 0, "")
     memo = {} if memo is None else memo
@@ -138,14 +140,20 @@ def compile_stdlib(
         # The image's own sources, over whatever stdlib the compiler brought along. When the
         # compiler is the image's own interpreter, unpacked from these very files, only the
         # symlinked sources need it: their links lead to the host's /etc.
-        rewrite = [p for p in sources if tree.get(p).kind is Kind.SYMLINK] if in_place else sources
+        # Files outside the stdlib (an app's) are never among the unpacked ones.
+        stdlib = f"usr/lib/python{python}/"
+        rewrite = (
+            [p for p in sources if tree.get(p).kind is Kind.SYMLINK or not p.startswith(stdlib)]
+            if in_place
+            else sources
+        )
         for path in rewrite:
             target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
             target.write_bytes(tree.read(path) or b"")
         failed = _run(command, root, sources, cancelled)
-        compiled = _collect(tree, root, python)
+        compiled = _collect(tree, root, python, sources)
     for path in sources:
         data = tree.read(pyc_path(path, python))
         if data is not None:
@@ -280,11 +288,15 @@ def _finish(proc: subprocess.Popen[str], cancelled: threading.Event | None) -> t
                 raise Cancelled() from None
 
 
-def _collect(tree: Tree, root: Path, python: str) -> int:
+def _collect(tree: Tree, root: Path, python: str, sources: Sequence[str]) -> int:
+    """Put the ``.pyc`` of each of ``sources`` the compiler made into ``tree``."""
     count = 0
-    base = root / "usr" / "lib" / f"python{python}"
-    for pyc in sorted(base.rglob("*.pyc")):
-        relative = pyc.relative_to(root).as_posix()
-        tree.add_file(relative, pyc.read_bytes(), 0o644)
+    for source in sources:
+        relative = pyc_path(source, python)
+        try:
+            data = (root / relative).read_bytes()
+        except FileNotFoundError:
+            continue  # it failed to compile; the failure is counted
+        tree.add_file(relative, data, 0o644)
         count += 1
     return count

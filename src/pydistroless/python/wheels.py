@@ -1,0 +1,152 @@
+"""Wheels for the target Python: located, chosen and downloaded, every one checked.
+
+uv does what needs an index: resolving requirements for another platform and Python
+(``uv pip compile --python-platform``), reading its own ``uv.lock`` (``uv export``), and
+finding the files of exact pins (``--no-deps``). It speaks PEP 751, so each of those answers is
+a ``pylock.toml``, read by :func:`dependencies.pylock_pins`, and it uses the user's own index
+configuration. The choice of the wheel for the target is ours (:mod:`packaging.tags` over
+the base's tags), as is the download: into the content-addressed cache, checked against the
+lock's SHA256 when it has one, else the index's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydistroless.errors import IntegrityError, ResolveError, UsageError
+from pydistroless.fetch import Download, Fetcher, log
+from pydistroless.python.dependencies import Dependencies, Pin, WheelFile, pylock_pins
+from pydistroless.python.target import Target
+
+_UV_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The wheel of one pin for the target, and where it is once downloaded."""
+
+    pin: Pin
+    wheel: WheelFile
+    path: Path | None = None
+
+
+def uv_binary() -> str:
+    """The uv of the ``uv`` package pydistroless depends on (``$PYDISTROLESS_UV`` first)."""
+    override = os.environ.get("PYDISTROLESS_UV")
+    if override:
+        return override
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        raise UsageError(
+            "uv is not installed: pip install uv (pydistroless depends on it)"
+        ) from None
+    return find_uv_bin()
+
+
+def pins_for(deps: Dependencies, target: Target) -> tuple[Pin, ...]:
+    """Exact pins for ``target``: the lock's own, or what uv resolves."""
+    if deps.pins is not None:
+        return deps.pins
+    assert deps.resolve is not None
+    if deps.resolve.name == "uv.lock":
+        command = [
+            "export", "--frozen", "--no-dev", "--no-emit-project", "--no-emit-workspace",
+            "--no-header", "--format", "pylock.toml", "--directory", str(deps.resolve.parent),
+            *[f"--extra={e}" for e in deps.extras],
+        ]  # fmt: skip
+        what = f"reading {deps.resolve} with uv"
+    else:
+        command = [
+            "pip", "compile", str(deps.resolve), "--format", "pylock.toml", "--no-header",
+            *_platform_args(target), *[f"--extra={e}" for e in deps.extras],
+        ]  # fmt: skip
+        what = f"resolving {deps.resolve} for {target.describe()} with uv"
+    lock = _uv(command, what)
+    return pylock_pins(lock, target.markers, where=str(deps.resolve))
+
+
+def choose(pins: Sequence[Pin], target: Target, *, source: str) -> list[Chosen]:
+    """The best wheel of each pin for ``target``. Pins whose lock lists no files (poetry,
+    pipenv, hashed requirements) are located on the index by uv, without resolving."""
+    unlisted = [p for p in pins if not p.wheels]
+    located = {p.name: p for p in _locate(unlisted, target)} if unlisted else {}
+    chosen, missing = [], []
+    for pin in pins:
+        offered = pin.wheels or located.get(pin.name, pin).wheels
+        if pin.hashes:
+            offered = tuple(w for w in offered if w.sha256 in pin.hashes)
+        fitting = [
+            (rank, w) for w in offered if (rank := target.wheel_rank(w.filename)) is not None
+        ]
+        if not fitting:
+            missing.append(pin)
+            continue
+        chosen.append(Chosen(pin, min(fitting, key=lambda item: (item[0], item[1].filename))[1]))
+    if missing:
+        names = ", ".join(p.line() for p in missing[:8])
+        raise ResolveError(
+            f"no wheel for {target.describe()} of {names} in {source} or on the index (only "
+            "source distributions, or wheels for other platforms); pin versions that publish "
+            "such wheels, or leave these packages out"
+        )
+    return chosen
+
+
+def download(chosen: Sequence[Chosen], fetcher: Fetcher) -> list[Chosen]:
+    """Each wheel in the cache, checked against its SHA256; the same list with its paths."""
+    items = [
+        Download((c.wheel.url,), c.wheel.sha256, c.wheel.size, c.wheel.filename) for c in chosen
+    ]
+    paths = fetcher.fetch_paths(items, what="wheels")
+    return [Chosen(c.pin, c.wheel, path) for c, path in zip(chosen, paths, strict=True)]
+
+
+def _locate(pins: Sequence[Pin], target: Target) -> tuple[Pin, ...]:
+    """The index's wheels of exact versions for ``target``: uv with ``--no-deps``, so
+    nothing is resolved, only looked up."""
+    with tempfile.TemporaryDirectory(prefix="pydistroless-pins-") as tmp:
+        listing = Path(tmp) / "requirements.txt"
+        listing.write_text("".join(f"{p.line()}\n" for p in pins), encoding="utf-8")
+        lock = _uv(
+            [
+                "pip",
+                "compile",
+                str(listing),
+                "--no-deps",
+                "--format",
+                "pylock.toml",
+                "--no-header",
+                *_platform_args(target),
+            ],
+            f"looking up {len(pins)} pinned package(s) for {target.describe()} with uv",
+        )
+    return pylock_pins(lock, target.markers, where="the index")
+
+
+def _platform_args(target: Target) -> list[str]:
+    return ["--python-platform", target.uv_platform, "--python-version", target.version]
+
+
+def _uv(args: Sequence[str], what: str) -> dict:
+    command = [uv_binary(), *args, "--quiet", "--color", "never"]
+    log(f"{what} ...")
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_UV_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ResolveError(f"{what}: uv gave no answer in {_UV_TIMEOUT:.0f} s") from None
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot run uv ({exc.strerror}); pip install uv") from None
+    if done.returncode != 0:
+        said = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
+        raise ResolveError(f"{what} failed: {said[:600] or f'exit {done.returncode}'}")
+    try:
+        return tomllib.loads(done.stdout)
+    except tomllib.TOMLDecodeError as exc:
+        raise IntegrityError(f"{what}: uv's answer is not a pylock.toml ({exc})") from None
