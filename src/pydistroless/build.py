@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 from pydistroless import code_digest, layer_cache
 from pydistroless.arch import architecture
@@ -63,6 +64,19 @@ class Built:
     def digest(self) -> Digest:
         """What users pull by: the index digest for several platforms, else the manifest's."""
         return self.artifact.digest
+
+    @property
+    def archs(self) -> tuple[str, ...]:
+        return self.spec.archs
+
+    @property
+    def sbom_format(self) -> str:
+        return self.spec.sbom_format
+
+    @property
+    def ca_certs(self) -> tuple[Path, ...]:
+        """Certificates the image trusts, and so does its push."""
+        return tuple(self.spec.ca_certs)
 
 
 def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:

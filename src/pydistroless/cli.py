@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from pydistroless import __version__, files
-from pydistroless.cli_images import COMMANDS, insecure_registry_option, registry_settings
+from pydistroless.cli_app import app_cmd
+from pydistroless.cli_images import COMMANDS, insecure_registry_option
+from pydistroless.cli_options import csv, image_options, source_options, sources_from
+from pydistroless.cli_outputs import check_outputs, plan_outputs, print_pushed, write_outputs
 from pydistroless.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
 from pydistroless.sbom import FORMATS
 from pydistroless.spec import (
     DEFAULT_SUITE,
     ImageSpec,
-    SourceOptions,
     check_source_date_epoch,
     host_arch,
 )
@@ -27,7 +28,6 @@ from pydistroless.spec import (
 if TYPE_CHECKING:
     from pydistroless import config as config_file
     from pydistroless import lock as lockfile
-    from pydistroless.build import Built
 
 # The build pipeline (Debian archive, ELF reader, assembler) is imported by the commands that
 # use it, not here: `push`, `pull` and `copy` start in a fraction of the time without it.
@@ -49,137 +49,21 @@ checksum mismatch, 5 missing from cache with --offline, 6 unresolvable packages,
 """
 
 
-def _csv(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
-
-
-def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--mirror",
-            "mirrors",
-            multiple=True,
-            metavar="URL",
-            help="Debian archive base URL (repeatable, tried in order). Default: the Debian "
-            "entries of this machine's apt sources, or $PYDISTROLESS_MIRROR.",
-        ),
-        click.option(
-            "--security-mirror",
-            "security_mirrors",
-            multiple=True,
-            metavar="URL",
-            help="Debian security archive base URL (repeatable). Default: from apt sources, "
-            "or $PYDISTROLESS_SECURITY_MIRROR.",
-        ),
-        click.option(
-            "--keyring",
-            "keyrings",
-            multiple=True,
-            type=click.Path(path_type=Path),
-            metavar="FILE",
-            help="OpenPGP keyring to verify InRelease with (repeatable). Default: the Debian "
-            "archive keyring in /usr/share/keyrings.",
-        ),
-        click.option(
-            "--insecure",
-            is_flag=True,
-            help="Do NOT verify archive signatures. Checksums are still checked. Dangerous.",
-        ),
-        click.option(
-            "--offline", is_flag=True, help="Build from the cache alone; name what is missing."
-        ),
-        click.option(
-            "--cache-dir",
-            type=click.Path(path_type=Path),
-            metavar="DIR",
-            help="Download and build cache. Default: ~/.cache/pydistroless or "
-            "$PYDISTROLESS_CACHE_DIR.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "--suite",
-            default=DEFAULT_SUITE,
-            show_default=True,
-            help="Debian suite (codename): trixie, bookworm, ...",
-        ),
-        click.option(
-            "--python",
-            metavar="3.X",
-            help="Python version to take from the suite. Default: the suite's python3.",
-        ),
-        click.option(
-            "--arch",
-            "archs",
-            multiple=True,
-            metavar="ARCH[,ARCH]",
-            help=f"Debian architecture(s); several make one multi-platform image. "
-            f"Default: {host_arch()}.",
-        ),
-        click.option(
-            "--variant",
-            type=click.Choice(["standard", "debug"]),
-            default="standard",
-            show_default=True,
-            help="debug adds busybox under /busybox (a shell for troubleshooting).",
-        ),
-        click.option(
-            "--user",
-            default="nonroot",
-            show_default=True,
-            help="Who the image runs as: nonroot (65532), root, or a numeric UID.",
-        ),
-        click.option(
-            "--package",
-            "packages",
-            multiple=True,
-            metavar="NAME[=VERSION]",
-            help="Extra Debian package to install with its dependencies (repeatable).",
-        ),
-        click.option(
-            "--exclude",
-            multiple=True,
-            metavar="NAME",
-            help="Leave a package out even if something depends on it (repeatable).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 def _spec(kw: dict[str, Any]) -> ImageSpec:
     """The image the options describe (``build`` has more of them than ``lock``)."""
     return ImageSpec(
         suite=kw["suite"],
         python=kw["python"],
-        archs=_csv(kw["archs"]) or (host_arch(),),
+        archs=csv(kw["archs"]) or (host_arch(),),
         variant=kw["variant"],
         user=kw["user"],
-        packages=_csv(kw["packages"]),
-        exclude=_csv(kw["exclude"]),
+        packages=csv(kw["packages"]),
+        exclude=csv(kw["exclude"]),
         ca_certs=tuple(kw.get("ca_certs", ())),
         tags=tuple(kw.get("tags", ())),
-        keep=_csv(kw.get("keep", ())),
+        keep=csv(kw.get("keep", ())),
         sbom_format=kw.get("sbom_format", "spdx"),
         pyc=not kw.get("no_pyc", False),
-    )
-
-
-def _sources(**kw: Any) -> SourceOptions:
-    return SourceOptions(
-        mirrors=tuple(kw["mirrors"]),
-        security_mirrors=tuple(kw["security_mirrors"]),
-        keyrings=tuple(kw["keyrings"]),
-        insecure=kw["insecure"],
-        offline=kw["offline"],
-        cache_dir=kw["cache_dir"],
     )
 
 
@@ -341,7 +225,7 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
         except OSError as exc:
             raise OutputError(f"cannot create --output-dir {output_dir}: {exc.strerror}") from exc
         files.check_directory(output_dir, "--output-dir")
-    sources = _sources(**kw)
+    sources = sources_from(**kw)
     context = Context.create(
         sources,
         config_mirrors=config.mirrors if config else (),
@@ -363,22 +247,9 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     pushed: list[tuple[str, str]] = []
     for image_spec in specs:
         built = build(image_spec, context, lock=lock)
-        pushed += _write_outputs(built, kw, output_dir=output_dir, several=len(specs) > 1)
+        pushed += write_outputs(built, kw, output_dir=output_dir, several=len(specs) > 1)
     if kw["push_to"]:
-        _print_pushed(pushed, kw["push_report"])
-
-
-def _print_pushed(rows: list[tuple[str, str]], report: Path | None) -> None:
-    """The table of what a push published, and the same as JSON for the next tool."""
-    width = max(len(name) for name, _ in rows)
-    for name, digest in rows:
-        click.echo(f"  {name:<{width}}  {digest}", err=True)
-    if report is not None:
-        import json
-
-        body = json.dumps({name: digest for name, digest in rows}, indent=2, sort_keys=True)
-        files.atomic_write(report, (body + "\n").encode(), "--push-report")
-        click.echo(f"wrote {report}", err=True)
+        print_pushed(pushed, kw["push_report"])
 
 
 def _with_config(
@@ -453,119 +324,6 @@ def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit: set[str])
     return replace(spec, suite=lock.suite, archs=archs, python=python)
 
 
-@dataclass(frozen=True)
-class Outputs:
-    """Where one built image goes: a tar, a layout, and the SBOMs (one per architecture)
-    beside each of them."""
-
-    tar: Path | None
-    layout: Path | None
-    sboms: tuple[tuple[str, Path], ...]  # (architecture, path)
-
-
-def plan_outputs(
-    name: str | None,
-    archs: Sequence[str],
-    sbom_format: str,
-    kw: dict[str, Any],
-    *,
-    output_dir: Path | None,
-    several: bool,
-) -> Outputs:
-    """The paths for an image called ``name`` (``None`` before the build, when only the
-    paths given explicitly are known)."""
-    tar: Path | None = kw["output"]
-    if tar is None and (kw["oci_layout"] is None or kw["load"]) and name is not None:
-        tar = (output_dir or Path.cwd()) / f"{name}.tar"
-    layout: Path | None = kw["oci_layout"]
-    if layout is not None and several:
-        layout = layout / name if name is not None else None
-    suffix = ".spdx.json" if sbom_format == "spdx" else ".cdx.json"
-    sboms = []
-    for stem in (tar.with_suffix("") if tar else None, layout):
-        if stem is not None:
-            stem = Path(os.path.abspath(stem))
-            sboms += [(arch, stem.parent / f"{stem.name}.{arch}{suffix}") for arch in archs]
-    return Outputs(tar=tar, layout=layout, sboms=tuple(sboms))
-
-
-def check_outputs(outputs: Outputs) -> None:
-    """Refuse, before anything is written, every target that is not ours to replace."""
-    from pydistroless.oci.layout import check_layout_target
-
-    if outputs.tar is not None:
-        files.file_target(outputs.tar, "--output")
-    if outputs.layout is not None:
-        layout = Path(os.path.abspath(outputs.layout))
-        with files.reporting(layout, "--oci-layout"):
-            check_layout_target(layout)
-    for _, path in outputs.sboms:
-        files.file_target(path, "--output or --oci-layout (for the SBOM beside it)")
-
-
-def _write_outputs(
-    built: Built, kw: dict[str, Any], *, output_dir: Path | None, several: bool
-) -> list[tuple[str, str]]:
-    from pydistroless.oci import daemon
-    from pydistroless.oci.archive import write_tar
-    from pydistroless.oci.layout import write_layout
-
-    name = built.tags[0].split("/")[-1].replace(":", "-")
-    archs = [arch for arch, _ in built.sboms]
-    outputs = plan_outputs(
-        name, archs, built.spec.sbom_format, kw, output_dir=output_dir, several=several
-    )
-    check_outputs(outputs)
-    if outputs.tar is not None:
-        write_tar(outputs.tar, built.artifact, tags=built.tags)
-        click.echo(f"wrote {outputs.tar}", err=True)
-    if outputs.layout is not None:
-        write_layout(outputs.layout, built.artifact, tags=built.tags)
-        click.echo(f"wrote OCI layout {outputs.layout}", err=True)
-    documents = dict(built.sboms)
-    for arch, path in outputs.sboms:
-        files.atomic_write(path, documents[arch], "--output or --oci-layout")
-        click.echo(f"wrote SBOM {path}", err=True)
-    if kw["load"]:
-        assert outputs.tar is not None
-        engine = daemon.detect_engine(kw["engine"])
-        daemon.load(outputs.tar, tag=built.tags[0], engine=engine, also=built.tags[1:])
-        click.echo(f"loaded into {engine} as {', '.join(built.tags)}", err=True)
-    rows = _push_built(built, kw) if kw["push_to"] else []
-    click.echo(f"{built.digest} {built.tags[0]}" if several else built.digest)
-    return rows
-
-
-def _push_built(built: Built, kw: dict[str, Any]) -> list[tuple[str, str]]:
-    """Push what was just written, with a tag per architecture besides the index's, then
-    attach each image's SBOM to it. Returns (reference, digest) for every tag pushed."""
-    from pydistroless import transfer
-    from pydistroless.registry import referrers
-
-    target = kw["push_to"]
-    location = transfer.parse_location(target if "://" in target else f"docker://{target}")
-    assert location.reference is not None
-    reference = location.reference
-    options = registry_settings(kw, tuple(built.spec.ca_certs))
-    written = transfer.write(built.artifact, location, options, tags=built.tags)
-    click.echo(f"pushed {written.where}: {written.detail}", err=True)
-    tags = [reference.tag] if reference.tag else [t.rpartition(":")[2] for t in built.tags]
-    rows = [(f"{reference.name}:{tag}", str(built.digest)) for tag in tags]
-    repository = options.repository(reference)
-    if len(built.images) > 1:
-        for arch, image in zip(built.spec.archs, built.images, strict=True):
-            arch_tags = [f"{tag}-{arch}" for tag in tags]
-            transfer.write(image, location, options, tags=[], explicit_tags=arch_tags)
-            rows += [(f"{reference.name}:{t}", str(image.digest)) for t in arch_tags]
-    media_type = referrers.SPDX if built.spec.sbom_format == "spdx" else referrers.CYCLONEDX
-    documents = dict(built.sboms)
-    for arch, image in zip(built.spec.archs, built.images, strict=True):
-        created = str(image.config_json.get("created", ""))
-        referrers.attach(repository, image, documents[arch], media_type, created=created)
-    click.echo(f"attached {len(built.images)} SBOM(s) to {reference.name}", err=True)
-    return rows
-
-
 @cli.command(
     "lock",
     epilog="""\b
@@ -599,7 +357,7 @@ def lock_cmd(**kw: Any) -> None:
     spec = _spec(kw)
     if str(kw["output"]) != "-":
         files.file_target(kw["output"], "--output")
-    context = Context.create(_sources(**kw))
+    context = Context.create(sources_from(**kw))
     result = plan(spec, context)
     text = lockfile.dumps(result)
     if str(kw["output"]) == "-":
@@ -609,7 +367,7 @@ def lock_cmd(**kw: Any) -> None:
         click.echo(f"wrote {kw['output']}", err=True)
 
 
-for _command in COMMANDS:
+for _command in (app_cmd, *COMMANDS):
     cli.add_command(_command)
 
 

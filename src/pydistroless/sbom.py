@@ -265,3 +265,109 @@ def render(fmt: str, subject: SbomSubject, packages: Sequence[SbomPackage]) -> b
 
 def file_name(fmt: str) -> str:
     return "pydistroless.spdx.json" if fmt == "spdx" else "pydistroless.cdx.json"
+
+
+@dataclass(frozen=True)
+class PythonPackage:
+    """A distribution installed from a wheel (``pkg:pypi/...``)."""
+
+    name: str
+    version: str
+    sha256: str  # of the wheel
+    wheel: str  # its file name
+
+
+def pypi_purl(package: PythonPackage) -> str:
+    return f"pkg:pypi/{package.name.lower().replace('_', '-')}@{package.version}"
+
+
+def add_python(
+    document: bytes | None,
+    packages: Sequence[PythonPackage],
+    *,
+    fmt: str,
+    subject: SbomSubject,
+) -> bytes:
+    """The SBOM of an app image: the base's document (None: a base without one, so a new
+    document) with the Python distributions added, and named after the app."""
+    check_format(fmt)
+    base = json.loads(document) if document else json.loads(render(fmt, subject, []))
+    if fmt == "spdx" and "spdxVersion" in base:
+        return _add_spdx(base, packages, subject)
+    if fmt == "cyclonedx" and base.get("bomFormat") == "CycloneDX":
+        return _add_cyclonedx(base, packages, subject)
+    raise UsageError(f"the base image's SBOM is not {fmt}; build the app with the base's format")
+
+
+def _add_spdx(document: dict, packages: Sequence[PythonPackage], subject: SbomSubject) -> bytes:
+    described = "SPDXRef-Image"
+    for package in sorted(packages, key=lambda p: p.name):
+        ident = f"SPDXRef-pypi-{re.sub(r'[^A-Za-z0-9.-]', '-', package.name)}"
+        document["packages"].append(
+            {
+                "SPDXID": ident,
+                "name": package.name,
+                "versionInfo": package.version,
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": False,
+                "checksums": [{"algorithm": "SHA256", "checksumValue": package.sha256}],
+                "licenseConcluded": "NOASSERTION",
+                "licenseDeclared": "NOASSERTION",
+                "copyrightText": "NOASSERTION",
+                "sourceInfo": f"installed from the wheel {package.wheel}",
+                "externalRefs": [
+                    {
+                        "referenceCategory": "PACKAGE-MANAGER",
+                        "referenceType": "purl",
+                        "referenceLocator": pypi_purl(package),
+                    }
+                ],
+            }
+        )
+        document["relationships"].append(
+            {
+                "spdxElementId": described,
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": ident,
+            }
+        )
+    for entry in document["packages"]:
+        if entry.get("SPDXID") == described:
+            entry["name"] = subject.name
+    body = "".join(p["name"] + str(p.get("versionInfo")) for p in document["packages"])
+    namespace_id = uuid.uuid5(uuid.NAMESPACE_URL, subject.name + subject.arch + body)
+    document["name"] = f"{subject.name} ({subject.arch})"
+    document["documentNamespace"] = f"https://spdx.org/spdxdocs/pydistroless-{namespace_id}"
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _add_cyclonedx(
+    document: dict, packages: Sequence[PythonPackage], subject: SbomSubject
+) -> bytes:
+    added = []
+    for package in sorted(packages, key=lambda p: p.name):
+        ref = pypi_purl(package)
+        added.append(
+            {
+                "type": "library",
+                "bom-ref": ref,
+                "name": package.name,
+                "version": package.version,
+                "purl": ref,
+                "hashes": [{"alg": "SHA-256", "content": package.sha256}],
+            }
+        )
+    document["components"] = [*document.get("components", []), *added]
+    for dependency in document.get("dependencies", []):
+        if dependency.get("ref") == "image":
+            dependency["dependsOn"] = [
+                *dependency.get("dependsOn", []),
+                *(c["bom-ref"] for c in added),
+            ]
+    document["metadata"]["component"]["name"] = subject.name
+    serial = uuid.uuid5(
+        uuid.NAMESPACE_URL,
+        subject.name + subject.arch + "".join(c["purl"] for c in document["components"]),
+    )
+    document["serialNumber"] = f"urn:uuid:{serial}"
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()

@@ -1,0 +1,409 @@
+"""The app recipe: a Python project on a base image, as layers on top of the base's.
+
+    base image (ours, built or cached; or --base) -> its Python (python/target.py)
+      -> the project's dependencies (python/dependencies.py) -> wheels for that Python
+      (python/wheels.py) -> installed, one tree per distribution (python/install.py)
+      -> the libraries they need checked -> .pyc by the image's interpreter
+      -> the project's own files or wheel (python/project.py) -> layers -> image
+
+The base's layers are kept byte for byte. Above them: the third-party distributions (each
+large one in a layer of its own, the rest together), then the project, which changes most
+often, so a change to the code rewrites and pushes one small layer. The dependency layers
+are cached under a key of their own inputs (the wheels' SHA256s, the base's Python, the
+timestamp), so an unchanged lock costs neither an install nor a compression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pydistroless import code_digest, layer_cache, sbom
+from pydistroless.context import Context
+from pydistroless.digest import Digest
+from pydistroless.errors import ImageCheckError, PackageFormatError, UsageError
+from pydistroless.fetch import log
+from pydistroless.fs import elf, ldcache
+from pydistroless.fs.tree import Kind, Tree
+from pydistroless.oci.layer import layer_from_tree
+from pydistroless.oci.model import Artifact, Image, Layer
+from pydistroless.oci.mutate import append, new_index, with_config
+from pydistroless.oci.unpack import tree_of
+from pydistroless.python import bytecode, dependencies, install, project, wheels
+from pydistroless.python.target import Target, from_image
+
+DEFAULT_WORKDIR = project.APP_DIR
+# A distribution this large gets a layer of its own: an update of it, or of anything else,
+# then leaves the other layers as they are.
+BIG_DISTRIBUTION = 20_000_000
+_LAYER_RECORDS = "app-layers"
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """What to build: the project, its dependency file, and how the image runs."""
+
+    project: Path
+    requirements: Path | None = None  # default: the most exact file in the project
+    extras: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None  # default: see default_entrypoint
+    cmd: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()  # KEY=VALUE
+    workdir: str = DEFAULT_WORKDIR
+    expose: tuple[str, ...] = ()
+    main: str | None = None  # a file of the project to run with the interpreter
+    tags: tuple[str, ...] = ()
+    source_date_epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class AppBuilt:
+    """What an app build made: an image per architecture of the base."""
+
+    images: tuple[Image, ...]
+    tags: tuple[str, ...]
+    sboms: tuple[tuple[str, bytes], ...]
+    archs: tuple[str, ...]
+    sbom_format: str
+    ca_certs: tuple[Path, ...] = ()
+    report: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def artifact(self) -> Artifact:
+        return self.images[0] if len(self.images) == 1 else new_index(self.images)
+
+    @property
+    def digest(self) -> Digest:
+        return self.artifact.digest
+
+
+def build_app(
+    spec: AppSpec,
+    bases: Sequence[tuple[Image, bytes | None]],
+    ctx: Context,
+    *,
+    sbom_format: str = "spdx",
+    ca_certs: tuple[Path, ...] = (),
+) -> AppBuilt:
+    """``spec``'s project on each of ``bases`` (an image and its SBOM, if known)."""
+    meta = project.metadata(spec.project)
+    source = dependencies.find(spec.project, spec.requirements)
+    if source is None and not meta.is_package:
+        raise UsageError(
+            f"{spec.project} has no requirements.txt, pyproject.toml or lock (pylock.toml, "
+            "uv.lock, poetry.lock, Pipfile.lock); add one (an empty requirements.txt if it "
+            "needs nothing)"
+        )
+    name = _image_name(spec, meta)
+    tags = spec.tags or (f"{name}:latest",)
+    images, sboms, archs = [], [], []
+    for base, base_sbom in bases:
+        image, packages = _build_one(spec, meta, source, base, ctx)
+        images.append(image)
+        archs.append(_arch_of(image))
+        subject = sbom.SbomSubject(tags[0], archs[-1], "", _created(image))
+        sboms.append(
+            (archs[-1], sbom.add_python(base_sbom, packages, fmt=sbom_format, subject=subject))
+        )
+    return AppBuilt(
+        images=tuple(images),
+        tags=tuple(tags),
+        sboms=tuple(sboms),
+        archs=tuple(archs),
+        sbom_format=sbom_format,
+        ca_certs=ca_certs,
+    )
+
+
+def _build_one(
+    spec: AppSpec,
+    meta: project.Metadata,
+    source: Path | None,
+    base: Image,
+    ctx: Context,
+) -> tuple[Image, list[sbom.PythonPackage]]:
+    """The app on one base image, and the Python distributions it holds."""
+    base_tree = tree_of(base)
+    target = from_image(base, base_tree, where=_describe(base))
+    log(f"app on {target.describe()}")
+    mtime = spec.source_date_epoch if spec.source_date_epoch is not None else _created(base)
+    dep_layers: tuple[Layer, ...] = ()
+    scripts: tuple[str, ...] = ()
+    packages: list[sbom.PythonPackage] = []
+    if source is not None:
+        deps = dependencies.read(source, target.markers, extras=spec.extras)
+        pins = wheels.pins_for(deps, target)
+        if meta.name:  # the project itself is installed from its own files, not an index
+            pins = tuple(p for p in pins if p.name != _canonical(meta.name))
+        chosen = wheels.choose(pins, target, source=str(source))
+        dep_layers, scripts = _dependency_layers(chosen, target, base_tree, mtime, ctx)
+        packages = [
+            sbom.PythonPackage(c.pin.name, c.pin.version, c.wheel.sha256, c.wheel.filename)
+            for c in chosen
+        ]
+    project_tree = _project_tree(spec, meta, target)
+    merged = _merged(base_tree, [project_tree])
+    _compile(merged, project_tree, target)
+    project_layer = layer_from_tree(
+        project_tree, mtime=mtime, comment=f"the project {meta.name or spec.project.name}"
+    )
+    image = append(base, [*dep_layers, project_layer], created=mtime)
+    entrypoint = spec.entrypoint or default_entrypoint(spec, meta, target)
+    check_entrypoint(merged, entrypoint, spec.workdir, scripts=scripts)
+    env = dict(item.split("=", 1) for item in spec.env)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # logs reach `docker logs` as they are written
+    image = with_config(
+        image,
+        entrypoint=entrypoint,
+        cmd=spec.cmd,
+        env=env,
+        working_dir=spec.workdir,
+        exposed_ports=spec.expose or None,
+        labels={"org.opencontainers.image.title": meta.name or spec.project.name},
+    )
+    return image, packages
+
+
+# ---- third-party distributions ---------------------------------------------------------------
+
+
+def _dependency_layers(
+    chosen: Sequence[wheels.Chosen], target: Target, base_tree: Tree, mtime: int, ctx: Context
+) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
+    """The layers of the distributions and the scripts they install, from the cache when the
+    same wheels went into the same Python before."""
+    key = hashlib.sha256(
+        json.dumps(
+            {
+                "tool": code_digest(),
+                "wheels": sorted(c.wheel.sha256 for c in chosen),
+                "target": [
+                    target.interpreter,
+                    target.abi,
+                    target.site_packages,
+                    target.arch.debian,
+                ],
+                "mtime": mtime,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    found = layer_cache.cached(ctx.cache, _LAYER_RECORDS, key, _scripts_of)
+    if found is not None:
+        log(f"{len(chosen)} distribution(s): layers from the cache")
+        return found
+    downloaded = wheels.download(chosen, ctx.fetcher)
+    installed = install.install_all(
+        [(c.path, c.pin.name, c.pin.version) for c in downloaded if c.path is not None], target
+    )
+    merged = _merged(base_tree, [i.tree for i in installed])
+    _check_libraries(merged, installed, target)
+    for item in installed:
+        _compile(merged, item.tree, target)
+    layers = tuple(
+        layer_from_tree(tree, mtime=mtime, comment=comment) for tree, comment in _group(installed)
+    )
+    scripts = tuple(sorted(s for i in installed for s in i.scripts))
+    layer_cache.keep(ctx.cache, _LAYER_RECORDS, key, layers, scripts=list(scripts))
+    total = sum(i.size for i in installed)
+    log(f"{len(installed)} distribution(s), {total / 1e6:.1f} MB, in {len(layers)} layer(s)")
+    return layers, scripts
+
+
+def _scripts_of(rest: dict) -> tuple[str, ...]:
+    scripts = rest.get("scripts")
+    if set(rest) != {"scripts"} or not isinstance(scripts, list):
+        raise ValueError("not an app layer record")
+    if not all(isinstance(s, str) and s.startswith("/") for s in scripts):
+        raise ValueError("not a script path")
+    return tuple(scripts)
+
+
+def _group(installed: Sequence[install.Installed]) -> list[tuple[Tree, str]]:
+    """Large distributions alone, the others in one layer, in name order."""
+    big = [i for i in installed if i.size > BIG_DISTRIBUTION]
+    small = [i for i in installed if i.size <= BIG_DISTRIBUTION]
+    groups: list[tuple[Tree, str]] = []
+    if small:
+        names = " ".join(f"{i.name}=={i.version}" for i in small)
+        groups.append((_merged(Tree(), [i.tree for i in small]), _comment(names)))
+    for item in big:
+        groups.append((item.tree, f"{item.name}=={item.version}"))
+    return groups
+
+
+def _comment(text: str) -> str:
+    return text if len(text) < 190 else text[:180].rsplit(" ", 1)[0] + " ..."
+
+
+def _check_libraries(merged: Tree, installed: Sequence[install.Installed], target: Target) -> None:
+    """Every shared library a distribution's extension modules need must be in the image:
+    in a wheel (auditwheel's ``.libs``) or in the base."""
+    new = [e.path for i in installed for e in i.tree.files() if ".so" in e.path.rsplit("/", 1)[-1]]
+    if not new:
+        return
+    dirs = ldcache.cache_directories(merged, target.arch.debian)
+    missing = elf.missing_libraries(merged, target.arch.debian, only=new, extra_dirs=dirs)
+    if missing:
+        shown = ", ".join(f"{m.path.rsplit('/', 1)[-1]} needs {m.soname}" for m in missing[:4])
+        raise ImageCheckError(
+            f"{len(missing)} shared librar{'y' if len(missing) == 1 else 'ies'} the installed "
+            f"wheels need {'is' if len(missing) == 1 else 'are'} not in the image ({shown}); "
+            "add the Debian package that provides it with --package NAME"
+        )
+
+
+# ---- the project ---------------------------------------------------------------------------
+
+
+def _project_tree(spec: AppSpec, meta: project.Metadata, target: Target) -> Tree:
+    """The project's files under the working directory, or, for a package (it has a
+    ``[build-system]``), its wheel installed like the others."""
+    if not meta.is_package:
+        return project.files(spec.project, into=spec.workdir)
+    with tempfile.TemporaryDirectory(prefix="pydistroless-build-") as out:
+        command = [wheels.uv_binary(), "build", "--wheel", "--out-dir", out, "--quiet"]
+        done = subprocess.run(
+            [*command, str(spec.project)], capture_output=True, text=True, check=False
+        )
+        built = sorted(Path(out).glob("*.whl"))
+        if done.returncode != 0 or not built:
+            said = " ".join(done.stderr.split())[-400:]
+            raise PackageFormatError(
+                f"building the wheel of {spec.project} failed: {said or 'no wheel'}; check its "
+                "[build-system] (`uv build --wheel` reproduces it)"
+            )
+        wheel = built[0]
+        name, version = wheel.name.split("-")[:2]
+        tree = install.install_wheel(wheel, name, version, target).tree
+    tree.add_dir(spec.workdir.strip("/"))
+    return tree
+
+
+def default_entrypoint(spec: AppSpec, meta: project.Metadata, target: Target) -> tuple[str, ...]:
+    """What the image runs when nothing says: the project's only script, else its package
+    with ``python -m``, else the file ``main`` names (or the one ``main.py``/``app.py``)."""
+    if meta.is_package and len(meta.scripts) == 1:
+        return (f"{install.SCRIPTS_DIR}/{meta.scripts[0][0]}",)
+    if meta.is_package and meta.name:
+        return (target.interpreter, "-m", _canonical(meta.name).replace("-", "_"))
+    main = spec.main or (meta.app or {}).get("main")
+    if main is None:
+        candidates = [n for n in ("main.py", "app.py") if (spec.project / n).is_file()]
+        main = candidates[0] if len(candidates) == 1 else None
+    if main is None:
+        raise UsageError(
+            f"{spec.project}: no entrypoint to choose (no [project.scripts], no main.py or "
+            "app.py); give --entrypoint, or --main FILE"
+        )
+    return (target.interpreter, f"{spec.workdir.rstrip('/')}/{main}")
+
+
+def check_entrypoint(
+    tree: Tree, entrypoint: Sequence[str], workdir: str, *, scripts: Sequence[str] = ()
+) -> None:
+    """The program the image starts must be an executable file of the image (``tree``, or
+    one of the distributions' ``scripts``); a script the interpreter is given must be there
+    too."""
+    program = entrypoint[0]
+    candidates = (
+        [program]
+        if program.startswith("/")
+        else [f"{d}/{program}" for d in ("/usr/local/bin", "/usr/bin", "/bin")]
+    )
+    for candidate in candidates:
+        if candidate in scripts:
+            break
+        real = tree.resolve(candidate.lstrip("/"))
+        entry = tree.get(real) if real else None
+        if entry is not None and entry.kind is Kind.HARDLINK:
+            entry = tree.get(entry.target)
+        if entry is not None and entry.kind is Kind.FILE and entry.is_executable:
+            break
+    else:
+        raise ImageCheckError(
+            f"the entrypoint {program} is not an executable file in the image; check "
+            "--entrypoint, or the dependency that should install it"
+        )
+    if re.search(r"/python3(\.\d+)?$", program) and len(entrypoint) > 1:
+        script = entrypoint[1]
+        if not script.startswith("-"):
+            path = script if script.startswith("/") else f"{workdir.rstrip('/')}/{script}"
+            if tree.get(path.lstrip("/")) is None:
+                raise ImageCheckError(
+                    f"the entrypoint runs {path}, which is not in the image; check --main "
+                    "or --entrypoint, and the project's .dockerignore"
+                )
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _compile(merged: Tree, part: Tree, target: Target) -> None:
+    """Byte-compile ``part``'s ``.py`` files with the image's interpreter (``merged`` holds
+    the base and ``part``), putting each ``.pyc`` into ``part``."""
+    sources = [e.path for e in part.files() if e.path.endswith(".py")]
+    if not sources:
+        return
+    for entry in part.entries():
+        if entry.path not in merged:
+            merged.add(entry)
+    report = bytecode.compile_stdlib(merged, target.python, target.arch.debian, sources=sources)
+    for source in sources:
+        pyc = bytecode.pyc_path(source, target.python)
+        data = merged.read(pyc)
+        if data is not None:
+            part.add_file(pyc, data, 0o644)
+    if report.failed:
+        log(f"note: {report.failed} file(s) did not compile (syntax errors); they run uncompiled")
+
+
+def _merged(base: Tree, parts: Sequence[Tree]) -> Tree:
+    """A new tree: ``base`` with every entry of ``parts`` over it."""
+    tree = Tree()
+    for entry in base.entries():
+        tree.add(entry)
+    for part in parts:
+        for entry in part.entries():
+            if entry.kind is Kind.DIR and entry.path in tree:
+                continue
+            tree.add(entry)
+    return tree
+
+
+def _created(image: Image) -> int:
+    created = image.config_json.get("created")
+    if not isinstance(created, str):
+        return 0
+    try:
+        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+def _arch_of(image: Image) -> str:
+    from pydistroless.arch import for_platform
+
+    found = for_platform(image.platform) if image.platform else None
+    return found.debian if found else "unknown"
+
+
+def _describe(image: Image) -> str:
+    return f"the base image {image.digest}"
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _image_name(spec: AppSpec, meta: project.Metadata) -> str:
+    raw = meta.name or spec.project.resolve().name
+    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")
+    return name or "app"

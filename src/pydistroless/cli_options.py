@@ -1,0 +1,127 @@
+"""Options several commands share: where packages come from, which image to build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pydistroless.spec import DEFAULT_SUITE, SourceOptions, host_arch
+
+
+def csv(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--mirror",
+            "mirrors",
+            multiple=True,
+            metavar="URL",
+            help="Debian archive base URL (repeatable, tried in order). Default: the Debian "
+            "entries of this machine's apt sources, or $PYDISTROLESS_MIRROR.",
+        ),
+        click.option(
+            "--security-mirror",
+            "security_mirrors",
+            multiple=True,
+            metavar="URL",
+            help="Debian security archive base URL (repeatable). Default: from apt sources, "
+            "or $PYDISTROLESS_SECURITY_MIRROR.",
+        ),
+        click.option(
+            "--keyring",
+            "keyrings",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            metavar="FILE",
+            help="OpenPGP keyring to verify InRelease with (repeatable). Default: the Debian "
+            "archive keyring in /usr/share/keyrings.",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            help="Do NOT verify archive signatures. Checksums are still checked. Dangerous.",
+        ),
+        click.option(
+            "--offline", is_flag=True, help="Build from the cache alone; name what is missing."
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(path_type=Path),
+            metavar="DIR",
+            help="Download and build cache. Default: ~/.cache/pydistroless or "
+            "$PYDISTROLESS_CACHE_DIR.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--suite",
+            default=DEFAULT_SUITE,
+            show_default=True,
+            help="Debian suite (codename): trixie, bookworm, ...",
+        ),
+        click.option(
+            "--python",
+            metavar="3.X",
+            help="Python version to take from the suite. Default: the suite's python3.",
+        ),
+        click.option(
+            "--arch",
+            "archs",
+            multiple=True,
+            metavar="ARCH[,ARCH]",
+            help=f"Debian architecture(s); several make one multi-platform image. "
+            f"Default: {host_arch()}.",
+        ),
+        click.option(
+            "--variant",
+            type=click.Choice(["standard", "debug"]),
+            default="standard",
+            show_default=True,
+            help="debug adds busybox under /busybox (a shell for troubleshooting).",
+        ),
+        click.option(
+            "--user",
+            default="nonroot",
+            show_default=True,
+            help="Who the image runs as: nonroot (65532), root, or a numeric UID.",
+        ),
+        click.option(
+            "--package",
+            "packages",
+            multiple=True,
+            metavar="NAME[=VERSION]",
+            help="Extra Debian package to install with its dependencies (repeatable).",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="NAME",
+            help="Leave a package out even if something depends on it (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def sources_from(**kw: Any) -> SourceOptions:
+    return SourceOptions(
+        mirrors=tuple(kw["mirrors"]),
+        security_mirrors=tuple(kw["security_mirrors"]),
+        keyrings=tuple(kw["keyrings"]),
+        insecure=kw["insecure"],
+        offline=kw["offline"],
+        cache_dir=kw["cache_dir"],
+    )
