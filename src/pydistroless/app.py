@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from pydistroless import code_digest, layer_cache, sbom
+from pydistroless import code_digest, layer_cache, sbom, system_libs
 from pydistroless.context import Context
 from pydistroless.digest import Digest
 from pydistroless.errors import ImageCheckError, PackageFormatError, UsageError
@@ -143,14 +143,16 @@ def _build_one(
         if meta.name:  # the project itself is installed from its own files, not an index
             pins = tuple(p for p in pins if p.name != _canonical(meta.name))
         chosen = wheels.choose(pins, target, source=str(source))
-        dep_layers, scripts = _dependency_layers(chosen, target, base_tree, mtime, ctx)
+        dep_layers, scripts = _dependency_layers(
+            chosen, target, base_tree, str(base.digest), mtime, ctx
+        )
         packages = [
             sbom.PythonPackage(c.pin.name, c.pin.version, c.wheel.sha256, c.wheel.filename)
             for c in chosen
         ]
     project_tree = _project_tree(spec, meta, target)
     merged = _merged(base_tree, [project_tree])
-    _compile(merged, project_tree, target)
+    _compile(merged, [project_tree], target)
     project_layer = layer_from_tree(
         project_tree, mtime=mtime, comment=f"the project {meta.name or spec.project.name}"
     )
@@ -175,7 +177,12 @@ def _build_one(
 
 
 def _dependency_layers(
-    chosen: Sequence[wheels.Chosen], target: Target, base_tree: Tree, mtime: int, ctx: Context
+    chosen: Sequence[wheels.Chosen],
+    target: Target,
+    base_tree: Tree,
+    base_digest: str,
+    mtime: int,
+    ctx: Context,
 ) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
     """The layers of the distributions and the scripts they install, from the cache when the
     same wheels went into the same Python before."""
@@ -191,6 +198,8 @@ def _dependency_layers(
                     target.arch.debian,
                 ],
                 "mtime": mtime,
+                # Libraries may be added from the base's suite: a new base is a new answer.
+                "base": base_digest,
             },
             sort_keys=True,
         ).encode()
@@ -201,15 +210,21 @@ def _dependency_layers(
         return found
     downloaded = wheels.download(chosen, ctx.fetcher)
     installed = install.install_all(
-        [(c.path, c.pin.name, c.pin.version) for c in downloaded if c.path is not None], target
+        [
+            (c.path, c.wheel.filename, c.pin.name, c.pin.version)
+            for c in downloaded
+            if c.path is not None
+        ],
+        target,
     )
     merged = _merged(base_tree, [i.tree for i in installed])
-    _check_libraries(merged, installed, target)
-    for item in installed:
-        _compile(merged, item.tree, target)
-    layers = tuple(
-        layer_from_tree(tree, mtime=mtime, comment=comment) for tree, comment in _group(installed)
-    )
+    added = _system_libraries(merged, installed, target, ctx)
+    _compile(merged, [i.tree for i in installed], target)
+    groups = _group(installed)
+    if added is not None:
+        names = " ".join(added.packages) or "libraries of the base's packages"
+        groups.insert(0, (added.tree, _comment(f"Debian: {names}")))
+    layers = tuple(layer_from_tree(tree, mtime=mtime, comment=comment) for tree, comment in groups)
     scripts = tuple(sorted(s for i in installed for s in i.scripts))
     layer_cache.keep(ctx.cache, _LAYER_RECORDS, key, layers, scripts=list(scripts))
     total = sum(i.size for i in installed)
@@ -243,21 +258,34 @@ def _comment(text: str) -> str:
     return text if len(text) < 190 else text[:180].rsplit(" ", 1)[0] + " ..."
 
 
-def _check_libraries(merged: Tree, installed: Sequence[install.Installed], target: Target) -> None:
+def _system_libraries(
+    merged: Tree, installed: Sequence[install.Installed], target: Target, ctx: Context
+) -> system_libs.Added | None:
     """Every shared library a distribution's extension modules need must be in the image:
-    in a wheel (auditwheel's ``.libs``) or in the base."""
-    new = [e.path for i in installed for e in i.tree.files() if ".so" in e.path.rsplit("/", 1)[-1]]
-    if not new:
-        return
-    dirs = ldcache.cache_directories(merged, target.arch.debian)
-    missing = elf.missing_libraries(merged, target.arch.debian, only=new, extra_dirs=dirs)
-    if missing:
-        shown = ", ".join(f"{m.path.rsplit('/', 1)[-1]} needs {m.soname}" for m in missing[:4])
+    in a wheel (auditwheel's ``.libs``), in the base, or added from Debian here."""
+    owner_of = {
+        e.path: i.name for i in installed for e in i.tree.files() if ".so" in e.path.rsplit("/")[-1]
+    }
+    if not owner_of:
+        return None
+    arch = target.arch.debian
+    dirs = ldcache.cache_directories(merged, arch)
+    missing = elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs)
+    if not missing:
+        return None
+    added = system_libs.add_missing(merged, missing, target, ctx, owner_of=owner_of)
+    system_libs.with_ld_cache(merged, added.tree, arch)
+    for line in added.report:
+        log(line)
+    dirs = ldcache.cache_directories(merged, arch)
+    still = elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs)
+    if still:
+        shown = ", ".join(f"{m.path.rsplit('/', 1)[-1]} needs {m.soname}" for m in still[:4])
         raise ImageCheckError(
-            f"{len(missing)} shared librar{'y' if len(missing) == 1 else 'ies'} the installed "
-            f"wheels need {'is' if len(missing) == 1 else 'are'} not in the image ({shown}); "
-            "add the Debian package that provides it with --package NAME"
+            f"the wheels still lack libraries after adding {', '.join(added.packages)} "
+            f"({shown}); add the package that provides them with the base's --package"
         )
+    return added
 
 
 # ---- the project ---------------------------------------------------------------------------
@@ -346,17 +374,20 @@ def check_entrypoint(
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _compile(merged: Tree, part: Tree, target: Target) -> None:
-    """Byte-compile ``part``'s ``.py`` files with the image's interpreter (``merged`` holds
-    the base and ``part``), putting each ``.pyc`` into ``part``."""
-    sources = [e.path for e in part.files() if e.path.endswith(".py")]
+def _compile(merged: Tree, parts: Sequence[Tree], target: Target) -> None:
+    """Byte-compile the ``.py`` files of ``parts`` with the image's interpreter, in one run
+    (``merged`` holds the base and the parts), putting each ``.pyc`` beside its source."""
+    sources = {e.path: part for part in parts for e in part.files() if e.path.endswith(".py")}
     if not sources:
         return
-    for entry in part.entries():
-        if entry.path not in merged:
-            merged.add(entry)
-    report = bytecode.compile_stdlib(merged, target.python, target.arch.debian, sources=sources)
-    for source in sources:
+    for part in parts:
+        for entry in part.entries():
+            if entry.path not in merged:
+                merged.add(entry)
+    report = bytecode.compile_stdlib(
+        merged, target.python, target.arch.debian, sources=list(sources)
+    )
+    for source, part in sources.items():
         pyc = bytecode.pyc_path(source, target.python)
         data = merged.read(pyc)
         if data is not None:

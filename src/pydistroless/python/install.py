@@ -58,9 +58,20 @@ def schemes(target: Target, distribution: str) -> dict[str, str]:
     }
 
 
-def install_wheel(path: Path, name: str, version: str, target: Target) -> Installed:
-    """Install the wheel at ``path`` (distribution ``name`` ``version``) for ``target``."""
+def install_wheel(
+    path: Path, name: str, version: str, target: Target, *, filename: str | None = None
+) -> Installed:
+    """Install the wheel at ``path`` (distribution ``name`` ``version``, file name
+    ``filename`` when the path is not named after the wheel, as a cache blob is) for
+    ``target``."""
     with tempfile.TemporaryDirectory(prefix="pydistroless-wheel-") as staging:
+        if filename is not None and path.name != filename:
+            # The installer reads the wheel's name and tags from its file name.
+            named = Path(staging) / "wheel" / filename
+            named.parent.mkdir()
+            named.symlink_to(path)
+            path = named
+            staging = os.path.join(staging, "root")
         destination = SchemeDictionaryDestination(
             schemes(target, name),
             interpreter=target.interpreter,
@@ -78,9 +89,12 @@ def install_wheel(path: Path, name: str, version: str, target: Target) -> Instal
     return Installed(name, version, tree, size)
 
 
-def install_all(wheels: Sequence[tuple[Path, str, str]], target: Target) -> list[Installed]:
-    """Each of ``(path, name, version)`` installed on its own."""
-    return [install_wheel(path, name, version, target) for path, name, version in wheels]
+def install_all(wheels: Sequence[tuple[Path, str, str, str]], target: Target) -> list[Installed]:
+    """Each of ``(path, file name, name, version)`` installed on its own."""
+    return [
+        install_wheel(path, name, version, target, filename=filename)
+        for path, filename, name, version in wheels
+    ]
 
 
 def _read_staging(root: Path) -> tuple[Tree, int]:
