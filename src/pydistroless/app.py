@@ -142,7 +142,7 @@ def _build_one(
         pins = wheels.pins_for(deps, target)
         if meta.name:  # the project itself is installed from its own files, not an index
             pins = tuple(p for p in pins if p.name != _canonical(meta.name))
-        chosen = wheels.choose(pins, target, source=str(source))
+        chosen = wheels.choose(pins, target, source=str(source), cache=ctx.cache)
         dep_layers, scripts = _dependency_layers(
             chosen, target, base_tree, str(base.digest), mtime, ctx
         )

@@ -11,6 +11,7 @@ lock's SHA256 when it has one, else the index's.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydistroless.cache import Cache, sha256_hex
 from pydistroless.errors import IntegrityError, ResolveError, UsageError
 from pydistroless.fetch import Download, Fetcher, log
 from pydistroless.python.dependencies import Dependencies, Pin, WheelFile, pylock_pins
@@ -57,7 +59,7 @@ def pins_for(deps: Dependencies, target: Target) -> tuple[Pin, ...]:
     assert deps.resolve is not None
     if deps.resolve.name == "uv.lock":
         command = [
-            "export", "--frozen", "--no-dev", "--no-emit-project", "--no-emit-workspace",
+            "export", "--locked", "--no-dev", "--no-emit-project", "--no-emit-workspace",
             "--no-header", "--format", "pylock.toml", "--directory", str(deps.resolve.parent),
             *[f"--extra={e}" for e in deps.extras],
         ]  # fmt: skip
@@ -72,16 +74,27 @@ def pins_for(deps: Dependencies, target: Target) -> tuple[Pin, ...]:
     return pylock_pins(lock, target.markers, where=str(deps.resolve))
 
 
-def choose(pins: Sequence[Pin], target: Target, *, source: str) -> list[Chosen]:
+def choose(
+    pins: Sequence[Pin], target: Target, *, source: str, cache: Cache | None = None
+) -> list[Chosen]:
     """The best wheel of each pin for ``target``. Pins whose lock lists no files (poetry,
-    pipenv, hashed requirements) are located on the index by uv, without resolving."""
+    pipenv, hashed requirements) are located on the index by uv, without resolving; the
+    answer is kept in ``cache``, as the files of an exact version with known hashes do not
+    change."""
     unlisted = [p for p in pins if not p.wheels]
-    located = {p.name: p for p in _locate(unlisted, target)} if unlisted else {}
+    located = {p.name: p for p in _locate(unlisted, target, cache)} if unlisted else {}
     chosen, missing = [], []
     for pin in pins:
         offered = pin.wheels or located.get(pin.name, pin).wheels
         if pin.hashes:
-            offered = tuple(w for w in offered if w.sha256 in pin.hashes)
+            allowed = tuple(w for w in offered if w.sha256 in pin.hashes)
+            if offered and not allowed and not pin.wheels:
+                raise IntegrityError(
+                    f"{source} allows {pin.line()} only with hashes that none of the index's "
+                    f"files of it has ({', '.join(w.filename for w in offered[:2])} differ); the "
+                    "lock is wrong or the index serves other files: re-create the lock"
+                )
+            offered = allowed
         fitting = [
             (rank, w) for w in offered if (rank := target.wheel_rank(w.filename)) is not None
         ]
@@ -108,13 +121,32 @@ def download(chosen: Sequence[Chosen], fetcher: Fetcher) -> list[Chosen]:
     return [Chosen(c.pin, c.wheel, path) for c, path in zip(chosen, paths, strict=True)]
 
 
-def _locate(pins: Sequence[Pin], target: Target) -> tuple[Pin, ...]:
+def _locate(pins: Sequence[Pin], target: Target, cache: Cache | None) -> tuple[Pin, ...]:
     """The index's wheels of exact versions for ``target``: uv with ``--no-deps``, so
     nothing is resolved, only looked up."""
+    key = sha256_hex(
+        json.dumps(
+            [[p.line(), sorted(p.hashes)] for p in pins] + [target.uv_platform, target.version]
+        ).encode()
+    )
+    known = cache.get_checked_record(_pylock_record, "wheel-locations", key) if cache else None
+    text = known if known is not None else _lookup(pins, target)
+    if cache is not None and known is None:
+        cache.put_checked_record({"pylock": text}, "wheel-locations", key)
+    return pylock_pins(_toml(text, "uv"), target.markers, where="the index")
+
+
+def _pylock_record(body: object) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("pylock"), str):
+        raise ValueError("not a pylock record")
+    return body["pylock"]
+
+
+def _lookup(pins: Sequence[Pin], target: Target) -> str:
     with tempfile.TemporaryDirectory(prefix="pydistroless-pins-") as tmp:
         listing = Path(tmp) / "requirements.txt"
         listing.write_text("".join(f"{p.line()}\n" for p in pins), encoding="utf-8")
-        lock = _uv(
+        lock = _uv_text(
             [
                 "pip",
                 "compile",
@@ -127,14 +159,14 @@ def _locate(pins: Sequence[Pin], target: Target) -> tuple[Pin, ...]:
             ],
             f"looking up {len(pins)} pinned package(s) for {target.describe()} with uv",
         )
-    return pylock_pins(lock, target.markers, where="the index")
+    return lock
 
 
 def _platform_args(target: Target) -> list[str]:
     return ["--python-platform", target.uv_platform, "--python-version", target.version]
 
 
-def _uv(args: Sequence[str], what: str) -> dict:
+def _uv_text(args: Sequence[str], what: str) -> str:
     command = [uv_binary(), *args, "--quiet", "--color", "never"]
     log(f"{what} ...")
     try:
@@ -146,7 +178,15 @@ def _uv(args: Sequence[str], what: str) -> dict:
     if done.returncode != 0:
         said = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
         raise ResolveError(f"{what} failed: {said[:600] or f'exit {done.returncode}'}")
+    return done.stdout
+
+
+def _uv(args: Sequence[str], what: str) -> dict:
+    return _toml(_uv_text(args, what), what)
+
+
+def _toml(text: str, what: str) -> dict:
     try:
-        return tomllib.loads(done.stdout)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise IntegrityError(f"{what}: uv's answer is not a pylock.toml ({exc})") from None
