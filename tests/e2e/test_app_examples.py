@@ -1,0 +1,209 @@
+"""`pydistroless app` on the examples, each image run in a real docker engine.
+
+The wheels come from the real index (through uv's and the fetcher's caches), the base from the
+real Debian archive; the images are loaded into docker and run as its users would run them:
+no network (or the host's, for the HTTP servers), uid 65532, a read-only root file system.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pydistroless.oci.archive import write_tar
+from tests.fixtures.images import make_image, native_platform, runnable_tree
+from tests.fixtures.registry import start_registry
+from tests.fixtures.tools import assert_clean_failure, need_network, pydistroless
+
+pytestmark = pytest.mark.network
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
+    return result.stdout.strip()
+
+
+def build(example: Path | str, out: Path, *extra: str, cache_dir: Path | None = None) -> str:
+    project = example if isinstance(example, Path) else EXAMPLES / example
+    return ok(pydistroless("app", project, "-o", out, *extra, cache_dir=cache_dir))
+
+
+def layers_of(tar: Path) -> list[str]:
+    with tarfile.open(tar) as archive:
+        index = json.load(archive.extractfile("index.json"))  # type: ignore[arg-type]
+        digest = index["manifests"][0]["digest"].removeprefix("sha256:")
+        manifest = json.load(archive.extractfile(f"blobs/sha256/{digest}"))  # type: ignore[arg-type]
+    return [layer["digest"] for layer in manifest["layers"]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str, deadline: float = 30.0) -> tuple[int, str]:
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status, response.read().decode()
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("variant", ["standard", "debug"])
+def test_hello_world(tmp_path: Path, docker_engine, variant: str) -> None:
+    need_network()
+    tag = f"e2e-hello:{variant}"
+    build("hello-world", tmp_path / "hello.tar", "--variant", variant, "--tag", tag)
+    docker_engine("load", "-i", str(tmp_path / "hello.tar"))
+    try:
+        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
+        assert out == "hello there\n"
+        user = docker_engine("image", "inspect", "--format", "{{.Config.User}}", tag).stdout
+        assert user.strip() == "65532"
+    finally:
+        docker_engine.remove_images(tag)
+
+
+@pytest.mark.docker
+def test_fastapi_uvicorn_runs_uvicorn_directly(tmp_path: Path, docker_engine) -> None:
+    need_network()
+    tag = "e2e-fastapi:1"
+    build("fastapi-uvicorn", tmp_path / "app.tar", "--tag", tag)
+    docker_engine("load", "-i", str(tmp_path / "app.tar"))
+    name = "e2e-fastapi"
+    port = free_port()
+    try:
+        config = json.loads(
+            docker_engine("image", "inspect", "--format", "{{json .Config}}", tag).stdout
+        )
+        assert config["Entrypoint"][0] == "uvicorn"
+        # The image's own launcher, with another port: no shell, no run.py.
+        docker_engine(
+            "run", "-d", "--name", name, "--network", "host", "--read-only",
+            "--entrypoint", "/usr/local/bin/uvicorn", tag,
+            "main:app", "--host", "127.0.0.1", "--port", str(port),
+        )  # fmt: skip
+        status, body = get(f"http://127.0.0.1:{port}/")
+        assert status == 200
+        assert "I am alive" in body
+    finally:
+        docker_engine("rm", "-f", name, check=False)
+        docker_engine.remove_images(tag)
+
+
+@pytest.mark.docker
+def test_pandas_from_requirements_gets_libstdcxx_from_debian(tmp_path: Path, docker_engine) -> None:
+    need_network()
+    tag = "e2e-pandas:1"
+    result = pydistroless("app", EXAMPLES / "pandas", "-o", tmp_path / "p.tar", "--tag", tag)
+    ok(result)
+    docker_engine("load", "-i", str(tmp_path / "p.tar"))
+    try:
+        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
+        assert out == "The Mainframe says: 2\n"
+        # the library the wheels need, added as a Debian package scanners see
+        listing = docker_engine(
+            "run", "--rm", "--network", "none", "--entrypoint", "/usr/bin/python3", tag, "-c",
+            "import os; print(sorted(os.listdir('/var/lib/dpkg/status.d')))",
+        ).stdout  # fmt: skip
+        assert "'libstdc++6'" in listing
+    finally:
+        docker_engine.remove_images(tag)
+
+
+@pytest.mark.skopeo
+def test_a_code_change_rebuilds_and_pushes_only_the_project_layer(tmp_path: Path) -> None:
+    need_network()
+    project = tmp_path / "fastapi"
+    shutil.copytree(EXAMPLES / "fastapi-uvicorn", project)
+    first = build(project, tmp_path / "one.tar")
+    main = project / "main.py"
+    main.write_text(main.read_text().replace("I am alive", "I am still alive"))
+    second = build(project, tmp_path / "two.tar")
+    assert first != second
+    one, two = layers_of(tmp_path / "one.tar"), layers_of(tmp_path / "two.tar")
+    assert len(one) == len(two)
+    assert one[:-1] == two[:-1]
+    assert one[-1] != two[-1]
+    registry = start_registry(tmp_path / "registry")
+    try:
+        ref = f"{registry.host}/apps/fastapi:1"
+        ok(pydistroless("push", tmp_path / "one.tar", ref))
+        again = pydistroless("push", tmp_path / "two.tar", ref)
+        assert ok(again) == second
+        # the new project layer and the new config, nothing else
+        assert "2 blob(s) uploaded" in again.stderr, again.stderr
+    finally:
+        registry.close()
+
+
+def test_same_lock_on_fresh_caches_gives_the_same_digest(tmp_path: Path) -> None:
+    need_network()
+    digests = {
+        build("fastapi-uvicorn", tmp_path / f"{n}.tar", cache_dir=tmp_path / f"cache{n}")
+        for n in (1, 2)
+    }
+    assert len(digests) == 1
+
+
+def test_bad_input_is_one_clear_line(tmp_path: Path, static_busybox: bytes) -> None:
+    need_network()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "main.py").write_text("print(1)\n")
+    result = pydistroless("app", empty, "-o", tmp_path / "x.tar")
+    assert_clean_failure(result, 2, "no requirements.txt")
+
+    stale = tmp_path / "stale"
+    shutil.copytree(EXAMPLES / "fastapi-uvicorn", stale)
+    pyproject = stale / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"uvicorn"]', '"uvicorn", "httpx"]'))
+    result = pydistroless("app", stale, "-o", tmp_path / "x.tar")
+    assert_clean_failure(result, 6, "uv.lock")
+
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    (tampered / "main.py").write_text("import six\n")
+    (tampered / "requirements.txt").write_text("six==1.17.0 --hash=sha256:" + "0" * 64 + "\n")
+    result = pydistroless("app", tampered, "-o", tmp_path / "x.tar")
+    assert_clean_failure(result, 4, "six==1.17.0")
+
+    sdist_only = tmp_path / "sdist"
+    sdist_only.mkdir()
+    (sdist_only / "main.py").write_text("print(1)\n")
+    # an old release that was only ever published as a source distribution
+    (sdist_only / "requirements.txt").write_text("pyyaml==5.3.1\n")
+    result = pydistroless("app", sdist_only, "-o", tmp_path / "x.tar")
+    assert_clean_failure(result, 6, "pyyaml==5.3.1")
+
+    result = pydistroless(
+        "app", EXAMPLES / "hello-world", "-o", tmp_path / "x.tar", "--entrypoint", "nosuch"
+    )
+    assert_clean_failure(result, 8, "nosuch")
+
+    not_python = tmp_path / "busybox.tar"  # an image that runs, with no Python in it
+    write_tar(
+        not_python, make_image(runnable_tree(static_busybox), native_platform()), tags=["b:1"]
+    )
+    result = pydistroless(
+        "app", EXAMPLES / "hello-world", "-o", tmp_path / "x.tar", "--base", not_python
+    )
+    assert_clean_failure(result, 2, "not a Python image")
+    for leftover in ("x.tar", "x.amd64.spdx.json"):
+        assert not (tmp_path / leftover).exists()
