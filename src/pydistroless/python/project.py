@@ -64,7 +64,7 @@ def ignore_rules(project: Path) -> pathspec.PathSpec:
         if path.is_file():
             lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
             break
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def files(project: Path, *, into: str = APP_DIR) -> Tree:
