@@ -20,6 +20,7 @@ import pytest
 
 from pydistroless.oci.archive import write_tar
 from tests.fixtures.images import make_image, native_platform, runnable_tree
+from tests.fixtures.kube import deployments_api
 from tests.fixtures.registry import start_registry
 from tests.fixtures.tools import assert_clean_failure, need_network, pydistroless
 
@@ -125,6 +126,58 @@ def test_pandas_from_requirements_gets_libstdcxx_from_debian(tmp_path: Path, doc
         assert "'libstdc++6'" in listing
     finally:
         docker_engine.remove_images(tag)
+
+
+@pytest.mark.docker
+def test_flask_gunicorn_from_poetry_lock(tmp_path: Path, docker_engine) -> None:
+    need_network()
+    tag = "e2e-flask:1"
+    build("flask-gunicorn", tmp_path / "app.tar", "--tag", tag)
+    docker_engine("load", "-i", str(tmp_path / "app.tar"))
+    name = "e2e-flask"
+    port = free_port()
+    try:
+        # gunicorn's own launcher is the entrypoint; only the address is changed here
+        docker_engine(
+            "run", "-d", "--name", name, "--network", "host", "--read-only", tag,
+            "--bind", f"127.0.0.1:{port}",
+        )  # fmt: skip
+        status, body = get(f"http://127.0.0.1:{port}/")
+        assert status == 200
+        assert "flask/gunicorn" in body
+    finally:
+        docker_engine("rm", "-f", name, check=False)
+        docker_engine.remove_images(tag)
+
+
+@pytest.mark.docker
+def test_kubernetes_from_pipfile_lock_watches_deployments(tmp_path: Path, docker_engine) -> None:
+    need_network()
+    tag = "e2e-kubernetes:1"
+    build("kubernetes", tmp_path / "app.tar", "--tag", tag)
+    docker_engine("load", "-i", str(tmp_path / "app.tar"))
+    try:
+        with deployments_api(["web"]) as api:
+            out = docker_engine(
+                "run", "--rm", "--network", "host", "--read-only", "--user", "65532",
+                "-e", f"KUBERNETES_API={api.url}", "-e", "EVENTS=2", tag,
+            ).stdout  # fmt: skip
+        assert "Event: MODIFIED web" in out.splitlines()
+        assert api.watches, "the client never watched"
+    finally:
+        docker_engine.remove_images(tag)
+
+
+@pytest.mark.podman
+def test_podman_runs_an_app_image(tmp_path: Path, podman) -> None:
+    need_network()
+    tag = "localhost/e2e-hello:podman"
+    build("hello-world", tmp_path / "hello.tar", "--tag", tag)
+    podman("load", "-i", str(tmp_path / "hello.tar"))
+    try:
+        assert podman.run(tag).stdout == "hello there\n"
+    finally:
+        podman.remove_images(tag)
 
 
 @pytest.mark.skopeo
