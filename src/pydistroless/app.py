@@ -15,6 +15,7 @@ timestamp), so an unchanged lock costs neither an install nor a compression.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -105,12 +106,18 @@ def build_app(
     tags = spec.tags or (f"{name}:latest",)
     images, sboms, archs = [], [], []
     for base, base_sbom in bases:
-        image, packages = _build_one(spec, meta, source, base, ctx)
+        image, packages, debian = _build_one(spec, meta, source, base, ctx)
         images.append(image)
         archs.append(_arch_of(image))
-        subject = sbom.SbomSubject(tags[0], archs[-1], "", _created(image))
+        major = image.labels.get("dev.pydistroless.debian.version", "").split(".")[0]
+        subject = sbom.SbomSubject(tags[0], archs[-1], major, _created(image))
         sboms.append(
-            (archs[-1], sbom.add_python(base_sbom, packages, fmt=sbom_format, subject=subject))
+            (
+                archs[-1],
+                sbom.add_packages(
+                    base_sbom, packages, fmt=sbom_format, subject=subject, debian=debian
+                ),
+            )
         )
     return AppBuilt(
         images=tuple(images),
@@ -128,14 +135,16 @@ def _build_one(
     source: Path | None,
     base: Image,
     ctx: Context,
-) -> tuple[Image, list[sbom.PythonPackage]]:
-    """The app on one base image, and the Python distributions it holds."""
+) -> tuple[Image, list[sbom.PythonPackage], tuple[sbom.SbomPackage, ...]]:
+    """The app on one base image, the Python distributions it holds and the Debian
+    packages added for them."""
     base_tree = tree_of(base)
     target = from_image(base, base_tree, where=_describe(base))
     log(f"app on {target.describe()}")
     mtime = spec.source_date_epoch if spec.source_date_epoch is not None else _created(base)
     dep_layers: tuple[Layer, ...] = ()
     scripts: tuple[str, ...] = ()
+    debian: tuple[sbom.SbomPackage, ...] = ()
     packages: list[sbom.PythonPackage] = []
     if source is not None:
         deps = dependencies.read(source, target.markers, extras=spec.extras)
@@ -143,9 +152,8 @@ def _build_one(
         if meta.name:  # the project itself is installed from its own files, not an index
             pins = tuple(p for p in pins if p.name != _canonical(meta.name))
         chosen = wheels.choose(pins, target, source=str(source), cache=ctx.cache)
-        dep_layers, scripts = _dependency_layers(
-            chosen, target, base_tree, str(base.digest), mtime, ctx
-        )
+        found = _dependency_layers(chosen, target, base_tree, str(base.digest), mtime, ctx)
+        dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
             sbom.PythonPackage(c.pin.name, c.pin.version, c.wheel.sha256, c.wheel.filename)
             for c in chosen
@@ -170,7 +178,7 @@ def _build_one(
         exposed_ports=spec.expose or None,
         labels={"org.opencontainers.image.title": meta.name or spec.project.name},
     )
-    return image, packages
+    return image, packages, debian
 
 
 # ---- third-party distributions ---------------------------------------------------------------
@@ -183,9 +191,9 @@ def _dependency_layers(
     base_digest: str,
     mtime: int,
     ctx: Context,
-) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
-    """The layers of the distributions and the scripts they install, from the cache when the
-    same wheels went into the same Python before."""
+) -> _Dependencies:
+    """The layers of the distributions, the scripts they install and the Debian packages
+    added for them, from the cache when the same wheels went into the same base before."""
     key = hashlib.sha256(
         json.dumps(
             {
@@ -204,10 +212,13 @@ def _dependency_layers(
             sort_keys=True,
         ).encode()
     ).hexdigest()
-    found = layer_cache.cached(ctx.cache, _LAYER_RECORDS, key, _scripts_of)
+    found = layer_cache.cached(ctx.cache, _LAYER_RECORDS, key, _record_of)
     if found is not None:
         log(f"{len(chosen)} distribution(s): layers from the cache")
-        return found
+        cached = _Dependencies(found[0], *found[1])
+        for line in cached.report:
+            log(line)
+        return cached
     downloaded = wheels.download(chosen, ctx.fetcher)
     installed = install.install_all(
         [
@@ -226,19 +237,50 @@ def _dependency_layers(
         groups.insert(0, (added.tree, _comment(f"Debian: {names}")))
     layers = tuple(layer_from_tree(tree, mtime=mtime, comment=comment) for tree, comment in groups)
     scripts = tuple(sorted(s for i in installed for s in i.scripts))
-    layer_cache.keep(ctx.cache, _LAYER_RECORDS, key, layers, scripts=list(scripts))
+    debian = added.sbom if added is not None else ()
+    report = added.report if added is not None else ()
+    layer_cache.keep(
+        ctx.cache,
+        _LAYER_RECORDS,
+        key,
+        layers,
+        scripts=list(scripts),
+        debian=[dataclasses.asdict(p) for p in debian],
+        report=list(report),
+    )
     total = sum(i.size for i in installed)
     log(f"{len(installed)} distribution(s), {total / 1e6:.1f} MB, in {len(layers)} layer(s)")
-    return layers, scripts
+    return _Dependencies(layers, scripts, debian, report)
 
 
-def _scripts_of(rest: dict) -> tuple[str, ...]:
-    scripts = rest.get("scripts")
-    if set(rest) != {"scripts"} or not isinstance(scripts, list):
+@dataclass(frozen=True)
+class _Dependencies:
+    layers: tuple[Layer, ...]
+    scripts: tuple[str, ...]  # the console scripts they install (image paths)
+    debian: tuple[sbom.SbomPackage, ...]  # the Debian packages added for them
+    report: tuple[str, ...] = ()  # what was added, and for whom
+
+
+def _record_of(
+    rest: dict,
+) -> tuple[tuple[str, ...], tuple[sbom.SbomPackage, ...], tuple[str, ...]]:
+    """The rest of an app layer record, its form checked."""
+    scripts, debian, report = rest.get("scripts"), rest.get("debian"), rest.get("report")
+    if set(rest) != {"scripts", "debian", "report"} or not isinstance(scripts, list):
         raise ValueError("not an app layer record")
     if not all(isinstance(s, str) and s.startswith("/") for s in scripts):
         raise ValueError("not a script path")
-    return tuple(scripts)
+    if not isinstance(debian, list):
+        raise ValueError("not a list of packages")
+    if not isinstance(report, list) or not all(isinstance(line, str) for line in report):
+        raise ValueError("not a report")
+    try:
+        packages = tuple(
+            sbom.SbomPackage(**{**p, "licenses": tuple(p["licenses"])}) for p in debian
+        )
+    except (TypeError, KeyError) as exc:
+        raise ValueError("not a package") from exc
+    return tuple(scripts), packages, tuple(report)
 
 
 def _group(installed: Sequence[install.Installed]) -> list[tuple[Tree, str]]:

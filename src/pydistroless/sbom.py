@@ -281,20 +281,34 @@ def pypi_purl(package: PythonPackage) -> str:
     return f"pkg:pypi/{package.name.lower().replace('_', '-')}@{package.version}"
 
 
-def add_python(
+def add_packages(
     document: bytes | None,
     packages: Sequence[PythonPackage],
     *,
     fmt: str,
     subject: SbomSubject,
+    debian: Sequence[SbomPackage] = (),
 ) -> bytes:
     """The SBOM of an app image: the base's document (None: a base without one, so a new
-    document) with the Python distributions added, and named after the app."""
+    document) with the Debian packages the app added and its Python distributions, named
+    after the app."""
     check_format(fmt)
     base = json.loads(document) if document else json.loads(render(fmt, subject, []))
+    added = json.loads(render(fmt, subject, debian)) if debian else None
     if fmt == "spdx" and "spdxVersion" in base:
+        if added is not None:
+            base["packages"] += [p for p in added["packages"] if p["SPDXID"] != "SPDXRef-Image"]
+            base["relationships"] += [
+                r for r in added["relationships"] if r["relationshipType"] == "CONTAINS"
+            ]
         return _add_spdx(base, packages, subject)
     if fmt == "cyclonedx" and base.get("bomFormat") == "CycloneDX":
+        if added is not None:
+            base["components"] = [*base.get("components", []), *added["components"]]
+            refs = [c["bom-ref"] for c in added["components"]]
+            for dependency in base.get("dependencies", []):
+                if dependency.get("ref") == "image":
+                    dependency["dependsOn"] = [*dependency.get("dependsOn", []), *refs]
         return _add_cyclonedx(base, packages, subject)
     raise UsageError(f"the base image's SBOM is not {fmt}; build the app with the base's format")
 

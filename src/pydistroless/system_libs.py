@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydistroless.assemble import unpack
+from pydistroless.assemble import sbom_packages, unpack
 from pydistroless.context import Context
 from pydistroless.debian import contents
 from pydistroless.debian.archive import Release
@@ -26,9 +26,10 @@ from pydistroless.errors import ImageCheckError, IntegrityError, NetworkError
 from pydistroless.fetch import log
 from pydistroless.fs import elf, ldcache, slicing
 from pydistroless.fs.tree import Kind, Tree
-from pydistroless.lock import LockedPackage
+from pydistroless.lock import ArchLock, LockedPackage
 from pydistroless.plan import load_index, load_releases
 from pydistroless.python.target import Target
+from pydistroless.sbom import SbomPackage
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Added:
     packages: tuple[str, ...]  # new Debian packages
     restored: tuple[str, ...]  # library files put back from the base's own packages
     report: tuple[str, ...]  # "added libstdc++6 for pandas: ... needs libstdc++.so.6"
+    sbom: tuple[SbomPackage, ...] = ()  # the new packages, for the image's SBOM
 
 
 def base_packages(tree: Tree) -> dict[str, str]:
@@ -123,7 +125,9 @@ def add_missing(
         else f"put back {s} of the base's {chosen[s]} for {_who(missing, [s], owner_of)}"
         for s in sonames
     )
-    return Added(part, tuple(d.name for d in added), tuple(restored), report)
+    locked = [_locked(r) for r in records if r.name not in have]
+    documents = sbom_packages(ArchLock(arch, target.python, "", tuple(locked)), added)
+    return Added(part, tuple(d.name for d in added), tuple(restored), report, tuple(documents))
 
 
 def with_ld_cache(merged: Tree, part: Tree, arch: str) -> None:

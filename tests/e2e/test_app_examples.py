@@ -168,6 +168,40 @@ def test_kubernetes_from_pipfile_lock_watches_deployments(tmp_path: Path, docker
         docker_engine.remove_images(tag)
 
 
+@pytest.mark.docker
+def test_a_library_the_base_lacks_is_added_from_debian(tmp_path: Path, docker_engine) -> None:
+    """pyodbc's wheel needs libodbc.so.2 (unixODBC), which no base has: libodbc2 is found in
+    the archive, added, reported, recorded in status.d and the SBOM, and the import works."""
+    need_network()
+    project = tmp_path / "odbc"
+    project.mkdir()
+    (project / "requirements.txt").write_text("pyodbc\n")
+    (project / "main.py").write_text("import pyodbc\nprint('pyodbc', pyodbc.version)\n")
+    tag = "e2e-odbc:1"
+    result = pydistroless("app", project, "-o", tmp_path / "odbc.tar", "--tag", tag)
+    ok(result)
+    assert "added libodbc2 for pyodbc (libodbc.so.2)" in result.stderr
+    document = json.loads((tmp_path / "odbc.amd64.spdx.json").read_text())
+    names = {p["name"] for p in document["packages"]}
+    assert {"libodbc2", "pyodbc", "libc6"} <= names
+    docker_engine("load", "-i", str(tmp_path / "odbc.tar"))
+    try:
+        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
+        assert out.startswith("pyodbc ")
+        status = docker_engine(
+            "run", "--rm", "--network", "none", "--entrypoint", "/usr/bin/python3", tag, "-c",
+            "print(open('/var/lib/dpkg/status.d/libodbc2').read())",
+        ).stdout  # fmt: skip
+        assert "Package: libodbc2" in status
+        found = docker_engine(
+            "run", "--rm", "--network", "none", "--entrypoint", "/usr/bin/python3", tag, "-c",
+            "import ctypes.util; print(ctypes.util.find_library('odbc'))",
+        ).stdout  # fmt: skip
+        assert found.strip() == "libodbc.so.2"
+    finally:
+        docker_engine.remove_images(tag)
+
+
 @pytest.mark.podman
 def test_podman_runs_an_app_image(tmp_path: Path, podman) -> None:
     need_network()
