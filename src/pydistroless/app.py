@@ -65,6 +65,16 @@ class AppSpec:
 
 
 @dataclass(frozen=True)
+class Base:
+    """A base image to build on, its SBOM when known, and for a base the host cannot run,
+    a tree of the same Python for the host to byte-compile with."""
+
+    image: Image
+    sbom: bytes | None = None
+    compiler: Tree | None = None
+
+
+@dataclass(frozen=True)
 class AppBuilt:
     """What an app build made: an image per architecture of the base."""
 
@@ -87,7 +97,7 @@ class AppBuilt:
 
 def build_app(
     spec: AppSpec,
-    bases: Sequence[tuple[Image, bytes | None]],
+    bases: Sequence[Base],
     ctx: Context,
     *,
     sbom_format: str = "spdx",
@@ -105,7 +115,7 @@ def build_app(
     name = _image_name(spec, meta)
     tags = spec.tags or (f"{name}:latest",)
     images, sboms, archs = [], [], []
-    for base, base_sbom in bases:
+    for base in bases:
         image, packages, debian = _build_one(spec, meta, source, base, ctx)
         images.append(image)
         archs.append(_arch_of(image))
@@ -115,7 +125,7 @@ def build_app(
             (
                 archs[-1],
                 sbom.add_packages(
-                    base_sbom, packages, fmt=sbom_format, subject=subject, debian=debian
+                    base.sbom, packages, fmt=sbom_format, subject=subject, debian=debian
                 ),
             )
         )
@@ -133,11 +143,12 @@ def _build_one(
     spec: AppSpec,
     meta: project.Metadata,
     source: Path | None,
-    base: Image,
+    given: Base,
     ctx: Context,
 ) -> tuple[Image, list[sbom.PythonPackage], tuple[sbom.SbomPackage, ...]]:
     """The app on one base image, the Python distributions it holds and the Debian
     packages added for them."""
+    base = given.image
     base_tree = tree_of(base)
     target = from_image(base, base_tree, where=_describe(base))
     log(f"app on {target.describe()}")
@@ -152,7 +163,7 @@ def _build_one(
         if meta.name:  # the project itself is installed from its own files, not an index
             pins = tuple(p for p in pins if p.name != _canonical(meta.name))
         chosen = wheels.choose(pins, target, source=str(source), cache=ctx.cache)
-        found = _dependency_layers(chosen, target, base_tree, str(base.digest), mtime, ctx)
+        found = _dependency_layers(chosen, target, given, base_tree, mtime, ctx)
         dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
             sbom.PythonPackage(c.pin.name, c.pin.version, c.wheel.sha256, c.wheel.filename)
@@ -160,7 +171,7 @@ def _build_one(
         ]
     project_tree = _project_tree(spec, meta, target)
     merged = _merged(base_tree, [project_tree])
-    _compile(merged, [project_tree], target)
+    _compile(merged, [project_tree], target, given.compiler)
     project_layer = layer_from_tree(
         project_tree, mtime=mtime, comment=f"the project {meta.name or spec.project.name}"
     )
@@ -187,8 +198,8 @@ def _build_one(
 def _dependency_layers(
     chosen: Sequence[wheels.Chosen],
     target: Target,
+    given: Base,
     base_tree: Tree,
-    base_digest: str,
     mtime: int,
     ctx: Context,
 ) -> _Dependencies:
@@ -207,7 +218,7 @@ def _dependency_layers(
                 ],
                 "mtime": mtime,
                 # Libraries may be added from the base's suite: a new base is a new answer.
-                "base": base_digest,
+                "base": str(given.image.digest),
             },
             sort_keys=True,
         ).encode()
@@ -219,6 +230,7 @@ def _dependency_layers(
         for line in cached.report:
             log(line)
         return cached
+    compiler = given.compiler
     downloaded = wheels.download(chosen, ctx.fetcher)
     installed = install.install_all(
         [
@@ -230,7 +242,7 @@ def _dependency_layers(
     )
     merged = _merged(base_tree, [i.tree for i in installed])
     added = _system_libraries(merged, installed, target, ctx)
-    _compile(merged, [i.tree for i in installed], target)
+    _compile(merged, [i.tree for i in installed], target, compiler)
     groups = _group(installed)
     if added is not None:
         names = " ".join(added.packages) or "libraries of the base's packages"
@@ -416,9 +428,12 @@ def check_entrypoint(
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _compile(merged: Tree, parts: Sequence[Tree], target: Target) -> None:
+def _compile(
+    merged: Tree, parts: Sequence[Tree], target: Target, compiler: Tree | None = None
+) -> None:
     """Byte-compile the ``.py`` files of ``parts`` with the image's interpreter, in one run
-    (``merged`` holds the base and the parts), putting each ``.pyc`` beside its source."""
+    (``merged`` holds the base and the parts), putting each ``.pyc`` beside its source; for
+    a base the host cannot run, with ``compiler``, the same Python for the host."""
     sources = {e.path: part for part in parts for e in part.files() if e.path.endswith(".py")}
     if not sources:
         return
@@ -427,7 +442,7 @@ def _compile(merged: Tree, parts: Sequence[Tree], target: Target) -> None:
             if entry.path not in merged:
                 merged.add(entry)
     report = bytecode.compile_stdlib(
-        merged, target.python, target.arch.debian, sources=list(sources)
+        merged, target.python, target.arch.debian, sources=list(sources), host_tree=compiler
     )
     for source, part in sources.items():
         pyc = bytecode.pyc_path(source, target.python)

@@ -256,7 +256,7 @@ def _build_arch(
             extra_certs,
             image_name=image_name,
             created=mtime,
-            host_tree=_host_python(spec, lock, arch_lock, ctx) if spec.pyc else None,
+            host_tree=host_python(spec, lock, arch_lock, ctx) if spec.pyc else None,
             pyc_ready=ctx.pyc_ready,
         )
         facts = {
@@ -273,7 +273,7 @@ def _build_arch(
     return image, document
 
 
-def _host_python(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, ctx: Context) -> Tree | None:
+def host_python(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, ctx: Context) -> Tree | None:
     """For an image the host cannot run: the same Debian Python for the host's architecture,
     to byte-compile the image's standard library with (bytecode does not depend on the CPU)."""
     host = host_arch()

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +16,10 @@ from pydistroless.cli_options import csv, image_options, source_options, sources
 from pydistroless.cli_outputs import check_outputs, plan_outputs, print_pushed, write_outputs
 from pydistroless.errors import UsageError
 from pydistroless.spec import ImageSpec, check_source_date_epoch, host_arch
+
+if TYPE_CHECKING:
+    from pydistroless.app import Base
+    from pydistroless.context import Context
 
 EPILOG = """\b
 Examples:
@@ -153,7 +156,6 @@ def app_cmd(**kw: Any) -> None:
     Prints the image digest on stdout and what happened on stderr.
     """
     from pydistroless.app import AppSpec, build_app
-    from pydistroless.context import Context
 
     project = kw["project_dir"]
     config = _app_config(project)
@@ -190,6 +192,8 @@ def app_cmd(**kw: Any) -> None:
     check_outputs(plan_outputs(None, (), kw["sbom_format"], kw, output_dir=None, several=False))
     if kw["push_report"] is not None and not kw["push_to"]:
         raise UsageError("--push-report needs --push REGISTRY/REPO")
+    from pydistroless.context import Context
+
     context = Context.create(sources_from(**kw))
     base_location = kw["base"] or config.get("base")
     bases = _bases(base_location, kw, context)
@@ -199,13 +203,13 @@ def app_cmd(**kw: Any) -> None:
         print_pushed(rows, kw["push_report"])
 
 
-def _bases(
-    location: str | None, kw: dict[str, Any], context: Any
-) -> list[tuple[Any, bytes | None]]:
+def _bases(location: str | None, kw: dict[str, Any], context: Context) -> list[Base]:
     """The base image of each architecture, with its SBOM when we built it."""
+    from pydistroless.app import Base
+
     archs = csv(kw["archs"]) or (host_arch(),)
     if location is None:
-        from pydistroless.build import build
+        from pydistroless.build import build, host_python
 
         spec = ImageSpec(
             suite=kw["suite"],
@@ -215,10 +219,16 @@ def _bases(
             user=kw["user"],
             sbom_format=kw["sbom_format"],
         )
-        built = build(replace(spec), context)
+        built = build(spec, context)
+        # Bytecode does not depend on the CPU: another architecture's .pyc are compiled by the
+        # same Debian Python built for this machine.
+        compilers = {
+            arch: host_python(spec, built.lock, built.lock.for_arch(arch), context)
+            for arch in archs
+        }
         return [
-            (image, document)
-            for image, (_, document) in zip(built.images, built.sboms, strict=True)
+            Base(image, document, compilers[arch])
+            for arch, image, (_, document) in zip(archs, built.images, built.sboms, strict=True)
         ]
     from pydistroless import transfer
     from pydistroless.arch import architecture
@@ -227,8 +237,8 @@ def _bases(
     where = transfer.parse_location(location)
     artifact = transfer.read(where, registry_settings(kw))
     if not kw["archs"]:
-        return [(platform_image(artifact, None, where=location), None)]
+        return [Base(platform_image(artifact, None, where=location))]
     return [
-        (platform_image(artifact, architecture(arch).platform, where=location), None)
+        Base(platform_image(artifact, architecture(arch).platform, where=location))
         for arch in archs
     ]

@@ -202,6 +202,44 @@ def test_a_library_the_base_lacks_is_added_from_debian(tmp_path: Path, docker_en
         docker_engine.remove_images(tag)
 
 
+def unpack(tar: Path, rootfs: Path) -> None:
+    """The image's layers, in order, extracted into ``rootfs`` (our images have no
+    whiteouts)."""
+    with tarfile.open(tar) as archive:
+        index = json.load(archive.extractfile("index.json"))  # type: ignore[arg-type]
+        top = index["manifests"][0]["digest"].removeprefix("sha256:")
+        manifest = json.load(archive.extractfile(f"blobs/sha256/{top}"))  # type: ignore[arg-type]
+        for layer in manifest["layers"]:
+            blob = archive.extractfile("blobs/sha256/" + layer["digest"].removeprefix("sha256:"))
+            with tarfile.open(fileobj=blob, mode="r:gz") as part:
+                part.extractall(rootfs, filter="tar")
+
+
+def test_arm64_app_has_only_aarch64_elf_files_and_imports_under_qemu(tmp_path: Path) -> None:
+    need_network()
+    qemu = shutil.which("qemu-aarch64-static")
+    assert qemu, "qemu-user-static is not installed (scripts/test installs it)"
+    tar = tmp_path / "arm.tar"
+    build("fastapi-uvicorn", tar, "--arch", "arm64")
+    rootfs = tmp_path / "rootfs"
+    unpack(tar, rootfs)
+    machines = {}
+    for path in rootfs.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.read_bytes()[:4] == b"\x7fELF":
+            machines[str(path.relative_to(rootfs))] = path.read_bytes()[18:20]
+    assert any("pydantic_core" in p for p in machines), "no extension module of a wheel"
+    assert set(machines.values()) == {(183).to_bytes(2, "little")}  # EM_AARCH64
+    assert list(rootfs.glob("usr/local/lib/python3.13/dist-packages/**/*.cpython-313.pyc"))
+    out = subprocess.run(
+        [qemu, "-L", str(rootfs), str(rootfs / "usr/bin/python3.13"), "-c",
+         "import platform, fastapi, pydantic_core, uvicorn; print(platform.machine(), "
+         "pydantic_core.__version__)"],
+        capture_output=True, text=True, timeout=300, env={"LANG": "C.UTF-8"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("aarch64 ")
+
+
 @pytest.mark.podman
 def test_podman_runs_an_app_image(tmp_path: Path, podman) -> None:
     need_network()
