@@ -21,6 +21,7 @@ import pytest
 from pydistroless.oci.archive import write_tar
 from tests.fixtures.images import make_image, native_platform, runnable_tree
 from tests.fixtures.kube import deployments_api
+from tests.fixtures.pubsub import publisher
 from tests.fixtures.registry import start_registry
 from tests.fixtures.tools import assert_clean_failure, need_network, pydistroless
 
@@ -238,6 +239,26 @@ def test_arm64_app_has_only_aarch64_elf_files_and_imports_under_qemu(tmp_path: P
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("aarch64 ")
+
+
+@pytest.mark.docker
+def test_google_cloud_pubsub_creates_and_deletes_a_topic(tmp_path: Path, docker_engine) -> None:
+    need_network()
+    tag = "e2e-pubsub:1"
+    build("google-cloud-pubsub", tmp_path / "app.tar", "--tag", tag)
+    docker_engine("load", "-i", str(tmp_path / "app.tar"))
+    try:
+        with publisher() as server:
+            out = docker_engine(
+                "run", "--rm", "--network", "host", "--read-only",
+                "-e", f"PUBSUB_EMULATOR_HOST={server.host}", tag,
+            ).stdout  # fmt: skip
+        assert server.created and server.created == server.deleted
+        name = server.created[0]
+        assert name.startswith("projects/made-up-project/topics/")
+        assert out.splitlines() == [f"Topic [{name}] created", f"Topic [{name}] deleted"]
+    finally:
+        docker_engine.remove_images(tag)
 
 
 @pytest.mark.podman
