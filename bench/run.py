@@ -26,6 +26,7 @@ SCRIPTS = {
     "size": True,
     "startup": True,
     "registry": True,
+    "app": True,
 }
 
 
