@@ -60,6 +60,7 @@ class AppSpec:
     workdir: str = DEFAULT_WORKDIR
     expose: tuple[str, ...] = ()
     main: str | None = None  # a file of the project to run with the interpreter
+    packages: tuple[str, ...] = ()  # Debian packages to add by hand (dlopen'ed libraries)
     tags: tuple[str, ...] = ()
     source_date_epoch: int | None = None
 
@@ -157,13 +158,15 @@ def _build_one(
     scripts: tuple[str, ...] = ()
     debian: tuple[sbom.SbomPackage, ...] = ()
     packages: list[sbom.PythonPackage] = []
-    if source is not None:
-        deps = dependencies.read(source, target.markers, extras=spec.extras)
-        pins = wheels.pins_for(deps, target)
-        if meta.name:  # the project itself is installed from its own files, not an index
-            pins = tuple(p for p in pins if p.name != _canonical(meta.name))
-        chosen = wheels.choose(pins, target, source=str(source), cache=ctx.cache)
-        found = _dependency_layers(chosen, target, given, base_tree, mtime, ctx)
+    if source is not None or spec.packages:
+        chosen: list[wheels.Chosen] = []
+        if source is not None:
+            deps = dependencies.read(source, target.markers, extras=spec.extras)
+            pins = wheels.pins_for(deps, target)
+            if meta.name:  # the project itself is installed from its own files
+                pins = tuple(p for p in pins if p.name != _canonical(meta.name))
+            chosen = wheels.choose(pins, target, source=str(source), cache=ctx.cache)
+        found = _dependency_layers(chosen, target, given, base_tree, mtime, spec.packages, ctx)
         dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
             sbom.PythonPackage(c.pin.name, c.pin.version, c.wheel.sha256, c.wheel.filename)
@@ -201,6 +204,7 @@ def _dependency_layers(
     given: Base,
     base_tree: Tree,
     mtime: int,
+    by_hand: Sequence[str],
     ctx: Context,
 ) -> _Dependencies:
     """The layers of the distributions, the scripts they install and the Debian packages
@@ -219,6 +223,7 @@ def _dependency_layers(
                 "mtime": mtime,
                 # Libraries may be added from the base's suite: a new base is a new answer.
                 "base": str(given.image.digest),
+                "packages": sorted(by_hand),
             },
             sort_keys=True,
         ).encode()
@@ -241,7 +246,7 @@ def _dependency_layers(
         target,
     )
     merged = _merged(base_tree, [i.tree for i in installed])
-    added = _system_libraries(merged, installed, target, ctx)
+    added = _system_libraries(merged, installed, target, by_hand, ctx)
     _compile(merged, [i.tree for i in installed], target, compiler)
     groups = _group(installed)
     if added is not None:
@@ -313,21 +318,31 @@ def _comment(text: str) -> str:
 
 
 def _system_libraries(
-    merged: Tree, installed: Sequence[install.Installed], target: Target, ctx: Context
+    merged: Tree,
+    installed: Sequence[install.Installed],
+    target: Target,
+    by_hand: Sequence[str],
+    ctx: Context,
 ) -> system_libs.Added | None:
     """Every shared library a distribution's extension modules need must be in the image:
-    in a wheel (auditwheel's ``.libs``), in the base, or added from Debian here."""
+    in a wheel (auditwheel's ``.libs``), in the base, or added from Debian here, with the
+    packages asked for ``by_hand`` (libraries loaded with ``dlopen``, which no ELF header
+    names)."""
     owner_of = {
         e.path: i.name for i in installed for e in i.tree.files() if ".so" in e.path.rsplit("/")[-1]
     }
-    if not owner_of:
-        return None
     arch = target.arch.debian
     dirs = ldcache.cache_directories(merged, arch)
-    missing = elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs)
-    if not missing:
+    missing = (
+        elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs)
+        if owner_of
+        else []
+    )
+    if not missing and not by_hand:
         return None
-    added = system_libs.add_missing(merged, missing, target, ctx, owner_of=owner_of)
+    added = system_libs.add_missing(
+        merged, missing, target, ctx, owner_of=owner_of, by_hand=by_hand
+    )
     system_libs.with_ld_cache(merged, added.tree, arch)
     for line in added.report:
         log(line)

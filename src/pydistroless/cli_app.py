@@ -46,6 +46,7 @@ _CONFIG_KEYS = {
     "main": str,
     "base": str,
     "tags": list,
+    "packages": list,
 }
 
 
@@ -180,14 +181,15 @@ def app_cmd(**kw: Any) -> None:
         expose=tuple(kw["expose"]) or tuple(str(p) for p in config.get("expose") or ()),
         main=kw["main"] or config.get("main"),
         tags=tuple(kw["tags"]) or tuple(config.get("tags") or ()),
+        packages=csv(kw["packages"]) or tuple(config.get("packages") or ()),
         source_date_epoch=check_source_date_epoch(epoch, "SOURCE_DATE_EPOCH") if epoch else None,
     )
     if not spec.workdir.startswith("/"):
         raise UsageError(f"--workdir {spec.workdir!r}: give an absolute path such as /app")
-    if kw["packages"] or kw["exclude"]:
+    if kw["exclude"]:
         raise UsageError(
-            "--package and --exclude choose the base's Debian packages; build that base with "
-            "`pydistroless build --package ...` and pass it with --base"
+            "--exclude chooses the base's Debian packages; build that base with "
+            "`pydistroless build --exclude ...` and pass it with --base"
         )
     check_outputs(plan_outputs(None, (), kw["sbom_format"], kw, output_dir=None, several=False))
     if kw["push_report"] is not None and not kw["push_to"]:

@@ -63,14 +63,17 @@ def add_missing(
     ctx: Context,
     *,
     owner_of: dict[str, str],
+    by_hand: Sequence[str] = (),
 ) -> Added:
     """The files that give ``merged`` (the base and the installed wheels) the libraries of
-    ``missing``; ``owner_of`` names the distribution of each needing file (for the report)."""
+    ``missing``, and the packages ``by_hand``; ``owner_of`` names the distribution of each
+    needing file (for the report)."""
     sonames = sorted({m.soname for m in missing})
     if target.suite is None:
+        wanted = ", ".join([*sonames, *by_hand])
         raise ImageCheckError(
-            f"the wheels need {', '.join(sonames)}, which the base lacks, and the base names no "
-            "Debian suite to take them from; use a pydistroless base"
+            f"the app needs {wanted} from Debian, and the base names no Debian suite to take "
+            "them from; use a pydistroless base"
         )
     releases = load_releases(ctx.archive, ctx.mirrors, target.suite)
     arch = target.arch.debian
@@ -83,10 +86,13 @@ def add_missing(
             f"no Debian package of {target.suite} ships {', '.join(unknown)}, which the wheels "
             f"need ({_who(missing, unknown, owner_of)}); use a wheel that bundles it"
         )
-    new = sorted({p for p in chosen.values() if p not in have})
-    resolution = resolve(
-        index, [Requirement(p) for p in new], exclude=set(have), suites=[r.suite for r in releases]
-    ) if new else None  # fmt: skip
+    new = sorted({p for p in [*chosen.values(), *by_hand] if p not in have})
+    roots = [Requirement.parse(p) for p in new]
+    resolution = (
+        resolve(index, roots, exclude=set(have), suites=[r.suite for r in releases])
+        if new
+        else None
+    )
     records = list(resolution.packages) if resolution else []
     for package in sorted({p for p in chosen.values() if p in have}):
         record = next((r for r in index.candidates(package) if r.version == have[package]), None)
@@ -124,7 +130,7 @@ def add_missing(
         if chosen[s] not in have
         else f"put back {s} of the base's {chosen[s]} for {_who(missing, [s], owner_of)}"
         for s in sonames
-    )
+    ) + tuple(f"added {p} (--package)" for p in by_hand if p not in have)
     locked = [_locked(r) for r in records if r.name not in have]
     documents = sbom_packages(ArchLock(arch, target.python, "", tuple(locked)), added)
     return Added(part, tuple(d.name for d in added), tuple(restored), report, tuple(documents))

@@ -261,6 +261,28 @@ def test_google_cloud_pubsub_creates_and_deletes_a_topic(tmp_path: Path, docker_
         docker_engine.remove_images(tag)
 
 
+@pytest.mark.docker
+def test_package_by_hand_for_a_library_loaded_with_dlopen(tmp_path: Path, docker_engine) -> None:
+    """python-magic loads libmagic with ctypes, which no ELF header shows: --package adds it."""
+    need_network()
+    project = tmp_path / "magic"
+    project.mkdir()
+    (project / "requirements.txt").write_text("python-magic\n")
+    (project / "main.py").write_text("import magic\nprint(magic.from_buffer(b'%PDF-1.4 x'))\n")
+    tag = "e2e-magic:1"
+    result = pydistroless(
+        "app", project, "-o", tmp_path / "m.tar", "--tag", tag, "--package", "libmagic1"
+    )
+    ok(result)
+    assert "added libmagic1 (--package)" in result.stderr
+    docker_engine("load", "-i", str(tmp_path / "m.tar"))
+    try:
+        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
+        assert out.startswith("PDF document")
+    finally:
+        docker_engine.remove_images(tag)
+
+
 @pytest.mark.podman
 def test_podman_runs_an_app_image(tmp_path: Path, podman) -> None:
     need_network()
