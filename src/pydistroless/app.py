@@ -86,6 +86,7 @@ class AppBuilt:
     sbom_format: str
     ca_certs: tuple[Path, ...] = ()
     report: tuple[str, ...] = field(default=(), compare=False)
+    lock: bytes = b""  # the whole image pinned: base, Debian additions, wheels (JSON)
 
     @property
     def artifact(self) -> Artifact:
@@ -115,11 +116,12 @@ def build_app(
         )
     name = _image_name(spec, meta)
     tags = spec.tags or (f"{name}:latest",)
-    images, sboms, archs = [], [], []
+    images, sboms, archs, pinned = [], [], [], []
     for base in bases:
         image, packages, debian = _build_one(spec, meta, source, base, ctx)
         images.append(image)
         archs.append(_arch_of(image))
+        pinned.append(_lock_entry(archs[-1], base.image, image, packages, debian))
         major = image.labels.get("dev.pydistroless.debian.version", "").split(".")[0]
         subject = sbom.SbomSubject(tags[0], archs[-1], major, _created(image))
         sboms.append(
@@ -137,7 +139,37 @@ def build_app(
         archs=tuple(archs),
         sbom_format=sbom_format,
         ca_certs=ca_certs,
+        lock=(json.dumps({"lock-version": 1, "images": pinned}, indent=2) + "\n").encode(),
     )
+
+
+def _lock_entry(
+    arch: str,
+    base: Image,
+    image: Image,
+    packages: Sequence[sbom.PythonPackage],
+    debian: Sequence[sbom.SbomPackage],
+) -> dict:
+    """Everything one architecture's image is made of, pinned."""
+    return {
+        "arch": arch,
+        "base": str(base.digest),
+        "image": str(image.digest),
+        "debian": [
+            {"name": p.name, "version": p.version, "sha256": p.sha256, "url": p.url}
+            for p in sorted(debian, key=lambda p: p.name)
+        ],
+        "wheels": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "file": p.wheel,
+                "sha256": p.sha256,
+                "url": p.url,
+            }
+            for p in sorted(packages, key=lambda p: p.name)
+        ],
+    }
 
 
 def _build_one(
@@ -169,7 +201,9 @@ def _build_one(
         found = _dependency_layers(chosen, target, given, base_tree, mtime, spec.packages, ctx)
         dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
-            sbom.PythonPackage(c.pin.name, c.pin.version, c.wheel.sha256, c.wheel.filename)
+            sbom.PythonPackage(
+                c.pin.name, c.pin.version, c.wheel.sha256, c.wheel.filename, c.wheel.url
+            )
             for c in chosen
         ]
     project_tree = _project_tree(spec, meta, target)

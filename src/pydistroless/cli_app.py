@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pydistroless import files
 from pydistroless.cli_images import insecure_registry_option, registry_settings
 from pydistroless.cli_options import csv, image_options, source_options, sources_from
 from pydistroless.cli_outputs import check_outputs, plan_outputs, print_pushed, write_outputs
@@ -135,6 +136,13 @@ def _app_config(project: Path) -> dict[str, Any]:
 @click.option("--push-report", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="With --push: the pushed tags and digests as JSON.")  # fmt: skip
 @click.option("--engine", type=click.Choice(["docker", "podman"]), help="Engine for --load.")
+@click.option(
+    "--write-lock",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write the whole image pinned (base digest, Debian packages added, wheels with their "
+    "SHA256) as JSON.",
+)
 @click.option("--tag", "tags", multiple=True, metavar="NAME:TAG", help="Tag (repeatable).")
 @click.option(
     "--sbom-format", type=click.Choice(["spdx", "cyclonedx"]), default="spdx", show_default=True,
@@ -194,6 +202,8 @@ def app_cmd(**kw: Any) -> None:
     check_outputs(plan_outputs(None, (), kw["sbom_format"], kw, output_dir=None, several=False))
     if kw["push_report"] is not None and not kw["push_to"]:
         raise UsageError("--push-report needs --push REGISTRY/REPO")
+    if kw["write_lock"] is not None:
+        files.file_target(kw["write_lock"], "--write-lock")
     from pydistroless.context import Context
 
     context = Context.create(sources_from(**kw))
@@ -201,6 +211,9 @@ def app_cmd(**kw: Any) -> None:
     bases = _bases(base_location, kw, context)
     built = build_app(spec, bases, context, sbom_format=kw["sbom_format"])
     rows = write_outputs(built, kw, output_dir=None, several=False)
+    if kw["write_lock"] is not None:
+        files.atomic_write(kw["write_lock"], built.lock, "--write-lock")
+        click.echo(f"wrote {kw['write_lock']}", err=True)
     if kw["push_to"]:
         print_pushed(rows, kw["push_report"])
 

@@ -275,6 +275,7 @@ class PythonPackage:
     version: str
     sha256: str  # of the wheel
     wheel: str  # its file name
+    url: str = ""  # where it was downloaded from
 
 
 def pypi_purl(package: PythonPackage) -> str:
