@@ -8,9 +8,11 @@ no network (or the host's, for the HTTP servers), uid 65532, a read-only root fi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.request
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pydistroless.oci.archive import write_tar
+from pydistroless.python.wheels import uv_binary
 from tests.fixtures.images import make_image, native_platform, runnable_tree
 from tests.fixtures.kube import deployments_api
 from tests.fixtures.pubsub import publisher
@@ -33,6 +36,32 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr}"
     return result.stdout.strip()
+
+
+def locked(example: str, tmp_path: Path) -> Path:
+    """A copy of ``example`` with its lock made by the tool its users have: ``uv lock`` for
+    a uv project, ``pipenv lock`` for a Pipfile (these locks name the index they were made
+    against, so they are made where they are used)."""
+    project = tmp_path / example
+    shutil.copytree(EXAMPLES / example, project)
+    if (project / "Pipfile").exists():
+        env = {
+            **os.environ,
+            "PIPENV_PYTHON": sys.executable,
+            "WORKON_HOME": str(tmp_path / "venvs"),
+            "PIPENV_VERBOSITY": "-1",
+        }
+        pipenv = Path(sys.executable).with_name("pipenv")
+        done = subprocess.run([str(pipenv), "lock"], cwd=project, env=env, capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert (project / "Pipfile.lock").is_file()
+    else:
+        done = subprocess.run([uv_binary(), "lock", "--quiet"], cwd=project, capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert (project / "uv.lock").is_file()
+    return project
 
 
 def build(example: Path | str, out: Path, *extra: str, cache_dir: Path | None = None) -> str:
@@ -86,7 +115,7 @@ def test_hello_world(tmp_path: Path, docker_engine, variant: str) -> None:
 def test_fastapi_uvicorn_runs_uvicorn_directly(tmp_path: Path, docker_engine) -> None:
     need_network()
     tag = "e2e-fastapi:1"
-    build("fastapi-uvicorn", tmp_path / "app.tar", "--tag", tag)
+    build(locked("fastapi-uvicorn", tmp_path), tmp_path / "app.tar", "--tag", tag)
     docker_engine("load", "-i", str(tmp_path / "app.tar"))
     name = "e2e-fastapi"
     port = free_port()
@@ -155,7 +184,7 @@ def test_flask_gunicorn_from_poetry_lock(tmp_path: Path, docker_engine) -> None:
 def test_kubernetes_from_pipfile_lock_watches_deployments(tmp_path: Path, docker_engine) -> None:
     need_network()
     tag = "e2e-kubernetes:1"
-    build("kubernetes", tmp_path / "app.tar", "--tag", tag)
+    build(locked("kubernetes", tmp_path), tmp_path / "app.tar", "--tag", tag)
     docker_engine("load", "-i", str(tmp_path / "app.tar"))
     try:
         with deployments_api(["web"]) as api:
@@ -221,7 +250,7 @@ def test_arm64_app_has_only_aarch64_elf_files_and_imports_under_qemu(tmp_path: P
     qemu = shutil.which("qemu-aarch64-static")
     assert qemu, "qemu-user-static is not installed (scripts/test installs it)"
     tar = tmp_path / "arm.tar"
-    build("fastapi-uvicorn", tar, "--arch", "arm64")
+    build(locked("fastapi-uvicorn", tmp_path), tar, "--arch", "arm64")
     rootfs = tmp_path / "rootfs"
     unpack(tar, rootfs)
     machines = {}
@@ -245,7 +274,7 @@ def test_arm64_app_has_only_aarch64_elf_files_and_imports_under_qemu(tmp_path: P
 def test_google_cloud_pubsub_creates_and_deletes_a_topic(tmp_path: Path, docker_engine) -> None:
     need_network()
     tag = "e2e-pubsub:1"
-    build("google-cloud-pubsub", tmp_path / "app.tar", "--tag", tag)
+    build(locked("google-cloud-pubsub", tmp_path), tmp_path / "app.tar", "--tag", tag)
     docker_engine("load", "-i", str(tmp_path / "app.tar"))
     try:
         with publisher() as server:
@@ -298,8 +327,7 @@ def test_podman_runs_an_app_image(tmp_path: Path, podman) -> None:
 @pytest.mark.skopeo
 def test_a_code_change_rebuilds_and_pushes_only_the_project_layer(tmp_path: Path) -> None:
     need_network()
-    project = tmp_path / "fastapi"
-    shutil.copytree(EXAMPLES / "fastapi-uvicorn", project)
+    project = locked("fastapi-uvicorn", tmp_path)
     first = build(project, tmp_path / "one.tar")
     main = project / "main.py"
     main.write_text(main.read_text().replace("I am alive", "I am still alive"))
@@ -323,9 +351,9 @@ def test_a_code_change_rebuilds_and_pushes_only_the_project_layer(tmp_path: Path
 
 def test_same_lock_on_fresh_caches_gives_the_same_digest(tmp_path: Path) -> None:
     need_network()
+    project = locked("fastapi-uvicorn", tmp_path)
     digests = {
-        build("fastapi-uvicorn", tmp_path / f"{n}.tar", cache_dir=tmp_path / f"cache{n}")
-        for n in (1, 2)
+        build(project, tmp_path / f"{n}.tar", cache_dir=tmp_path / f"cache{n}") for n in (1, 2)
     }
     assert len(digests) == 1
 
@@ -338,8 +366,7 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, static_busybox: bytes) -> N
     result = pydistroless("app", empty, "-o", tmp_path / "x.tar")
     assert_clean_failure(result, 2, "no requirements.txt")
 
-    stale = tmp_path / "stale"
-    shutil.copytree(EXAMPLES / "fastapi-uvicorn", stale)
+    stale = locked("fastapi-uvicorn", tmp_path)
     pyproject = stale / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"uvicorn"]', '"uvicorn", "httpx"]'))
     result = pydistroless("app", stale, "-o", tmp_path / "x.tar")
