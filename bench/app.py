@@ -66,6 +66,7 @@ def measure(args, work: Path) -> tuple[list[list[str]], list[str]]:
     warm_cache = args.cache_dir.expanduser()
     project = work / "fastapi"
     shutil.copytree(EXAMPLES / "fastapi-uvicorn", project)
+    run([UV, "lock", "--quiet", "--directory", str(project)])  # as its developers would
     requirements = work / "requirements.txt"
     run([UV, "export", "--locked", "--no-dev", "--no-emit-project", "--format",
          "requirements-txt", "--directory", str(project), "-o", str(requirements), "--quiet"])
