@@ -25,8 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydistroless import code_digest, layer_cache, sbom, system_libs
+from pydistroless import code_digest, layer_cache, sbom
+from pydistroless.cache import Cache
 from pydistroless.context import Context
 from pydistroless.digest import Digest
 from pydistroless.errors import ImageCheckError, PackageFormatError, UsageError
@@ -39,6 +41,9 @@ from pydistroless.oci.mutate import append, new_index, with_config
 from pydistroless.oci.unpack import tree_of
 from pydistroless.python import bytecode, dependencies, install, project, wheels
 from pydistroless.python.target import Target, from_image
+
+if TYPE_CHECKING:
+    from pydistroless.system_libs import Added
 
 DEFAULT_WORKDIR = project.APP_DIR
 # A distribution this large gets a layer of its own: an update of it, or of anything else,
@@ -182,8 +187,8 @@ def _build_one(
     """The app on one base image, the Python distributions it holds and the Debian
     packages added for them."""
     base = given.image
-    base_tree = tree_of(base)
-    target = from_image(base, base_tree, where=_describe(base))
+    files = _BaseFiles(base, ctx.cache)
+    target, executables = files.facts()
     log(f"app on {target.describe()}")
     mtime = spec.source_date_epoch if spec.source_date_epoch is not None else _created(base)
     dep_layers: tuple[Layer, ...] = ()
@@ -194,11 +199,11 @@ def _build_one(
         chosen: list[wheels.Chosen] = []
         if source is not None:
             deps = dependencies.read(source, target.markers, extras=spec.extras)
-            pins = wheels.pins_for(deps, target)
+            pins = wheels.pins_for(deps, target, ctx.cache)
             if meta.name:  # the project itself is installed from its own files
                 pins = tuple(p for p in pins if p.name != _canonical(meta.name))
             chosen = wheels.choose(pins, target, source=str(source), cache=ctx.cache)
-        found = _dependency_layers(chosen, target, given, base_tree, mtime, spec.packages, ctx)
+        found = _dependency_layers(chosen, target, given, files, mtime, spec.packages, ctx)
         dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
             sbom.PythonPackage(
@@ -207,14 +212,13 @@ def _build_one(
             for c in chosen
         ]
     project_tree = _project_tree(spec, meta, target)
-    merged = _merged(base_tree, [project_tree])
-    _compile(merged, [project_tree], target, given.compiler)
+    _compile([project_tree], target, files, given.compiler)
     project_layer = layer_from_tree(
         project_tree, mtime=mtime, comment=f"the project {meta.name or spec.project.name}"
     )
     image = append(base, [*dep_layers, project_layer], created=mtime)
     entrypoint = spec.entrypoint or default_entrypoint(spec, meta, target)
-    check_entrypoint(merged, entrypoint, spec.workdir, scripts=scripts)
+    check_entrypoint(project_tree, entrypoint, spec.workdir, scripts=(*scripts, *executables))
     env = dict(item.split("=", 1) for item in spec.env)
     env.setdefault("PYTHONUNBUFFERED", "1")  # logs reach `docker logs` as they are written
     image = with_config(
@@ -236,7 +240,7 @@ def _dependency_layers(
     chosen: Sequence[wheels.Chosen],
     target: Target,
     given: Base,
-    base_tree: Tree,
+    files: _BaseFiles,
     mtime: int,
     by_hand: Sequence[str],
     ctx: Context,
@@ -279,9 +283,9 @@ def _dependency_layers(
         ],
         target,
     )
-    merged = _merged(base_tree, [i.tree for i in installed])
+    merged = _merged(files.tree(), [i.tree for i in installed])
     added = _system_libraries(merged, installed, target, by_hand, ctx)
-    _compile(merged, [i.tree for i in installed], target, compiler)
+    _compile([i.tree for i in installed], target, files, compiler)
     groups = _group(installed)
     if added is not None:
         names = " ".join(added.packages) or "libraries of the base's packages"
@@ -357,7 +361,7 @@ def _system_libraries(
     target: Target,
     by_hand: Sequence[str],
     ctx: Context,
-) -> system_libs.Added | None:
+) -> Added | None:
     """Every shared library a distribution's extension modules need must be in the image:
     in a wheel (auditwheel's ``.libs``), in the base, or added from Debian here, with the
     packages asked for ``by_hand`` (libraries loaded with ``dlopen``, which no ELF header
@@ -374,6 +378,9 @@ def _system_libraries(
     )
     if not missing and not by_hand:
         return None
+    # Imported here: Debian's side is needed only when something is missing.
+    from pydistroless import system_libs
+
     added = system_libs.add_missing(
         merged, missing, target, ctx, owner_of=owner_of, by_hand=by_hand
     )
@@ -478,28 +485,109 @@ def check_entrypoint(
 
 
 def _compile(
-    merged: Tree, parts: Sequence[Tree], target: Target, compiler: Tree | None = None
+    parts: Sequence[Tree], target: Target, files: _BaseFiles, compiler: Tree | None = None
 ) -> None:
-    """Byte-compile the ``.py`` files of ``parts`` with the image's interpreter, in one run
-    (``merged`` holds the base and the parts), putting each ``.pyc`` beside its source; for
-    a base the host cannot run, with ``compiler``, the same Python for the host."""
+    """Byte-compile the ``.py`` files of ``parts`` in one run of the image's interpreter (for
+    a base the host cannot run, ``compiler``, the same Python for the host), putting each
+    ``.pyc`` beside its source. The interpreter is unpacked once per base and kept."""
     sources = {e.path: part for part in parts for e in part.files() if e.path.endswith(".py")}
     if not sources:
         return
+    tree = Tree()
     for part in parts:
-        for entry in part.entries():
-            if entry.path not in merged:
-                merged.add(entry)
+        for path in (p for p, owner in sources.items() if owner is part):
+            tree.add_file(path, part.read(path) or b"")
+    kept = files.cache.root / "compilers" / f"{files.image.digest.hex}-{target.arch.debian}"
+    kept.parent.mkdir(parents=True, exist_ok=True)
     report = bytecode.compile_stdlib(
-        merged, target.python, target.arch.debian, sources=list(sources), host_tree=compiler
+        tree,
+        target.python,
+        target.arch.debian,
+        sources=list(sources),
+        host_tree=compiler,
+        compiler_dir=kept,
+        interpreter_tree=files.tree,
     )
     for source, part in sources.items():
         pyc = bytecode.pyc_path(source, target.python)
-        data = merged.read(pyc)
+        data = tree.read(pyc)
         if data is not None:
             part.add_file(pyc, data, 0o644)
     if report.failed:
         log(f"note: {report.failed} file(s) did not compile (syntax errors); they run uncompiled")
+
+
+class _BaseFiles:
+    """The base image's file tree, unpacked only when a step needs it (a warm build does
+    not), and the facts an app build needs from it, kept per base digest."""
+
+    def __init__(self, image: Image, cache: Cache):
+        self.image = image
+        self.cache = cache
+        self._tree: Tree | None = None
+
+    def tree(self) -> Tree:
+        if self._tree is None:
+            self._tree = tree_of(self.image)
+        return self._tree
+
+    def facts(self) -> tuple[Target, tuple[str, ...]]:
+        """The base's Python (checked against its files) and its executables on PATH."""
+        key = self.image.digest.hex
+        known = self.cache.get_checked_record(_facts_of, "app-bases", key)
+        if known is not None:
+            return known
+        tree = self.tree()
+        target = from_image(self.image, tree, where=_describe(self.image))
+        on_path = ("usr/local/bin/", "usr/bin/", "bin/")
+        executables = tuple(
+            sorted(
+                "/" + e.path
+                for e in tree.entries()
+                if e.path.startswith(on_path) and (real := tree.resolve(e.path)) is not None
+                and (found := tree.get(real)) is not None and found.is_executable
+            )
+        )  # fmt: skip
+        body = {"target": _target_json(target), "executables": list(executables)}
+        self.cache.put_checked_record(body, "app-bases", key)
+        return target, executables
+
+
+def _target_json(target: Target) -> dict:
+    return {
+        "python": target.python,
+        "version": target.version,
+        "abi": target.abi,
+        "interpreter": target.interpreter,
+        "site_packages": target.site_packages,
+        "glibc": list(target.glibc),
+        "arch": target.arch.debian,
+        "suite": target.suite,
+    }
+
+
+def _facts_of(body: object) -> tuple[Target, tuple[str, ...]]:
+    from pydistroless.arch import architecture
+
+    if not isinstance(body, dict) or set(body) != {"target", "executables"}:
+        raise ValueError("not a base record")
+    data, executables = body["target"], body["executables"]
+    if not isinstance(data, dict) or not isinstance(executables, list):
+        raise ValueError("not a base record")
+    try:
+        target = Target(
+            python=str(data["python"]),
+            version=str(data["version"]),
+            abi=str(data["abi"]),
+            interpreter=str(data["interpreter"]),
+            site_packages=str(data["site_packages"]),
+            glibc=(int(data["glibc"][0]), int(data["glibc"][1])),
+            arch=architecture(str(data["arch"])),
+            suite=data["suite"] if isinstance(data["suite"], str) else None,
+        )
+    except (KeyError, TypeError, ValueError, IndexError, UsageError) as exc:
+        raise ValueError("not a base record") from exc
+    return target, tuple(str(e) for e in executables)
 
 
 def _merged(base: Tree, parts: Sequence[Tree]) -> Tree:

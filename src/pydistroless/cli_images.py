@@ -9,16 +9,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pydistroless import transfer
 from pydistroless.arch import Platform
 from pydistroless.errors import UsageError
 from pydistroless.oci.model import Image, platform_image
-from pydistroless.registry import keychain, referrers
+from pydistroless.registry import keychain
 from pydistroless.registry import reference as references
+
+if TYPE_CHECKING:
+    # Imported by the commands that use it: `build` and `app`, which only offer --push
+    # from here, start without the registry client.
+    from pydistroless import transfer
 
 
 def _insecure_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,6 +59,8 @@ def registry_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def registry_settings(
     kw: dict[str, Any], extra_cas: tuple[Path, ...] = ()
 ) -> transfer.RegistryOptions:
+    from pydistroless import transfer
+
     return transfer.RegistryOptions(
         insecure=tuple(kw.get("insecure_registries", ())),
         ca_certs=tuple(kw.get("registry_ca_certs", ())) + extra_cas,
@@ -86,6 +92,8 @@ Examples:
 def push_cmd(source: str, destination: str, **kw: Any) -> None:
     """Push an image tar or OCI layout (SOURCE) to a registry (DESTINATION) as it is: every
     digest stays the same, blobs the registry has are not sent again."""
+    from pydistroless import transfer
+
     src = transfer.parse_location(source)
     if src.kind not in ("tar", "layout"):
         raise UsageError(f"{source!r} is not an image tar or OCI layout; push sends a local image")
@@ -128,6 +136,8 @@ def pull_cmd(
     reference: str, output: Path | None, oci_layout: Path | None, platform: str | None, **kw: Any
 ) -> None:
     """Pull an image or index from a registry, every digest checked while it streams."""
+    from pydistroless import transfer
+
     if (output is None) == (oci_layout is None):
         raise UsageError("pull needs exactly one of --output FILE or --oci-layout DIR")
     ref = references.parse(reference)
@@ -160,6 +170,8 @@ Examples:
 def copy_cmd(source: str, destination: str, platform: str | None, **kw: Any) -> None:
     """Copy an image between any two of: a tar, an OCI layout, a registry, docker or podman
     (as a destination). Digests stay the same unless --platform picks one image of an index."""
+    from pydistroless import transfer
+
     src = transfer.parse_location(source)
     dst = transfer.parse_location(destination)
     _check_target(dst)
@@ -206,7 +218,8 @@ Examples:
 @registry_options
 def sbom_cmd(reference: str, platform: str | None, output: Path | None, **kw: Any) -> None:
     """Fetch the SBOM attached to a pushed image (an OCI artifact that refers to it)."""
-    from pydistroless import files
+    from pydistroless import files, transfer
+    from pydistroless.registry import referrers
 
     ref = references.parse(reference)
     options = registry_settings(kw)

@@ -22,7 +22,7 @@ from pathlib import Path
 from pydistroless import files as files_
 from pydistroless.digest import Digest
 from pydistroless.errors import ImageFormatError, OutputError, UsageError
-from pydistroless.oci.blobs import copy_blob
+from pydistroless.oci.blobs import SelfChecking, copy_blob
 from pydistroless.oci.model import (
     ANNOTATION_CONTAINERD_NAME,
     ANNOTATION_REF_NAME,
@@ -204,17 +204,12 @@ def _write_layout(directory: Path, artifact: Artifact, index: bytes) -> None:
             with open(temp / descriptor.digest.path, "wb") as out:
                 copy_blob(descriptor, blob, out, what=f"writing {directory}")
 
-        # Blobs are separate files: several at once keep a registry's link (or the disk
-        # and the hashing) busy.
-        with ThreadPoolExecutor(max_workers=_JOBS) as pool:
-            futures = [pool.submit(write, item) for item in walk(artifact)]
-            try:
-                for future in futures:
-                    future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()  # the first failure ends the write; drop the rest
-                raise
+        items = list(walk(artifact))
+        if any(isinstance(blob, SelfChecking) for _, blob in items):
+            _write_all(write, items)
+        else:
+            for item in items:  # local blobs: the disk, not waiting, is the limit
+                write(item)
         (temp / "index.json").write_bytes(index)
         (temp / "oci-layout").write_bytes(OCI_LAYOUT)
         if is_layout(directory):
@@ -241,6 +236,22 @@ def _write_layout(directory: Path, artifact: Artifact, index: bytes) -> None:
         for leftover in (temp, old):
             if leftover is not None:
                 shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _write_all(
+    write: Callable[[tuple[Descriptor, Blob]], None], items: Sequence[tuple[Descriptor, Blob]]
+) -> None:
+    """Blobs from a registry are separate downloads: several at once keep its link busy.
+    The first failure ends the write; the blobs not started are dropped."""
+    with ThreadPoolExecutor(max_workers=_JOBS) as pool:
+        futures = [pool.submit(write, item) for item in items]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def check_layout_target(directory: Path) -> None:

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +101,8 @@ def compile_stdlib(
     compiler_id: str = "",
     cancelled: threading.Event | None = None,
     sources: Sequence[str] | None = None,
+    compiler_dir: Path | None = None,
+    interpreter_tree: Callable[[], Tree] | None = None,
 ) -> CompileReport:
     """Compile the stdlib of ``tree`` (an image for ``arch``) in place. ``host_tree`` is an
     image of the same Debian Python version for the host's architecture, used as the
@@ -108,7 +110,9 @@ def compile_stdlib(
     digests to ``.pyc`` bytes already made in this run: the other architectures of a
     multi-platform build have the same sources, and so get the same bytes without a second
     compilation. Setting ``cancelled`` stops the compilers and raises :class:`Cancelled`.
-    ``sources`` are the files to compile instead of the stdlib (an app's, say)."""
+    ``sources`` are the files to compile instead of the stdlib (an app's, say).
+    ``compiler_dir`` keeps the unpacked interpreter for the next compilation (made from
+    ``interpreter_tree()``, the image's files, when ``tree`` holds only the sources)."""
     all_sources = stdlib_sources(tree, python) if sources is None else list(sources)
     if not all_sources:
         return CompileReport(0, 0, "")
@@ -127,7 +131,12 @@ def compile_stdlib(
         return CompileReport(reused, 0, "the same interpreter earlier in this build")
     with tempfile.TemporaryDirectory(prefix="pydistroless-pyc-") as tmp:
         root = Path(tmp)
-        command, how, in_place = _compiler_command(tree, python, arch, root, host_tree)
+        if compiler_dir is not None:
+            command, how, in_place = _kept_compiler(
+                interpreter_tree or (lambda: tree), python, arch, host_tree, compiler_dir
+            )
+        else:
+            command, how, in_place = _compiler_command(tree, python, arch, root, host_tree)
         if command is None:
             log(
                 f"WARNING: no .pyc for the {arch} image: this host cannot run its Python, and "
@@ -190,6 +199,48 @@ def _compiler_command(
         if probe.returncode == 0 and wanted is not None and int(probe.stdout) == wanted:
             return [host, "-I", "-S", "-B"], f"host {host} (same bytecode magic {wanted})", False
     return None, "", False
+
+
+def _kept_compiler(
+    tree: Callable[[], Tree], python: str, arch: str, host_tree: Tree | None, directory: Path
+) -> tuple[list[str] | None, str, bool]:
+    """The interpreter unpacked once into ``directory`` (by the first build that needs it,
+    renamed into place whole), and reused by every later one: unpacking it costs more than
+    compiling a project."""
+    own = arch == host_arch()
+    how = "the image's own interpreter" if own else f"the same Debian Python for {host_arch()}"
+    ready = directory / ".ready"
+    if not ready.is_file():
+        source = tree() if own else host_tree
+        if source is None:
+            return None, "", False
+        staging = Path(tempfile.mkdtemp(prefix=".compiler-", dir=directory.parent))
+        try:
+            if _image_interpreter(source, python, host_arch(), staging) is None:
+                return None, "", False
+            (staging / ".ready").write_text("ok\n")
+            try:
+                os.rename(staging, directory)
+            except OSError:
+                if not ready.is_file():  # another build won the race: use its copy
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return _interpreter_command(directory, python, host_arch()), how, False
+
+
+def _interpreter_command(root: Path, python: str, arch: str) -> list[str]:
+    libdir = f"usr/lib/{multiarch_triplet(arch)}"
+    loader = next(p for p in sorted((root / libdir).glob("ld-linux*")) if p.is_file())
+    return [
+        str(loader),
+        "--library-path",
+        str(root / libdir),
+        str(root / f"usr/bin/python{python}"),
+        "-I",
+        "-S",
+        "-B",
+    ]
 
 
 def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[str] | None:

@@ -52,24 +52,42 @@ def uv_binary() -> str:
     return find_uv_bin()
 
 
-def pins_for(deps: Dependencies, target: Target) -> tuple[Pin, ...]:
-    """Exact pins for ``target``: the lock's own, or what uv resolves."""
+def pins_for(deps: Dependencies, target: Target, cache: Cache | None = None) -> tuple[Pin, ...]:
+    """Exact pins for ``target``: the lock's own, or what uv resolves. What uv reads from a
+    ``uv.lock`` is kept in ``cache``, keyed by the lock and its project's ``pyproject.toml``
+    (a resolution is not: the index moves)."""
     if deps.pins is not None:
         return deps.pins
     assert deps.resolve is not None
     if deps.resolve.name == "uv.lock":
+        key = sha256_hex(
+            json.dumps(
+                [
+                    sha256_hex(deps.resolve.read_bytes()),
+                    sha256_hex(_read_or_empty(deps.resolve.parent / "pyproject.toml")),
+                    sorted(deps.extras),
+                ]
+            ).encode()
+        )
+        known = cache.get_checked_record(_pylock_record, "uv-exports", key) if cache else None
+        if known is not None:
+            return pylock_pins(_toml(known, "uv"), target.markers, where=str(deps.resolve))
         command = [
             "export", "--locked", "--no-dev", "--no-emit-project", "--no-emit-workspace",
             "--no-header", "--format", "pylock.toml", "--directory", str(deps.resolve.parent),
             *[f"--extra={e}" for e in deps.extras],
         ]  # fmt: skip
         what = f"reading {deps.resolve} with uv"
-    else:
-        command = [
-            "pip", "compile", str(deps.resolve), "--format", "pylock.toml", "--no-header",
-            *_platform_args(target), *[f"--extra={e}" for e in deps.extras],
-        ]  # fmt: skip
-        what = f"resolving {deps.resolve} for {target.describe()} with uv"
+        text = _uv_text(command, what)
+        lock = _toml(text, what)
+        if cache is not None:
+            cache.put_checked_record({"pylock": text}, "uv-exports", key)
+        return pylock_pins(lock, target.markers, where=str(deps.resolve))
+    command = [
+        "pip", "compile", str(deps.resolve), "--format", "pylock.toml", "--no-header",
+        *_platform_args(target), *[f"--extra={e}" for e in deps.extras],
+    ]  # fmt: skip
+    what = f"resolving {deps.resolve} for {target.describe()} with uv"
     lock = _uv(command, what)
     return pylock_pins(lock, target.markers, where=str(deps.resolve))
 
@@ -160,6 +178,13 @@ def _lookup(pins: Sequence[Pin], target: Target) -> str:
             f"looking up {len(pins)} pinned package(s) for {target.describe()} with uv",
         )
     return lock
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def _platform_args(target: Target) -> list[str]:
