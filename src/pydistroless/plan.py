@@ -16,7 +16,7 @@ from pydistroless import code_digest
 from pydistroless.cache import sha256_hex
 from pydistroless.context import Context
 from pydistroless.debian.archive import Archive, Release
-from pydistroless.debian.index import IndexText, LazyPackageIndex, PackageIndex
+from pydistroless.debian.index import IndexText, LazyPackageIndex, PackageIndex, PackageRecord
 from pydistroless.debian.resolve import Requirement, resolve
 from pydistroless.debian.sources import Mirrors
 from pydistroless.errors import UsageError
@@ -105,21 +105,7 @@ def _plan_arch(
     roots = [*runtime.root_packages(python, spec.variant)]
     roots += [Requirement.parse(p) for p in spec.packages]
     resolution = resolve(index, roots, exclude=spec.exclude, suites=[r.suite for r in releases])
-    closure = tuple(
-        LockedPackage(
-            name=r.name,
-            version=r.version,
-            architecture=r.architecture,
-            filename=r.filename,
-            size=r.size,
-            sha256=r.sha256,
-            source=r.source_name,
-            source_version=r.source_version,
-            suite=r.suite,
-            url=r.urls[0],
-        )
-        for r in resolution.packages
-    )
+    closure = tuple(locked(r) for r in resolution.packages)
     # The Depends closure is a superset: keep the library packages the ELF files load.
     if on_resolved is not None:
         on_resolved(arch, closure)
@@ -136,6 +122,22 @@ def _plan_arch(
     )
     ctx.cache.put_checked_record(arch_json(arch_lock), "resolutions", key)
     return arch_lock
+
+
+def locked(record: PackageRecord) -> LockedPackage:
+    """The lock's entry of a package the index lists."""
+    return LockedPackage(
+        name=record.name,
+        version=record.version,
+        architecture=record.architecture,
+        filename=record.filename,
+        size=record.size,
+        sha256=record.sha256,
+        source=record.source_name,
+        source_version=record.source_version,
+        suite=record.suite,
+        url=record.urls[0],
+    )
 
 
 def load_index(archive: Archive, releases: list[Release], arch: str) -> PackageIndex:

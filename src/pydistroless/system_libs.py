@@ -26,8 +26,8 @@ from pydistroless.errors import ImageCheckError, IntegrityError, NetworkError
 from pydistroless.fetch import log
 from pydistroless.fs import elf, ldcache, slicing
 from pydistroless.fs.tree import Kind, Tree
-from pydistroless.lock import ArchLock, LockedPackage
-from pydistroless.plan import load_index, load_releases
+from pydistroless.lock import ArchLock
+from pydistroless.plan import load_index, load_releases, locked
 from pydistroless.python.target import Target
 from pydistroless.sbom import SbomPackage
 
@@ -103,7 +103,7 @@ def add_missing(
                 "app on the default base)"
             )
         records.append(record)
-    debs = ctx.debs([_locked(r) for r in records])
+    debs = ctx.debs([locked(r) for r in records])
     tree = unpack(debs)
     slicing.cut(tree)
     part = Tree()
@@ -131,7 +131,7 @@ def add_missing(
         else f"put back {s} of the base's {chosen[s]} for {_who(missing, [s], owner_of)}"
         for s in sonames
     ) + tuple(f"added {p} (--package)" for p in by_hand if p not in have)
-    locked = [_locked(r) for r in records if r.name not in have]
+    locked = [locked(r) for r in records if r.name not in have]
     documents = sbom_packages(ArchLock(arch, target.python, "", tuple(locked)), added)
     return Added(part, tuple(d.name for d in added), tuple(restored), report, tuple(documents))
 
@@ -198,7 +198,7 @@ def _shipped_by(
     found: dict[str, str] = {}
     wanted = set(sonames)
     folders = set(elf.default_search_dirs(arch))
-    for deb in ctx.debs([_locked(r) for r in records]):
+    for deb in ctx.debs([locked(r) for r in records]):
         for entry in deb.entries:
             folder, _, name = entry.path.rpartition("/")
             if name in wanted and folder in folders and name not in found:
@@ -228,18 +228,3 @@ def _restore(tree: Tree, part: Tree, sonames: Sequence[str]) -> list[str]:
         part.add(entry)
         put.append(entry.path)
     return put
-
-
-def _locked(record: PackageRecord) -> LockedPackage:
-    return LockedPackage(
-        name=record.name,
-        version=record.version,
-        architecture=record.architecture,
-        filename=record.filename,
-        size=record.size,
-        sha256=record.sha256,
-        source=record.source_name,
-        source_version=record.source_version,
-        suite=record.suite,
-        url=record.urls[0],
-    )
