@@ -274,7 +274,7 @@ def _dependency_layers(
             log(line)
         return cached
     compiler = given.compiler
-    downloaded = wheels.download(chosen, ctx.fetcher)
+    downloaded = wheels.download(chosen, ctx.fetcher, target)
     installed = install.install_all(
         [
             (c.path, c.wheel.filename, c.pin.name, c.pin.version)

@@ -7,8 +7,11 @@ no network (or the host's, for the HTTP servers), uid 65532, a read-only root fi
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import platform
 import shutil
 import socket
 import subprocess
@@ -16,6 +19,7 @@ import sys
 import tarfile
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -312,6 +316,26 @@ def test_package_by_hand_for_a_library_loaded_with_dlopen(tmp_path: Path, docker
         docker_engine.remove_images(tag)
 
 
+@pytest.mark.docker
+def test_a_pure_python_sdist_is_built_into_a_wheel(tmp_path: Path, docker_engine) -> None:
+    """docopt 0.6.2 was only ever published as a source distribution: its (pure-Python) wheel
+    is built, checked to fit the image, and installed like the others."""
+    need_network()
+    project = tmp_path / "docopt"
+    project.mkdir()
+    (project / "requirements.txt").write_text("docopt==0.6.2\n")
+    (project / "main.py").write_text("import docopt\nprint('docopt', docopt.__version__)\n")
+    tag = "e2e-docopt:1"
+    result = pydistroless("app", project, "-o", tmp_path / "d.tar", "--tag", tag)
+    ok(result)
+    docker_engine("load", "-i", str(tmp_path / "d.tar"))
+    try:
+        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
+        assert out == "docopt 0.6.2\n"
+    finally:
+        docker_engine.remove_images(tag)
+
+
 @pytest.mark.podman
 def test_podman_runs_an_app_image(tmp_path: Path, podman) -> None:
     need_network()
@@ -358,6 +382,39 @@ def test_same_lock_on_fresh_caches_gives_the_same_digest(tmp_path: Path) -> None
     assert len(digests) == 1
 
 
+def ghost_wheel(folder: Path) -> Path:
+    """A wheel (from a local path, as a pylock.toml may name one) whose extension module
+    needs ``libq.so.6``, which no Debian package ships: the host's zlib with its
+    ``DT_NEEDED`` libc renamed in place."""
+    machine = platform.machine()
+    data = Path(f"/usr/lib/{machine}-linux-gnu/libz.so.1").resolve().read_bytes()
+    assert data.count(b"libc.so.6\0") == 1
+    module = data.replace(b"libc.so.6\0", b"libq.so.6\0")
+    files = {
+        "ghostlib/__init__.py": b"from ghostlib._ghost import *\n",
+        f"ghostlib/_ghost.cpython-313-{machine}-linux-gnu.so": module,
+        "ghostlib-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: ghostlib\nVersion: 1.0\n",
+        "ghostlib-1.0.dist-info/WHEEL": (
+            f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\n"
+            f"Tag: cp313-cp313-manylinux_2_17_{machine}\n"
+        ).encode(),
+    }
+    record = (
+        "".join(
+            f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b'=').decode()},{len(body)}\n"
+            for name, body in files.items()
+        )
+        + "ghostlib-1.0.dist-info/RECORD,,\n"
+    )
+    folder.mkdir(parents=True)
+    wheel = folder / f"ghostlib-1.0-cp313-cp313-manylinux_2_17_{machine}.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, body in files.items():
+            archive.writestr(name, body)
+        archive.writestr("ghostlib-1.0.dist-info/RECORD", record)
+    return wheel
+
+
 def test_bad_input_is_one_clear_line(tmp_path: Path, static_busybox: bytes) -> None:
     need_network()
     empty = tmp_path / "empty"
@@ -382,10 +439,11 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, static_busybox: bytes) -> N
     sdist_only = tmp_path / "sdist"
     sdist_only.mkdir()
     (sdist_only / "main.py").write_text("print(1)\n")
-    # an old release that was only ever published as a source distribution
+    # an old release only ever published as a source distribution, with a C extension: its
+    # wheel, built here, is for this host's Python and not the image's
     (sdist_only / "requirements.txt").write_text("pyyaml==5.3.1\n")
     result = pydistroless("app", sdist_only, "-o", tmp_path / "x.tar")
-    assert_clean_failure(result, 6, "pyyaml==5.3.1")
+    assert_clean_failure(result, 6, "pyyaml==5.3.1", "this host's Python only")
 
     result = pydistroless(
         "app", EXAMPLES / "hello-world", "-o", tmp_path / "x.tar", "--entrypoint", "nosuch"
@@ -400,5 +458,18 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, static_busybox: bytes) -> N
         "app", EXAMPLES / "hello-world", "-o", tmp_path / "x.tar", "--base", not_python
     )
     assert_clean_failure(result, 2, "not a Python image")
+    ghost = tmp_path / "ghost"
+    ghost.mkdir()
+    (ghost / "main.py").write_text("import ghostlib\n")
+    wheel = ghost_wheel(ghost / "wheels")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (ghost / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "test"\n\n[[packages]]\nname = "ghostlib"\n'
+        f'version = "1.0"\nwheels = [{{path = "wheels/{wheel.name}", '
+        f'hashes = {{sha256 = "{digest}"}}}}]\n'
+    )
+    result = pydistroless("app", ghost, "-o", tmp_path / "x.tar")
+    assert_clean_failure(result, 8, "libq.so.6", "ghostlib")
+
     for leftover in ("x.tar", "x.amd64.spdx.json"):
         assert not (tmp_path / leftover).exists()

@@ -51,6 +51,7 @@ class Pin:
     version: str
     hashes: frozenset[str] = frozenset()
     wheels: tuple[WheelFile, ...] = ()  # as the lock lists them; empty: ask the index
+    sdist: WheelFile | None = None  # the source distribution, when the lock names one
 
     def line(self) -> str:
         return f"{self.name}=={self.version}"
@@ -164,19 +165,26 @@ def pylock_pins(
                 "pydistroless installs released wheels (build the project itself with its "
                 "[build-system])"
             )
-        wheels = []
-        for wheel in package.get("wheels") or []:
-            url = wheel.get("url")
-            if not url and wheel.get("path") and base is not None:
-                url = (base / str(wheel["path"])).resolve().as_uri()
-            digest = (wheel.get("hashes") or {}).get("sha256", "")
-            sha = _hash(f"sha256:{digest}", f"{where}: {name}")
-            filename = wheel.get("name") or str(url).rsplit("/", 1)[-1]
-            if url and sha:
-                wheels.append(WheelFile(filename, str(url), sha, wheel.get("size")))
-        hashes = frozenset(w.sha256 for w in wheels)
-        pins.append(Pin(canonicalize_name(name), str(package["version"]), hashes, tuple(wheels)))
+        files = [_pylock_file(w, base, f"{where}: {name}") for w in package.get("wheels") or []]
+        wheels = tuple(f for f in files if f is not None)
+        sdist = _pylock_file(package["sdist"], base, where) if package.get("sdist") else None
+        hashes = frozenset(w.sha256 for w in (*wheels, *([sdist] if sdist else [])))
+        pins.append(Pin(canonicalize_name(name), str(package["version"]), hashes, wheels, sdist))
     return tuple(pins)
+
+
+def _pylock_file(entry: Any, base: Path | None, where: str) -> WheelFile | None:
+    """A wheel or sdist table of a PEP 751 lock (``url`` or a ``path`` relative to the lock)."""
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where}: a file entry is not a table")
+    url = entry.get("url")
+    if not url and entry.get("path") and base is not None:
+        url = (base / str(entry["path"])).resolve().as_uri()
+    sha = _hash(f"sha256:{(entry.get('hashes') or {}).get('sha256', '')}", where)
+    filename = entry.get("name") or str(url).rsplit("/", 1)[-1]
+    if not url or not sha:
+        return None
+    return WheelFile(filename, str(url), sha, entry.get("size"))
 
 
 # ---- poetry and pipenv -------------------------------------------------------------------------

@@ -31,11 +31,13 @@ _UV_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class Chosen:
-    """The wheel of one pin for the target, and where it is once downloaded."""
+    """The wheel of one pin for the target (or, with ``build``, the source distribution a
+    wheel is built from), and where it is once downloaded."""
 
     pin: Pin
     wheel: WheelFile
     path: Path | None = None
+    build: bool = False
 
 
 def uv_binary() -> str:
@@ -117,26 +119,70 @@ def choose(
             (rank, w) for w in offered if (rank := target.wheel_rank(w.filename)) is not None
         ]
         if not fitting:
-            missing.append(pin)
+            sdist = pin.sdist or located.get(pin.name, pin).sdist
+            if sdist is not None and (not pin.hashes or sdist.sha256 in pin.hashes):
+                chosen.append(Chosen(pin, sdist, build=True))
+            else:
+                missing.append(pin)
             continue
         chosen.append(Chosen(pin, min(fitting, key=lambda item: (item[0], item[1].filename))[1]))
     if missing:
         names = ", ".join(p.line() for p in missing[:8])
         raise ResolveError(
-            f"no wheel for {target.describe()} of {names} in {source} or on the index (only "
-            "source distributions, or wheels for other platforms); pin versions that publish "
-            "such wheels, or leave these packages out"
+            f"no wheel for {target.describe()} of {names} in {source} or on the index, and no "
+            "source distribution to build one from; pin versions that publish such wheels, "
+            "or leave these packages out"
         )
     return chosen
 
 
-def download(chosen: Sequence[Chosen], fetcher: Fetcher) -> list[Chosen]:
-    """Each wheel in the cache, checked against its SHA256; the same list with its paths."""
+def download(chosen: Sequence[Chosen], fetcher: Fetcher, target: Target) -> list[Chosen]:
+    """Each wheel in the cache, checked against its SHA256 (a source distribution too, and
+    the wheel built from it); the same list with the wheels' paths."""
     items = [
         Download((c.wheel.url,), c.wheel.sha256, c.wheel.size, c.wheel.filename) for c in chosen
     ]
     paths = fetcher.fetch_paths(items, what="wheels")
-    return [Chosen(c.pin, c.wheel, path) for c, path in zip(chosen, paths, strict=True)]
+    done = []
+    for c, path in zip(chosen, paths, strict=True):
+        if c.build:
+            wheel, path = _build_wheel(c, path, target, fetcher.cache)
+            done.append(Chosen(c.pin, wheel, path))
+        else:
+            done.append(Chosen(c.pin, c.wheel, path))
+    return done
+
+
+def _build_wheel(
+    chosen: Chosen, sdist: Path, target: Target, cache: Cache
+) -> tuple[WheelFile, Path]:
+    """The wheel of a source distribution, built by uv (in its own isolated build
+    environment), kept only if it fits the target: a pure-Python wheel does anywhere, a
+    compiled one built on this host is for this host's Python, not the image's."""
+    pin = chosen.pin
+    with tempfile.TemporaryDirectory(prefix="pydistroless-sdist-") as tmp:
+        named = Path(tmp) / chosen.wheel.filename
+        named.symlink_to(sdist)
+        out = Path(tmp) / "out"
+        _uv_text(
+            ["build", "--wheel", "--out-dir", str(out), str(named)],
+            f"building {pin.line()} from its source distribution with uv",
+        )
+        built = sorted(out.glob("*.whl"))
+        if not built:
+            raise ResolveError(f"building {pin.line()} from source made no wheel")
+        if target.wheel_rank(built[0].name) is None:
+            raise ResolveError(
+                f"{pin.line()} has no wheel for {target.describe()}, and its source builds "
+                f"{built[0].name} here, for this host's Python only; build its wheel with "
+                f"Python {target.python} on {target.arch.debian} and lock that, or pin a "
+                "version that publishes one"
+            )
+        data = built[0].read_bytes()
+        name = built[0].name
+    digest = cache.put_blob(data)
+    log(f"built {name} from {chosen.wheel.filename}")
+    return WheelFile(name, chosen.wheel.url, digest, len(data)), cache.blob_path(digest)
 
 
 def _locate(pins: Sequence[Pin], target: Target, cache: Cache | None) -> tuple[Pin, ...]:
