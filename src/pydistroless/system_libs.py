@@ -131,8 +131,8 @@ def add_missing(
         else f"put back {s} of the base's {chosen[s]} for {_who(missing, [s], owner_of)}"
         for s in sonames
     ) + tuple(f"added {p} (--package)" for p in by_hand if p not in have)
-    locked = [locked(r) for r in records if r.name not in have]
-    documents = sbom_packages(ArchLock(arch, target.python, "", tuple(locked)), added)
+    entries = [locked(r) for r in records if r.name not in have]
+    documents = sbom_packages(ArchLock(arch, target.python, "", tuple(entries)), added)
     return Added(part, tuple(d.name for d in added), tuple(restored), report, tuple(documents))
 
 

