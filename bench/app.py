@@ -40,7 +40,7 @@ EXAMPLES = ROOT / "examples"
 UV = shutil.which("uv") or str(Path(PYDISTROLESS).with_name("uv"))
 
 
-def app(project: Path, out: Path, cache: Path, uv_cache: Path) -> list[str]:
+def app(project: Path, out: Path, cache: Path) -> list[str]:
     return [PYDISTROLESS, "app", str(project), "-o", str(out), "--cache-dir", str(cache)]
 
 
@@ -71,19 +71,20 @@ def measure(args, work: Path) -> tuple[list[list[str]], list[str]]:
     run([UV, "export", "--locked", "--no-dev", "--no-emit-project", "--format",
          "requirements-txt", "--directory", str(project), "-o", str(requirements), "--quiet"])
     uv_cache = work / "uv-warm"
-    run(app(project, work / "warm.tar", warm_cache, uv_cache), env=with_uv_cache(uv_cache))
+    run(app(project, work / "warm.tar", warm_cache), env=with_uv_cache(uv_cache))
     counter = iter(range(1_000_000))
 
     def rebuild() -> float:
         main = project / "main.py"
         main.write_text(main.read_text() + f"\n# change {next(counter)}\n")
-        return timed(app(project, work / "warm.tar", warm_cache, uv_cache),
+        return timed(app(project, work / "warm.tar", warm_cache),
                      env=with_uv_cache(uv_cache))
 
     def cold_ours() -> float:
         cache, fresh_uv = fresh_dir(work, "cache-"), fresh_dir(work, "uv-")
         try:
-            return timed(app(project, work / "cold.tar", cache, fresh_uv), env=with_uv_cache(fresh_uv))
+            command = app(project, work / "cold.tar", cache)
+            return timed(command, env=with_uv_cache(fresh_uv))
         finally:
             shutil.rmtree(cache, ignore_errors=True)
             shutil.rmtree(fresh_uv, ignore_errors=True)
@@ -100,10 +101,10 @@ def measure(args, work: Path) -> tuple[list[list[str]], list[str]]:
             shutil.rmtree(fresh_uv, ignore_errors=True)
 
     pandas_out = work / "pandas.tar"
-    run(app(EXAMPLES / "pandas", pandas_out, warm_cache, uv_cache), env=with_uv_cache(uv_cache))
+    run(app(EXAMPLES / "pandas", pandas_out, warm_cache), env=with_uv_cache(uv_cache))
 
     def warm_pandas() -> float:
-        return timed(app(EXAMPLES / "pandas", pandas_out, warm_cache, uv_cache),
+        return timed(app(EXAMPLES / "pandas", pandas_out, warm_cache),
                      env=with_uv_cache(uv_cache))
 
     times = alternate(args.runs, {

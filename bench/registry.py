@@ -52,8 +52,8 @@ from _common import (
     run,
     scratch,
     text_table,
-    times_cell,
     timed,
+    times_cell,
     verdict,
 )
 

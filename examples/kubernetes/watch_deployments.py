@@ -22,10 +22,9 @@ def api() -> client.AppsV1Api:
 def main() -> None:
     namespace = os.environ.get("NAMESPACE", "default")
     limit = int(os.environ.get("EVENTS", "0"))  # 0: watch for ever
-    seen = 0
-    for event in watch.Watch().stream(api().list_namespaced_deployment, namespace):
+    events = watch.Watch().stream(api().list_namespaced_deployment, namespace)
+    for seen, event in enumerate(events, 1):
         print(f"Event: {event['type']} {event['object'].metadata.name}", flush=True)
-        seen += 1
         if limit and seen >= limit:
             break
 
