@@ -44,8 +44,9 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def locked(example: str, tmp_path: Path) -> Path:
     """A copy of ``example`` with its lock made by the tool its users have: ``uv lock`` for
-    a uv project, ``pipenv lock`` for a Pipfile (these locks name the index they were made
-    against, so they are made where they are used)."""
+    a uv project, ``pipenv lock`` for a Pipfile, ``uv pip compile --format pylock.toml`` for
+    a PEP 751 lock (these locks name the index they were made against, so they are made
+    where they are used)."""
     project = tmp_path / example
     shutil.copytree(EXAMPLES / example, project)
     if (project / "Pipfile").exists():
@@ -60,6 +61,12 @@ def locked(example: str, tmp_path: Path) -> Path:
                               text=True, timeout=600)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert (project / "Pipfile.lock").is_file()
+    elif (project / "requirements.in").exists():
+        command = ["pip", "compile", "requirements.in", "--universal", "--format", "pylock.toml"]
+        done = subprocess.run([uv_binary(), *command, "-o", "pylock.toml", "--quiet"],
+                              cwd=project, capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert (project / "pylock.toml").is_file()
     else:
         done = subprocess.run([uv_binary(), "lock", "--quiet"], cwd=project, capture_output=True,
                               text=True, timeout=600)  # fmt: skip
@@ -359,6 +366,27 @@ def test_syft_sees_every_distribution_and_debian_package(tmp_path: Path) -> None
     assert python == {(w["name"], w["version"]) for w in pinned["wheels"]}
     debs = {a["name"] for a in found if a["type"] == "deb"}
     assert {"libc6", "libpython3.13-minimal", "python3.13-minimal"} <= debs
+
+
+@pytest.mark.docker
+def test_pylock_toml(tmp_path: Path, docker_engine) -> None:
+    """A PEP 751 lock, universal (every platform's wheels, markers): the image's own wheels
+    are chosen from it."""
+    need_network()
+    project = locked("pylock", tmp_path)
+    tag = "e2e-pylock:1"
+    result = pydistroless("app", project, "-o", tmp_path / "p.tar", "--tag", tag)
+    ok(result)
+    assert "with uv" not in result.stderr  # the lock lists the files: nothing is asked of uv
+    docker_engine("load", "-i", str(tmp_path / "p.tar"))
+    try:
+        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
+        assert out.splitlines() == [
+            "bücher.example -> xn--bcher-kva.example",
+            "straße.example -> xn--strae-oqa.example",
+        ]
+    finally:
+        docker_engine.remove_images(tag)
 
 
 @pytest.mark.podman
