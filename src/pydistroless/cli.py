@@ -14,6 +14,7 @@ from pydistroless import __version__, files
 from pydistroless.cli_app import app_cmd
 from pydistroless.cli_images import COMMANDS, insecure_registry_option
 from pydistroless.cli_options import csv, image_options, source_options, sources_from
+from pydistroless.cli_outdated import outdated_cmd
 from pydistroless.cli_outputs import check_outputs, plan_outputs, print_pushed, write_outputs
 from pydistroless.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
@@ -367,14 +368,17 @@ def lock_cmd(**kw: Any) -> None:
         click.echo(f"wrote {kw['output']}", err=True)
 
 
-for _command in (app_cmd, *COMMANDS):
+for _command in (app_cmd, outdated_cmd, *COMMANDS):
     cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="pydistroless", standalone_mode=False)
+        # Without standalone mode click answers a command's ctx.exit(N) (`outdated`) with N.
+        code = cli.main(args=argv, prog_name="pydistroless", standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code
     except PydistrolessError as exc:
         if debug:
             raise

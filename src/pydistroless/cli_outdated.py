@@ -1,0 +1,102 @@
+"""The ``outdated`` command: whether an image or a lock is behind the Debian archive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pydistroless.cli_images import registry_options, registry_settings
+from pydistroless.cli_options import source_options, sources_from
+from pydistroless.errors import UsageError
+
+
+@click.command(
+    "outdated",
+    epilog="""\b
+Examples:
+  pydistroless outdated python.lock
+  pydistroless outdated ./myapp-latest.tar --json
+  pydistroless outdated registry.example.com/team/myapp:1.0   # exit 1: time to rebuild
+""",
+)
+@click.argument("what", metavar="IMAGE|LOCK")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@source_options
+@registry_options
+@click.pass_context
+def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> None:
+    """Which Debian packages of an image (a tar, an OCI layout or a registry reference) or a
+    lock the archive now has a newer version of, and whether from -security.
+
+    Exit code 0 when nothing is behind, 1 when something is: a scheduled job rebuilds then.
+    """
+    from pydistroless import outdated
+    from pydistroless.context import Context
+
+    suite, packages = _installed(what, kw)
+    context = Context.create(sources_from(**kw))
+    rows = outdated.behind(suite, packages, context)
+    if as_json:
+        body = {"suite": suite, "behind": [r.to_json() for r in rows]}
+        click.echo(json.dumps(body, indent=2, sort_keys=True))
+    elif rows:
+        click.echo(outdated.table(rows))
+    count = len({r.name for r in rows})
+    security = len({r.name for r in rows if r.security})
+    click.echo(
+        f"{count} package(s) behind {suite} ({security} with security updates)"
+        if rows
+        else f"every package is up to date with {suite}",
+        err=True,
+    )
+    ctx.exit(1 if rows else 0)
+
+
+def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The suite and the Debian packages of a lock or an image."""
+    from pydistroless import lock as lockfile
+    from pydistroless import transfer
+    from pydistroless.arch import for_platform
+    from pydistroless.oci.archive import is_image_tar
+    from pydistroless.oci.model import Image, Index
+    from pydistroless.oci.unpack import tree_of
+    from pydistroless.outdated import Installed
+    from pydistroless.system_libs import base_packages
+
+    path = Path(what)
+    if path.is_file() and not is_image_tar(path):
+        lock = lockfile.read(path)
+        packages = [
+            Installed(p.name, p.version, arch.arch) for arch in lock.archs for p in arch.packages
+        ]
+        return lock.suite, packages
+    artifact = transfer.read(transfer.parse_location(what), registry_settings(kw))
+    images = list(artifact.images()) if isinstance(artifact, Index) else [artifact]
+    suite = None
+    packages = []
+    for image in images:
+        assert isinstance(image, Image)
+        arch = for_platform(image.platform) if image.platform else None
+        if arch is None:
+            continue
+        tree = tree_of(image)
+        suite = suite or image.labels.get("dev.pydistroless.debian.suite") or _codename(tree)
+        packages += [Installed(n, v, arch.debian) for n, v in base_packages(tree).items()]
+    if suite is None or not packages:
+        raise UsageError(
+            f"{what}: no Debian packages found (no var/lib/dpkg/status.d), or no Debian suite "
+            "named (dev.pydistroless.debian.suite, /etc/os-release); pass a pydistroless "
+            "image or lock"
+        )
+    return suite, packages
+
+
+def _codename(tree: Any) -> str | None:
+    text = (tree.read("etc/os-release") or tree.read("usr/lib/os-release") or b"").decode()
+    for line in text.splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip().strip('"') or None
+    return None
