@@ -48,6 +48,14 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Do NOT verify archive signatures. Checksums are still checked. Dangerous.",
         ),
         click.option(
+            "--accept-expired-release",
+            "accept_expired",
+            is_flag=True,
+            help="Take a signed Release file past its Valid-Until (a snapshot archive, or a "
+            "mirror's testing suites), as apt's Check-Valid-Until=false does. The signature is "
+            "still checked; only the freshness promise is waived.",
+        ),
+        click.option(
             "--offline", is_flag=True, help="Build from the cache alone; name what is missing."
         ),
         click.option(
@@ -122,6 +130,7 @@ def sources_from(**kw: Any) -> SourceOptions:
         security_mirrors=tuple(kw["security_mirrors"]),
         keyrings=tuple(kw["keyrings"]),
         insecure=kw["insecure"],
+        accept_expired=kw.get("accept_expired", False),
         offline=kw["offline"],
         cache_dir=kw["cache_dir"],
     )

@@ -10,7 +10,7 @@ import click
 
 from pydistroless.cli_images import registry_options, registry_settings
 from pydistroless.cli_options import source_options, sources_from
-from pydistroless.errors import UsageError
+from pydistroless.errors import PydistrolessError, UsageError
 
 
 @click.command(
@@ -36,14 +36,32 @@ def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> Non
     from pydistroless import outdated
     from pydistroless.context import Context
 
-    suite, packages = _installed(what, kw)
+    suite, packages, python = _installed(what, kw)
     context = Context.create(sources_from(**kw))
     rows = outdated.behind(suite, packages, context)
+    upstream, note = None, None
+    if python is not None:
+        try:
+            upstream = outdated.upstream_python(*python, context)
+        except PydistrolessError as exc:
+            note = f"upstream Python not checked: {exc}"
     if as_json:
-        body = {"suite": suite, "behind": [r.to_json() for r in rows]}
+        body = {
+            "suite": suite,
+            "behind": [r.to_json() for r in rows],
+            "python": upstream.to_json() if upstream else None,
+        }
         click.echo(json.dumps(body, indent=2, sort_keys=True))
-    elif rows:
-        click.echo(outdated.table(rows))
+    else:
+        if rows:
+            click.echo(outdated.table(rows))
+        if upstream is not None and upstream.behind:
+            click.echo(
+                f"python {upstream.minor}: {upstream.installed} here, {upstream.newest} upstream "
+                f"({upstream.where}; Debian's own Python, so a rebuild does not change it)"
+            )
+    if note:
+        click.echo(f"note: {note}", err=True)
     count = len({r.name for r in rows})
     security = len({r.name for r in rows if r.security})
     click.echo(
@@ -55,8 +73,9 @@ def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> Non
     ctx.exit(1 if rows else 0)
 
 
-def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any]]:
-    """The suite and the Debian packages of a lock or an image."""
+def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any], tuple[str, str] | None]:
+    """The suite, the Debian packages and the Python (minor, version) of a lock or an
+    image."""
     from pydistroless import lock as lockfile
     from pydistroless import transfer
     from pydistroless.arch import for_platform
@@ -64,6 +83,7 @@ def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any]]:
     from pydistroless.oci.model import Image, Index
     from pydistroless.oci.unpack import tree_of
     from pydistroless.outdated import Installed
+    from pydistroless.python.runtime import upstream_version
     from pydistroless.system_libs import base_packages
 
     path = Path(what)
@@ -72,11 +92,13 @@ def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any]]:
         packages = [
             Installed(p.name, p.version, arch.arch) for arch in lock.archs for p in arch.packages
         ]
-        return lock.suite, packages
+        first = lock.archs[0]
+        return lock.suite, packages, (first.python, upstream_version(first.python_package_version))
     artifact = transfer.read(transfer.parse_location(what), registry_settings(kw))
     images = list(artifact.images()) if isinstance(artifact, Index) else [artifact]
     suite = None
     packages = []
+    python = None
     for image in images:
         assert isinstance(image, Image)
         arch = for_platform(image.platform) if image.platform else None
@@ -84,6 +106,9 @@ def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any]]:
             continue
         tree = tree_of(image)
         suite = suite or image.labels.get("dev.pydistroless.debian.suite") or _codename(tree)
+        version = image.labels.get("dev.pydistroless.python.version")
+        if version and python is None:
+            python = (".".join(version.split(".")[:2]), version)
         packages += [Installed(n, v, arch.debian) for n, v in base_packages(tree).items()]
     if suite is None or not packages:
         raise UsageError(
@@ -91,7 +116,7 @@ def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any]]:
             "named (dev.pydistroless.debian.suite, /etc/os-release); pass a pydistroless "
             "image or lock"
         )
-    return suite, packages
+    return suite, packages, python
 
 
 def _codename(tree: Any) -> str | None:

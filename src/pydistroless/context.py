@@ -59,7 +59,13 @@ class Context:
             cache, offline=sources.offline, progress=progress, credentials=mirrors.credentials
         )
         cancel_on_sigint(fetcher)
-        archive = Archive(fetcher, cache, keyring=sources.keyrings, insecure=sources.insecure)
+        archive = Archive(
+            fetcher,
+            cache,
+            keyring=sources.keyrings,
+            insecure=sources.insecure,
+            accept_expired=sources.accept_expired,
+        )
         return cls(cache, fetcher, archive, mirrors)
 
     def debs(self, packages: Sequence[LockedPackage]) -> list[DebPackage]:

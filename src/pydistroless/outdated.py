@@ -4,18 +4,24 @@ scheduled rebuild.
 The packages come from a lock (per architecture) or from an image's ``status.d`` (any
 image pydistroless built, or any distroless image laid out the same way). Each is compared,
 in Debian's version order, with the newest version the suite, its ``-updates`` and its
-``-security`` offer now, read from the signed indexes as a build reads them.
+``-security`` offer now, read from the signed indexes as a build reads them. For the image's
+Python it also says whether a newer upstream patch release exists, from the source packages
+of Debian's development suites (which carry the unchanged upstream tarballs).
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from debian.debian_support import version_compare
 
 from pydistroless.context import Context
+from pydistroless.errors import PydistrolessError, UsageError
 from pydistroless.plan import load_index, load_releases
+from pydistroless.python.runtime import upstream_version
 
 
 @dataclass(frozen=True)
@@ -90,4 +96,57 @@ def table(rows: Sequence[Behind]) -> str:
     return "\n".join(
         "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
         for row in cells
+    )
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The newest upstream patch release of a Python minor version the archive knows of."""
+
+    minor: str  # "3.13"
+    installed: str  # "3.13.5"
+    newest: str  # "3.13.18"
+    where: str  # "sid Sources"
+
+    @property
+    def behind(self) -> bool:
+        return version_compare(self.newest, self.installed) > 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "minor": self.minor,
+            "installed": self.installed,
+            "newest": self.newest,
+            "from": self.where,
+            "behind": self.behind,
+        }
+
+
+# The suites whose source packages carry the newest upstream CPython tarballs, newest first.
+UPSTREAM_SUITES = ("sid", "forky")
+
+
+def upstream_python(minor: str, installed: str, ctx: Context) -> Upstream:
+    """The newest ``python3.X`` upstream version in the ``Sources`` of sid (else forky).
+
+    Raises a :class:`PydistrolessError` when neither can be read (an expired Release without
+    ``--accept-expired-release``, a mirror without them)."""
+    failures = []
+    for suite in UPSTREAM_SUITES:
+        try:
+            release = ctx.archive.release(ctx.mirrors.main, suite, required=False)
+        except PydistrolessError as exc:
+            failures.append(str(exc))
+            continue
+        if release is None:
+            continue
+        text = ctx.archive.sources(release, "main")
+        pattern = rb"^Package: python" + re.escape(minor.encode()) + rb"\n(?:.+\n)*?Version: (\S+)"
+        versions = [upstream_version(m.group(1).decode()) for m in re.finditer(pattern, text, re.M)]
+        if versions:
+            newest = max(versions, key=functools.cmp_to_key(version_compare))
+            return Upstream(minor, installed, newest, f"{suite} Sources")
+    raise UsageError(
+        f"no upstream Python {minor} found in the Sources of {' or '.join(UPSTREAM_SUITES)}"
+        + (f" ({failures[0]})" if failures else "")
     )

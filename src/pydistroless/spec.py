@@ -128,3 +128,4 @@ class SourceOptions:
     insecure: bool = False
     offline: bool = False
     cache_dir: Path | None = None
+    accept_expired: bool = False  # take a signed Release past its Valid-Until

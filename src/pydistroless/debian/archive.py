@@ -134,10 +134,12 @@ class Archive:
         *,
         keyring: Sequence[Path] | None = None,
         insecure: bool = False,
+        accept_expired: bool = False,
     ):
         self.fetcher = fetcher
         self.cache = cache
         self.insecure = insecure
+        self.accept_expired = accept_expired
         self._certs = None if insecure else load_keyring(keyring)
 
     def release(
@@ -200,6 +202,27 @@ class Archive:
         The uncompressed text is cached under its own digest (which Release also signs), so a
         warm build skips decompression."""
         stem = f"{component}/binary-{arch}/Packages"
+        found = self._index(release, stem, f"{component}/binary-{arch}")
+        if found is not None:
+            return found
+        if arch not in release.architectures:
+            raise UsageError(
+                f"architecture {arch!r} is not in {release.suite} (it has: "
+                f"{' '.join(a for a in release.architectures if a != 'all')}); pick one of those"
+            )
+        raise IntegrityError(f"{release.suite}: Release lists no index {stem}")
+
+    def sources(self, release: Release, component: str) -> bytes:
+        """The uncompressed ``Sources`` index, checked as :meth:`packages` checks."""
+        stem = f"{component}/source/Sources"
+        found = self._index(release, stem, f"{component}/source")
+        if found is None:
+            raise IntegrityError(f"{release.suite}: Release lists no index {stem}")
+        return found
+
+    def _index(self, release: Release, stem: str, folder: str) -> bytes | None:
+        """The index ``stem`` (compressed in any form the Release lists), decompressed and
+        checked against the signed SHA256s; None when the Release lists none."""
         plain = release.files.get(stem)
         if plain is not None:
             cached = self.cache.get_blob(plain.sha256)
@@ -211,13 +234,14 @@ class Archive:
                 continue
             relative = stem + suffix
             if release.acquire_by_hash:
-                relative = f"{component}/binary-{arch}/by-hash/SHA256/{entry.sha256}"
+                relative = f"{folder}/by-hash/SHA256/{entry.sha256}"
             item = Download(
                 urls=release.dist_urls(relative),
                 sha256=entry.sha256,
                 size=entry.size,
                 label=f"{release.suite}/{stem}{suffix}",
             )
+            component = stem.split("/")[0]
             raw = self.fetcher.fetch_many([item], what=f"index {release.suite}/{component}")[0]
             data = _decompress(raw, suffix, item.label)
             if plain is not None and sha256_hex(data) != plain.sha256:
@@ -236,12 +260,7 @@ class Archive:
                 # The compressed copy is no longer needed once the plain one is cached.
                 self.cache.blob_path(entry.sha256).unlink(missing_ok=True)
             return data
-        if arch not in release.architectures:
-            raise UsageError(
-                f"architecture {arch!r} is not in {release.suite} (it has: "
-                f"{' '.join(a for a in release.architectures if a != 'all')}); pick one of those"
-            )
-        raise IntegrityError(f"{release.suite}: Release lists no index {stem}")
+        return None
 
     def _verified_text(self, raw: bytes, url: str) -> str:
         if self.insecure:
@@ -264,11 +283,18 @@ class Archive:
         if not release.valid_until:
             return
         until = parsedate_to_datetime(release.valid_until)
-        if until < datetime.now(UTC) and not self.insecure:
-            raise IntegrityError(
-                f"{url}: expired on {release.valid_until} (Valid-Until); the mirror is stale, "
-                "use another --mirror"
+        if until >= datetime.now(UTC) or self.insecure:
+            return
+        if self.accept_expired:
+            log(
+                f"WARNING: --accept-expired-release: {url} expired on {release.valid_until}; "
+                "taking it anyway (its signature verified)"
             )
+            return
+        raise IntegrityError(
+            f"{url}: expired on {release.valid_until} (Valid-Until); the mirror is stale: use "
+            "another --mirror, or --accept-expired-release for a snapshot archive"
+        )
 
 
 def _decompress(data: bytes, suffix: str, label: str) -> bytes:
