@@ -9,8 +9,9 @@
 The base's layers are kept byte for byte. Above them: the third-party distributions (each
 large one in a layer of its own, the rest together), then the project, which changes most
 often, so a change to the code rewrites and pushes one small layer. The dependency layers
-are cached under a key of their own inputs (the wheels' SHA256s, the base's Python, the
-timestamp), so an unchanged lock costs neither an install nor a compression.
+are cached under a key of their own inputs (the wheels' SHA256s, the base's digest and
+Python, the Debian packages asked for, the timestamp), so an unchanged lock costs neither an
+install nor a compression.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,7 +91,6 @@ class AppBuilt:
     archs: tuple[str, ...]
     sbom_format: str
     ca_certs: tuple[Path, ...] = ()
-    report: tuple[str, ...] = field(default=(), compare=False)
     lock: bytes = b""  # the whole image pinned: base, Debian additions, wheels (JSON)
 
     @property
