@@ -135,6 +135,25 @@ def test_an_index_pushed_and_pulled_keeps_its_digest_everywhere(
 
 
 @pytest.mark.docker
+def test_copy_from_a_registry_into_docker(
+    images: Images, registry: RunningRegistry, docker_engine
+) -> None:
+    """`copy REF docker-daemon:NAME:TAG` loads the image (the host's platform of an index)
+    into docker under that name, with its config and layers as pushed."""
+    ref = f"{registry.host}/e2e/multi:copy"
+    ok(push(images.multi_tar, ref))
+    name = "e2e-copied:1"
+    try:
+        copied = pydistroless("copy", ref, f"docker-daemon:{name}", env=FAST)
+        assert copied.returncode == 0, copied.stderr
+        config_id = docker_engine("image", "inspect", "--format", "{{.Id}}", name).stdout.strip()
+        assert config_id == str(images.single.config_descriptor.digest)
+        assert docker_engine.run(name).stdout == GREETING
+    finally:
+        docker_engine.remove_images(name)
+
+
+@pytest.mark.docker
 def test_docker_pulls_and_runs_what_was_pushed(
     images: Images, registry: RunningRegistry, docker_engine
 ) -> None:
