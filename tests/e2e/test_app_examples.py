@@ -8,6 +8,7 @@ no network (or the host's, for the HTTP servers), uid 65532, a read-only root fi
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import tarfile
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,26 @@ def layers_of(tar: Path) -> list[str]:
     return [layer["digest"] for layer in manifest["layers"]]
 
 
+@contextlib.contextmanager
+def loaded(engine, tar: Path, tag: str) -> Iterator[None]:
+    """``tar`` loaded into ``engine`` for the block, its ``tag`` removed after."""
+    engine("load", "-i", str(tar))
+    try:
+        yield
+    finally:
+        engine.remove_images(tag)
+
+
+@contextlib.contextmanager
+def detached(engine, name: str, *args: str) -> Iterator[None]:
+    """A container ``name`` running in the background for the block, removed after."""
+    try:
+        engine("run", "-d", "--name", name, *args)
+        yield
+    finally:
+        engine("rm", "-f", name, check=False)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -112,14 +134,11 @@ def test_hello_world(tmp_path: Path, docker_engine, variant: str) -> None:
     need_network()
     tag = f"e2e-hello:{variant}"
     build("hello-world", tmp_path / "hello.tar", "--variant", variant, "--tag", tag)
-    docker_engine("load", "-i", str(tmp_path / "hello.tar"))
-    try:
+    with loaded(docker_engine, tmp_path / "hello.tar", tag):
         out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
         assert out == "hello there\n"
         user = docker_engine("image", "inspect", "--format", "{{.Config.User}}", tag).stdout
         assert user.strip() == "65532"
-    finally:
-        docker_engine.remove_images(tag)
 
 
 @pytest.mark.docker
@@ -127,26 +146,21 @@ def test_fastapi_uvicorn_runs_uvicorn_directly(tmp_path: Path, docker_engine) ->
     need_network()
     tag = "e2e-fastapi:1"
     build(locked("fastapi-uvicorn", tmp_path), tmp_path / "app.tar", "--tag", tag)
-    docker_engine("load", "-i", str(tmp_path / "app.tar"))
-    name = "e2e-fastapi"
-    port = free_port()
-    try:
+    with loaded(docker_engine, tmp_path / "app.tar", tag):
         config = json.loads(
             docker_engine("image", "inspect", "--format", "{{json .Config}}", tag).stdout
         )
         assert config["Entrypoint"][0] == "uvicorn"
+        port = free_port()
         # The image's own launcher, with another port: no shell, no run.py.
-        docker_engine(
-            "run", "-d", "--name", name, "--network", "host", "--read-only",
+        with detached(
+            docker_engine, "e2e-fastapi", "--network", "host", "--read-only",
             "--entrypoint", "/usr/local/bin/uvicorn", tag,
             "main:app", "--host", "127.0.0.1", "--port", str(port),
-        )  # fmt: skip
-        status, body = get(f"http://127.0.0.1:{port}/")
-        assert status == 200
-        assert "I am alive" in body
-    finally:
-        docker_engine("rm", "-f", name, check=False)
-        docker_engine.remove_images(tag)
+        ):  # fmt: skip
+            status, body = get(f"http://127.0.0.1:{port}/")
+            assert status == 200
+            assert "I am alive" in body
 
 
 @pytest.mark.docker
@@ -155,8 +169,7 @@ def test_pandas_from_requirements_gets_libstdcxx_from_debian(tmp_path: Path, doc
     tag = "e2e-pandas:1"
     result = pydistroless("app", EXAMPLES / "pandas", "-o", tmp_path / "p.tar", "--tag", tag)
     ok(result)
-    docker_engine("load", "-i", str(tmp_path / "p.tar"))
-    try:
+    with loaded(docker_engine, tmp_path / "p.tar", tag):
         out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
         assert out == "The Mainframe says: 2\n"
         # the library the wheels need, added as a Debian package scanners see
@@ -165,8 +178,6 @@ def test_pandas_from_requirements_gets_libstdcxx_from_debian(tmp_path: Path, doc
             "import os; print(sorted(os.listdir('/var/lib/dpkg/status.d')))",
         ).stdout  # fmt: skip
         assert "'libstdc++6'" in listing
-    finally:
-        docker_engine.remove_images(tag)
 
 
 @pytest.mark.docker
@@ -174,21 +185,16 @@ def test_flask_gunicorn_from_poetry_lock(tmp_path: Path, docker_engine) -> None:
     need_network()
     tag = "e2e-flask:1"
     build("flask-gunicorn", tmp_path / "app.tar", "--tag", tag)
-    docker_engine("load", "-i", str(tmp_path / "app.tar"))
-    name = "e2e-flask"
-    port = free_port()
-    try:
+    with loaded(docker_engine, tmp_path / "app.tar", tag):
+        port = free_port()
         # gunicorn's own launcher is the entrypoint; only the address is changed here
-        docker_engine(
-            "run", "-d", "--name", name, "--network", "host", "--read-only", tag,
+        with detached(
+            docker_engine, "e2e-flask", "--network", "host", "--read-only", tag,
             "--bind", f"127.0.0.1:{port}",
-        )  # fmt: skip
-        status, body = get(f"http://127.0.0.1:{port}/")
-        assert status == 200
-        assert "flask/gunicorn" in body
-    finally:
-        docker_engine("rm", "-f", name, check=False)
-        docker_engine.remove_images(tag)
+        ):  # fmt: skip
+            status, body = get(f"http://127.0.0.1:{port}/")
+            assert status == 200
+            assert "flask/gunicorn" in body
 
 
 @pytest.mark.docker
@@ -196,8 +202,7 @@ def test_kubernetes_from_pipfile_lock_watches_deployments(tmp_path: Path, docker
     need_network()
     tag = "e2e-kubernetes:1"
     build(locked("kubernetes", tmp_path), tmp_path / "app.tar", "--tag", tag)
-    docker_engine("load", "-i", str(tmp_path / "app.tar"))
-    try:
+    with loaded(docker_engine, tmp_path / "app.tar", tag):
         with deployments_api(["web"]) as api:
             out = docker_engine(
                 "run", "--rm", "--network", "host", "--read-only", "--user", "65532",
@@ -205,8 +210,6 @@ def test_kubernetes_from_pipfile_lock_watches_deployments(tmp_path: Path, docker
             ).stdout  # fmt: skip
         assert "Event: MODIFIED web" in out.splitlines()
         assert api.watches, "the client never watched"
-    finally:
-        docker_engine.remove_images(tag)
 
 
 @pytest.mark.docker
@@ -225,8 +228,7 @@ def test_a_library_the_base_lacks_is_added_from_debian(tmp_path: Path, docker_en
     document = json.loads((tmp_path / "odbc.amd64.spdx.json").read_text())
     names = {p["name"] for p in document["packages"]}
     assert {"libodbc2", "pyodbc", "libc6"} <= names
-    docker_engine("load", "-i", str(tmp_path / "odbc.tar"))
-    try:
+    with loaded(docker_engine, tmp_path / "odbc.tar", tag):
         out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
         assert out.startswith("pyodbc ")
         status = docker_engine(
@@ -239,8 +241,6 @@ def test_a_library_the_base_lacks_is_added_from_debian(tmp_path: Path, docker_en
             "import ctypes.util; print(ctypes.util.find_library('odbc'))",
         ).stdout  # fmt: skip
         assert found.strip() == "libodbc.so.2"
-    finally:
-        docker_engine.remove_images(tag)
 
 
 def unpack(tar: Path, rootfs: Path) -> None:
@@ -286,8 +286,7 @@ def test_google_cloud_pubsub_creates_and_deletes_a_topic(tmp_path: Path, docker_
     need_network()
     tag = "e2e-pubsub:1"
     build(locked("google-cloud-pubsub", tmp_path), tmp_path / "app.tar", "--tag", tag)
-    docker_engine("load", "-i", str(tmp_path / "app.tar"))
-    try:
+    with loaded(docker_engine, tmp_path / "app.tar", tag):
         with publisher() as server:
             out = docker_engine(
                 "run", "--rm", "--network", "host", "--read-only",
@@ -297,8 +296,6 @@ def test_google_cloud_pubsub_creates_and_deletes_a_topic(tmp_path: Path, docker_
         name = server.created[0]
         assert name.startswith("projects/made-up-project/topics/")
         assert out.splitlines() == [f"Topic [{name}] created", f"Topic [{name}] deleted"]
-    finally:
-        docker_engine.remove_images(tag)
 
 
 @pytest.mark.docker
@@ -315,12 +312,9 @@ def test_package_by_hand_for_a_library_loaded_with_dlopen(tmp_path: Path, docker
     )
     ok(result)
     assert "added libmagic1 (--package)" in result.stderr
-    docker_engine("load", "-i", str(tmp_path / "m.tar"))
-    try:
+    with loaded(docker_engine, tmp_path / "m.tar", tag):
         out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
         assert out.startswith("PDF document")
-    finally:
-        docker_engine.remove_images(tag)
 
 
 @pytest.mark.docker
@@ -335,12 +329,9 @@ def test_a_pure_python_sdist_is_built_into_a_wheel(tmp_path: Path, docker_engine
     tag = "e2e-docopt:1"
     result = pydistroless("app", project, "-o", tmp_path / "d.tar", "--tag", tag)
     ok(result)
-    docker_engine("load", "-i", str(tmp_path / "d.tar"))
-    try:
+    with loaded(docker_engine, tmp_path / "d.tar", tag):
         out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
         assert out == "docopt 0.6.2\n"
-    finally:
-        docker_engine.remove_images(tag)
 
 
 def test_syft_sees_every_distribution_and_debian_package(tmp_path: Path) -> None:
@@ -378,15 +369,12 @@ def test_pylock_toml(tmp_path: Path, docker_engine) -> None:
     result = pydistroless("app", project, "-o", tmp_path / "p.tar", "--tag", tag)
     ok(result)
     assert "with uv" not in result.stderr  # the lock lists the files: nothing is asked of uv
-    docker_engine("load", "-i", str(tmp_path / "p.tar"))
-    try:
+    with loaded(docker_engine, tmp_path / "p.tar", tag):
         out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
         assert out.splitlines() == [
             "bücher.example -> xn--bcher-kva.example",
             "straße.example -> xn--strae-oqa.example",
         ]
-    finally:
-        docker_engine.remove_images(tag)
 
 
 @pytest.mark.podman
@@ -394,11 +382,8 @@ def test_podman_runs_an_app_image(tmp_path: Path, podman) -> None:
     need_network()
     tag = "localhost/e2e-hello:podman"
     build("hello-world", tmp_path / "hello.tar", "--tag", tag)
-    podman("load", "-i", str(tmp_path / "hello.tar"))
-    try:
+    with loaded(podman, tmp_path / "hello.tar", tag):
         assert podman.run(tag).stdout == "hello there\n"
-    finally:
-        podman.remove_images(tag)
 
 
 @pytest.mark.skopeo
