@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from debian.debian_support import version_compare
 
 from pydistroless.context import Context
-from pydistroless.errors import PydistrolessError, UsageError
+from pydistroless.errors import UsageError
 from pydistroless.plan import load_index, load_releases
 from pydistroless.python.runtime import upstream_version
+from pydistroless.python.source import UPSTREAM_SUITES, upstream_sources
 
 
 @dataclass(frozen=True)
@@ -122,25 +123,13 @@ class Upstream:
         }
 
 
-# The suites whose source packages carry the newest upstream CPython tarballs, newest first.
-UPSTREAM_SUITES = ("sid", "forky")
-
-
 def upstream_python(minor: str, installed: str, ctx: Context) -> Upstream:
     """The newest ``python3.X`` upstream version in the ``Sources`` of sid (else forky).
 
     Raises a :class:`PydistrolessError` when neither can be read (an expired Release without
     ``--accept-expired-release``, a mirror without them)."""
-    failures = []
-    for suite in UPSTREAM_SUITES:
-        try:
-            release = ctx.archive.release(ctx.mirrors.main, suite, required=False)
-        except PydistrolessError as exc:
-            failures.append(str(exc))
-            continue
-        if release is None:
-            continue
-        text = ctx.archive.sources(release, "main")
+    failures: list[str] = []
+    for suite, _, text in upstream_sources(ctx, failures):
         pattern = rb"^Package: python" + re.escape(minor.encode()) + rb"\n(?:.+\n)*?Version: (\S+)"
         versions = [upstream_version(m.group(1).decode()) for m in re.finditer(pattern, text, re.M)]
         if versions:

@@ -10,12 +10,14 @@ mirror, a local file); the digest is then the user's promise, and is checked all
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from debian.deb822 import Sources
 
 from pydistroless.context import Context
+from pydistroless.debian.archive import Release
 from pydistroless.errors import IntegrityError, PydistrolessError, UsageError
 from pydistroless.fetch import Download, log
 
@@ -74,15 +76,8 @@ def debian_tarball(version: str, ctx: Context) -> Tarball:
     wanted = f"python{minor}_{version}.orig.tar.xz"
     known: set[str] = set()
     failures: list[str] = []
-    for suite in UPSTREAM_SUITES:
-        try:
-            release = ctx.archive.release(ctx.mirrors.main, suite, required=False)
-        except PydistrolessError as exc:
-            failures.append(str(exc))
-            continue
-        if release is None:
-            continue
-        for paragraph in _python_sources(ctx.archive.sources(release, "main"), minor):
+    for suite, release, text in upstream_sources(ctx, failures):
+        for paragraph in _python_sources(text, minor):
             for entry in paragraph.get("Checksums-Sha256", []):
                 name = entry["name"]
                 found = re.fullmatch(rf"python{re.escape(minor)}_(.+)\.orig\.tar\.xz", name)
@@ -110,6 +105,19 @@ def debian_tarball(version: str, ctx: Context) -> Tarball:
         f"{minor}: {have}); pick one of those, or give the tarball with --source-url and "
         "--source-sha256"
     )
+
+
+def upstream_sources(ctx: Context, failures: list[str]) -> Iterator[tuple[str, Release, bytes]]:
+    """The ``Sources`` index of each of :data:`UPSTREAM_SUITES` the mirror serves, in order;
+    why a suite could not be read (an expired Release, say) is appended to ``failures``."""
+    for suite in UPSTREAM_SUITES:
+        try:
+            release = ctx.archive.release(ctx.mirrors.main, suite, required=False)
+        except PydistrolessError as exc:
+            failures.append(str(exc))
+            continue
+        if release is not None:
+            yield suite, release, ctx.archive.sources(release, "main")
 
 
 def fetch(tarball: Tarball, ctx: Context) -> Path:
