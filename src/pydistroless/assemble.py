@@ -18,7 +18,7 @@ from pydistroless.fetch import log
 from pydistroless.fs import generate, slicing
 from pydistroless.fs.elf import check_libraries, scan
 from pydistroless.fs.ldcache import cache_directories, generate_ld_so_cache
-from pydistroless.fs.tree import Tree
+from pydistroless.fs.tree import Kind, Tree
 from pydistroless.lock import ArchLock, Lock
 from pydistroless.prune import unused_libraries
 from pydistroless.python import bytecode, runtime, stdlib_zip
@@ -26,6 +26,8 @@ from pydistroless.sbom import (
     SBOM_DIR,
     SbomPackage,
     SbomSubject,
+    UpstreamPython,
+    add_cpython,
     file_name,
     licenses_from_copyright,
     render,
@@ -50,12 +52,20 @@ def assemble(
     created: int,
     host_tree: Tree | None = None,
     pyc_ready: Callable[[], dict[str, bytes]] | None = None,
+    python_tree: Tree | None = None,
 ) -> Assembly:
+    """``python_tree`` is a Python compiled from source (:mod:`pydistroless.python.cpython`),
+    for a lock without Debian's."""
     arch = arch_lock.arch
     ordered = tuple(sorted(debs, key=lambda d: d.name))
     tree = unpack(ordered)
 
-    runtime.add_python_links(tree, arch_lock.python)
+    if python_tree is None:
+        runtime.add_python_links(tree, arch_lock.python)
+    else:
+        for entry in python_tree.entries():
+            if entry.kind is not Kind.DIR or entry.path not in tree:
+                tree.add(entry)
     generate.add_accounts(tree, spec.uid)
     generate.add_ca_bundle(tree, extra_certs)
     generate.add_system_files(
@@ -105,6 +115,10 @@ def assemble(
         SbomSubject(image_name, arch, lock.debian_major, created),
         sbom_packages(arch_lock, ordered),
     )
+    source = arch_lock.python_source
+    if source is not None:
+        upstream = UpstreamPython(source.version, source.urls[0], source.sha256)
+        document = add_cpython(document, upstream, fmt=spec.sbom_format)
     tree.add_file(f"{SBOM_DIR}/{file_name(spec.sbom_format)}", document)
     add_status_d(tree, ordered)
     return Assembly(tree=tree, sbom=document)

@@ -38,7 +38,7 @@ from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import Artifact, Image, Layer
 from pydistroless.oci.mutate import ImageConfig, new_image, new_index
 from pydistroless.plan import plan
-from pydistroless.python import bytecode, runtime, stdlib_zip, target
+from pydistroless.python import bytecode, cpython, runtime, stdlib_zip, target
 from pydistroless.spec import DEFAULT_SUITE, ImageSpec, check_source_date_epoch, host_arch
 
 IMAGE_NAME = "pydistroless/python"
@@ -210,6 +210,8 @@ def default_tags(spec: ImageSpec, lock: Lock) -> tuple[str, ...]:
     aliases Google's images use: ``nonroot``, ``debug-nonroot``, ``root``, ``debug-root``."""
     python = lock.archs[0].python
     full = runtime.upstream_version(lock.archs[0].python_package_version)
+    if lock.archs[0].python_source is not None:
+        python += "-upstream"  # beside, not over, the tag of Debian's Python 3.X
     debug = "debug" if spec.variant == "debug" else ""
     who = {"nonroot": "", "root": "root"}.get(spec.user, f"uid{spec.user}")
     suffix = "".join(f"-{part}" for part in (f"debian{lock.debian_major}", debug, who) if part)
@@ -239,6 +241,9 @@ def _build_arch(
                 "certs": [sha256_hex(d) for _, d in extra_certs],
                 "mtime": mtime,
                 "name": image_name,
+                "python_source": asdict(arch_lock.python_source)
+                if arch_lock.python_source
+                else None,
             },
             sort_keys=True,
         ).encode()
@@ -248,6 +253,10 @@ def _build_arch(
         layers, document = cached
     else:
         debs = ctx.debs(arch_lock.packages)
+        python_tree = None
+        if arch_lock.python_source is not None:
+            installed = cpython.compiled(arch_lock.python_source, lock.suite, arch_lock.arch, ctx)
+            python_tree = cpython.runtime_tree(installed)
         assembly = assemble(
             spec,
             lock,
@@ -258,6 +267,7 @@ def _build_arch(
             created=mtime,
             host_tree=host_python(spec, lock, arch_lock, ctx) if spec.pyc else None,
             pyc_ready=ctx.pyc_ready,
+            python_tree=python_tree,
         )
         facts = {
             p.name: layering.PackageFacts(p.name, p.source, deb.mtime)
@@ -300,21 +310,30 @@ def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -
     python = arch_lock.python
     path = DEFAULT_PATH + (":/busybox" if spec.variant == "debug" else "")
     full = runtime.upstream_version(arch_lock.python_package_version)
+    source = arch_lock.python_source
+    if source is None:
+        made = f"{runtime.interpreter_package(python)} {arch_lock.python_package_version}"
+        origin = {"dev.pydistroless.python.debian-version": arch_lock.python_package_version}
+    else:
+        made = "compiled from the upstream source"
+        origin = {
+            "dev.pydistroless.python.source": source.urls[0],
+            "dev.pydistroless.python.source-sha256": source.sha256,
+        }
     labels = {
         "org.opencontainers.image.title": f"Python {python} on Debian {lock.debian_major}",
         "org.opencontainers.image.version": full,
         "org.opencontainers.image.description": (
-            f"Distroless Python {full} ({runtime.interpreter_package(python)} "
-            f"{arch_lock.python_package_version}) from Debian {lock.debian_version} "
+            f"Distroless Python {full} ({made}) on Debian {lock.debian_version} "
             f"({lock.codename}), built by pydistroless"
         ),
-        "dev.pydistroless.python.debian-version": arch_lock.python_package_version,
+        **origin,
         "dev.pydistroless.debian.version": lock.debian_version,
         "dev.pydistroless.variant": spec.variant,
         **target.labels(runtime_target(lock, arch_lock)),
     }
     return ImageConfig(
-        entrypoint=(runtime.interpreter_path(python),),
+        entrypoint=(runtime.interpreter_path(python, arch_lock.prefix),),
         env=(
             f"PATH={path}",
             f"SSL_CERT_FILE=/{generate.CA_BUNDLE}",
@@ -335,8 +354,12 @@ def runtime_target(lock: Lock, arch_lock: ArchLock) -> target.Target:
         python=python,
         version=runtime.upstream_version(arch_lock.python_package_version),
         abi="cp" + python.replace(".", ""),
-        interpreter=runtime.interpreter_path(python),
-        site_packages=target.debian_site_packages(python),
+        interpreter=runtime.interpreter_path(python, arch_lock.prefix),
+        site_packages=(
+            target.debian_site_packages(python)
+            if arch_lock.python_source is None
+            else f"/{arch_lock.prefix}/lib/python{python}/site-packages"
+        ),
         glibc=target.glibc_of(libc.version) if libc else (0, 0),
         arch=architecture(arch_lock.arch),
         suite=lock.codename,

@@ -65,6 +65,10 @@ def _spec(kw: dict[str, Any]) -> ImageSpec:
         keep=csv(kw.get("keep", ())),
         sbom_format=kw.get("sbom_format", "spdx"),
         pyc=not kw.get("no_pyc", False),
+        python_from=kw["python_from"],
+        optimize_python=not kw["no_python_optimizations"],
+        source_url=kw["source_url"],
+        source_sha256=kw["source_sha256"],
     )
 
 
@@ -287,6 +291,10 @@ _OPTION_FIELDS = {
     "keep": "keep",
     "sbom_format": "sbom_format",
     "no_pyc": "pyc",
+    "python_from": "python_from",
+    "no_python_optimizations": "optimize_python",
+    "source_url": "source_url",
+    "source_sha256": "source_sha256",
 }
 
 

@@ -81,8 +81,35 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--python",
-            metavar="3.X",
-            help="Python version to take from the suite. Default: the suite's python3.",
+            metavar="3.X[.Y]",
+            help="Python version. 3.X takes the suite's Python 3.X, or builds the newest "
+            "upstream 3.X from source when the suite has none; 3.X.Y builds that upstream "
+            "release unless the suite has exactly it. Default: the suite's python3.",
+        ),
+        click.option(
+            "--python-from",
+            type=click.Choice(["auto", "debian", "source"]),
+            default="auto",
+            show_default=True,
+            help="Where Python comes from: the suite's packages, or upstream CPython compiled "
+            "in a builder tree of the suite; auto picks the suite's when it has the version.",
+        ),
+        click.option(
+            "--no-python-optimizations",
+            is_flag=True,
+            help="Build CPython from source without PGO and LTO: minutes faster to build, "
+            "about 10-30% slower to run.",
+        ),
+        click.option(
+            "--source-url",
+            metavar="URL|FILE",
+            help="The CPython tarball to build (a mirror's URL or a local file); needs "
+            "--source-sha256 and --python 3.X.Y.",
+        ),
+        click.option(
+            "--source-sha256",
+            metavar="HEX",
+            help="The SHA256 the --source-url tarball must have.",
         ),
         click.option(
             "--arch",

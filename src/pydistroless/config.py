@@ -35,7 +35,15 @@ from pydistroless.spec import ImageSpec
 FILE_NAME = "pydistroless.toml"
 
 # Config keys (TOML spelling) and the ImageSpec fields they set.
-_SCALARS = {"suite": "suite", "python": "python", "variant": "variant", "user": "user"}
+_SCALARS = {
+    "suite": "suite",
+    "python": "python",
+    "variant": "variant",
+    "user": "user",
+    "python-from": "python_from",
+    "source-url": "source_url",
+    "source-sha256": "source_sha256",
+}
 _LISTS = {
     "archs": "archs",
     "packages": "packages",
@@ -43,8 +51,16 @@ _LISTS = {
     "keep": "keep",
     "tags": "tags",
 }
-_OTHER = {"ca-certs", "sbom-format", "output-dir", "mirrors", "matrix", "source-date-epoch"}
-_MATRIX_KEYS = {"suite", "python", "variant", "user"}
+_OTHER = {
+    "ca-certs",
+    "sbom-format",
+    "output-dir",
+    "mirrors",
+    "matrix",
+    "source-date-epoch",
+    "python-optimizations",
+}
+_MATRIX_KEYS = {"suite", "python", "variant", "user", "python-from"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,10 @@ def parse(data: dict[str, Any], *, path: Path, base: ImageSpec) -> Config:
         if not isinstance(data["source-date-epoch"], int):
             raise ConfigError(f"{path}: source-date-epoch must be a whole number of seconds")
         changes["source_date_epoch"] = data["source-date-epoch"]
+    if "python-optimizations" in data:
+        if not isinstance(data["python-optimizations"], bool):
+            raise ConfigError(f"{path}: python-optimizations must be true or false")
+        changes["optimize_python"] = data["python-optimizations"]
     matrix = data.get("matrix", {})
     if not isinstance(matrix, dict) or set(matrix) - _MATRIX_KEYS:
         raise ConfigError(
@@ -132,6 +152,8 @@ def parse(data: dict[str, Any], *, path: Path, base: ImageSpec) -> Config:
         defaults = replace(base, **changes)
         for combination in itertools.product(*axes.values()):
             values = dict(zip(axes, combination, strict=True))
+            if "python-from" in values:
+                values["python_from"] = values.pop("python-from")
             if values.get("python") == "default":
                 values["python"] = None
             images.append(replace(defaults, **values))

@@ -44,14 +44,33 @@ class ReleaseInfo:
 
 
 @dataclass(frozen=True)
+class PythonSource:
+    """The upstream CPython an image's Python is compiled from, instead of Debian's."""
+
+    version: str  # "3.13.15"
+    urls: tuple[str, ...]
+    sha256: str
+    size: int | None
+    origin: str  # where the SHA256 came from: "sid Sources (python3.13 3.13.15-1)", ...
+    optimize: bool  # built with --enable-optimizations --with-lto
+
+
+@dataclass(frozen=True)
 class ArchLock:
     arch: str
     python: str  # "3.13"
-    python_package_version: str  # the Debian version of python3.X-minimal
+    # The Debian version of python3.X-minimal, or the upstream version built from source.
+    python_package_version: str
     packages: tuple[LockedPackage, ...]
+    python_source: PythonSource | None = None
 
     def package(self, name: str) -> LockedPackage | None:
         return next((p for p in self.packages if p.name == name), None)
+
+    @property
+    def prefix(self) -> str:
+        """Where the Python is installed: Debian's in ``usr``, one built here in ``usr/local``."""
+        return "usr/local" if self.python_source else "usr"
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,11 @@ def dumps(lock: Lock) -> str:
             f'      "arch": {json.dumps(arch.arch)},',
             f'      "python": {json.dumps(arch.python)},',
             f'      "python-package-version": {json.dumps(arch.python_package_version)},',
+        ]
+        if arch.python_source is not None:
+            source = json.dumps(_source_json(arch.python_source), sort_keys=True)
+            block.append(f'      "python-source": {source},')
+        block += [
             '      "packages": [',
         ]
         block += _items([json.dumps(asdict(p), sort_keys=True) for p in arch.packages], "        ")
@@ -194,20 +218,32 @@ def arch_from_json(data: Any, *, where: str = "arch") -> ArchLock:
         if package.name in seen:
             raise _Invalid(f"{where} lists package {package.name} twice")
         seen.add(package.name)
+    source = item.get("python-source")
     arch_lock = ArchLock(
         arch=_matching(item, "arch", where, _ARCH),
         python=python,
         python_package_version=_matching(item, "python-package-version", where, _VERSION),
         packages=packages,
+        python_source=None if source is None else _python_source(source, f"{where}.python-source"),
     )
     interpreter = f"python{python}-minimal"
     found = arch_lock.package(interpreter)
-    if found is None:
+    if arch_lock.python_source is not None:
+        if arch_lock.python_source.version != arch_lock.python_package_version:
+            raise _Invalid(
+                f"{where}: python-package-version {arch_lock.python_package_version} is not the "
+                f"version of its python-source ({arch_lock.python_source.version})"
+            )
+        if not arch_lock.python_source.version.startswith(python + "."):
+            raise _Invalid(
+                f"{where}: python-source {arch_lock.python_source.version} is not {python}"
+            )
+    elif found is None:
         raise _Invalid(
             f"{where} ({arch_lock.arch}) has no {interpreter}, so the image would have no "
             "interpreter"
         )
-    if found.version != arch_lock.python_package_version:
+    elif found.version != arch_lock.python_package_version:
         raise _Invalid(
             f"{where}: python-package-version {arch_lock.python_package_version} is not the "
             f"version of {interpreter} ({found.version})"
@@ -223,12 +259,48 @@ def arch_from_json(data: Any, *, where: str = "arch") -> ArchLock:
 
 def arch_json(arch: ArchLock) -> dict[str, Any]:
     """The JSON form of one architecture, as :func:`arch_from_json` reads it."""
-    return {
+    data: dict[str, Any] = {
         "arch": arch.arch,
         "python": arch.python,
         "python-package-version": arch.python_package_version,
         "packages": [asdict(p) for p in arch.packages],
     }
+    if arch.python_source is not None:
+        data["python-source"] = _source_json(arch.python_source)
+    return data
+
+
+def _source_json(source: PythonSource) -> dict[str, Any]:
+    data = asdict(source)
+    data["urls"] = list(source.urls)
+    return data
+
+
+_UPSTREAM = re.compile(r"3\.[0-9]{1,2}\.[0-9]{1,3}")
+
+
+def _python_source(data: Any, where: str) -> PythonSource:
+    item = _object(data, where)
+    _no_extra(item, {f.name for f in fields(PythonSource)}, where)
+    urls = tuple(_list(item, "urls", where, nonempty=True))
+    for url in urls:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https", "file"):
+            raise _Invalid(f"{where}.urls holds {str(url)[:80]!r}, not an http(s) or file URL")
+        if "@" in urlsplit(url).netloc:
+            raise _Invalid(f"{where}.urls must be URLs without credentials")
+    size = item.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+        raise _Invalid(f"{where}.size must be a positive number of bytes")
+    if not isinstance(item.get("optimize"), bool):
+        raise _Invalid(f"{where}.optimize must be true or false")
+    return PythonSource(
+        version=_matching(item, "version", where, _UPSTREAM),
+        urls=urls,
+        sha256=_matching(item, "sha256", where, re.compile(r"[0-9a-f]{64}")),
+        size=size,
+        origin=_string(item, "origin", where),
+        optimize=item["optimize"],
+    )
 
 
 def _release(data: Any, where: str) -> ReleaseInfo:

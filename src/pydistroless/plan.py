@@ -25,12 +25,15 @@ from pydistroless.lock import (
     ArchLock,
     Lock,
     LockedPackage,
+    PythonSource,
     ReleaseInfo,
     arch_from_json,
     arch_json,
 )
 from pydistroless.prune import library_use, reachable
 from pydistroless.python import runtime
+from pydistroless.python import source as upstream
+from pydistroless.python.source import Tarball
 from pydistroless.spec import ImageSpec
 
 COMPONENT = "main"
@@ -62,7 +65,10 @@ OnResolved = Callable[[str, tuple[LockedPackage, ...]], None]
 def plan(spec: ImageSpec, ctx: Context, *, on_resolved: OnResolved | None = None) -> Lock:
     releases = load_releases(ctx.archive, ctx.mirrors, spec.suite)
     main = releases[0]
-    arch_locks = tuple(_plan_arch(spec, arch, releases, ctx, on_resolved) for arch in spec.archs)
+    tarballs: dict[str, Tarball] = {}  # looked up once for all architectures
+    arch_locks = tuple(
+        _plan_arch(spec, arch, releases, ctx, on_resolved, tarballs) for arch in spec.archs
+    )
     return Lock(
         suite=spec.suite,
         codename=main.codename or spec.suite,
@@ -80,6 +86,7 @@ def _plan_arch(
     releases: list[Release],
     ctx: Context,
     on_resolved: OnResolved | None,
+    tarballs: dict[str, Tarball],
 ) -> ArchLock:
     key = sha256_hex(
         json.dumps(
@@ -92,6 +99,7 @@ def _plan_arch(
                 "exclude": sorted(spec.exclude),
                 "variant": spec.variant,
                 "keep": sorted(spec.keep),
+                "python-from": [spec.python_from, spec.source_sha256, spec.optimize_python],
             },
             sort_keys=True,
         ).encode()
@@ -100,9 +108,14 @@ def _plan_arch(
     if cached is not None and cached.arch == arch:
         return cached
     index = load_index(ctx.archive, releases, arch)
-    python = spec.python or runtime.default_python(index, spec.suite)
-    runtime.check_available(index, python, spec.suite)
-    roots = [*runtime.root_packages(python, spec.variant)]
+    python = spec.python_minor or runtime.default_python(index, spec.suite)
+    source = _python_source(spec, python, index, ctx, tarballs)
+    if source is None:
+        runtime.check_available(index, python, spec.suite)
+        roots = [*runtime.root_packages(python, spec.variant)]
+    else:
+        roots = [*runtime.source_root_packages(spec.variant)]
+        roots += [Requirement(n) for n in _source_libraries(spec, source, arch, ctx)]
     roots += [Requirement.parse(p) for p in spec.packages]
     resolution = resolve(index, roots, exclude=spec.exclude, suites=[r.suite for r in releases])
     closure = tuple(locked(r) for r in resolution.packages)
@@ -116,12 +129,67 @@ def _plan_arch(
     dropped = [p.name for p in closure if p.name not in keep]
     if dropped:
         log(f"{arch}: left out {len(dropped)} unneeded packages: {' '.join(dropped)}")
-    minimal = next(p for p in packages if p.name == runtime.interpreter_package(python))
+    if source is None:
+        minimal = next(p for p in packages if p.name == runtime.interpreter_package(python))
+        version = minimal.version
+    else:
+        version = source.version
     arch_lock = ArchLock(
-        arch=arch, python=python, python_package_version=minimal.version, packages=packages
+        arch=arch,
+        python=python,
+        python_package_version=version,
+        packages=packages,
+        python_source=source,
     )
     ctx.cache.put_checked_record(arch_json(arch_lock), "resolutions", key)
     return arch_lock
+
+
+def _python_source(
+    spec: ImageSpec, python: str, index: PackageIndex, ctx: Context, tarballs: dict[str, Tarball]
+) -> PythonSource | None:
+    """The upstream CPython to compile, or None to take the suite's own Python: the suite's
+    is taken whenever it is the version asked for (and ``--python-from`` allows it)."""
+    if spec.python_from == "debian":
+        return None
+    wanted = spec.python or python
+    have = [r.version for r in index.candidates(runtime.interpreter_package(python))]
+    suite_version = runtime.upstream_version(have[0]) if have else None
+    if spec.python_from == "source":
+        why = "--python-from source"
+    elif not have:
+        why = f"{spec.suite} has no Python {python}"
+    elif wanted != python and suite_version != wanted:
+        why = f"{spec.suite} has {suite_version}"
+    else:
+        return None
+    if wanted not in tarballs:
+        if spec.source_url is not None and spec.source_sha256 is not None:
+            found = upstream.given_tarball(wanted, spec.source_url, spec.source_sha256)
+        else:
+            found = upstream.debian_tarball(wanted, ctx)
+        log(f"Python {found.version}: compiling upstream CPython from source ({why})")
+        tarballs[wanted] = found
+    tarball = tarballs[wanted]
+    return PythonSource(
+        version=tarball.version,
+        urls=tarball.urls,
+        sha256=tarball.sha256,
+        size=tarball.size,
+        origin=tarball.origin,
+        optimize=spec.optimize_python,
+    )
+
+
+def _source_libraries(spec: ImageSpec, source: PythonSource, arch: str, ctx: Context) -> list[str]:
+    """The packages of the libraries the compiled Python loads (compiling it if need be)."""
+    # Imported here: the builder tree is planned with this module's functions.
+    from pydistroless import builder
+    from pydistroless.python import cpython
+
+    installed = cpython.compiled(source, spec.suite, arch, ctx)
+    tree = cpython.runtime_tree(installed)
+    return cpython.runtime_libraries(tree, builder.builder_tree(spec.suite, arch, ctx), ctx)
 
 
 def locked(record: PackageRecord) -> LockedPackage:

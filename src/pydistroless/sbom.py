@@ -386,3 +386,81 @@ def _add_cyclonedx(
     )
     document["serialNumber"] = f"urn:uuid:{serial}"
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class UpstreamPython:
+    """CPython compiled from its upstream tarball, which no Debian package describes."""
+
+    version: str  # "3.13.15"
+    url: str  # the tarball's
+    sha256: str  # the tarball's
+
+
+def cpython_purl(python: UpstreamPython) -> str:
+    return f"pkg:generic/python@{python.version}?download_url={quote(python.url, safe='')}"
+
+
+def cpython_cpe(python: UpstreamPython) -> str:
+    """The name the NVD gives CPython's vulnerabilities, which scanners match on."""
+    return f"cpe:2.3:a:python:python:{python.version}:*:*:*:*:*:*:*"
+
+
+def add_cpython(document: bytes, python: UpstreamPython, *, fmt: str) -> bytes:
+    """The base's SBOM with the CPython it was compiled with, beside its Debian packages."""
+    data = json.loads(document)
+    if fmt == "spdx":
+        ident = "SPDXRef-cpython"
+        data["packages"].append(
+            {
+                "SPDXID": ident,
+                "name": "python",
+                "versionInfo": python.version,
+                "supplier": "Organization: Python Software Foundation",
+                "downloadLocation": python.url,
+                "filesAnalyzed": False,
+                "checksums": [{"algorithm": "SHA256", "checksumValue": python.sha256}],
+                "licenseConcluded": "NOASSERTION",
+                "licenseDeclared": "PSF-2.0",
+                "copyrightText": "NOASSERTION",
+                "sourceInfo": "compiled by pydistroless from the upstream tarball",
+                "externalRefs": [
+                    {
+                        "referenceCategory": "PACKAGE-MANAGER",
+                        "referenceType": "purl",
+                        "referenceLocator": cpython_purl(python),
+                    },
+                    {
+                        "referenceCategory": "SECURITY",
+                        "referenceType": "cpe23Type",
+                        "referenceLocator": cpython_cpe(python),
+                    },
+                ],
+            }
+        )
+        data["relationships"].append(
+            {
+                "spdxElementId": "SPDXRef-Image",
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": ident,
+            }
+        )
+    else:
+        ref = cpython_purl(python)
+        data["components"].append(
+            {
+                "type": "application",
+                "bom-ref": ref,
+                "name": "python",
+                "version": python.version,
+                "purl": ref,
+                "cpe": cpython_cpe(python),
+                "hashes": [{"alg": "SHA-256", "content": python.sha256}],
+                "licenses": [{"license": {"id": "PSF-2.0"}}],
+                "externalReferences": [{"type": "distribution", "url": python.url}],
+            }
+        )
+        for dependency in data.get("dependencies", []):
+            if dependency.get("ref") == "image":
+                dependency["dependsOn"] = [*dependency.get("dependsOn", []), ref]
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()

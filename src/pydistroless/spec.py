@@ -19,6 +19,9 @@ from pydistroless.fs import slicing
 DEFAULT_SUITE = "trixie"
 NONROOT_UID = 65532
 VARIANTS = ("standard", "debug")
+# Where the Python comes from: the suite's own packages, upstream's tarball compiled in a
+# builder tree, or whichever of the two has the version asked for (the suite's when it can).
+PYTHON_FROM = ("auto", "debian", "source")
 
 
 def host_arch() -> str:
@@ -30,7 +33,7 @@ class ImageSpec:
     """One image: which Python from which suite, for which architectures, for whom."""
 
     suite: str = DEFAULT_SUITE
-    python: str | None = None  # "3.13"; None means the suite's default python3
+    python: str | None = None  # "3.13" or "3.13.15"; None means the suite's default python3
     archs: tuple[str, ...] = field(default_factory=lambda: (host_arch(),))
     variant: str = "standard"
     user: str = "nonroot"
@@ -42,12 +45,18 @@ class ImageSpec:
     source_date_epoch: int | None = None
     sbom_format: str = "spdx"
     pyc: bool = True  # byte-compile the standard library
+    python_from: str = "auto"  # one of PYTHON_FROM
+    optimize_python: bool = True  # PGO + LTO for a Python built from source
+    source_url: str | None = None  # the CPython tarball to build, instead of the archive's
+    source_sha256: str | None = None
 
     def __post_init__(self) -> None:
-        if self.python is not None and not re.fullmatch(r"3\.\d{1,2}", self.python):
+        if self.python is not None and not re.fullmatch(r"3\.\d{1,2}(\.\d{1,3})?", self.python):
             raise UsageError(
-                f"--python {self.python!r} is not a Python version; use MAJOR.MINOR, e.g. 3.13"
+                f"--python {self.python!r} is not a Python version; use MAJOR.MINOR, e.g. 3.13, "
+                "or MAJOR.MINOR.PATCH for an upstream release, e.g. 3.13.15"
             )
+        self._check_python_source()
         if self.variant not in VARIANTS:
             raise UsageError(f"--variant {self.variant!r} is unknown; use one of {VARIANTS}")
         if not self.archs:
@@ -69,6 +78,40 @@ class ImageSpec:
         sbom.check_format(self.sbom_format)
         if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", self.suite):
             raise UsageError(f"--suite {self.suite!r} is not a Debian suite name (trixie …)")
+
+    def _check_python_source(self) -> None:
+        if self.python_from not in PYTHON_FROM:
+            raise UsageError(
+                f"--python-from {self.python_from!r} is unknown; use one of {PYTHON_FROM}"
+            )
+        if (self.source_url is None) != (self.source_sha256 is None):
+            raise UsageError(
+                "--source-url and --source-sha256 go together: the tarball is taken only by "
+                "its digest; give both"
+            )
+        if self.source_url is not None:
+            if self.python is None or self.python.count(".") != 2:
+                raise UsageError(
+                    "--source-url needs the release it holds: add --python 3.X.Y, e.g. 3.13.15"
+                )
+            if self.python_from == "debian":
+                raise UsageError("--source-url builds from source; drop --python-from debian")
+            if not re.fullmatch(r"[0-9a-f]{64}", self.source_sha256 or ""):
+                raise UsageError(
+                    f"--source-sha256 {self.source_sha256!r} is not a SHA256 digest (64 "
+                    "lowercase hex digits)"
+                )
+        if self.python_from == "debian" and self.python and self.python.count(".") == 2:
+            raise UsageError(
+                f"--python {self.python} names an upstream release, and Debian's Python is "
+                "picked by MAJOR.MINOR: use --python "
+                f"{self.python.rsplit('.', 1)[0]} with --python-from debian, or drop it"
+            )
+
+    @property
+    def python_minor(self) -> str | None:
+        """``3.13`` of ``3.13.15``."""
+        return None if self.python is None else ".".join(self.python.split(".")[:2])
 
     @property
     def uid(self) -> int:

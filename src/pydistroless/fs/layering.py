@@ -74,7 +74,9 @@ _DEBUG_SOURCES = frozenset({"busybox"})
 _MAX_COMMENT = 199
 
 # Files pydistroless makes, by path, for the group whose packages they are made from.
-_PYTHON_PATHS = re.compile(r"usr/lib/python3(\.\d+)?(/.*)?|usr/bin/python3?(\.\d+)?")
+_PYTHON_PATHS = re.compile(
+    r"usr/(local/)?lib/python3(\.\d+)?(/.*)?|usr/(local/)?bin/python3?(\.\d+)?"
+)
 _DATA_PATHS = frozenset(
     {
         CA_BUNDLE,

@@ -26,7 +26,13 @@ class Slice:
     computed: bool = False
 
 
-_STDLIB = "usr/lib/python3.*"
+# Debian's standard library, and that of a Python built from source into /usr/local.
+_STDLIBS = ("usr/lib/python3.*", "usr/local/lib/python3.*")
+
+
+def _stdlib(*paths: str) -> tuple[str, ...]:
+    return tuple(f"{stdlib}/{path}" for path in paths for stdlib in _STDLIBS)
+
 
 SLICES: tuple[Slice, ...] = (
     Slice(
@@ -91,31 +97,31 @@ SLICES: tuple[Slice, ...] = (
     Slice(
         "test",
         "the standard library's test package and the test-only extension modules",
-        (
-            f"{_STDLIB}/test/**",
-            f"{_STDLIB}/lib-dynload/_test*.so",
-            f"{_STDLIB}/lib-dynload/_ctypes_test*.so",
-            f"{_STDLIB}/lib-dynload/_xxtestfuzz*.so",
-            f"{_STDLIB}/lib-dynload/xxlimited*.so",
-            f"{_STDLIB}/lib-dynload/xxsubtype*.so",
+        _stdlib(
+            "test/**",
+            "lib-dynload/_test*.so",
+            "lib-dynload/_ctypes_test*.so",
+            "lib-dynload/_xxtestfuzz*.so",
+            "lib-dynload/xxlimited*.so",
+            "lib-dynload/xxsubtype*.so",
         ),
     ),
-    Slice("idlelib", "the IDLE editor", (f"{_STDLIB}/idlelib/**",)),
+    Slice("idlelib", "the IDLE editor", _stdlib("idlelib/**")),
     Slice(
         "tkinter",
         "Tk bindings and the turtle module built on them (Debian ships Tk separately)",
-        (f"{_STDLIB}/tkinter/**", f"{_STDLIB}/turtle.py"),
+        _stdlib("tkinter/**", "turtle.py"),
     ),
-    Slice("turtledemo", "turtle graphics demos", (f"{_STDLIB}/turtledemo/**",)),
+    Slice("turtledemo", "turtle graphics demos", _stdlib("turtledemo/**")),
     Slice(
         "__phello__",
         "frozen-module test packages",
-        (f"{_STDLIB}/__phello__/**", f"{_STDLIB}/__hello__.py"),
+        _stdlib("__phello__/**", "__hello__.py"),
     ),
     Slice(
         "pydoc-topics",
         "the text of help('keyword') topics for the interactive help; pydoc itself works",
-        (f"{_STDLIB}/pydoc_data/**",),
+        _stdlib("pydoc_data/**"),
     ),
     Slice(
         "unused-libs",

@@ -32,6 +32,7 @@ from pydistroless.errors import ImageCheckError
 from pydistroless.fetch import log
 from pydistroless.fs.elf import multiarch_triplet
 from pydistroless.fs.tree import Kind, Tree
+from pydistroless.python import runtime
 from pydistroless.spec import host_arch
 
 _COMPILER = r"""
@@ -65,7 +66,7 @@ class CompileReport:
 def stdlib_sources(tree: Tree, python: str) -> list[str]:
     """The stdlib's ``.py`` files, symlinked ones included (Debian links
     ``sitecustomize.py`` to ``/etc``): the import system compiles those too."""
-    prefix = f"usr/lib/python{python}/"
+    prefix = runtime.stdlib_dir(tree, python) + "/"
     return [
         e.path
         for e in tree.entries()
@@ -77,7 +78,7 @@ def stdlib_sources(tree: Tree, python: str) -> list[str]:
 
 
 def image_magic(tree: Tree, python: str) -> int | None:
-    source = tree.read(f"usr/lib/python{python}/importlib/_bootstrap_external.py")
+    source = tree.read(f"{runtime.stdlib_dir(tree, python)}/importlib/_bootstrap_external.py")
     match = _MAGIC.search(source or b"")
     return int(match.group(1)) if match else None
 
@@ -150,7 +151,7 @@ def compile_stdlib(
         # compiler is the image's own interpreter, unpacked from these very files, only the
         # symlinked sources need it: their links lead to the host's /etc.
         # Files outside the stdlib (an app's) are never among the unpacked ones.
-        stdlib = f"usr/lib/python{python}/"
+        stdlib = runtime.stdlib_dir(tree, python) + "/"
         rewrite = (
             [p for p in sources if tree.get(p).kind is Kind.SYMLINK or not p.startswith(stdlib)]
             if in_place
@@ -232,11 +233,12 @@ def _kept_compiler(
 def _interpreter_command(root: Path, python: str, arch: str) -> list[str]:
     libdir = f"usr/lib/{multiarch_triplet(arch)}"
     loader = next(p for p in sorted((root / libdir).glob("ld-linux*")) if p.is_file())
+    local = root / f"usr/local/bin/python{python}"
     return [
         str(loader),
         "--library-path",
         str(root / libdir),
-        str(root / f"usr/bin/python{python}"),
+        str(local if local.exists() else root / f"usr/bin/python{python}"),
         "-I",
         "-S",
         "-B",
@@ -247,8 +249,9 @@ def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[s
     """Unpack the interpreter, its standard library and its libraries, and start it through
     the image's own dynamic loader (the host's may be too old for it)."""
     libdir = f"usr/lib/{multiarch_triplet(arch)}"
-    interpreter = f"usr/bin/python{python}"
-    wanted = (f"{libdir}/", f"usr/lib/python{python}/", interpreter)
+    prefix = runtime.prefix_of(tree, python)
+    interpreter = f"{prefix}/bin/python{python}"
+    wanted = (f"{libdir}/", f"{prefix}/lib/python{python}/", interpreter)
     entries = [e for e in tree.entries() if e.path.startswith(wanted) and "/gconv/" not in e.path]
     loader = next(
         (

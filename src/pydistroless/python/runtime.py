@@ -79,14 +79,33 @@ def interpreter_packages(packages: Sequence[LockedPackage], python: str) -> list
     return [p for p in packages if p.name in names or p.name.startswith(linked)]
 
 
-def interpreter_path(python: str) -> str:
-    return f"/usr/bin/python{python}"
+def source_root_packages(variant: str) -> list[Requirement]:
+    """The roots of an image whose Python is compiled here: the base without Debian's Python
+    (the libraries the build links against are found from its ELF files and added)."""
+    names = [*BASE_PACKAGES, *(DEBUG_PACKAGES if variant == "debug" else ())]
+    return [Requirement(n) for n in names]
+
+
+def prefix_of(tree: Tree, python: str) -> str:
+    """Where the Python of ``tree`` lives: ``usr/local`` for one built from source (as
+    ``make install`` puts it), else Debian's ``usr``."""
+    local = f"usr/local/lib/python{python}/os.py"
+    return "usr/local" if tree.get(local) is not None else "usr"
+
+
+def stdlib_dir(tree: Tree, python: str) -> str:
+    """``usr/lib/python3.X`` or ``usr/local/lib/python3.X``, no trailing slash."""
+    return f"{prefix_of(tree, python)}/lib/python{python}"
+
+
+def interpreter_path(python: str, prefix: str = "usr") -> str:
+    return f"/{prefix}/bin/python{python}"
 
 
 def check_entrypoint(tree: Tree, python: str) -> None:
     """The image's entrypoint must be there and executable: an image whose interpreter is
     missing (a hand-edited lock, an ``--exclude`` too many) would only fail at ``docker run``."""
-    path = interpreter_path(python)
+    path = interpreter_path(python, prefix_of(tree, python))
     real = tree.resolve(path.lstrip("/"))
     entry = tree.get(real) if real else None
     if entry is not None and entry.kind is Kind.HARDLINK:

@@ -68,38 +68,41 @@ def given_tarball(version: str, url: str, sha256: str) -> Tarball:
 
 
 def debian_tarball(version: str, ctx: Context) -> Tarball:
-    """The upstream tarball of ``version`` as the signed ``Sources`` of sid or forky lists it.
+    """The upstream tarball of ``version`` (``3.X.Y``, or ``3.X`` for its newest patch release)
+    as the signed ``Sources`` of sid or forky lists it.
 
     An unknown version is one error naming the versions the archive does have."""
-    check_version(version)
-    minor = version.rsplit(".", 1)[0]
-    wanted = f"python{minor}_{version}.orig.tar.xz"
-    known: set[str] = set()
+    if not re.fullmatch(r"3\.\d{1,2}", version):
+        check_version(version)
+    minor = ".".join(version.split(".")[:2])
+    found: dict[str, Tarball] = {}
     failures: list[str] = []
     for suite, release, text in upstream_sources(ctx, failures):
         for paragraph in _python_sources(text, minor):
             for entry in paragraph.get("Checksums-Sha256", []):
                 name = entry["name"]
-                found = re.fullmatch(rf"python{re.escape(minor)}_(.+)\.orig\.tar\.xz", name)
-                if found:
-                    known.add(found.group(1))
-                if name != wanted:
+                match = re.fullmatch(rf"python{re.escape(minor)}_(.+)\.orig\.tar\.xz", name)
+                if match is None or match.group(1) in found:
                     continue
-                directory = paragraph["Directory"]
                 label = f"{suite} Sources ({paragraph['Package']} {paragraph['Version']})"
-                return Tarball(
-                    version,
-                    tuple(f"{base}/{directory}/{name}" for base in release.base_urls),
+                found[match.group(1)] = Tarball(
+                    match.group(1),
+                    tuple(f"{base}/{paragraph['Directory']}/{name}" for base in release.base_urls),
                     entry["sha256"],
                     int(entry["size"]),
                     label,
                 )
-    if failures and not known:
+    releases = sorted((v for v in found if VERSION.fullmatch(v)), key=_version_key)
+    if version in found:
+        return found[version]
+    if version == minor and releases:
+        return found[releases[-1]]
+    if failures and not found:
         raise UsageError(
             f"cannot look up CPython {version}: {failures[0]}; or give the tarball with "
             "--source-url and --source-sha256"
         )
-    have = ", ".join(sorted(known, key=_version_key)) or "none"
+    have = ", ".join(releases) or "none"
     raise UsageError(
         f"CPython {version} is not in the Sources of {' or '.join(UPSTREAM_SUITES)} (they have "
         f"{minor}: {have}); pick one of those, or give the tarball with --source-url and "

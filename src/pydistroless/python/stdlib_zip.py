@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydistroless.fs.tree import Kind, Tree
+from pydistroless.python import runtime
 from pydistroless.python.bytecode import pyc_path, stdlib_sources
 
 # The earliest date a zip can hold; any fixed date keeps the archive reproducible.
@@ -109,8 +110,16 @@ class ZipReport:
     size: int  # bytes of the archive
 
 
-def archive_path(python: str) -> str:
-    return f"usr/lib/python{python}/{ARCHIVE}"
+def archive_path(tree: Tree, python: str) -> str:
+    return f"{runtime.stdlib_dir(tree, python)}/{ARCHIVE}"
+
+
+def pth_dir(tree: Tree, python: str) -> str:
+    """Where ``site`` reads the hook's ``.pth`` from: Debian's ``dist-packages`` or, for a
+    Python built here, its ``site-packages``."""
+    if runtime.prefix_of(tree, python) == "usr":
+        return PTH_DIR
+    return f"{runtime.stdlib_dir(tree, python)}/site-packages"
 
 
 def write_zip(members: Iterable[ZipMember]) -> bytes:
@@ -142,19 +151,19 @@ def write_zip(members: Iterable[ZipMember]) -> bytes:
 
 def add_hook(tree: Tree, python: str) -> None:
     """Put the hook module into the stdlib, before it is byte-compiled with the rest."""
-    tree.add_file(f"usr/lib/python{python}/{HOOK}.py", _HOOK_SOURCE.encode())
+    tree.add_file(f"{runtime.stdlib_dir(tree, python)}/{HOOK}.py", _HOOK_SOURCE.encode())
 
 
 def remove_hook(tree: Tree, python: str) -> None:
     """Take the hook out again, for an image whose stdlib stays plain files after all."""
-    source = f"usr/lib/python{python}/{HOOK}.py"
+    source = f"{runtime.stdlib_dir(tree, python)}/{HOOK}.py"
     tree.remove_entries([source, pyc_path(source, python)])
 
 
 def frozen_modules(tree: Tree, python: str) -> frozenset[str]:
     """The modules the interpreter carries frozen inside itself, read from its binary: each
     one's code names its file ``<frozen NAME>``."""
-    binary = tree.read(f"usr/bin/python{python}") or b""
+    binary = tree.read(f"{runtime.prefix_of(tree, python)}/bin/python{python}") or b""
     return frozenset(m.decode() for m in _FROZEN.findall(binary))
 
 
@@ -162,7 +171,7 @@ def zip_stdlib(tree: Tree, python: str) -> ZipReport:
     """Replace each compiled stdlib module's ``.py`` by its ``.pyc`` at the same place, keep
     the ``.py`` deflated in :data:`ARCHIVE`, and switch the hook on. Modules without a
     ``.pyc`` and those that must stay plain files (see the module's description) stay."""
-    stdlib = f"usr/lib/python{python}/"
+    stdlib = runtime.stdlib_dir(tree, python) + "/"
     pinned = _pinned_to_disk(tree, python)
     members: list[ZipMember] = []
     gone: list[str] = []
@@ -182,8 +191,8 @@ def zip_stdlib(tree: Tree, python: str) -> ZipReport:
     tree.remove_entries(gone)
     _remove_emptied_caches(tree, gone)
     data = write_zip(members)
-    tree.add_file(archive_path(python), data, 0o644)
-    tree.add_file(f"{PTH_DIR}/{PTH}", f"import {HOOK}\n".encode())
+    tree.add_file(archive_path(tree, python), data, 0o644)
+    tree.add_file(f"{pth_dir(tree, python)}/{PTH}", f"import {HOOK}\n".encode())
     return ZipReport(len(members), tuple(sorted(pinned)), len(data))
 
 
@@ -200,7 +209,7 @@ def _top_level(relative: str) -> str | None:
 
 def _pinned_to_disk(tree: Tree, python: str) -> set[str]:
     """Top-level names whose sources must stay plain files."""
-    stdlib = f"usr/lib/python{python}/"
+    stdlib = runtime.stdlib_dir(tree, python) + "/"
     pinned = {_LANDMARK, HOOK, *_LISTED_AS_DIRECTORY}
     pinned |= {name.split(".")[0] for name in frozen_modules(tree, python)}
     for entry in tree.entries():

@@ -1,0 +1,312 @@
+"""Build upstream CPython from its verified tarball in the builder tree, once per input.
+
+The recipe is the official ``python`` images' (``./configure && make && make install`` into
+``/usr/local``), with ``--enable-optimizations --with-lto`` unless asked otherwise. libpython
+is linked statically into the interpreter (configure's default): calls inside the interpreter
+need no PLT or GOT indirection, which is measurably faster, and the extension modules still
+load, as the interpreter exports its symbols (``-Xlinker -export-dynamic``). There is then no
+``libpython3.X.so`` to find at run time either.
+
+A finished install is kept in the cache under everything it depends on (the tarball's
+SHA256, the architecture, the options, the builder tree's packages, this recipe), so the next
+build with the same inputs takes it as it is, offline too. What the image does not need (C
+headers, the static library, ``idle``, ``2to3``, ``ensurepip``, ...) stays in the cache copy and
+is left out of the image's tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydistroless import code_digest, sandbox
+from pydistroless.arch import architecture
+from pydistroless.builder import BuilderTree, builder_tree
+from pydistroless.cache import sha256_hex
+from pydistroless.context import Context
+from pydistroless.errors import ImageCheckError, PydistrolessError, UsageError
+from pydistroless.fetch import log
+from pydistroless.fs import elf
+from pydistroless.fs.tree import Tree
+from pydistroless.lock import PythonSource
+from pydistroless.python.source import Tarball, fetch
+from pydistroless.spec import host_arch
+
+PREFIX = "usr/local"
+# Lines of the build log shown with a failure; the whole log stays in the cache.
+LOG_TAIL = 15
+
+
+class BuildError(PydistrolessError):
+    """Compiling CPython failed; the message names the step and where its log is."""
+
+    exit_code = 16
+
+
+@dataclass(frozen=True)
+class Options:
+    optimize: bool = True  # --enable-optimizations --with-lto (PGO: a profiled second build)
+
+    def configure_args(self, arch: str) -> list[str]:
+        args = [
+            f"--build={architecture(arch).triplet}",
+            "--prefix=/usr/local",
+            "--enable-option-checking=fatal",
+            "--enable-loadable-sqlite-extensions",
+            "--with-system-expat",
+            "--without-ensurepip",
+            # The test package and its extension modules: the image leaves them out, and
+            # installing and byte-compiling them is a good part of `make install`.
+            "--disable-test-modules",
+        ]
+        if self.optimize:
+            args += ["--enable-optimizations", "--with-lto"]
+        return args
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A finished ``make install``: ``root`` holds ``usr/local``."""
+
+    root: Path
+    version: str
+    arch: str
+    seconds: float  # how long the build took when it was made
+
+    @property
+    def minor(self) -> str:
+        return self.version.rsplit(".", 1)[0]
+
+
+def build_key(tarball: Tarball, builder: BuilderTree, options: Options) -> str:
+    return sha256_hex(
+        json.dumps(
+            {
+                "recipe": code_digest(),
+                "tarball": tarball.sha256,
+                "arch": builder.arch,
+                "configure": options.configure_args(builder.arch),
+                "builder": builder.digest,
+            },
+            sort_keys=True,
+        ).encode()
+    )
+
+
+def cached_build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: Context) -> Path:
+    return (
+        ctx.cache.root / "pythons" / f"{build_key(tarball, builder, options)[:32]}-{builder.arch}"
+    )
+
+
+def build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: Context) -> Installed:
+    """The install tree of ``tarball`` built in ``builder``: from the cache when these inputs
+    were built before, else compiled now (minutes) and kept."""
+    home = cached_build(tarball, builder, options, ctx)
+    record = home / "build.json"
+    if (home / ".ready").is_file():
+        facts = json.loads(record.read_text())
+        log(f"CPython {tarball.version} for {builder.arch}: built before, from the cache")
+        return Installed(home / "install", tarball.version, builder.arch, facts["seconds"])
+    check_runnable(builder.arch)
+    source = fetch(tarball, ctx)
+    if ctx.fetcher.offline:
+        log(f"offline: building CPython {tarball.version} from the cached tarball")
+    home.parent.mkdir(parents=True, exist_ok=True)
+    logs = home.parent / "logs"
+    logs.mkdir(exist_ok=True)
+    log_path = logs / f"{home.name}.log"
+    log_path.write_bytes(b"")
+    how = "optimized (PGO + LTO)" if options.optimize else "unoptimized"
+    log(f"compiling CPython {tarball.version} for {builder.arch}, {how}; log: {log_path}")
+    started = time.monotonic()
+    staging = Path(tempfile.mkdtemp(prefix=".python-", dir=home.parent))
+    work = Path(tempfile.mkdtemp(prefix="cpython-", dir=builder.root / "build"))
+    try:
+        _unpack(source, work, tarball)
+        inside = "/" + str(work.relative_to(builder.root))
+        src = f"{inside}/Python-{tarball.version}"
+        dest = f"{inside}/install"
+        jobs = str(os.cpu_count() or 1)
+        steps = [
+            ("configure", ["./configure", *options.configure_args(builder.arch)]),
+            ("make", ["make", f"-j{jobs}"]),
+            ("make install", ["make", "install", f"DESTDIR={dest}"]),
+            ("strip", _strip_command(dest)),
+        ]
+        for name, argv in steps:
+            code = sandbox.run(builder.root, argv, cwd=src, log=log_path)
+            if code != 0:
+                _fail(tarball.version, name, code, log_path)
+        seconds = time.monotonic() - started
+        os.rename(work / "install", staging / "install")
+        (staging / "build.json").write_text(
+            json.dumps(
+                {
+                    "version": tarball.version,
+                    "sha256": tarball.sha256,
+                    "arch": builder.arch,
+                    "configure": options.configure_args(builder.arch),
+                    "builder": builder.digest,
+                    "seconds": round(seconds, 1),
+                },
+                indent=2,
+            )
+        )
+        (staging / ".ready").write_text("ok\n")
+        try:
+            os.rename(staging, home)
+        except OSError:
+            if not (home / ".ready").is_file():  # another build won the race: use its copy
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"compiled CPython {tarball.version} in {seconds:.0f} s")
+    return Installed(home / "install", tarball.version, builder.arch, seconds)
+
+
+def compiled(source: PythonSource, suite: str, arch: str, ctx: Context) -> Installed:
+    """The locked upstream Python built for ``arch`` in a builder tree of ``suite``."""
+    tarball = Tarball(source.version, source.urls, source.sha256, source.size, source.origin)
+    builder = builder_tree(suite, arch, ctx)
+    return build(tarball, builder, Options(optimize=source.optimize), ctx)
+
+
+def runtime_libraries(tree: Tree, builder: BuilderTree, ctx: Context) -> list[str]:
+    """The Debian packages whose libraries the ELF files of ``tree`` (a runtime tree) load:
+    the very packages of the builder tree they were linked against, found by their files."""
+    elves = elf.scan(tree)
+    own = {info.soname for info in elves.values() if info.soname}
+    own |= {path.rsplit("/", 1)[-1] for path in elves}
+    wanted = {name for info in elves.values() for name in info.needed if name not in own}
+    folders = set(elf.default_search_dirs(builder.arch))
+    found: dict[str, str] = {}
+    for deb in ctx.debs(builder.packages):
+        for entry in deb.entries:
+            folder, _, name = entry.path.rpartition("/")
+            if name in wanted and folder in folders and not deb.name.endswith("-dev"):
+                found.setdefault(name, deb.name)
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise ImageCheckError(
+            f"CPython's modules need {', '.join(missing)}, which no package of the builder "
+            "tree ships; this is a bug in the builder's package list"
+        )
+    return sorted(set(found.values()))
+
+
+def check_runnable(arch: str) -> None:
+    """Whether this host can run ``arch`` code in the builder tree (natively or through a
+    registered qemu-user with the fix-binary flag, which a chroot needs)."""
+    if arch == host_arch():
+        return
+    machine = {"amd64": "x86_64", "arm64": "aarch64", "armhf": "arm", "armel": "arm",
+               "i386": "i386", "ppc64el": "ppc64le", "s390x": "s390x",
+               "riscv64": "riscv64"}.get(arch, arch)  # fmt: skip
+    entry = Path(f"/proc/sys/fs/binfmt_misc/qemu-{machine}")
+    try:
+        text = entry.read_text()
+    except OSError:
+        text = ""
+    flags = next((line.split()[1] for line in text.splitlines() if line.startswith("flags:")), "")
+    if "enabled" in text and "F" in flags:
+        return
+    raise UsageError(
+        f"cannot build CPython for {arch} on this {host_arch()} host: it cannot run {arch} "
+        f"code (no qemu-{machine} registered with binfmt_misc's F flag); install "
+        f"qemu-user-static and binfmt-support, or build on an {arch} machine"
+    )
+
+
+def _unpack(source: Path, work: Path, tarball: Tarball) -> None:
+    """The tarball's ``Python-X.Y.Z/`` tree into ``work``; ``tarfile``'s data filter refuses
+    absolute paths, links out of the tree and device files."""
+    top = f"Python-{tarball.version}"
+    try:
+        with tarfile.open(source, "r:xz") as archive:
+            members = archive.getmembers()
+            if not members or any(
+                m.name != top and not m.name.startswith(top + "/") for m in members
+            ):
+                raise UsageError(
+                    f"{tarball.file_name} from {tarball.origin} is not a CPython {tarball.version} "
+                    f"source tarball (everything in it must be under {top}/)"
+                )
+            archive.extractall(work, members=members, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise UsageError(
+            f"{tarball.file_name} from {tarball.origin} cannot be unpacked ({exc}); "
+            "give a CPython .tar.xz"
+        ) from None
+
+
+def _strip_command(dest: str) -> list[str]:
+    # The interpreter and the extension modules, not the scripts beside them (python3.X-config).
+    # --strip-unneeded keeps the dynamic symbols the extension modules link against.
+    return [
+        "find", f"{dest}/{PREFIX}", "-type", "f", "(", "-name", "*.so", "-o", "-name",
+        "python3.[0-9]", "-o", "-name", "python3.[0-9][0-9]", ")", "-exec", "strip",
+        "--strip-unneeded", "{}", "+",
+    ]  # fmt: skip
+
+
+def _fail(version: str, step: str, code: int, log_path: Path) -> None:
+    lines = log_path.read_bytes().decode("utf-8", "replace").splitlines()
+    for line in lines[-LOG_TAIL:]:
+        log(f"  | {line}")
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+    raise BuildError(
+        f"building CPython {version} failed in {step} (exit {code}): {last[:200]}; "
+        f"the full log is {log_path}"
+    )
+
+
+# What the image leaves out of an install: files for building against CPython and the
+# tools around it. (The standard library's own cuts are slices, as for Debian's Python.)
+def _dropped(minor: str) -> re.Pattern[str]:
+    lib = re.escape(f"{PREFIX}/lib/python{minor}")
+    return re.compile(
+        rf"{PREFIX}/include(/.*)?|{PREFIX}/lib/pkgconfig(/.*)?|{PREFIX}/share(/.*)?"
+        rf"|{PREFIX}/lib/libpython.*\.a"
+        rf"|{PREFIX}/bin/(idle3.*|pydoc3.*|2to3.*|python3.*-config)"
+        rf"|{lib}/config-{re.escape(minor)}-[^/]*(/.*)?"
+        rf"|{lib}/ensurepip(/.*)?"
+        rf"|.*/__pycache__(/.*)?"
+    )
+
+
+def runtime_tree(installed: Installed) -> Tree:
+    """What of the install goes into a runtime image, as a tree rooted at ``/``."""
+    dropped = _dropped(installed.minor)
+    tree = Tree()
+    base = installed.root
+    for directory, dirs, files in os.walk(base):
+        for name in sorted([*dirs, *files]):
+            path = Path(directory) / name
+            relative = str(path.relative_to(base))
+            if dropped.fullmatch(relative):
+                if name in dirs:
+                    dirs.remove(name)
+                continue
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                tree.add_symlink(relative, os.readlink(path))
+            elif stat.S_ISDIR(info.st_mode):
+                tree.add_dir(relative, 0o755)
+            elif stat.S_ISREG(info.st_mode):
+                tree.add_file(relative, path.read_bytes(), 0o755 if info.st_mode & 0o111 else 0o644)
+        dirs.sort()
+    for name in ("python", "python3"):
+        link = f"{PREFIX}/bin/{name}"
+        if tree.get(link) is None:
+            tree.add_symlink(link, f"python{installed.minor}")
+    return tree

@@ -1,0 +1,294 @@
+"""CPython from source: the spec, the lock record, the sandbox, the recipe and the SBOM."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+from pydistroless import config, sandbox, sbom
+from pydistroless import lock as lockfile
+from pydistroless.errors import UsageError
+from pydistroless.fs import slicing
+from pydistroless.fs.tree import Tree
+from pydistroless.lock import ArchLock, Lock, PythonSource, ReleaseInfo
+from pydistroless.python import cpython, runtime, stdlib_zip
+from pydistroless.python.source import Tarball
+from pydistroless.spec import ImageSpec
+from tests.unit.test_lock import package
+
+SHA = "1e" * 32
+SOURCE = PythonSource(
+    version="3.13.15",
+    urls=("http://mirror.invalid/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz",),
+    sha256=SHA,
+    size=23160540,
+    origin="sid Sources (python3.13 3.13.15-1)",
+    optimize=False,
+)
+
+
+def source_lock() -> Lock:
+    return Lock(
+        suite="trixie",
+        codename="trixie",
+        debian_version="13.2",
+        releases=(ReleaseInfo("trixie", "Sat, 15 Nov 2025 10:00:00 UTC", "13.2", "11" * 32),),
+        archs=(
+            ArchLock(
+                arch="amd64",
+                python="3.13",
+                python_package_version="3.13.15",
+                packages=(package("base-files", "13.8"), package("libssl3t64", "3.5.1-1")),
+                python_source=SOURCE,
+            ),
+        ),
+    )
+
+
+# --- what the user asks for ---------------------------------------------------------------
+
+
+def test_a_patch_release_is_a_python_version():
+    spec = ImageSpec(python="3.13.15")
+    assert spec.python_minor == "3.13"
+    assert ImageSpec(python="3.14").python_minor == "3.14"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"python": "3.13.15.1"}, "is not a Python version"),
+        ({"python_from": "conda"}, "--python-from 'conda' is unknown"),
+        ({"python": "3.13.15", "source_url": "/tmp/x.tar.xz"}, "go together"),
+        ({"python": "3.13", "source_url": "/x", "source_sha256": SHA}, "add --python 3.X.Y"),
+        ({"python": "3.13.15", "source_url": "/x", "source_sha256": "abc"}, "not a SHA256"),
+        ({"python": "3.13.15", "python_from": "debian"}, "picked by MAJOR.MINOR"),
+        (
+            {
+                "python": "3.13.15",
+                "python_from": "debian",
+                "source_url": "/x",
+                "source_sha256": SHA,
+            },
+            "drop --python-from debian",
+        ),
+    ],
+)
+def test_contradictory_python_requests_are_refused(fields, message):
+    with pytest.raises(UsageError, match=message):
+        ImageSpec(**fields)
+
+
+def test_the_config_file_takes_the_same_keys(tmp_path: Path):
+    data = {
+        "python": "3.13.15",
+        "python-optimizations": False,
+        "matrix": {"python-from": ["auto", "source"]},
+    }
+    found = config.parse(data, path=tmp_path / "pydistroless.toml", base=ImageSpec())
+    assert [(i.python, i.python_from, i.optimize_python) for i in found.images] == [
+        ("3.13.15", "auto", False),
+        ("3.13.15", "source", False),
+    ]
+    with pytest.raises(UsageError, match="python-optimizations must be true or false"):
+        config.parse({"python-optimizations": "no"}, path=tmp_path / "p.toml", base=ImageSpec())
+
+
+# --- the lock's record of it ---------------------------------------------------------------
+
+
+def test_a_lock_with_a_python_source_round_trips():
+    lock = source_lock()
+    text = lockfile.dumps(lock)
+    assert '"python-source": {' in text
+    assert lockfile.loads(text) == lock
+    assert lock.archs[0].prefix == "usr/local"
+
+
+def _edited(**changes) -> str:
+    data = json.loads(lockfile.dumps(source_lock()))
+    data["archs"][0]["python-source"].update(changes)
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"version": "3.13.14"}, "is not the version of its python-source"),
+        ({"sha256": "xyz"}, "is not a valid sha256"),
+        ({"urls": ["ftp://host/x.tar.xz"]}, "not an http(s) or file URL"),
+        ({"urls": ["http://user:pw@host/x.tar.xz"]}, "without credentials"),
+        ({"optimize": "yes"}, "optimize must be true or false"),
+        ({"flags": "-O3"}, "unknown field(s) flags"),
+    ],
+)
+def test_hand_edited_python_sources_are_refused(changes, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        lockfile.loads(_edited(**changes), source="my.lock")
+
+
+# --- the sandbox and the recipe -------------------------------------------------------------
+
+
+def test_the_build_runs_chrooted_with_a_clean_environment(monkeypatch):
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    argv = sandbox.command(Path("/cache/builder"), ["make", "-j2"], cwd="/build/src")
+    assert argv[:2] == ["chroot", "/cache/builder"]
+    assert argv[argv.index("/usr/bin/env") + 1] == "-i"
+    assert "SOURCE_DATE_EPOCH=0" in argv
+    assert argv[-2:] == ["make", "-j2"]
+    assert argv[argv.index("/build/src") - 1] == 'cd "$0" && exec "$@"'
+
+
+def test_without_root_the_build_runs_in_a_user_namespace(monkeypatch):
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(sandbox, "_user_namespaces", lambda: True)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: f"/usr/bin/{name}")
+    argv = sandbox.command(Path("/cache/builder"), ["true"], cwd="/")
+    assert argv[:5] == ["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "sh"]
+    assert 'mount --bind /dev/null "$0/dev/null"' in argv[6]
+    monkeypatch.setattr(sandbox, "_user_namespaces", lambda: False)
+    with pytest.raises(UsageError, match=r"needs root .* or unprivileged user namespaces"):
+        sandbox.command(Path("/cache/builder"), ["true"], cwd="/")
+
+
+def test_the_configure_flags_follow_the_options():
+    quick = cpython.Options(optimize=False).configure_args("amd64")
+    assert "--build=x86_64-linux-gnu" in quick and "--prefix=/usr/local" in quick
+    assert "--enable-optimizations" not in quick
+    full = cpython.Options().configure_args("arm64")
+    assert {"--enable-optimizations", "--with-lto", "--build=aarch64-linux-gnu"} <= set(full)
+
+
+def test_a_foreign_architecture_without_qemu_is_refused_before_anything_is_built(monkeypatch):
+    monkeypatch.setattr(cpython, "host_arch", lambda: "amd64")
+    cpython.check_runnable("amd64")
+    monkeypatch.setattr(cpython.Path, "read_text", lambda self: "")
+    with pytest.raises(UsageError, match="cannot build CPython for s390x on this amd64 host"):
+        cpython.check_runnable("s390x")
+    enabled = "enabled\ninterpreter /usr/libexec/qemu-binfmt/s390x-binfmt-P\nflags: POCF\n"
+    monkeypatch.setattr(cpython.Path, "read_text", lambda self: enabled)
+    cpython.check_runnable("s390x")
+
+
+def _tarball(tmp_path: Path, names: list[str]) -> Path:
+    path = tmp_path / "Python-3.13.15.tar.xz"
+    with tarfile.open(path, "w:xz") as archive:
+        for name in names:
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            archive.addfile(info, io.BytesIO(b"x\n"))
+    return path
+
+
+TARBALL = Tarball("3.13.15", ("file:///x",), SHA, None, "--source-url")
+
+
+def test_a_tarball_with_files_outside_its_top_folder_is_refused(tmp_path: Path):
+    bad = _tarball(tmp_path, ["Python-3.13.15/configure", "etc/cron.d/evil"])
+    with pytest.raises(UsageError, match=r"is not a CPython 3\.13\.15 source tarball"):
+        cpython._unpack(bad, tmp_path / "work", TARBALL)
+    escaping = _tarball(tmp_path, ["Python-3.13.15/../../evil"])
+    with pytest.raises(UsageError, match="cannot be unpacked"):
+        cpython._unpack(escaping, tmp_path / "work", TARBALL)
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "work" / "etc").exists()
+
+
+def test_a_failed_step_names_itself_its_last_line_and_the_log(tmp_path: Path, capsys):
+    log = tmp_path / "build.log"
+    log.write_text("".join(f"line {i}\n" for i in range(40)) + "error: no C compiler\n\n")
+    with pytest.raises(cpython.BuildError) as caught:
+        cpython._fail("3.13.15", "configure", 77, log)
+    message = str(caught.value)
+    assert message == (
+        f"building CPython 3.13.15 failed in configure (exit 77): error: no C compiler; "
+        f"the full log is {log}"
+    )
+    shown = capsys.readouterr().err
+    assert "  | error: no C compiler" in shown and "line 25" not in shown and "line 30" in shown
+
+
+def test_the_runtime_tree_leaves_out_what_only_builds_need(tmp_path: Path):
+    root = tmp_path / "install"
+    files = {
+        "usr/local/bin/python3.13": 0o755,
+        "usr/local/bin/python3.13-config": 0o755,
+        "usr/local/bin/idle3.13": 0o755,
+        "usr/local/include/python3.13/Python.h": 0o644,
+        "usr/local/lib/libpython3.13.a": 0o644,
+        "usr/local/lib/pkgconfig/python3.pc": 0o644,
+        "usr/local/lib/python3.13/os.py": 0o644,
+        "usr/local/lib/python3.13/__pycache__/os.cpython-313.pyc": 0o644,
+        "usr/local/lib/python3.13/config-3.13-x86_64-linux-gnu/Makefile": 0o644,
+        "usr/local/lib/python3.13/ensurepip/__init__.py": 0o644,
+        "usr/local/lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so": 0o755,
+        "usr/local/share/man/man1/python3.13.1": 0o644,
+    }
+    for name, mode in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+        (root / name).chmod(mode)
+    (root / "usr/local/bin/python3").symlink_to("python3.13")
+    tree = cpython.runtime_tree(cpython.Installed(root, "3.13.15", "amd64", 1.0))
+    kept = sorted(e.path for e in tree.files())
+    assert kept == [
+        "usr/local/bin/python3.13",
+        "usr/local/lib/python3.13/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so",
+        "usr/local/lib/python3.13/os.py",
+    ]
+    assert tree.get("usr/local/bin/python3").target == "python3.13"
+    assert tree.get("usr/local/bin/python").target == "python3.13"
+    assert tree.get("usr/local/bin/python3.13").mode == 0o755
+    assert runtime.prefix_of(tree, "3.13") == "usr/local"
+    assert runtime.stdlib_dir(Tree(), "3.13") == "usr/lib/python3.13"
+
+
+def test_slices_and_the_sources_hook_find_a_usr_local_stdlib():
+    tree = Tree()
+    for name in ("os.py", "test/test_os.py", "idlelib/idle.py", "json/__init__.py"):
+        tree.add_file(f"usr/local/lib/python3.13/{name}", b"")
+    slicing.cut(tree)
+    assert sorted(e.path for e in tree.files()) == [
+        "usr/local/lib/python3.13/json/__init__.py",
+        "usr/local/lib/python3.13/os.py",
+    ]
+    stdlib_zip.add_hook(tree, "3.13")
+    assert tree.get(f"usr/local/lib/python3.13/{stdlib_zip.HOOK}.py") is not None
+    assert stdlib_zip.pth_dir(tree, "3.13") == "usr/local/lib/python3.13/site-packages"
+
+
+# --- the SBOM ------------------------------------------------------------------------------
+
+UPSTREAM = sbom.UpstreamPython("3.13.15", SOURCE.urls[0], SHA)
+SUBJECT = sbom.SbomSubject("pydistroless/python:3.13.15-debian13", "amd64", "13", 1_700_000_000)
+
+
+def test_the_spdx_document_lists_cpython_with_a_purl_and_a_cpe(tmp_path: Path):
+    path = tmp_path / "image.spdx.json"
+    path.write_bytes(sbom.add_cpython(sbom.spdx(SUBJECT, []), UPSTREAM, fmt="spdx"))
+    document = parse_file(str(path))
+    assert validate_full_spdx_document(document) == []
+    python = next(p for p in document.packages if p.name == "python")
+    assert python.version == "3.13.15"
+    locators = {r.locator for r in python.external_references}
+    assert "cpe:2.3:a:python:python:3.13.15:*:*:*:*:*:*:*" in locators
+    assert any(
+        r.startswith("pkg:generic/python@3.13.15?download_url=http%3A%2F%2F") for r in locators
+    )
+    assert python.checksums[0].value == SHA
+
+
+def test_the_cyclonedx_document_lists_cpython():
+    document = sbom.add_cpython(sbom.cyclonedx(SUBJECT, []), UPSTREAM, fmt="cyclonedx")
+    errors = JsonStrictValidator(SchemaVersion.V1_5).validate_str(document.decode())
+    assert errors is None, errors
+    component = json.loads(document)["components"][-1]
+    assert component["cpe"] == "cpe:2.3:a:python:python:3.13.15:*:*:*:*:*:*:*"
