@@ -17,7 +17,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydistroless import code_digest
 from pydistroless.assemble import unpack
 from pydistroless.cache import sha256_hex
 from pydistroless.context import Context
@@ -83,9 +82,15 @@ class BuilderTree:
         return tree_key(self.packages)
 
 
+# How the packages become a tree (add_effects, write_tree, make_devices): bump it when that
+# changes, and every builder tree (and every CPython built in one) is made again. Not the
+# whole tool's digest: an unrelated change must not cost a CPython build.
+TREE_FORMAT = 1
+
+
 def tree_key(packages: tuple[LockedPackage, ...]) -> str:
     return sha256_hex(
-        json.dumps({"tool": code_digest(), "packages": sorted(p.sha256 for p in packages)}).encode()
+        json.dumps({"format": TREE_FORMAT, "packages": sorted(p.sha256 for p in packages)}).encode()
     )
 
 

@@ -46,7 +46,8 @@ Exit codes: 0 success, 2 bad usage or configuration, 3 network, 4 signature or
 checksum mismatch, 5 missing from cache with --offline, 6 unresolvable packages,
 7 malformed or hostile package, 8 image check failed, 9 output failed,
 10 registry failed, 11 registry login needed or refused, 12 not on the registry,
-13 registry certificate not trusted, 14 no image for that platform, 15 malformed image.
+13 registry certificate not trusted, 14 no image for that platform, 15 malformed image,
+16 compiling CPython failed.
 """
 
 
@@ -313,7 +314,10 @@ def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit: set[str])
 
     if ("suite" in explicit or spec.suite != DEFAULT_SUITE) and spec.suite != lock.suite:
         raise contradiction("--suite", spec.suite, lock.suite)
-    if spec.python is not None and spec.python != python:
+    source = lock.archs[0].python_source
+    if source is not None:
+        python = source.version  # the lock's exact upstream release
+    if spec.python is not None and spec.python not in (python, lock.archs[0].python):
         raise contradiction("--python", spec.python, f"Python {python}")
     if "archs" in explicit:
         extra = [a for a in spec.archs if a not in locked_archs]

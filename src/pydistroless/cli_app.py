@@ -233,6 +233,10 @@ def _bases(location: str | None, kw: dict[str, Any], context: Context) -> list[B
             variant=kw["variant"],
             user=kw["user"],
             sbom_format=kw["sbom_format"],
+            python_from=kw["python_from"],
+            optimize_python=not kw["no_python_optimizations"],
+            source_url=kw["source_url"],
+            source_sha256=kw["source_sha256"],
         )
         built = build(spec, context)
         # Bytecode does not depend on the CPU: another architecture's .pyc are compiled by the

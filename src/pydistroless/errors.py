@@ -107,3 +107,9 @@ class ImageFormatError(PydistrolessError):
     JSON, a descriptor without a digest, a blob that is not what its descriptor says."""
 
     exit_code = 15
+
+
+class BuildError(PydistrolessError):
+    """Compiling CPython failed; the message names the step, its last line and the log."""
+
+    exit_code = 16

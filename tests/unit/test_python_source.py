@@ -15,7 +15,7 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 
 from pydistroless import config, sandbox, sbom
 from pydistroless import lock as lockfile
-from pydistroless.errors import UsageError
+from pydistroless.errors import BuildError, UsageError
 from pydistroless.fs import slicing
 from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock, PythonSource, ReleaseInfo
@@ -205,7 +205,7 @@ def test_a_tarball_with_files_outside_its_top_folder_is_refused(tmp_path: Path):
 def test_a_failed_step_names_itself_its_last_line_and_the_log(tmp_path: Path, capsys):
     log = tmp_path / "build.log"
     log.write_text("".join(f"line {i}\n" for i in range(40)) + "error: no C compiler\n\n")
-    with pytest.raises(cpython.BuildError) as caught:
+    with pytest.raises(BuildError) as caught:
         cpython._fail("3.13.15", "configure", 77, log)
     message = str(caught.value)
     assert message == (

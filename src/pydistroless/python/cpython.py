@@ -27,12 +27,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydistroless import code_digest, sandbox
+from pydistroless import sandbox
 from pydistroless.arch import architecture
 from pydistroless.builder import BuilderTree, builder_tree
 from pydistroless.cache import sha256_hex
 from pydistroless.context import Context
-from pydistroless.errors import ImageCheckError, PydistrolessError, UsageError
+from pydistroless.errors import BuildError, ImageCheckError, UsageError
 from pydistroless.fetch import log
 from pydistroless.fs import elf
 from pydistroless.fs.tree import Tree
@@ -41,14 +41,11 @@ from pydistroless.python.source import Tarball, fetch
 from pydistroless.spec import host_arch
 
 PREFIX = "usr/local"
+# The build's steps beyond their arguments (which are part of the key themselves): bump it
+# when they change, and every cached CPython is compiled again.
+RECIPE = 1
 # Lines of the build log shown with a failure; the whole log stays in the cache.
 LOG_TAIL = 15
-
-
-class BuildError(PydistrolessError):
-    """Compiling CPython failed; the message names the step and where its log is."""
-
-    exit_code = 16
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,8 @@ def build_key(tarball: Tarball, builder: BuilderTree, options: Options) -> str:
     return sha256_hex(
         json.dumps(
             {
-                "recipe": code_digest(),
+                "recipe": RECIPE,
+                "strip": _strip_command("/"),
                 "tarball": tarball.sha256,
                 "arch": builder.arch,
                 "configure": options.configure_args(builder.arch),
@@ -177,6 +175,7 @@ def build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: Context
 def compiled(source: PythonSource, suite: str, arch: str, ctx: Context) -> Installed:
     """The locked upstream Python built for ``arch`` in a builder tree of ``suite``."""
     tarball = Tarball(source.version, source.urls, source.sha256, source.size, source.origin)
+    check_runnable(arch)  # before the builder tree's packages are downloaded for nothing
     builder = builder_tree(suite, arch, ctx)
     return build(tarball, builder, Options(optimize=source.optimize), ctx)
 

@@ -1,0 +1,284 @@
+"""Upstream CPython compiled from source on trixie, in a real docker engine.
+
+The tarball is the Debian archive's unchanged upstream one (its SHA256 from sid's or forky's
+signed ``Sources``); it is compiled without PGO and LTO here, to keep the suite quick. One
+module-scoped lock and build are checked from every side: the stdlib sweep as nonroot on a
+read-only root, the libraries its ELF files load (all trixie's, all in ``status.d``), the
+SBOM, a cached rebuild offline, and an app on top of it. The bad inputs each end in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+from pydistroless.spec import host_arch
+from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES
+from tests.fixtures.tools import (
+    assert_clean_failure,
+    describe,
+    need_network,
+    pydistroless,
+    shared_cache_dir,
+)
+
+if TYPE_CHECKING:
+    from conftest import Engine
+
+pytestmark = [pytest.mark.network, pytest.mark.docker]
+
+VERSION = "3.13.15"  # the one upstream tarball this machine's mirror serves
+TAG = "pydistroless-test/python:from-source"
+NONROOT = 65532
+QUICK = ("--no-python-optimizations", "--accept-expired-release")
+SUITES = {"trixie", "trixie-updates", "trixie-security"}
+
+# The modules of the base sweep, and the two it leaves to Debian's packaging of them.
+EXTRA_CHECK = r"""
+def t_readline():
+    import readline
+    readline.add_history("x"); assert readline.get_current_history_length() == 1
+
+def t_dbm():
+    import dbm, dbm.gnu, dbm.ndbm, tempfile, os
+    path = os.path.join(tempfile.mkdtemp(), "db")
+    with dbm.open(path, "c") as db:
+        db[b"k"] = b"v"
+    with dbm.open(path) as db:
+        assert db[b"k"] == b"v"
+
+def t_version():
+    assert sys.version.startswith("%s "), sys.version
+    assert sys.prefix == "/usr/local" and sys.executable == "/usr/local/bin/python3.13"
+    assert sys.flags.optimize == 0 and not sys.flags.no_site
+"""
+
+
+@dataclass(frozen=True)
+class Built:
+    lock: dict
+    tar: Path
+    digest: str
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    need_network()
+    out = tmp_path_factory.mktemp("from-source")
+    made = pydistroless("lock", "--python", VERSION, *QUICK, "-o", out / "python.lock")
+    assert made.returncode == 0, describe(made)
+    result = pydistroless(
+        "build", "--lock", out / "python.lock", "--accept-expired-release",
+        "--output", out / "img.tar", "--tag", TAG,
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    digest = result.stdout.strip().splitlines()[-1]
+    lock = json.loads((out / "python.lock").read_text())
+    return Built(lock, out / "img.tar", digest, made.stderr + result.stderr)
+
+
+@pytest.fixture(scope="module")
+def image(built: Built, docker_engine: Engine) -> Iterator[str]:
+    docker_engine("load", "-i", str(built.tar))
+    yield TAG
+    docker_engine.remove_images(TAG)
+
+
+@pytest.fixture(scope="module")
+def files(image: str, docker_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The image's file system, as docker exports it."""
+    root = tmp_path_factory.mktemp("rootfs")
+    name = "pydistroless-from-source-export"
+    docker_engine("rm", "-f", name, check=False)
+    docker_engine("create", "--name", name, image)
+    try:
+        exported = docker_engine.argv("export", name)
+        data = subprocess.run(exported, capture_output=True, check=True, timeout=300).stdout
+    finally:
+        docker_engine("rm", "-f", name, check=False)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        archive.extractall(root, filter="tar")
+    return root
+
+
+def test_the_terminal_says_why_python_is_compiled(built: Built):
+    assert re.search(
+        rf"Python {VERSION}: compiling upstream CPython from source \(trixie has 3\.13\.\d+\)",
+        built.stderr,
+    ), built.stderr
+
+
+def test_the_lock_records_the_tarball_and_only_trixie_packages(built: Built):
+    (arch,) = built.lock["archs"]
+    source = arch["python-source"]
+    assert source["version"] == VERSION and source["optimize"] is False
+    assert re.fullmatch(r"[0-9a-f]{64}", source["sha256"])
+    assert source["urls"][0].endswith(f"/python3.13_{VERSION}.orig.tar.xz")
+    assert re.fullmatch(r"(sid|forky) Sources \(python3\.13 .+\)", source["origin"])
+    names = {p["name"] for p in arch["packages"]}
+    assert not {n for n in names if n.startswith(("python3", "libpython3"))}, names
+    assert {"libssl3t64", "libsqlite3-0", "libffi8", "liblzma5", "libbz2-1.0"} <= names
+    assert {p["suite"] for p in arch["packages"]} <= SUITES
+
+
+def test_standard_library_works_as_nonroot_on_a_read_only_root(image: str, docker_engine: Engine):
+    script = STDLIB_CHECK.replace(
+        'for name, func in list(globals().items()):', EXTRA_CHECK % VERSION
+        + '\nfor name, func in list(globals().items()):'
+    )  # fmt: skip
+    result = docker_engine(
+        "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", image, "-c", script,
+        check=False,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    ok = {line.split()[1] for line in lines if line.startswith("OK ")}
+    failed = [line for line in lines if line.startswith("FAIL ")]
+    assert not failed and ok == STDLIB_MODULES | {"readline", "dbm", "version"}, describe(result)
+    assert f"UID {NONROOT} HOME /home/nonroot CWD /home/nonroot" in lines
+    assert "SH False" in lines
+    config = json.loads(docker_engine("image", "inspect", image).stdout)[0]["Config"]
+    assert config["Entrypoint"] == ["/usr/local/bin/python3.13"]
+    assert config["Labels"]["dev.pydistroless.python.version"] == VERSION
+    printed = docker_engine.run(image, "--version").stdout.strip()
+    assert printed == f"Python {VERSION}"
+
+
+def _status(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """status.d: package -> version, and each listed file -> its package."""
+    versions, owners = {}, {}
+    for path in (root / "var/lib/dpkg/status.d").iterdir():
+        if path.suffix == ".md5sums":
+            for line in path.read_text().splitlines():
+                owners["/" + line.split(None, 1)[1]] = path.stem
+        else:
+            versions[path.name] = re.search(r"^Version: (\S+)", path.read_text(), re.M).group(1)
+    return versions, owners
+
+
+def test_every_library_the_python_loads_is_a_trixie_package_in_status_d(built: Built, files: Path):
+    versions, owners = _status(files)
+    locked = {p["name"]: p["version"] for p in built.lock["archs"][0]["packages"]}
+    assert versions == {n: v for n, v in locked.items() if n in versions}
+    libdir = files / "usr/lib" / ("x86_64-linux-gnu" if host_arch() == "amd64" else "")
+    needed: dict[str, set[str]] = {}
+    for path in (files / "usr/local").rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        with path.open("rb") as stream:
+            if stream.read(4) != b"\x7fELF":
+                continue
+            stream.seek(0)
+            for section in ELFFile(stream).iter_sections():
+                if isinstance(section, DynamicSection):
+                    for tag in section.iter_tags("DT_NEEDED"):
+                        needed.setdefault(tag.needed, set()).add(path.name)
+    assert "libssl.so.3" in needed and "libc.so.6" in needed, needed
+    for soname, users in sorted(needed.items()):
+        library = libdir / soname
+        assert library.exists(), f"{soname} (needed by {sorted(users)[:3]}) is not in the image"
+        real = "/" + str(library.resolve().relative_to(files.resolve()))
+        assert real in owners, f"{real} is in no status.d package"
+        assert owners[real] in locked, owners[real]
+
+
+def test_the_sbom_lists_cpython_with_its_tarball(built: Built, files: Path):
+    document = json.loads((files / "usr/share/sbom/pydistroless.spdx.json").read_text())
+    python = next(p for p in document["packages"] if p["name"] == "python")
+    source = built.lock["archs"][0]["python-source"]
+    assert python["versionInfo"] == VERSION
+    assert python["checksums"] == [{"algorithm": "SHA256", "checksumValue": source["sha256"]}]
+    refs = {r["referenceType"]: r["referenceLocator"] for r in python["externalRefs"]}
+    assert refs["cpe23Type"] == f"cpe:2.3:a:python:python:{VERSION}:*:*:*:*:*:*:*"
+    assert refs["purl"].startswith(f"pkg:generic/python@{VERSION}?download_url=")
+    assert not (files / "usr/local/include").exists()
+    assert not list((files / "usr/local/lib").glob("libpython*"))
+    assert not (files / "usr/local/lib/python3.13/test").exists()
+
+
+def test_a_second_build_comes_from_the_cache_offline(built: Built, tmp_path: Path):
+    again = pydistroless(
+        "build", "--python", VERSION, *QUICK, "--offline", "--output", tmp_path / "again.tar",
+        "--tag", TAG,
+    )  # fmt: skip
+    assert again.returncode == 0, describe(again)
+    assert "compiling CPython" not in again.stderr
+    assert again.stdout.strip().splitlines()[-1] == built.digest
+
+
+# ---- bad input ------------------------------------------------------------------------------
+
+
+def test_an_unknown_release_names_the_known_ones(tmp_path: Path):
+    result = pydistroless("build", "--python", "3.13.99", *QUICK, "--output", tmp_path / "x.tar")
+    line = assert_clean_failure(result, 2, "CPython 3.13.99 is not in the Sources of", VERSION)
+    assert "--source-url" in line
+    assert not (tmp_path / "x.tar").exists()
+
+
+def test_a_tarball_whose_sha256_differs_is_refused_and_not_kept(tmp_path: Path):
+    fake = tmp_path / "Python-3.13.15.tar.xz"
+    fake.write_bytes(b"not a tarball")
+    wrong = "0" * 64
+    result = pydistroless(
+        "build", "--python", VERSION, "--source-url", fake, "--source-sha256", wrong,
+        "--no-python-optimizations", "--output", tmp_path / "x.tar",
+    )  # fmt: skip
+    assert_clean_failure(result, 4, "does not hash to --source-sha256", "nothing was kept")
+    assert not (shared_cache_dir() / "blobs" / "sha256" / wrong).exists()
+    assert not (tmp_path / "x.tar").exists()
+
+
+def _failing_tarball(directory: Path) -> tuple[Path, str]:
+    """A CPython-shaped tarball whose ``configure`` fails as a missing compiler would."""
+    script = b"#!/bin/sh\necho 'checking for gcc... no'\necho 'configure: error: no acceptable C compiler found in $PATH' >&2\nexit 77\n"  # noqa: E501
+    path = directory / "Python-3.13.98.tar.xz"
+    with tarfile.open(path, "w:xz") as archive:
+        info = tarfile.TarInfo("Python-3.13.98/configure")
+        info.size, info.mode = len(script), 0o755
+        archive.addfile(info, io.BytesIO(script))
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_compiler_failure_shows_the_log_tail_and_leaves_nothing_half_built(tmp_path: Path):
+    tarball, digest = _failing_tarball(tmp_path)
+    result = pydistroless(
+        "build", "--python", "3.13.98", "--source-url", tarball, "--source-sha256", digest,
+        "--no-python-optimizations", "--output", tmp_path / "x.tar",
+    )  # fmt: skip
+    line = assert_clean_failure(
+        result, 16, "building CPython 3.13.98 failed in configure (exit 77)",
+        "no acceptable C compiler found", "the full log is ",
+    )  # fmt: skip
+    assert "  | checking for gcc... no" in result.stderr
+    log = Path(line.rsplit("the full log is ", 1)[1])
+    assert "no acceptable C compiler" in log.read_text()
+    pythons = shared_cache_dir() / "pythons"
+    assert not [p for p in pythons.iterdir() if p.name.startswith(".python-")]
+    for builder in (shared_cache_dir() / "builders").glob("*/build"):
+        assert not list(builder.iterdir()), f"{builder} keeps a build's work tree"
+    assert not (tmp_path / "x.tar").exists()
+
+
+def test_an_architecture_this_host_cannot_run_is_refused_before_building(tmp_path: Path):
+    other = "arm64" if host_arch() == "amd64" else "amd64"
+    result = pydistroless(
+        "build", "--python", VERSION, "--arch", other, *QUICK, "--output", tmp_path / "x.tar"
+    )
+    assert_clean_failure(
+        result, 2, f"cannot build CPython for {other} on this {host_arch()} host",
+        "install qemu-user-static",
+    )  # fmt: skip
+    assert not (tmp_path / "x.tar").exists()
