@@ -27,6 +27,7 @@ SCRIPTS = {
     "startup": True,
     "registry": True,
     "app": True,
+    "python_source": True,
 }
 
 

@@ -40,9 +40,10 @@ def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> Non
     context = Context.create(sources_from(**kw))
     rows = outdated.behind(suite, packages, context)
     upstream, note = None, None
+    compiled = python is not None and python[2]
     if python is not None:
         try:
-            upstream = outdated.upstream_python(*python, context)
+            upstream = outdated.upstream_python(python[0], python[1], context)
         except PydistrolessError as exc:
             note = f"upstream Python not checked: {exc}"
     if as_json:
@@ -56,9 +57,14 @@ def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> Non
         if rows:
             click.echo(outdated.table(rows))
         if upstream is not None and upstream.behind:
+            why = (
+                f"compiled from source: rebuild with --python {upstream.newest}"
+                if compiled
+                else "Debian's own Python, so a rebuild does not change it"
+            )
             click.echo(
                 f"python {upstream.minor}: {upstream.installed} here, {upstream.newest} upstream "
-                f"({upstream.where}; Debian's own Python, so a rebuild does not change it)"
+                f"({upstream.where}; {why})"
             )
     if note:
         click.echo(f"note: {note}", err=True)
@@ -70,12 +76,17 @@ def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> Non
         else f"every package is up to date with {suite}",
         err=True,
     )
-    ctx.exit(1 if rows else 0)
+    # A Python compiled from source is ours to update: a newer upstream release is a reason
+    # to rebuild, as a Debian package update is.
+    python_behind = bool(compiled and upstream is not None and upstream.behind)
+    ctx.exit(1 if rows or python_behind else 0)
 
 
-def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any], tuple[str, str] | None]:
-    """The suite, the Debian packages and the Python (minor, version) of a lock or an
-    image."""
+def _installed(
+    what: str, kw: dict[str, Any]
+) -> tuple[str, list[Any], tuple[str, str, bool] | None]:
+    """The suite, the Debian packages and the Python (minor, version, compiled from source)
+    of a lock or an image."""
     from pydistroless import lock as lockfile
     from pydistroless import transfer
     from pydistroless.arch import for_platform
@@ -93,7 +104,8 @@ def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any], tuple[str
             Installed(p.name, p.version, arch.arch) for arch in lock.archs for p in arch.packages
         ]
         first = lock.archs[0]
-        return lock.suite, packages, (first.python, upstream_version(first.python_package_version))
+        version = upstream_version(first.python_package_version)
+        return lock.suite, packages, (first.python, version, first.python_source is not None)
     artifact = transfer.read(transfer.parse_location(what), registry_settings(kw))
     images = list(artifact.images()) if isinstance(artifact, Index) else [artifact]
     suite = None
@@ -108,7 +120,8 @@ def _installed(what: str, kw: dict[str, Any]) -> tuple[str, list[Any], tuple[str
         suite = suite or image.labels.get("dev.pydistroless.debian.suite") or _codename(tree)
         version = image.labels.get("dev.pydistroless.python.version")
         if version and python is None:
-            python = (".".join(version.split(".")[:2]), version)
+            compiled = "dev.pydistroless.python.source" in image.labels
+            python = (".".join(version.split(".")[:2]), version, compiled)
         packages += [Installed(n, v, arch.debian) for n, v in base_packages(tree).items()]
     if suite is None or not packages:
         raise UsageError(

@@ -69,6 +69,7 @@ def t_version():
 @dataclass(frozen=True)
 class Built:
     lock: dict
+    lock_path: Path
     tar: Path
     digest: str
     stderr: str
@@ -87,7 +88,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     assert result.returncode == 0, describe(result)
     digest = result.stdout.strip().splitlines()[-1]
     lock = json.loads((out / "python.lock").read_text())
-    return Built(lock, out / "img.tar", digest, made.stderr + result.stderr)
+    return Built(lock, out / "python.lock", out / "img.tar", digest, made.stderr + result.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +219,48 @@ def test_a_second_build_comes_from_the_cache_offline(built: Built, tmp_path: Pat
     assert again.stdout.strip().splitlines()[-1] == built.digest
 
 
+def test_outdated_asks_for_a_rebuild_when_upstream_has_a_newer_patch_release(built: Built):
+    result = pydistroless("outdated", built.lock_path, "--accept-expired-release")
+    match = re.search(
+        rf"python 3\.13: {VERSION} here, (3\.13\.\d+) upstream \((sid|forky) Sources; "
+        r"compiled from source: rebuild with --python \1\)",
+        result.stdout,
+    )
+    assert match, describe(result)
+    assert tuple(map(int, match.group(1).split("."))) > (3, 13, 15)
+    assert result.returncode == 1, describe(result)
+
+
+def test_the_fastapi_example_runs_on_the_from_source_base(
+    built: Built, tmp_path: Path, docker_engine: Engine
+):
+    from tests.e2e.test_app_examples import build as build_app
+    from tests.e2e.test_app_examples import detached, free_port, get, loaded, locked
+
+    tag = "e2e-fastapi-from-source:1"
+    project = locked("fastapi-uvicorn", tmp_path)
+    build_app(project, tmp_path / "app.tar", "--python", VERSION, *QUICK, "--tag", tag)
+    with loaded(docker_engine, tmp_path / "app.tar", tag):
+        config = json.loads(docker_engine("image", "inspect", tag).stdout)[0]["Config"]
+        assert config["Labels"]["dev.pydistroless.python.version"] == VERSION
+        assert config["Labels"]["dev.pydistroless.python.site-packages"] == (
+            "/usr/local/lib/python3.13/site-packages"
+        )
+        port = free_port()
+        with detached(
+            docker_engine, "e2e-fastapi-from-source", "--network", "host", "--read-only",
+            "--entrypoint", "/usr/local/bin/uvicorn", tag,
+            "main:app", "--host", "127.0.0.1", "--port", str(port),
+        ):  # fmt: skip
+            status, body = get(f"http://127.0.0.1:{port}/")
+            assert status == 200 and "I am alive" in body
+        printed = docker_engine(
+            "run", "--rm", "--network", "none", "--entrypoint", "/usr/local/bin/python3.13", tag,
+            "-c", "import sys, fastapi, pydantic_core; print(sys.version.split()[0])",
+        ).stdout  # fmt: skip
+        assert printed.strip() == VERSION
+
+
 # ---- bad input ------------------------------------------------------------------------------
 
 
@@ -266,7 +309,7 @@ def test_a_compiler_failure_shows_the_log_tail_and_leaves_nothing_half_built(tmp
     log = Path(line.rsplit("the full log is ", 1)[1])
     assert "no acceptable C compiler" in log.read_text()
     pythons = shared_cache_dir() / "pythons"
-    assert not [p for p in pythons.iterdir() if p.name.startswith(".python-")]
+    assert not [p for p in pythons.iterdir() if p.name.startswith(".")]
     for builder in (shared_cache_dir() / "builders").glob("*/build"):
         assert not list(builder.iterdir()), f"{builder} keeps a build's work tree"
     assert not (tmp_path / "x.tar").exists()

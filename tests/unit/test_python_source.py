@@ -15,6 +15,7 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 
 from pydistroless import config, sandbox, sbom
 from pydistroless import lock as lockfile
+from pydistroless.builder import BuilderTree
 from pydistroless.errors import BuildError, UsageError
 from pydistroless.fs import slicing
 from pydistroless.fs.tree import Tree
@@ -292,3 +293,11 @@ def test_the_cyclonedx_document_lists_cpython():
     assert errors is None, errors
     component = json.loads(document)["components"][-1]
     assert component["cpe"] == "cpe:2.3:a:python:python:3.13.15:*:*:*:*:*:*:*"
+
+
+def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path: Path):
+    builder = BuilderTree(tmp_path, "trixie", "amd64", ())
+    (tmp_path / "build" / "cpython-abc" / "Python-3.13.15").mkdir(parents=True)
+    (tmp_path / "build" / ".result-def").mkdir()
+    with cpython._builder_lock(builder):
+        assert list((tmp_path / "build").iterdir()) == []

@@ -16,6 +16,8 @@ is left out of the image's tree.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -24,6 +26,7 @@ import stat
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,12 +63,14 @@ class Options:
             "--enable-loadable-sqlite-extensions",
             "--with-system-expat",
             "--without-ensurepip",
-            # The test package and its extension modules: the image leaves them out, and
-            # installing and byte-compiling them is a good part of `make install`.
-            "--disable-test-modules",
         ]
         if self.optimize:
             args += ["--enable-optimizations", "--with-lto"]
+        else:
+            # The test package and its extension modules: the image leaves them out, and
+            # installing and byte-compiling them is a good part of `make install`. A PGO
+            # build keeps them, as its profile run exercises them.
+            args.append("--disable-test-modules")
         return args
 
 
@@ -118,15 +123,48 @@ def build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: Context
     source = fetch(tarball, ctx)
     if ctx.fetcher.offline:
         log(f"offline: building CPython {tarball.version} from the cached tarball")
-    home.parent.mkdir(parents=True, exist_ok=True)
-    logs = home.parent / "logs"
-    logs.mkdir(exist_ok=True)
-    log_path = logs / f"{home.name}.log"
-    log_path.write_bytes(b"")
+    with _builder_lock(builder):
+        if (home / ".ready").is_file():  # built by the build this one waited for
+            return build(tarball, builder, options, ctx)
+        logs = home.parent / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / f"{home.name}.log"
+        log_path.write_bytes(b"")
+        installed = _compile(source, tarball, builder, options, home, log_path)
+    log(f"compiled CPython {tarball.version} in {installed.seconds:.0f} s")
+    return installed
+
+
+@contextlib.contextmanager
+def _builder_lock(builder: BuilderTree) -> Iterator[None]:
+    """One build at a time in a builder tree (each takes every core anyway). Whatever lies in
+    its ``build`` folder when the lock is taken is the leftover of a build that was killed,
+    and is removed."""
+    folder = builder.root / "build"
+    with (folder.parent / "build.lock").open("a") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another CPython build in {builder.root}")
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        for leftover in folder.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        yield
+
+
+def _compile(
+    source: Path,
+    tarball: Tarball,
+    builder: BuilderTree,
+    options: Options,
+    home: Path,
+    log_path: Path,
+) -> Installed:
     how = "optimized (PGO + LTO)" if options.optimize else "unoptimized"
     log(f"compiling CPython {tarball.version} for {builder.arch}, {how}; log: {log_path}")
     started = time.monotonic()
-    staging = Path(tempfile.mkdtemp(prefix=".python-", dir=home.parent))
+    # Both in the builder's build folder, so that a killed build's are found and removed.
+    staging = Path(tempfile.mkdtemp(prefix=".result-", dir=builder.root / "build"))
     work = Path(tempfile.mkdtemp(prefix="cpython-", dir=builder.root / "build"))
     try:
         _unpack(source, work, tarball)
@@ -160,15 +198,10 @@ def build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: Context
             )
         )
         (staging / ".ready").write_text("ok\n")
-        try:
-            os.rename(staging, home)
-        except OSError:
-            if not (home / ".ready").is_file():  # another build won the race: use its copy
-                raise
+        os.rename(staging, home)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
-    log(f"compiled CPython {tarball.version} in {seconds:.0f} s")
     return Installed(home / "install", tarball.version, builder.arch, seconds)
 
 
