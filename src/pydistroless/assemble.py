@@ -77,10 +77,13 @@ def assemble(
             image_name=f"Python {arch_lock.python}",
         ),
     )
-    if spec.variant == "debug":
+    if spec.variant in ("debug", "builder"):
         generate.add_busybox_links(tree)
+    if spec.variant == "builder" and tree.get("usr/bin/sh") is None:
+        # `RUN` in a Dockerfile runs /bin/sh: busybox's, as no Debian shell is installed.
+        tree.add_symlink("usr/bin/sh", "busybox")
 
-    slicing.cut(tree, spec.keep)
+    slicing.cut(tree, spec.kept)
     elves = scan(tree)
     if spec.cuts("unused-libs"):
         unused = unused_libraries(tree, arch, elves=elves)

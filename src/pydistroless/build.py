@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -22,7 +23,8 @@ from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from pydistroless import code_digest, layer_cache
+from pydistroless import code_digest, layer_cache, toolchain
+from pydistroless.app import AppSpec, Base, build_app
 from pydistroless.arch import architecture
 from pydistroless.assemble import assemble, unpack
 from pydistroless.cache import Cache, log_cache_problem, sha256_hex
@@ -104,6 +106,8 @@ def build(spec: ImageSpec, ctx: Context, *, lock: Lock | None = None) -> Built:
             lock = plan(spec, ctx, on_resolved=precompile)
         ctx.pyc_pending.extend(early)
         built = _build_images(spec, lock, ctx, extra_certs)
+        if spec.variant == "builder":
+            built = _with_python_tools(built, ctx)
     except BaseException:
         # The build's own error is the last word: work started early for it stops at its
         # next step, says nothing of what it meets on the way out, and is waited for, so
@@ -132,6 +136,35 @@ def _build_images(
         images.append(image)
         sboms.append((arch, document))
     return Built(spec=spec, lock=lock, images=tuple(images), tags=tags, sboms=tuple(sboms))
+
+
+def _with_python_tools(built: Built, ctx: Context) -> Built:
+    """The builder variant: its base with pip, uv, poetry and pipenv installed as an app's
+    dependencies are (the wheels for the image's own Python, resolved by uv, in layers of
+    their own), so that a multi-stage Dockerfile can build its dependencies in it."""
+    spec = built.spec
+    with tempfile.TemporaryDirectory(prefix="pydistroless-builder-") as tmp:
+        project = Path(tmp) / "python-builder"
+        project.mkdir()
+        requirements = Path(tmp) / "requirements.txt"
+        requirements.write_text("\n".join(toolchain.PYTHON_TOOLS) + "\n")
+        interpreter = built.images[0].labels[target.LABEL_INTERPRETER]
+        tools = build_app(
+            AppSpec(
+                project=project,
+                requirements=requirements,
+                entrypoint=(interpreter,),
+                workdir=generate.home_of(spec.uid) if spec.uid else "/",
+                tags=built.tags,
+            ),
+            [
+                Base(image, document)
+                for image, (_, document) in zip(built.images, built.sboms, strict=True)
+            ],
+            ctx,
+            sbom_format=spec.sbom_format,
+        )
+    return replace(built, images=tools.images, sboms=tools.sboms)
 
 
 def _extra_certs(spec: ImageSpec) -> list[tuple[str, bytes]]:
@@ -171,7 +204,7 @@ def _precompile(
     try:
         interpreter = next(p for p in closure if p.name == runtime.interpreter_package(python))
         tree = unpack(debs)
-        slicing.cut(tree, spec.keep)
+        slicing.cut(tree, spec.kept)
         if spec.cuts("stdlib-sources"):
             stdlib_zip.add_hook(tree, python)  # so that its .pyc is made with the others
         if cancelled.is_set():
@@ -212,7 +245,7 @@ def default_tags(spec: ImageSpec, lock: Lock) -> tuple[str, ...]:
     full = runtime.upstream_version(lock.archs[0].python_package_version)
     if lock.archs[0].python_source is not None:
         python += "-upstream"  # beside, not over, the tag of Debian's Python 3.X
-    debug = "debug" if spec.variant == "debug" else ""
+    debug = "" if spec.variant == "standard" else spec.variant
     who = {"nonroot": "", "root": "root"}.get(spec.user, f"uid{spec.user}")
     suffix = "".join(f"-{part}" for part in (f"debian{lock.debian_major}", debug, who) if part)
     tags = [f"{IMAGE_NAME}:{python}{suffix}", f"{IMAGE_NAME}:{full}{suffix}"]
@@ -256,7 +289,7 @@ def _build_arch(
         python_tree = None
         if arch_lock.python_source is not None:
             installed = cpython.compiled(arch_lock.python_source, lock.suite, arch_lock.arch, ctx)
-            python_tree = cpython.runtime_tree(installed)
+            python_tree = cpython.runtime_tree(installed, for_builds=spec.variant == "builder")
         assembly = assemble(
             spec,
             lock,
@@ -308,7 +341,7 @@ def host_python(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, ctx: Context) 
 
 def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -> ImageConfig:
     python = arch_lock.python
-    path = DEFAULT_PATH + (":/busybox" if spec.variant == "debug" else "")
+    path = DEFAULT_PATH + ("" if spec.variant == "standard" else ":/busybox")
     full = runtime.upstream_version(arch_lock.python_package_version)
     source = arch_lock.python_source
     if source is None:

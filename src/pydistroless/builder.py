@@ -26,47 +26,7 @@ from pydistroless.fs import generate
 from pydistroless.fs.tree import Kind, Tree
 from pydistroless.lock import LockedPackage
 from pydistroless.plan import load_index, load_releases, locked
-
-# The toolchain and the tools a configure script and a Makefile call. The awks, dpkg and
-# perl-base are asked for by name: the resolver leaves them out of images, where nothing runs.
-TOOLCHAIN = (
-    "gcc",
-    "g++",
-    "make",
-    "libc6-dev",
-    "binutils",
-    "pkgconf",
-    "dash",
-    "bash",
-    "coreutils",
-    "sed",
-    "grep",
-    "mawk",
-    "findutils",
-    "diffutils",
-    "tar",
-    "xz-utils",
-    "gzip",
-    "libc-bin",
-)
-# What CPython's optional modules link against (ssl, ctypes, sqlite3, zlib, bz2, lzma, zstd,
-# readline and curses, dbm, uuid, pyexpat, decimal).
-CPYTHON_HEADERS = (
-    "libssl-dev",
-    "libffi-dev",
-    "libsqlite3-dev",
-    "zlib1g-dev",
-    "libbz2-dev",
-    "liblzma-dev",
-    "libzstd-dev",
-    "libreadline-dev",
-    "libncurses-dev",
-    "libgdbm-dev",
-    "libgdbm-compat-dev",
-    "uuid-dev",
-    "libexpat1-dev",
-    "libmpdec-dev",
-)
+from pydistroless.toolchain import COMPILERS, CPYTHON_HEADERS, SHELL_TOOLS
 
 
 @dataclass(frozen=True)
@@ -98,7 +58,7 @@ def builder_packages(suite: str, arch: str, ctx: Context) -> tuple[LockedPackage
     """The resolved package set of the builder tree for ``suite`` on ``arch``."""
     releases = load_releases(ctx.archive, ctx.mirrors, suite)
     index = load_index(ctx.archive, releases, arch)
-    roots = [Requirement(n) for n in (*TOOLCHAIN, *CPYTHON_HEADERS)]
+    roots = [Requirement(n) for n in (*COMPILERS, *SHELL_TOOLS, *CPYTHON_HEADERS)]
     resolution = resolve(index, roots, suites=[r.suite for r in releases])
     return tuple(locked(r) for r in resolution.packages)
 

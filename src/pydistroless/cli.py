@@ -329,9 +329,12 @@ def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit: set[str])
                 f"{option} {','.join(values)} cannot change a locked package set; "
                 f"re-create the lock with {option} (`pydistroless lock {option} ...`)"
             )
-    has_busybox = any(a.package("busybox-static") for a in lock.archs)
-    if (spec.variant == "debug") != has_busybox:
-        locked_variant = "debug" if has_busybox else "standard"
+    locked_variant = "standard"
+    if any(a.package("gcc") for a in lock.archs):
+        locked_variant = "builder"
+    elif any(a.package("busybox-static") for a in lock.archs):
+        locked_variant = "debug"
+    if spec.variant != locked_variant:
         raise contradiction("--variant", spec.variant, f"the {locked_variant} variant")
     archs = spec.archs if "archs" in explicit else locked_archs
     return replace(spec, suite=lock.suite, archs=archs, python=python)

@@ -121,10 +121,12 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--variant",
-            type=click.Choice(["standard", "debug"]),
+            type=click.Choice(["standard", "debug", "builder"]),
             default="standard",
             show_default=True,
-            help="debug adds busybox under /busybox (a shell for troubleshooting).",
+            help="debug adds busybox under /busybox (a shell for troubleshooting); builder "
+            "adds busybox as /bin/sh, gcc, make, the usual -dev headers, Python's headers, "
+            "pip, uv, poetry and pipenv (the first stage of a multi-stage Dockerfile).",
         ),
         click.option(
             "--user",

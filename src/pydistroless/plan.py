@@ -98,7 +98,7 @@ def _plan_arch(
                 "packages": sorted(spec.packages),
                 "exclude": sorted(spec.exclude),
                 "variant": spec.variant,
-                "keep": sorted(spec.keep),
+                "keep": list(spec.kept),
                 "python-from": [spec.python_from, spec.source_sha256, spec.optimize_python],
             },
             sort_keys=True,
@@ -123,8 +123,13 @@ def _plan_arch(
     if on_resolved is not None:
         on_resolved(arch, closure)
     debs = ctx.debs(closure)
-    use = library_use(debs, arch, protected=[r.name for r in roots], keep=spec.keep)
-    keep = reachable([r.name for r in roots], resolution.edges, use)
+    if spec.variant == "builder":
+        # A compiler is a set of programs that run one another and dlopen plugins (cc1,
+        # as, ld, liblto_plugin): the ELF headers do not show what it needs, Depends do.
+        keep = {p.name for p in closure}
+    else:
+        use = library_use(debs, arch, protected=[r.name for r in roots], keep=spec.kept)
+        keep = reachable([r.name for r in roots], resolution.edges, use)
     packages = tuple(p for p in closure if p.name in keep)
     dropped = [p.name for p in closure if p.name not in keep]
     if dropped:

@@ -18,7 +18,10 @@ from pydistroless.fs import slicing
 
 DEFAULT_SUITE = "trixie"
 NONROOT_UID = 65532
-VARIANTS = ("standard", "debug")
+VARIANTS = ("standard", "debug", "builder")
+# Slices a builder image keeps: compilers and build scripts dlopen libraries and call glibc's
+# tools (getconf, ldd) that nothing in a runtime image needs.
+BUILDER_KEEPS = ("unused-libs", "libc-tools")
 # Where the Python comes from: the suite's own packages, upstream's tarball compiled in a
 # builder tree, or whichever of the two has the version asked for (the suite's when it can).
 PYTHON_FROM = ("auto", "debian", "source")
@@ -117,8 +120,14 @@ class ImageSpec:
     def uid(self) -> int:
         return user_id(self.user)
 
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The slices kept: those asked for, and those the variant needs."""
+        extra = BUILDER_KEEPS if self.variant == "builder" else ()
+        return tuple(sorted({*self.keep, *extra}))
+
     def cuts(self, slice_name: str) -> bool:
-        return slice_name not in self.keep
+        return slice_name not in self.kept
 
 
 # Debian policy 5.6.1 and 5.6.12: names and versions as the archive writes them.

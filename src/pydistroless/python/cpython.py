@@ -304,21 +304,24 @@ def _fail(version: str, step: str, code: int, log_path: Path) -> None:
 
 # What the image leaves out of an install: files for building against CPython and the
 # tools around it. (The standard library's own cuts are slices, as for Debian's Python.)
-def _dropped(minor: str) -> re.Pattern[str]:
+def _dropped(minor: str, *, for_builds: bool) -> re.Pattern[str]:
     lib = re.escape(f"{PREFIX}/lib/python{minor}")
+    building = (
+        rf"|{PREFIX}/include(/.*)?|{PREFIX}/lib/pkgconfig(/.*)?|{PREFIX}/lib/libpython.*\.a"
+        rf"|{PREFIX}/bin/python3.*-config|{lib}/config-{re.escape(minor)}-[^/]*(/.*)?"
+    )
     return re.compile(
-        rf"{PREFIX}/include(/.*)?|{PREFIX}/lib/pkgconfig(/.*)?|{PREFIX}/share(/.*)?"
-        rf"|{PREFIX}/lib/libpython.*\.a"
-        rf"|{PREFIX}/bin/(idle3.*|pydoc3.*|2to3.*|python3.*-config)"
-        rf"|{lib}/config-{re.escape(minor)}-[^/]*(/.*)?"
+        rf"{PREFIX}/share(/.*)?"
+        rf"|{PREFIX}/bin/(idle3.*|pydoc3.*|2to3.*)"
         rf"|{lib}/ensurepip(/.*)?"
-        rf"|.*/__pycache__(/.*)?"
+        rf"|.*/__pycache__(/.*)?" + ("" if for_builds else building)
     )
 
 
-def runtime_tree(installed: Installed) -> Tree:
-    """What of the install goes into a runtime image, as a tree rooted at ``/``."""
-    dropped = _dropped(installed.minor)
+def runtime_tree(installed: Installed, *, for_builds: bool = False) -> Tree:
+    """What of the install goes into a runtime image, as a tree rooted at ``/``; with
+    ``for_builds`` (the builder image), the headers and ``python3.X-config`` stay."""
+    dropped = _dropped(installed.minor, for_builds=for_builds)
     tree = Tree()
     base = installed.root
     for directory, dirs, files in os.walk(base):

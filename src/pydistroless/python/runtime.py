@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from pydistroless import toolchain
 from pydistroless.debian.index import PackageIndex
 from pydistroless.debian.resolve import Requirement, parse_relations
 from pydistroless.errors import ImageCheckError, UsageError
@@ -21,6 +22,13 @@ from pydistroless.lock import LockedPackage
 # the generated /etc/ld.so.cache), and the C.UTF-8 locale; its other tools are a slice.
 BASE_PACKAGES = ("base-files", "ca-certificates", "libc-bin", "netbase", "tzdata")
 DEBUG_PACKAGES = ("busybox-static",)
+# The builder variant: busybox for a shell, the compilers and the usual -dev packages.
+BUILDER_PACKAGES = (*DEBUG_PACKAGES, *toolchain.COMPILERS, *toolchain.CPYTHON_HEADERS)
+
+
+def variant_packages(variant: str) -> tuple[str, ...]:
+    """What a variant adds to the base packages."""
+    return {"debug": DEBUG_PACKAGES, "builder": BUILDER_PACKAGES}.get(variant, ())
 
 
 def interpreter_package(python: str) -> str:
@@ -29,8 +37,9 @@ def interpreter_package(python: str) -> str:
 
 def root_packages(python: str, variant: str) -> list[Requirement]:
     names = [interpreter_package(python), f"libpython{python}-stdlib", *BASE_PACKAGES]
-    if variant == "debug":
-        names += DEBUG_PACKAGES
+    names += variant_packages(variant)
+    if variant == "builder":
+        names.append(f"libpython{python}-dev")  # Python.h and the rest of the C API
     return [Requirement(n) for n in names]
 
 
@@ -82,8 +91,7 @@ def interpreter_packages(packages: Sequence[LockedPackage], python: str) -> list
 def source_root_packages(variant: str) -> list[Requirement]:
     """The roots of an image whose Python is compiled here: the base without Debian's Python
     (the libraries the build links against are found from its ELF files and added)."""
-    names = [*BASE_PACKAGES, *(DEBUG_PACKAGES if variant == "debug" else ())]
-    return [Requirement(n) for n in names]
+    return [Requirement(n) for n in (*BASE_PACKAGES, *variant_packages(variant))]
 
 
 def prefix_of(tree: Tree, python: str) -> str:

@@ -1,0 +1,97 @@
+"""The builder variant: the first stage of a multi-stage Dockerfile, in a real docker engine.
+
+It has Debian's Python with its headers, gcc, busybox as /bin/sh, pip, uv, poetry and pipenv,
+and runs as nonroot. It compiles the C extension of a source distribution that publishes no
+wheel (crcmod 1.7, downloaded on the host: containers here have no network).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.fixtures.tools import describe, need_network, pydistroless
+
+if TYPE_CHECKING:
+    from conftest import Engine
+
+pytestmark = [pytest.mark.network, pytest.mark.docker]
+
+TAG = "pydistroless-test/python:builder"
+SDIST = "crcmod-1.7.tar.gz"  # sdist only on the index, with an optional C extension
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine) -> Iterator[str]:
+    need_network()
+    out = tmp_path_factory.mktemp("builder")
+    result = pydistroless("build", "--variant", "builder", "--output", out / "b.tar", "--tag", TAG)
+    assert result.returncode == 0, describe(result)
+    docker_engine("load", "-i", str(out / "b.tar"))
+    yield TAG
+    docker_engine.remove_images(TAG)
+
+
+@pytest.fixture(scope="module")
+def sdists(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sdists")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "crcmod==1.7", "--no-binary", ":all:",
+         "--no-deps", "--dest", str(folder), "--quiet"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and (folder / SDIST).is_file(), done.stderr
+    folder.chmod(0o755)  # read by the container's nonroot user
+    (folder / SDIST).chmod(0o644)
+    return folder
+
+
+def test_the_tools_are_there_and_it_runs_as_nonroot(image: str, docker_engine: Engine):
+    script = (
+        "id -u; for t in gcc make pkg-config pip uv poetry pipenv; do command -v $t; done; "
+        "ls /usr/include/python3.13/Python.h /usr/include/openssl/ssl.h"
+    )
+    result = docker_engine(
+        "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", image, "-c", script
+    )
+    lines = result.stdout.split()
+    assert lines[0] == "65532"
+    assert lines[1:] == [
+        "/usr/bin/gcc", "/usr/bin/make", "/usr/bin/pkg-config", "/usr/local/bin/pip",
+        "/usr/local/bin/uv", "/usr/local/bin/poetry", "/usr/local/bin/pipenv",
+        "/usr/include/openssl/ssl.h", "/usr/include/python3.13/Python.h",
+    ]  # fmt: skip
+    version = docker_engine.run(image, "-m", "pip", "--version").stdout
+    assert "python 3.13" in version
+
+
+def test_it_builds_a_c_extension_wheel_from_an_sdist(
+    image: str, docker_engine: Engine, sdists: Path, tmp_path: Path
+):
+    out = tmp_path / "wheels"
+    out.mkdir()
+    out.chmod(0o777)  # the container writes as nonroot
+    docker_engine(
+        "run", "--rm", "--network", "none", "-v", f"{sdists}:/src:ro", "-v", f"{out}:/out",
+        image, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", f"/src/{SDIST}",
+        "--wheel-dir", "/out",
+    )  # fmt: skip
+    (wheel,) = out.glob("*.whl")
+    assert wheel.name == "crcmod-1.7-cp313-cp313-linux_x86_64.whl" or "aarch64" in wheel.name
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("crcmod/_crcfunext.cpython-313-") for n in names), names
+    # The extension loads in the image it was built for.
+    check = docker_engine(
+        "run", "--rm", "--network", "none", "-v", f"{out}:/out:ro", "--entrypoint", "/bin/sh",
+        image, "-c",
+        "pip install --quiet --no-index --target /tmp/t /out/*.whl && PYTHONPATH=/tmp/t "
+        "python3 -c 'import zlib, crcmod._crcfunext as c, crcmod.predefined as p; "
+        "print(c.__file__, p.mkCrcFun(\"crc-32\")(b\"abc\") == zlib.crc32(b\"abc\"))'",
+    )  # fmt: skip
+    assert "_crcfunext.cpython-313" in check.stdout and check.stdout.split()[-1] == "True"
