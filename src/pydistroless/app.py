@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydistroless import code_digest, layer_cache, sbom
+from pydistroless import builder_image, code_digest, layer_cache, sbom
 from pydistroless.cache import Cache
 from pydistroless.context import Context
 from pydistroless.digest import Digest
@@ -274,7 +274,14 @@ def _dependency_layers(
             log(line)
         return cached
     compiler = given.compiler
-    downloaded = wheels.download(chosen, ctx.fetcher, target)
+    root: list[Path] = []  # the builder image, made the first time a wheel needs it
+
+    def compile_for(sdist: Path, into: Path) -> Path:
+        if not root:
+            root.append(builder_image.builder_root(target, ctx))
+        return builder_image.build_wheel(sdist, root[0], target, into)
+
+    downloaded = wheels.download(chosen, ctx.fetcher, target, compile_for)
     installed = install.install_all(
         [
             (c.path, c.wheel.filename, c.pin.name, c.pin.version)

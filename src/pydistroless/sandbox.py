@@ -29,10 +29,11 @@ DEVICES = ("null", "zero", "random", "urandom")
 
 
 def command(root: Path, argv: Sequence[str], *, cwd: str = "/") -> list[str]:
-    """The host command that runs ``argv`` in ``root`` at ``cwd`` (a path inside it)."""
-    inner = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in ENV.items()), *argv]
+    """The host command that runs ``argv`` in ``root`` at ``cwd`` (a path inside it). The
+    environment is emptied on the host's side, so the tree needs no ``env`` of its own."""
+    clean = ["env", "-i", *(f"{k}={v}" for k, v in ENV.items())]
     if os.geteuid() == 0:
-        return ["chroot", str(root), "/bin/sh", "-c", 'cd "$0" && exec "$@"', cwd, *inner]
+        return [*clean, "chroot", str(root), "/bin/sh", "-c", 'cd "$0" && exec "$@"', cwd, *argv]
     unshare = shutil.which("unshare")
     if unshare is None or not _user_namespaces():
         raise UsageError(
@@ -41,8 +42,8 @@ def command(root: Path, argv: Sequence[str], *, cwd: str = "/") -> list[str]:
         )
     binds = " && ".join(f'mount --bind /dev/{d} "$0/dev/{d}"' for d in DEVICES)
     script = f'{binds} && exec chroot "$0" /bin/sh -c \'cd "$0" && exec "$@"\' "$@"'
-    return [unshare, "--user", "--map-root-user", "--mount", "sh", "-c", script, str(root),
-            cwd, *inner]  # fmt: skip
+    return [*clean, unshare, "--user", "--map-root-user", "--mount", "sh", "-c", script,
+            str(root), cwd, *argv]  # fmt: skip
 
 
 def prepare(root: Path) -> None:

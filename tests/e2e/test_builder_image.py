@@ -95,3 +95,30 @@ def test_it_builds_a_c_extension_wheel_from_an_sdist(
         "print(c.__file__, p.mkCrcFun(\"crc-32\")(b\"abc\") == zlib.crc32(b\"abc\"))'",
     )  # fmt: skip
     assert "_crcfunext.cpython-313" in check.stdout and check.stdout.split()[-1] == "True"
+
+
+def test_an_app_whose_dependency_has_only_an_sdist_gets_it_compiled_in_the_builder_image(
+    tmp_path: Path, docker_engine: Engine
+):
+    need_network()
+    project = tmp_path / "crc"
+    project.mkdir()
+    (project / "requirements.txt").write_text("crcmod==1.7\n")
+    (project / "main.py").write_text(
+        "import zlib, crcmod._crcfunext as c, crcmod.predefined as p\n"
+        "print(c.__file__, p.mkCrcFun('crc-32')(b'abc') == zlib.crc32(b'abc'))\n"
+    )
+    tag = "e2e-crc:1"
+    result = pydistroless("app", project, "-o", tmp_path / "app.tar", "--tag", tag)
+    assert result.returncode == 0, describe(result)
+    assert "built crcmod-1.7-cp313-cp313-linux_" in result.stderr, result.stderr
+    docker_engine("load", "-i", str(tmp_path / "app.tar"))
+    try:
+        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
+    finally:
+        docker_engine.remove_images(tag)
+    assert out.split() == [
+        "/usr/local/lib/python3.13/dist-packages/crcmod/_crcfunext.cpython-313-"
+        f"{'x86_64' if 'x86_64' in out else 'aarch64'}-linux-gnu.so",
+        "True",
+    ]

@@ -16,7 +16,7 @@ import os
 import subprocess
 import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +136,17 @@ def choose(
     return chosen
 
 
-def download(chosen: Sequence[Chosen], fetcher: Fetcher, target: Target) -> list[Chosen]:
+# Compiles a source distribution (its path, named as the index names it) for the target, in
+# the base's builder image, and gives the wheel's path in the folder it is given.
+CompileFor = Callable[[Path, Path], Path]
+
+
+def download(
+    chosen: Sequence[Chosen],
+    fetcher: Fetcher,
+    target: Target,
+    compile_for: CompileFor | None = None,
+) -> list[Chosen]:
     """Each wheel in the cache, checked against its SHA256 (a source distribution too, and
     the wheel built from it); the same list with the wheels' paths."""
     items = [
@@ -146,7 +156,7 @@ def download(chosen: Sequence[Chosen], fetcher: Fetcher, target: Target) -> list
     done = []
     for c, path in zip(chosen, paths, strict=True):
         if c.build:
-            wheel, path = _build_wheel(c, path, target, fetcher.cache)
+            wheel, path = _build_wheel(c, path, target, fetcher.cache, compile_for)
             done.append(Chosen(c.pin, wheel, path))
         else:
             done.append(Chosen(c.pin, c.wheel, path))
@@ -154,11 +164,12 @@ def download(chosen: Sequence[Chosen], fetcher: Fetcher, target: Target) -> list
 
 
 def _build_wheel(
-    chosen: Chosen, sdist: Path, target: Target, cache: Cache
+    chosen: Chosen, sdist: Path, target: Target, cache: Cache, compile_for: CompileFor | None
 ) -> tuple[WheelFile, Path]:
     """The wheel of a source distribution, built by uv (in its own isolated build
-    environment), kept only if it fits the target: a pure-Python wheel does anywhere, a
-    compiled one built on this host is for this host's Python, not the image's."""
+    environment), kept if it fits the target: a pure-Python wheel does anywhere. A compiled
+    one built on this host is for this host's Python, not the image's: it is compiled again
+    by ``compile_for``, in the base's builder image."""
     pin = chosen.pin
     with tempfile.TemporaryDirectory(prefix="pydistroless-sdist-") as tmp:
         named = Path(tmp) / chosen.wheel.filename
@@ -171,6 +182,8 @@ def _build_wheel(
         built = sorted(out.glob("*.whl"))
         if not built:
             raise ResolveError(f"building {pin.line()} from source made no wheel")
+        if target.wheel_rank(built[0].name) is None and compile_for is not None:
+            built = [compile_for(named, Path(tmp))]
         if target.wheel_rank(built[0].name) is None:
             raise ResolveError(
                 f"{pin.line()} has no wheel for {target.describe()}, and its source builds "
