@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pydistroless.fs.elf import multiarch_triplet
+from pydistroless.spec import host_arch
 from tests.fixtures.tools import describe, need_network, pydistroless
 
 if TYPE_CHECKING:
@@ -25,6 +27,9 @@ pytestmark = [pytest.mark.network, pytest.mark.docker]
 
 TAG = "pydistroless-test/python:builder"
 SDIST = "crcmod-1.7.tar.gz"  # sdist only on the index, with an optional C extension
+TRIPLET = multiarch_triplet(
+    host_arch()
+)  # x86_64-linux-gnu  # sdist only on the index, with an optional C extension
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +88,7 @@ def test_it_builds_a_c_extension_wheel_from_an_sdist(
         "--wheel-dir", "/out",
     )  # fmt: skip
     (wheel,) = out.glob("*.whl")
-    assert wheel.name == "crcmod-1.7-cp313-cp313-linux_x86_64.whl" or "aarch64" in wheel.name
+    assert wheel.name == f"crcmod-1.7-cp313-cp313-linux_{TRIPLET.split('-')[0]}.whl"
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("crcmod/_crcfunext.cpython-313-") for n in names), names
     # The extension loads in the image it was built for.
@@ -118,7 +123,6 @@ def test_an_app_whose_dependency_has_only_an_sdist_gets_it_compiled_in_the_build
     finally:
         docker_engine.remove_images(tag)
     assert out.split() == [
-        "/usr/local/lib/python3.13/dist-packages/crcmod/_crcfunext.cpython-313-"
-        f"{'x86_64' if 'x86_64' in out else 'aarch64'}-linux-gnu.so",
+        f"/usr/local/lib/python3.13/dist-packages/crcmod/_crcfunext.cpython-313-{TRIPLET}.so",
         "True",
     ]
