@@ -92,9 +92,9 @@ def debian_tarball(version: str, ctx: Context) -> Tarball:
                     int(entry["size"]),
                     label,
                 )
+        if version in found:  # an exact release: the first suite that has it will do
+            return found[version]
     releases = sorted((v for v in found if VERSION.fullmatch(v)), key=_version_key)
-    if version in found:
-        return found[version]
     if version == minor and releases:
         return found[releases[-1]]
     if failures and not found:
