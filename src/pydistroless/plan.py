@@ -172,7 +172,18 @@ def _python_source(
         if spec.source_url is not None and spec.source_sha256 is not None:
             found = upstream.given_tarball(wanted, spec.source_url, spec.source_sha256)
         else:
-            found = upstream.debian_tarball(wanted, ctx)
+            try:
+                found = upstream.debian_tarball(wanted, ctx)
+            except UsageError as exc:
+                if have or spec.python_from == "source":
+                    raise
+                # Asked for a Python the suite lacks: name what it has, and why the other
+                # way, compiling it, is closed.
+                pythons = ", ".join(runtime.available_pythons(index)) or "none"
+                raise UsageError(
+                    f"suite {spec.suite!r} has no Python {python} (it has: {pythons}); pick one "
+                    f"of those with --python, or compile upstream's: {exc}"
+                ) from None
         log(f"Python {found.version}: compiling upstream CPython from source ({why})")
         tarballs[wanted] = found
     tarball = tarballs[wanted]
