@@ -477,11 +477,14 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, static_busybox: bytes) -> N
     sdist_only = tmp_path / "sdist"
     sdist_only.mkdir()
     (sdist_only / "main.py").write_text("print(1)\n")
-    # an old release only ever published as a source distribution, with a C extension: its
-    # wheel, built here, is for this host's Python and not the image's
-    (sdist_only / "requirements.txt").write_text("pyyaml==5.3.1\n")
+    # published only as a source distribution, with a C extension that needs OpenLDAP's
+    # headers, which the builder image does not have: its compilation there fails
+    (sdist_only / "requirements.txt").write_text("python-ldap==3.4.4\n")
     result = pydistroless("app", sdist_only, "-o", tmp_path / "x.tar")
-    assert_clean_failure(result, 6, "pyyaml==5.3.1", "this host's Python only")
+    line = assert_clean_failure(
+        result, 6, "compiling python-ldap-3.4.4.tar.gz in the builder image failed"
+    )
+    assert "  | " in result.stderr and "lber.h: No such file" in result.stderr, line
 
     result = pydistroless(
         "app", EXAMPLES / "hello-world", "-o", tmp_path / "x.tar", "--entrypoint", "nosuch"

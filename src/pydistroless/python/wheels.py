@@ -175,15 +175,21 @@ def _build_wheel(
         named = Path(tmp) / chosen.wheel.filename
         named.symlink_to(sdist)
         out = Path(tmp) / "out"
-        _uv_text(
-            ["build", "--wheel", "--out-dir", str(out), str(named)],
-            f"building {pin.line()} from its source distribution with uv",
-        )
+        try:
+            _uv_text(
+                ["build", "--wheel", "--out-dir", str(out), str(named)],
+                f"building {pin.line()} from its source distribution with uv",
+            )
+        except ResolveError:
+            if compile_for is None:
+                raise
         built = sorted(out.glob("*.whl"))
+        # No wheel built here (the host lacks what it compiles against), or one for this
+        # host's Python: the base's builder image compiles it for the image's.
+        if (not built or target.wheel_rank(built[0].name) is None) and compile_for is not None:
+            built = [compile_for(named, Path(tmp))]
         if not built:
             raise ResolveError(f"building {pin.line()} from source made no wheel")
-        if target.wheel_rank(built[0].name) is None and compile_for is not None:
-            built = [compile_for(named, Path(tmp))]
         if target.wheel_rank(built[0].name) is None:
             raise ResolveError(
                 f"{pin.line()} has no wheel for {target.describe()}, and its source builds "
