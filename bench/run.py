@@ -28,6 +28,7 @@ SCRIPTS = {
     "registry": True,
     "app": True,
     "python_source": True,
+    "libpython": True,
 }
 
 
