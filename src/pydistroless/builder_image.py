@@ -82,7 +82,8 @@ def build_wheel(sdist: Path, root: Path, target: Target, into: Path) -> Path:
         log_path = work / "build.log"
         argv = [
             target.interpreter, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-            "--no-index", "--disable-pip-version-check", "--wheel-dir", f"{inside}/out",
+            "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+            "--wheel-dir", f"{inside}/out",
             f"{inside}/{sdist.name}",
         ]  # fmt: skip
         code = sandbox.run(root, argv, cwd=inside, log=log_path)
