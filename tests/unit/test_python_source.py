@@ -305,3 +305,49 @@ def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path: Path)
     (tmp_path / "build" / ".result-def").mkdir()
     with cpython._builder_lock(builder):
         assert list((tmp_path / "build").iterdir()) == []
+
+
+# --- where the plan takes the Python from ----------------------------------------------------
+
+
+class _Index:
+    """A package index that has ``python3.13-minimal`` 3.13.5-2 and nothing else."""
+
+    def candidates(self, name):
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(version="3.13.5-2")] if name == "python3.13-minimal" else []
+
+    def names(self):
+        return ["python3.13-minimal"]
+
+
+def _listed(version: str) -> Tarball:
+    return Tarball(version, (f"http://mirror.invalid/Python-{version}.tar.xz",), SHA, 1, "test")
+
+
+@pytest.mark.parametrize(
+    ("fields", "python", "expected"),
+    [
+        ({}, "3.13", None),
+        ({"python": "3.13"}, "3.13", None),
+        ({"python": "3.13.5"}, "3.13", None),
+        ({"python": "3.13.15"}, "3.13", "3.13.15"),
+        ({"python": "3.14"}, "3.14", "3.14.10"),
+        ({"python_from": "source"}, "3.13", "3.13.18"),
+        ({"python": "3.13", "python_from": "debian"}, "3.13", None),
+    ],
+)
+def test_the_suites_python_is_taken_whenever_it_is_the_one_asked_for(fields, python, expected):
+    from pydistroless import plan
+
+    known = {
+        "3.13.15": _listed("3.13.15"),
+        "3.14": _listed("3.14.10"),
+        "3.13": _listed("3.13.18"),
+    }
+    spec = ImageSpec(**fields)
+    found = plan._python_source(spec, python, _Index(), None, dict(known))
+    assert (found.version if found else None) == expected
+    if found:
+        assert found.sha256 == SHA and found.optimize is True
