@@ -126,7 +126,7 @@ def big_integers():
     x = 1
     for i in range(1, 3000):
         x = x * i + (x >> 7)
-    str(x)
+    str(x % 10**4000)  # within int_max_str_digits
 
 result = {}
 for name, func in list(globals().items()):
