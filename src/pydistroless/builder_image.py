@@ -24,8 +24,6 @@ from pydistroless.python.cpython import check_runnable
 from pydistroless.python.target import Target
 from pydistroless.spec import ImageSpec
 
-LOG_TAIL = 15
-
 
 def builder_root(target: Target, ctx: Context) -> Path:
     """The builder image of ``target``'s base, unpacked in the cache (once per its digest)."""
@@ -89,13 +87,10 @@ def build_wheel(sdist: Path, root: Path, target: Target, into: Path) -> Path:
         code = sandbox.run(root, argv, cwd=inside, log=log_path)
         built = sorted((work / "out").glob("*.whl"))
         if code != 0 or not built:
-            lines = log_path.read_text("utf-8", "replace").splitlines()
-            for line in lines[-LOG_TAIL:]:
-                log(f"  | {line}")
-            last = next((ln.strip() for ln in reversed(lines) if ln.strip()), "no output")
+            last = sandbox.show_failure(log_path)
             raise ResolveError(
                 f"compiling {sdist.name} in the builder image failed (exit {code}): "
-                f"{last[:200]}; its build needs more than setuptools and the image's -dev "
+                f"{last}; its build needs more than setuptools and the image's -dev "
                 "packages, so build its wheel yourself (--variant builder) and lock that"
             )
         wheel = into / built[0].name

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydistroless.errors import UsageError
+from pydistroless.fetch import log as say
 
 # What a build sees of the environment: nothing of the caller's, which could change the
 # result (CFLAGS, LD_LIBRARY_PATH, a locale the tree lacks).
@@ -26,6 +27,8 @@ ENV = {
     "SOURCE_DATE_EPOCH": "0",
 }
 DEVICES = ("null", "zero", "random", "urandom")
+# Lines of a failed command's log shown on the terminal; the whole log stays where it is.
+LOG_TAIL = 15
 
 
 def command(root: Path, argv: Sequence[str], *, cwd: str = "/") -> list[str]:
@@ -66,6 +69,16 @@ def run(root: Path, argv: Sequence[str], *, cwd: str, log: Path) -> int:
             check=False,
         )
     return proc.returncode
+
+
+def show_failure(log: Path) -> str:
+    """Print the last :data:`LOG_TAIL` lines of a failed command's ``log`` (each as ``  | ...``),
+    and give its last line that says something, for the one-line error."""
+    lines = log.read_bytes().decode("utf-8", "replace").splitlines()
+    for line in lines[-LOG_TAIL:]:
+        say(f"  | {line}")
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+    return last[:200]
 
 
 def _user_namespaces() -> bool:

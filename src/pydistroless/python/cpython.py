@@ -47,8 +47,6 @@ PREFIX = "usr/local"
 # The build's steps beyond their arguments (which are part of the key themselves): bump it
 # when they change, and every cached CPython is compiled again.
 RECIPE = 1
-# Lines of the build log shown with a failure; the whole log stays in the cache.
-LOG_TAIL = 15
 
 
 @dataclass(frozen=True)
@@ -292,12 +290,9 @@ def _strip_command(dest: str) -> list[str]:
 
 
 def _fail(version: str, step: str, code: int, log_path: Path) -> None:
-    lines = log_path.read_bytes().decode("utf-8", "replace").splitlines()
-    for line in lines[-LOG_TAIL:]:
-        log(f"  | {line}")
-    last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+    last = sandbox.show_failure(log_path)
     raise BuildError(
-        f"building CPython {version} failed in {step} (exit {code}): {last[:200]}; "
+        f"building CPython {version} failed in {step} (exit {code}): {last}; "
         f"the full log is {log_path}"
     )
 
