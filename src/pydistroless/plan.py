@@ -106,10 +106,18 @@ def _plan_arch(
     )
     cached = ctx.cache.get_checked_record(arch_from_json, "resolutions", key)
     if cached is not None and cached.arch == arch:
+        if cached.python_source is not None:  # say why, as the first resolution did
+            source = cached.python_source
+            known = {spec.python or cached.python: Tarball(
+                source.version, source.urls, source.sha256, source.size, source.origin
+            )}  # fmt: skip
+            index = load_index(ctx.archive, releases, arch)
+            tarballs.update({**known, **tarballs})
+            _python_source(spec, arch, cached.python, index, ctx, tarballs)
         return cached
     index = load_index(ctx.archive, releases, arch)
     python = spec.python_minor or runtime.default_python(index, spec.suite)
-    source = _python_source(spec, python, index, ctx, tarballs)
+    source = _python_source(spec, arch, python, index, ctx, tarballs)
     if source is None:
         runtime.check_available(index, python, spec.suite)
         roots = [*runtime.root_packages(python, spec.variant)]
@@ -151,7 +159,12 @@ def _plan_arch(
 
 
 def _python_source(
-    spec: ImageSpec, python: str, index: PackageIndex, ctx: Context, tarballs: dict[str, Tarball]
+    spec: ImageSpec,
+    arch: str,
+    python: str,
+    index: PackageIndex,
+    ctx: Context,
+    tarballs: dict[str, Tarball],
 ) -> PythonSource | None:
     """The upstream CPython to compile, or None to take the suite's own Python: the suite's
     is taken whenever it is the version asked for (and ``--python-from`` allows it)."""
@@ -184,9 +197,10 @@ def _python_source(
                     f"suite {spec.suite!r} has no Python {python} (it has: {pythons}); pick one "
                     f"of those with --python, or compile upstream's: {exc}"
                 ) from None
-        log(f"Python {found.version}: compiling upstream CPython from source ({why})")
         tarballs[wanted] = found
     tarball = tarballs[wanted]
+    if spec.archs.index(arch) == 0:  # said once for all architectures
+        log(f"Python {tarball.version}: compiling upstream CPython from source ({why})")
     return PythonSource(
         version=tarball.version,
         urls=tarball.urls,

@@ -116,7 +116,8 @@ def test_an_app_whose_dependency_has_only_an_sdist_gets_it_compiled_in_the_build
     tag = "e2e-crc:1"
     result = pydistroless("app", project, "-o", tmp_path / "app.tar", "--tag", tag)
     assert result.returncode == 0, describe(result)
-    assert "built crcmod-1.7-cp313-cp313-linux_" in result.stderr, result.stderr
+    # The host's Python is not 3.13: the cp313 extension the container loads below can only
+    # have been compiled in the builder image (now, or in an earlier run the cache kept).
     docker_engine("load", "-i", str(tmp_path / "app.tar"))
     try:
         out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout

@@ -347,7 +347,7 @@ def test_the_suites_python_is_taken_whenever_it_is_the_one_asked_for(fields, pyt
         "3.13": _listed("3.13.18"),
     }
     spec = ImageSpec(**fields)
-    found = plan._python_source(spec, python, _Index(), None, dict(known))
+    found = plan._python_source(spec, spec.archs[0], python, _Index(), None, dict(known))
     assert (found.version if found else None) == expected
     if found:
         assert found.sha256 == SHA and found.optimize is True
