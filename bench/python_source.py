@@ -232,14 +232,15 @@ def _build_part(cache: Path, work: Path, runs: int) -> tuple[list, list[str]]:
 def _speed_part(cache: Path, work: Path, runs: int) -> tuple[list, list[str]]:
     optimized = ("--python", VERSION, "--accept-expired-release")
     done = run([PYDISTROLESS, "build", "--cache-dir", str(cache), *optimized, "--tag", SOURCE_TAG,
-                "--load"])
+                "--load", "-o", str(work / "pgo.tar")])
     compiled = [ln for ln in done.stderr.splitlines() if ln.startswith("compiled CPython")]
     record = next(
         (json.loads(p.read_text()) for p in (cache / "pythons").glob("*/build.json")
          if "--enable-optimizations" in json.loads(p.read_text())["configure"]),
         None,
     )
-    run([PYDISTROLESS, "build", "--cache-dir", str(cache), "--tag", DEBIAN_TAG, "--load"])
+    run([PYDISTROLESS, "build", "--cache-dir", str(cache), "--tag", DEBIAN_TAG, "--load",
+         "-o", str(work / "debian.tar")])
 
     def suite(tag: str) -> dict[str, float]:
         out = run(["docker", "run", "--rm", "--network", "none", tag, "-c", SUITE, "5"]).stdout
