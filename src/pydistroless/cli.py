@@ -70,6 +70,7 @@ def _spec(kw: dict[str, Any]) -> ImageSpec:
         optimize_python=not kw["no_python_optimizations"],
         source_url=kw["source_url"],
         source_sha256=kw["source_sha256"],
+        source_signature=kw["source_signature"],
     )
 
 
@@ -296,6 +297,7 @@ _OPTION_FIELDS = {
     "no_python_optimizations": "optimize_python",
     "source_url": "source_url",
     "source_sha256": "source_sha256",
+    "source_signature": "source_signature",
 }
 
 

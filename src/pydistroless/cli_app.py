@@ -237,6 +237,7 @@ def _bases(location: str | None, kw: dict[str, Any], context: Context) -> list[B
             optimize_python=not kw["no_python_optimizations"],
             source_url=kw["source_url"],
             source_sha256=kw["source_sha256"],
+            source_signature=kw["source_signature"],
         )
         built = build(spec, context)
         # Bytecode does not depend on the CPU: another architecture's .pyc are compiled by the

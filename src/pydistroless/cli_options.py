@@ -104,12 +104,18 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--source-url",
             metavar="URL|FILE",
             help="The CPython tarball to build (a mirror's URL or a local file); needs "
-            "--source-sha256 and --python 3.X.Y.",
+            "--python 3.X.Y and --source-sha256 or --source-signature.",
         ),
         click.option(
             "--source-sha256",
             metavar="HEX",
             help="The SHA256 the --source-url tarball must have.",
+        ),
+        click.option(
+            "--source-signature",
+            metavar="URL|FILE",
+            help="The --source-url tarball's detached OpenPGP signature (python.org's .asc), "
+            "checked against the release managers' key of Debian's python3.X source package.",
         ),
         click.option(
             "--arch",

@@ -43,6 +43,7 @@ _SCALARS = {
     "python-from": "python_from",
     "source-url": "source_url",
     "source-sha256": "source_sha256",
+    "source-signature": "source_signature",
 }
 _LISTS = {
     "archs": "archs",

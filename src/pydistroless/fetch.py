@@ -248,6 +248,28 @@ class Fetcher:
                         break
         raise _give_up(urls, failures)
 
+    def get_upstream(self, url: str, cap: int, what: str) -> bytes:
+        """GET a file that no signed index names (a release tarball and its signature), never
+        more than ``cap`` bytes; the caller verifies it before anything keeps it."""
+        if self.offline:
+            raise CacheMissError(f"offline: {what} ({redact(url)}) is not in the cache")
+        failure = NetworkError(f"{redact(url)}: no attempt made")
+        for attempt in range(_BODY_ATTEMPTS):
+            try:
+                return b"".join(self._chunks(url, cap, self.limits.deadline(cap)))
+            except _TooLarge:
+                raise IntegrityError(
+                    f"{redact(url)}: more than {cap} bytes, far more than any {what}; it is "
+                    "not one (check the URL)"
+                ) from None
+            except NetworkError as exc:
+                failure = exc
+                if not _again(exc, attempt):
+                    break
+        if isinstance(failure, NotFound):
+            raise NotFound(f"{redact(url)} does not exist (HTTP 404)")
+        raise NetworkError(f"cannot download {failure}")
+
     # ---- verified, cached ----------------------------------------------------------------
 
     def fetch(self, item: Download, on_bytes: Callable[[int], None] | None = None) -> bytes:

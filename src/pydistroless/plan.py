@@ -19,7 +19,7 @@ from pydistroless.debian.archive import Archive, Release
 from pydistroless.debian.index import IndexText, LazyPackageIndex, PackageIndex, PackageRecord
 from pydistroless.debian.resolve import Requirement, resolve
 from pydistroless.debian.sources import Mirrors
-from pydistroless.errors import UsageError
+from pydistroless.errors import CacheMissError, NetworkError, UsageError
 from pydistroless.fetch import log
 from pydistroless.lock import (
     ArchLock,
@@ -99,7 +99,13 @@ def _plan_arch(
                 "exclude": sorted(spec.exclude),
                 "variant": spec.variant,
                 "keep": list(spec.kept),
-                "python-from": [spec.python_from, spec.source_sha256, spec.optimize_python],
+                "python-from": [
+                    spec.python_from,
+                    spec.source_url,
+                    spec.source_sha256,
+                    spec.source_signature,
+                    spec.optimize_python,
+                ],
             },
             sort_keys=True,
         ).encode()
@@ -182,21 +188,18 @@ def _python_source(
     else:
         return None
     if wanted not in tarballs:
-        if spec.source_url is not None and spec.source_sha256 is not None:
-            found = upstream.given_tarball(wanted, spec.source_url, spec.source_sha256)
-        else:
-            try:
-                found = upstream.debian_tarball(wanted, ctx)
-            except UsageError as exc:
-                if have or spec.python_from == "source":
-                    raise
-                # Asked for a Python the suite lacks: name what it has, and why the other
-                # way, compiling it, is closed.
-                pythons = ", ".join(runtime.available_pythons(index)) or "none"
-                raise UsageError(
-                    f"suite {spec.suite!r} has no Python {python} (it has: {pythons}); pick one "
-                    f"of those with --python, or compile upstream's: {exc}"
-                ) from None
+        try:
+            found = _tarball(spec, wanted, ctx)
+        except UsageError as exc:
+            if have or spec.python_from == "source":
+                raise
+            # Asked for a Python the suite lacks: name what it has, and why the other way,
+            # compiling it, is closed.
+            pythons = ", ".join(runtime.available_pythons(index)) or "none"
+            raise UsageError(
+                f"suite {spec.suite!r} has no Python {python} (it has: {pythons}); pick one "
+                f"of those with --python, or compile upstream's: {exc}"
+            ) from None
         tarballs[wanted] = found
     tarball = tarballs[wanted]
     if spec.archs.index(arch) == 0:  # said once for all architectures
@@ -209,6 +212,27 @@ def _python_source(
         origin=tarball.origin,
         optimize=spec.optimize_python,
     )
+
+
+def _tarball(spec: ImageSpec, version: str, ctx: Context) -> Tarball:
+    """The verified tarball of CPython ``version``: the user's copy, else the Debian
+    archive's, else python.org's (a MAJOR.MINOR.PATCH release the archive lacks)."""
+    if spec.source_url is not None:
+        if spec.source_sha256 is not None:
+            return upstream.given_tarball(version, spec.source_url, spec.source_sha256)
+        assert spec.source_signature is not None  # the spec checks one of them is given
+        return upstream.signed_tarball(
+            version, spec.source_url, spec.source_signature, spec.suite, ctx, origin="--source-url"
+        )
+    try:
+        return upstream.debian_tarball(version, ctx)
+    except UsageError as in_debian:
+        if version.count(".") != 2:
+            raise
+        try:
+            return upstream.python_org_tarball(version, spec.suite, ctx)
+        except (UsageError, NetworkError, CacheMissError) as on_python_org:
+            raise UsageError(f"{in_debian} (python.org: {on_python_org})") from None
 
 
 def _source_libraries(spec: ImageSpec, source: PythonSource, arch: str, ctx: Context) -> list[str]:

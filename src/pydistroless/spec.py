@@ -52,6 +52,7 @@ class ImageSpec:
     optimize_python: bool = True  # PGO + LTO for a Python built from source
     source_url: str | None = None  # the CPython tarball to build, instead of the archive's
     source_sha256: str | None = None
+    source_signature: str | None = None  # its detached OpenPGP signature, instead of a digest
 
     def __post_init__(self) -> None:
         if self.python is not None and not re.fullmatch(r"3\.\d{1,2}(\.\d{1,3})?", self.python):
@@ -87,19 +88,27 @@ class ImageSpec:
             raise UsageError(
                 f"--python-from {self.python_from!r} is unknown; use one of {PYTHON_FROM}"
             )
-        if (self.source_url is None) != (self.source_sha256 is None):
+        vouched = self.source_sha256 is not None or self.source_signature is not None
+        if self.source_url is None and vouched:
             raise UsageError(
-                "--source-url and --source-sha256 go together: the tarball is taken only by "
-                "its digest; give both"
+                "--source-sha256 and --source-signature vouch for a --source-url tarball; add "
+                "--source-url URL|FILE, or drop them"
             )
         if self.source_url is not None:
+            if not vouched:
+                raise UsageError(
+                    "--source-url needs a way to check the tarball: add --source-sha256 HEX, "
+                    "or --source-signature URL|FILE for its release manager's .asc"
+                )
             if self.python is None or self.python.count(".") != 2:
                 raise UsageError(
                     "--source-url needs the release it holds: add --python 3.X.Y, e.g. 3.13.15"
                 )
             if self.python_from == "debian":
                 raise UsageError("--source-url builds from source; drop --python-from debian")
-            if not re.fullmatch(r"[0-9a-f]{64}", self.source_sha256 or ""):
+            if self.source_sha256 is not None and not re.fullmatch(
+                r"[0-9a-f]{64}", self.source_sha256
+            ):
                 raise UsageError(
                     f"--source-sha256 {self.source_sha256!r} is not a SHA256 digest (64 "
                     "lowercase hex digits)"

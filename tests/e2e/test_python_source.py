@@ -1,7 +1,8 @@
 """Upstream CPython compiled from source on trixie, in a real docker engine.
 
 The tarball is the Debian archive's unchanged upstream one (its SHA256 from sid's or forky's
-signed ``Sources``); it is compiled without PGO and LTO here, to keep the suite quick. One
+signed ``Sources``; trixie's own, with its release manager's ``.asc``, shows the signature
+route); it is compiled without PGO and LTO here, to keep the suite quick. One
 module-scoped lock and build are checked from every side: the stdlib sweep as nonroot on a
 read-only root, the libraries its ELF files load (all trixie's, all in ``status.d``), the
 SBOM, a cached rebuild offline, and an app on top of it. The bad inputs each end in one line.
@@ -20,11 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pysequoia
 import pytest
+from debian.deb822 import Sources
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from pydistroless.spec import host_arch
+from pydistroless.context import Context
+from pydistroless.fetch import Download
+from pydistroless.python import source as upstream
+from pydistroless.spec import SourceOptions, host_arch
 from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES
 from tests.fixtures.tools import (
     assert_clean_failure,
@@ -325,4 +331,100 @@ def test_an_architecture_this_host_cannot_run_is_refused_before_building(tmp_pat
         result, 2, f"cannot build CPython for {other} on this {host_arch()} host",
         "install qemu-user-static",
     )  # fmt: skip
+    assert not (tmp_path / "x.tar").exists()
+
+
+# ---- a release manager's signature ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedRelease:
+    version: str
+    tarball: Path
+    signature: Path
+    sha256: str  # as trixie's signed Sources lists it
+
+
+@pytest.fixture(scope="module")
+def signed_release(tmp_path_factory: pytest.TempPathFactory) -> SignedRelease:
+    """Trixie's upstream tarball of its own Python and the release manager's ``.asc`` beside
+    it, both as its signed ``Sources`` lists them: a real release and its real signature."""
+    need_network()
+    ctx = Context.create(SourceOptions(cache_dir=shared_cache_dir()), progress=False)
+    release = ctx.archive.release(ctx.mirrors.main, "trixie")
+    assert release is not None
+    paragraph = next(
+        Sources(chunk.decode())
+        for chunk in ctx.archive.sources(release, "main").split(b"\n\n")
+        if chunk.startswith(b"Package: python3.13\n")
+    )
+    entries = {e["name"]: e for e in paragraph["Checksums-Sha256"]}
+    orig = next(n for n in entries if n.endswith(".orig.tar.xz"))
+    version = orig.split("_")[1].removesuffix(".orig.tar.xz")
+    folder = tmp_path_factory.mktemp("signed")
+    paths = []
+    for name, local in (
+        (orig, f"Python-{version}.tar.xz"),
+        (orig + ".asc", f"Python-{version}.tar.xz.asc"),
+    ):
+        entry = entries[name]
+        item = Download(
+            tuple(f"{b}/{paragraph['Directory']}/{name}" for b in release.base_urls),
+            entry["sha256"], int(entry["size"]), name,
+        )  # fmt: skip
+        paths.append(folder / local)
+        paths[-1].write_bytes(ctx.fetcher.fetch_path(item).read_bytes())
+    return SignedRelease(version, paths[0], paths[1], entries[orig]["sha256"])
+
+
+def test_the_release_managers_signature_vouches_for_the_tarball(signed_release: SignedRelease):
+    ctx = Context.create(SourceOptions(cache_dir=shared_cache_dir()), progress=False)
+    found = upstream.signed_tarball(
+        signed_release.version, str(signed_release.tarball), str(signed_release.signature),
+        "trixie", ctx, origin="--source-url",
+    )  # fmt: skip
+    # The digest of the bytes the signature vouched for is the one Debian's signed index has.
+    assert found.sha256 == signed_release.sha256
+    assert re.search(r"signed by .+ <.+@.+> \([0-9A-F]{40}\)", found.origin), found.origin
+    offline = Context.create(
+        SourceOptions(cache_dir=shared_cache_dir(), offline=True), progress=False
+    )
+    again = upstream.signed_tarball(
+        signed_release.version, str(signed_release.tarball), str(signed_release.signature),
+        "trixie", offline, origin="--source-url",
+    )  # fmt: skip
+    assert again == found
+
+
+def _build_signed(tarball: Path, signature: Path, version: str, out: Path):
+    return pydistroless(
+        "build", "--python", version, "--python-from", "source", "--source-url", tarball,
+        "--source-signature", signature, "--no-python-optimizations", "--output", out,
+    )  # fmt: skip
+
+
+def test_a_tarball_changed_after_signing_is_a_bad_signature(
+    signed_release: SignedRelease, tmp_path: Path
+):
+    changed = tmp_path / signed_release.tarball.name
+    data = bytearray(signed_release.tarball.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    changed.write_bytes(bytes(data))
+    result = _build_signed(changed, signed_release.signature, signed_release.version,
+                           tmp_path / "x.tar")  # fmt: skip
+    assert_clean_failure(result, 4, "bad signature", "nothing was kept")
+    digest = hashlib.sha256(data).hexdigest()
+    assert not (shared_cache_dir() / "blobs" / "sha256" / digest).exists()
+    assert not (tmp_path / "x.tar").exists()
+
+
+def test_a_signature_by_someone_else_is_refused(signed_release: SignedRelease, tmp_path: Path):
+    stranger = pysequoia.Tsk.generate("Not A Release Manager <nobody@example.invalid>")
+    signature = tmp_path / "Python.tar.xz.asc"
+    data = signed_release.tarball.read_bytes()
+    mode = pysequoia.SignatureMode.DETACHED
+    signature.write_bytes(pysequoia.sign(stranger.signer(), data, mode=mode))
+    result = _build_signed(signed_release.tarball, signature, signed_release.version,
+                           tmp_path / "x.tar")  # fmt: skip
+    assert_clean_failure(result, 4, "bad signature", "does not verify with the release managers'")
     assert not (tmp_path / "x.tar").exists()

@@ -68,7 +68,10 @@ def test_a_patch_release_is_a_python_version():
     [
         ({"python": "3.13.15.1"}, "is not a Python version"),
         ({"python_from": "conda"}, "--python-from 'conda' is unknown"),
-        ({"python": "3.13.15", "source_url": "/tmp/x.tar.xz"}, "go together"),
+        ({"python": "3.13.15", "source_url": "/tmp/x.tar.xz"}, "needs a way to check"),
+        ({"python": "3.13.15", "source_sha256": SHA}, "vouch for a --source-url tarball"),
+        ({"python": "3.13.15", "source_signature": "/x.asc"}, "add --source-url"),
+        ({"python": "3.13", "source_url": "/x", "source_signature": "/x.asc"}, "add --python"),
         ({"python": "3.13", "source_url": "/x", "source_sha256": SHA}, "add --python 3.X.Y"),
         ({"python": "3.13.15", "source_url": "/x", "source_sha256": "abc"}, "not a SHA256"),
         ({"python": "3.13.15", "python_from": "debian"}, "picked by MAJOR.MINOR"),
@@ -99,6 +102,12 @@ def test_the_config_file_takes_the_same_keys(tmp_path: Path):
         ("3.13.15", "auto", False),
         ("3.13.15", "source", False),
     ]
+    signed = config.parse(
+        {"python": "3.13.5", "source-url": "/x.tar.xz", "source-signature": "/x.tar.xz.asc"},
+        path=tmp_path / "pydistroless.toml",
+        base=ImageSpec(),
+    )
+    assert [i.source_signature for i in signed.images] == ["/x.tar.xz.asc"]
     with pytest.raises(UsageError, match="python-optimizations must be true or false"):
         config.parse({"python-optimizations": "no"}, path=tmp_path / "p.toml", base=ImageSpec())
 

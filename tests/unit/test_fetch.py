@@ -16,7 +16,7 @@ import pytest
 from pydistroless.cache import Cache
 from pydistroless.context import Context
 from pydistroless.debian.sources import Credentials, Login, Mirrors
-from pydistroless.errors import ConfigError, IntegrityError, NetworkError
+from pydistroless.errors import CacheMissError, ConfigError, IntegrityError, NetworkError
 from pydistroless.fetch import Download, Fetcher, Interrupted, Limits, NotFound, cancel_on_sigint
 from pydistroless.lock import LockedPackage
 from tests.fixtures import debs
@@ -168,6 +168,24 @@ def test_a_body_with_the_wrong_digest_is_not_kept(files, cache):
 def test_every_mirror_saying_404_is_not_found(files, cache):
     with LocalMirror(files) as mirror, pytest.raises(NotFound):
         Fetcher(cache, progress=False).get([mirror.url("dists/nope/InRelease")])
+
+
+def test_an_upstream_file_is_read_up_to_its_cap_only(files, cache):
+    with LocalMirror(files) as mirror:
+        fetcher = Fetcher(cache, progress=False)
+        assert fetcher.get_upstream(mirror.url("pool/f.bin"), len(BODY), "tarball") == BODY
+        with pytest.raises(IntegrityError, match="far more than any signature"):
+            fetcher.get_upstream(mirror.url("pool/f.bin"), 1024, "signature")
+        with pytest.raises(NotFound, match="does not exist"):
+            fetcher.get_upstream(mirror.url("pool/nope.asc"), 1024, "signature")
+    assert leftovers(cache) == [] and not cache.has_blob(SHA)
+
+
+def test_an_upstream_file_offline_is_a_cache_miss(files, cache):
+    with pytest.raises(CacheMissError, match="offline: signature"):
+        Fetcher(cache, progress=False, offline=True).get_upstream(
+            f"file://{files}/pool/f.bin", 1024, "signature"
+        )
 
 
 # ---- cancel -----------------------------------------------------------------------------------
