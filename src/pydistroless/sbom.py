@@ -269,13 +269,20 @@ def file_name(fmt: str) -> str:
 
 @dataclass(frozen=True)
 class PythonPackage:
-    """A distribution installed from a wheel (``pkg:pypi/...``)."""
+    """A distribution installed from a wheel (``pkg:pypi/...``), or from a wheel built from
+    its source distribution when the index had no wheel for the target."""
 
     name: str
     version: str
-    sha256: str  # of the wheel
+    sha256: str  # of the file downloaded: the wheel, or the sdist
     wheel: str  # its file name
     url: str = ""  # where it was downloaded from
+
+    @property
+    def source_info(self) -> str:
+        if self.wheel.endswith(".whl"):
+            return f"installed from the wheel {self.wheel}"
+        return f"built from the source distribution {self.wheel} and installed"
 
 
 def pypi_purl(package: PythonPackage) -> str:
@@ -329,7 +336,7 @@ def _add_spdx(document: dict, packages: Sequence[PythonPackage], subject: SbomSu
                 "licenseConcluded": "NOASSERTION",
                 "licenseDeclared": "NOASSERTION",
                 "copyrightText": "NOASSERTION",
-                "sourceInfo": f"installed from the wheel {package.wheel}",
+                "sourceInfo": package.source_info,
                 "externalRefs": [
                     {
                         "referenceCategory": "PACKAGE-MANAGER",

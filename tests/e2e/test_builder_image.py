@@ -7,6 +7,8 @@ wheel (crcmod 1.7, downloaded on the host: containers here have no network).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 import zipfile
@@ -27,9 +29,7 @@ pytestmark = [pytest.mark.network, pytest.mark.docker]
 
 TAG = "pydistroless-test/python:builder"
 SDIST = "crcmod-1.7.tar.gz"  # sdist only on the index, with an optional C extension
-TRIPLET = multiarch_triplet(
-    host_arch()
-)  # x86_64-linux-gnu  # sdist only on the index, with an optional C extension
+TRIPLET = multiarch_triplet(host_arch())  # x86_64-linux-gnu
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_it_builds_a_c_extension_wheel_from_an_sdist(
 
 
 def test_an_app_whose_dependency_has_only_an_sdist_gets_it_compiled_in_the_builder_image(
-    tmp_path: Path, docker_engine: Engine
+    tmp_path: Path, docker_engine: Engine, sdists: Path
 ):
     need_network()
     project = tmp_path / "crc"
@@ -127,3 +127,11 @@ def test_an_app_whose_dependency_has_only_an_sdist_gets_it_compiled_in_the_build
         f"/usr/local/lib/python3.13/dist-packages/crcmod/_crcfunext.cpython-313-{TRIPLET}.so",
         "True",
     ]
+    # The SBOM names what was downloaded (the sdist, by its SHA256) and that it was built.
+    document = json.loads((tmp_path / f"app.{host_arch()}.spdx.json").read_text())
+    crcmod = next(p for p in document["packages"] if p["name"] == "crcmod")
+    assert crcmod["sourceInfo"] == f"built from the source distribution {SDIST} and installed"
+    assert (
+        crcmod["checksums"][0]["checksumValue"]
+        == hashlib.sha256((sdists / SDIST).read_bytes()).hexdigest()
+    )

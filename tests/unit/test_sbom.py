@@ -77,3 +77,10 @@ def test_licenses_from_dep5_copyright():
 def test_unknown_format():
     with pytest.raises(UsageError, match="--sbom-format 'xml' is unknown"):
         sbom.check_format("xml")
+
+
+def test_a_package_built_from_its_sdist_says_so():
+    wheel = sbom.PythonPackage("six", "1.16.0", "a" * 64, "six-1.16.0-py2.py3-none-any.whl")
+    sdist = sbom.PythonPackage("crcmod", "1.7", "b" * 64, "crcmod-1.7.tar.gz")
+    assert wheel.source_info == "installed from the wheel six-1.16.0-py2.py3-none-any.whl"
+    assert sdist.source_info == "built from the source distribution crcmod-1.7.tar.gz and installed"
