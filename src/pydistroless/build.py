@@ -244,7 +244,9 @@ def default_tags(spec: ImageSpec, lock: Lock) -> tuple[str, ...]:
     python = lock.archs[0].python
     full = runtime.upstream_version(lock.archs[0].python_package_version)
     if lock.archs[0].python_source is not None:
-        python += "-upstream"  # beside, not over, the tag of Debian's Python 3.X
+        # Beside, not over, the tags of Debian's Python (which may be the same release).
+        python += "-upstream"
+        full += "-upstream"
     debug = "" if spec.variant == "standard" else spec.variant
     who = {"nonroot": "", "root": "root"}.get(spec.user, f"uid{spec.user}")
     suffix = "".join(f"-{part}" for part in (f"debian{lock.debian_major}", debug, who) if part)

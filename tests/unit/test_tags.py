@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 import pytest
 
 from pydistroless.build import default_tags, source_date_epoch
-from pydistroless.lock import ArchLock, Lock, ReleaseInfo
+from pydistroless.lock import ArchLock, Lock, PythonSource, ReleaseInfo
 from pydistroless.spec import ImageSpec
 
 LOCK = Lock(
@@ -33,6 +35,18 @@ LOCK = Lock(
 )
 def test_default_tags(spec, tags):
     assert default_tags(spec, LOCK) == tuple(f"pydistroless/python:{t}" for t in tags)
+
+
+def test_a_python_compiled_from_source_never_takes_the_tags_of_debians():
+    source = PythonSource("3.13.5", ("file:///x",), "a" * 64, None, "--source-url", False)
+    arch = ArchLock("amd64", "3.13", "3.13.5", (), python_source=source)
+    lock = replace(LOCK, archs=(arch,))
+    tags = default_tags(ImageSpec(python="3.13.5", python_from="source"), lock)
+    assert tags == (
+        "pydistroless/python:3.13-upstream-debian13",
+        "pydistroless/python:3.13.5-upstream-debian13",
+    )
+    assert not set(tags) & set(default_tags(ImageSpec(python="3.13"), LOCK))
 
 
 def test_timestamp_is_the_newest_release_unless_given(monkeypatch):
