@@ -125,6 +125,12 @@ class Arch:
         return "i686" if self.debian == "i386" else self.kernel_names[0]
 
     @property
+    def gnu_type(self) -> str:
+        """The GNU system type its compilers are named by (``aarch64-linux-gnu-gcc``): the
+        triplet, except that Debian's i386 compilers target i686."""
+        return "i686-linux-gnu" if self.debian == "i386" else self.triplet
+
+    @property
     def description(self) -> str:
         return f"{self.debian} ({self.machine}, {self.elf_class}-bit)"
 

@@ -319,11 +319,14 @@ def _build_arch(
 
 
 def host_python(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, ctx: Context) -> Tree | None:
-    """For an image the host cannot run: the same Debian Python for the host's architecture,
-    to byte-compile the image's standard library with (bytecode does not depend on the CPU)."""
+    """For an image the host cannot run: the same Python for the host's architecture (Debian's,
+    or the same upstream release compiled), to byte-compile the image's standard library with
+    (bytecode does not depend on the CPU)."""
     host = host_arch()
     if arch_lock.arch == host:
         return None
+    if arch_lock.python_source is not None:
+        return cpython.host_compiler(arch_lock.python_source, lock.suite, ctx)
     try:
         if any(a.arch == host for a in lock.archs):
             host_lock = lock.for_arch(host)

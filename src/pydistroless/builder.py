@@ -17,24 +17,37 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydistroless.arch import architecture
 from pydistroless.assemble import unpack
 from pydistroless.cache import sha256_hex
 from pydistroless.context import Context
 from pydistroless.debian.resolve import Requirement, resolve
+from pydistroless.errors import UsageError
 from pydistroless.fetch import log
 from pydistroless.fs import generate
 from pydistroless.fs.tree import Kind, Tree
 from pydistroless.lock import LockedPackage
 from pydistroless.plan import load_index, load_releases, locked
-from pydistroless.toolchain import COMPILERS, CPYTHON_HEADERS, SHELL_TOOLS
+from pydistroless.toolchain import (
+    COMPILERS,
+    CPYTHON_HEADERS,
+    CROSS_TARGET,
+    SHELL_TOOLS,
+    cross_compilers,
+)
 
 
 @dataclass(frozen=True)
 class BuilderTree:
     root: Path  # the unpacked tree on disk
     suite: str
-    arch: str
+    arch: str  # what it builds for
     packages: tuple[LockedPackage, ...]
+    host: str = ""  # what its programs run on, when that is not ``arch``: a cross builder
+
+    @property
+    def runs_on(self) -> str:
+        return self.host or self.arch
 
     @property
     def digest(self) -> str:
@@ -63,14 +76,45 @@ def builder_packages(suite: str, arch: str, ctx: Context) -> tuple[LockedPackage
     return tuple(locked(r) for r in resolution.packages)
 
 
-def builder_tree(suite: str, arch: str, ctx: Context) -> BuilderTree:
-    """The builder tree, from the cache when this package set was unpacked before."""
-    packages = builder_packages(suite, arch, ctx)
+def cross_packages(suite: str, host: str, target: str, ctx: Context) -> tuple[LockedPackage, ...]:
+    """The packages of a builder tree that runs on ``host`` and compiles for ``target``:
+    the host's builder packages, Debian's cross toolchain, and the target's libraries and
+    headers (:data:`CROSS_TARGET`)."""
+    releases = load_releases(ctx.archive, ctx.mirrors, suite)
+    suites = [r.suite for r in releases]
+    toolchain = cross_compilers(architecture(target).gnu_type)
+    index = load_index(ctx.archive, releases, host)
+    lacking = [name for name in toolchain if not index.candidates(name)]
+    if lacking:
+        raise UsageError(
+            f"cannot build CPython for {target} on this {host} host: it cannot run {target} "
+            f"code, and {suite} has no cross toolchain to it (no {host} package "
+            f"{', '.join(lacking)}); install qemu-user-static and binfmt-support, or build on "
+            f"an {target} machine"
+        )
+    host_roots = (*COMPILERS, *SHELL_TOOLS, *CPYTHON_HEADERS, *toolchain)
+    native = resolve(index, [Requirement(n) for n in host_roots], suites=suites)
+    foreign = resolve(
+        load_index(ctx.archive, releases, target), [Requirement(n) for n in CROSS_TARGET],
+        suites=suites,
+    )  # fmt: skip
+    shared = [r for r in foreign.packages if r.multi_arch == "same"]
+    return tuple(locked(r) for r in (*native.packages, *shared))
+
+
+def builder_tree(suite: str, arch: str, ctx: Context, *, host: str = "") -> BuilderTree:
+    """The builder tree for ``arch`` (a cross-compiling one when ``host`` is another
+    architecture), from the cache when this package set was unpacked before."""
+    if host and host != arch:
+        packages = cross_packages(suite, host, arch, ctx)
+    else:
+        packages, host = builder_packages(suite, arch, ctx), ""
     key = tree_key(packages)
     home = ctx.cache.root / "builders"
-    root = home / f"{key[:32]}-{arch}"
+    root = home / (f"{key[:32]}-{arch}" + (f"-on-{host}" if host else ""))
     if not (root / ".ready").is_file():
-        log(f"builder tree for {suite}/{arch}: {len(packages)} packages")
+        what = f"{suite}/{arch}" + (f" on {host}" if host else "")
+        log(f"builder tree for {what}: {len(packages)} packages")
         tree = unpack(ctx.debs(packages))
         add_effects(tree)
         home.mkdir(parents=True, exist_ok=True)
@@ -86,7 +130,7 @@ def builder_tree(suite: str, arch: str, ctx: Context) -> BuilderTree:
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return BuilderTree(root, suite, arch, packages)
+    return BuilderTree(root, suite, arch, packages, host)
 
 
 def add_effects(tree: Tree) -> None:

@@ -238,12 +238,11 @@ def _tarball(spec: ImageSpec, version: str, ctx: Context) -> Tarball:
 def _source_libraries(spec: ImageSpec, source: PythonSource, arch: str, ctx: Context) -> list[str]:
     """The packages of the libraries the compiled Python loads (compiling it if need be)."""
     # Imported here: the builder tree is planned with this module's functions.
-    from pydistroless import builder
     from pydistroless.python import cpython
 
     installed = cpython.compiled(source, spec.suite, arch, ctx)
     tree = cpython.runtime_tree(installed)
-    return cpython.runtime_libraries(tree, builder.builder_tree(spec.suite, arch, ctx), ctx)
+    return cpython.runtime_libraries(tree, installed.builder, ctx)
 
 
 def locked(record: PackageRecord) -> LockedPackage:

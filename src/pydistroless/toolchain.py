@@ -46,5 +46,17 @@ CPYTHON_HEADERS = (
     "libmpdec-dev",
 )
 
+# The target architecture's part of a cross-compiling builder tree: its C library and the
+# libraries and headers above, in their multiarch folders beside the host's (Debian's way of
+# cross-building), with the pkg-config that looks there. Only the Multi-Arch: same packages
+# of their closure are taken; the host's copies of the others (tools, arch: all) serve both.
+CROSS_TARGET = ("libc6-dev", "pkgconf", *CPYTHON_HEADERS)
+
+
+def cross_compilers(gnu_type: str) -> tuple[str, ...]:
+    """Debian's cross toolchain from the host to the GNU system type ``gnu_type``."""
+    return (f"gcc-{gnu_type}", f"binutils-{gnu_type}")
+
+
 # The Python tools the builder image carries, installed from their wheels for its Python.
 PYTHON_TOOLS = ("pip", "setuptools", "wheel", "uv", "poetry", "pipenv")

@@ -29,9 +29,11 @@ from elftools.elf.elffile import ELFFile
 
 from pydistroless.context import Context
 from pydistroless.fetch import Download
+from pydistroless.python import cpython
 from pydistroless.python import source as upstream
 from pydistroless.spec import SourceOptions, host_arch
 from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES
+from tests.fixtures.repo import fake_python_repo, repo_args
 from tests.fixtures.tools import (
     assert_clean_failure,
     describe,
@@ -322,15 +324,26 @@ def test_a_compiler_failure_shows_the_log_tail_and_leaves_nothing_half_built(tmp
     assert not (tmp_path / "x.tar").exists()
 
 
-def test_an_architecture_this_host_cannot_run_is_refused_before_building(tmp_path: Path):
+def test_an_architecture_with_no_way_to_build_for_it_is_refused_before_building(
+    tmp_path: Path,
+):
+    """This host cannot run the other architecture's code, and the suite (a signed repository
+    of our own) has no cross toolchain to it: one error, before anything is compiled."""
     other = "arm64" if host_arch() == "amd64" else "amd64"
+    assert not cpython.runnable(other), f"this host runs {other} code: qemu-user is registered"
+    repo = fake_python_repo(tmp_path / "repo", other_archs=(other,))
+    tarball, digest = _failing_tarball(tmp_path)
+    cache = tmp_path / "cache"
     result = pydistroless(
-        "build", "--python", VERSION, "--arch", other, *QUICK, "--output", tmp_path / "x.tar"
-    )
+        "build", *repo_args(repo, python="3.13.98"), "--arch", other, "--python-from", "source",
+        "--source-url", tarball, "--source-sha256", digest, "--output", tmp_path / "x.tar",
+        cache_dir=cache,
+    )  # fmt: skip
     assert_clean_failure(
         result, 2, f"cannot build CPython for {other} on this {host_arch()} host",
-        "install qemu-user-static",
+        "no cross toolchain", "install qemu-user-static",
     )  # fmt: skip
+    assert not (cache / "pythons").exists() and not (cache / "builders").exists()
     assert not (tmp_path / "x.tar").exists()
 
 

@@ -182,6 +182,19 @@ def test_the_configure_flags_follow_the_options():
     assert {"--enable-optimizations", "--with-lto", "--build=aarch64-linux-gnu"} <= set(full)
 
 
+def test_a_cross_build_names_both_machines_and_the_python_that_runs_its_steps():
+    args = cpython.Options().configure_args("arm64", host="amd64", minor="3.13")
+    assert args[:3] == [
+        "--build=x86_64-linux-gnu",
+        "--host=aarch64-linux-gnu",
+        f"--with-build-python={cpython.BUILD_PYTHON}/usr/local/bin/python3.13",
+    ]
+    # PGO runs the interpreter it profiles: not possible for code this host cannot run.
+    assert "--with-lto" in args and "--enable-optimizations" not in args
+    i386 = cpython.Options(optimize=False).configure_args("i386", host="amd64", minor="3.14")
+    assert "--host=i686-linux-gnu" in i386 and "--disable-test-modules" in i386
+
+
 def test_a_foreign_architecture_without_qemu_is_refused_before_anything_is_built(monkeypatch):
     monkeypatch.setattr(cpython, "host_arch", lambda: "amd64")
     cpython.check_runnable("amd64")
@@ -251,7 +264,8 @@ def test_the_runtime_tree_leaves_out_what_only_builds_need(tmp_path: Path):
         (root / name).write_bytes(b"x")
         (root / name).chmod(mode)
     (root / "usr/local/bin/python3").symlink_to("python3.13")
-    tree = cpython.runtime_tree(cpython.Installed(root, "3.13.15", "amd64", 1.0))
+    builder = BuilderTree(tmp_path / "builder", "trixie", "amd64", ())
+    tree = cpython.runtime_tree(cpython.Installed(root, "3.13.15", "amd64", 1.0, builder))
     kept = sorted(e.path for e in tree.files())
     assert kept == [
         "usr/local/bin/python3.13",

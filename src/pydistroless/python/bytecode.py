@@ -183,7 +183,7 @@ def _compiler_command(
     elif host_tree is not None:
         command = _image_interpreter(host_tree, python, host_arch(), root)
         if command is not None:
-            return command, f"the same Debian Python built for {host_arch()}", False
+            return command, f"the same Python built for {host_arch()}", False
     host = shutil.which(f"python{python}")
     if host is not None:
         wanted = image_magic(tree, python)

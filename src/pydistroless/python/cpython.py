@@ -27,11 +27,12 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydistroless import sandbox
 from pydistroless.arch import architecture
+from pydistroless.assemble import unpack
 from pydistroless.builder import BuilderTree, builder_tree
 from pydistroless.cache import sha256_hex
 from pydistroless.context import Context
@@ -49,13 +50,34 @@ PREFIX = "usr/local"
 RECIPE = 1
 
 
+# Where a cross build finds the same CPython built for the host, which runs the build's own
+# steps (freezing modules, byte-compiling the stdlib): in the builder tree's build folder,
+# so that a killed build's copy is removed with the rest.
+BUILD_PYTHON = "/build/python-for-build"
+
+
 @dataclass(frozen=True)
 class Options:
     optimize: bool = True  # --enable-optimizations --with-lto (PGO: a profiled second build)
 
-    def configure_args(self, arch: str) -> list[str]:
-        args = [
-            f"--build={architecture(arch).triplet}",
+    def configure_args(self, arch: str, *, host: str = "", minor: str = "") -> list[str]:
+        """The arguments of ``./configure`` for ``arch``; ``host`` is the architecture the
+        compiler runs on when it is another (a cross build of CPython ``minor``)."""
+        cross = bool(host) and host != arch
+        if cross:
+            args = [
+                f"--build={architecture(host).gnu_type}",
+                f"--host={architecture(arch).gnu_type}",
+                f"--with-build-python={BUILD_PYTHON}/{PREFIX}/bin/python{minor}",
+                # What configure finds by running or looking at the target, which it cannot:
+                # Linux has /dev/ptmx, not /dev/ptc, and glibc's getaddrinfo works.
+                "ac_cv_file__dev_ptmx=yes",
+                "ac_cv_file__dev_ptc=no",
+                "ac_cv_buggy_getaddrinfo=no",
+            ]
+        else:
+            args = [f"--build={architecture(arch).gnu_type}"]
+        args += [
             "--prefix=/usr/local",
             "--enable-option-checking=fatal",
             "--enable-loadable-sqlite-extensions",
@@ -63,7 +85,8 @@ class Options:
             "--without-ensurepip",
         ]
         if self.optimize:
-            args += ["--enable-optimizations", "--with-lto"]
+            # PGO profiles the interpreter by running it, which a cross build cannot.
+            args += ["--with-lto"] if cross else ["--enable-optimizations", "--with-lto"]
         else:
             # The test package and its extension modules: the image leaves them out, and
             # installing and byte-compiling them is a good part of `make install`. A PGO
@@ -80,10 +103,15 @@ class Installed:
     version: str
     arch: str
     seconds: float  # how long the build took when it was made
+    builder: BuilderTree  # the tree it was built in (and linked against)
 
     @property
     def minor(self) -> str:
         return self.version.rsplit(".", 1)[0]
+
+
+def _configure_args(tarball: Tarball, builder: BuilderTree, options: Options) -> list[str]:
+    return options.configure_args(builder.arch, host=builder.host, minor=tarball.minor)
 
 
 def build_key(tarball: Tarball, builder: BuilderTree, options: Options) -> str:
@@ -91,10 +119,10 @@ def build_key(tarball: Tarball, builder: BuilderTree, options: Options) -> str:
         json.dumps(
             {
                 "recipe": RECIPE,
-                "strip": _strip_command("/"),
+                "strip": _strip_command("/", builder),
                 "tarball": tarball.sha256,
                 "arch": builder.arch,
-                "configure": options.configure_args(builder.arch),
+                "configure": _configure_args(tarball, builder, options),
                 "builder": builder.digest,
             },
             sort_keys=True,
@@ -108,26 +136,36 @@ def cached_build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: 
     )
 
 
-def build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: Context) -> Installed:
+def build(
+    tarball: Tarball,
+    builder: BuilderTree,
+    options: Options,
+    ctx: Context,
+    *,
+    for_build: Installed | None = None,
+) -> Installed:
     """The install tree of ``tarball`` built in ``builder``: from the cache when these inputs
-    were built before, else compiled now (minutes) and kept."""
+    were built before, else compiled now (minutes) and kept. A cross builder needs
+    ``for_build``, the same release built for the host."""
     home = cached_build(tarball, builder, options, ctx)
     record = home / "build.json"
     if (home / ".ready").is_file():
         facts = json.loads(record.read_text())
         log(f"CPython {tarball.version} for {builder.arch}: built before, from the cache")
-        return Installed(home / "install", tarball.version, builder.arch, facts["seconds"])
-    check_runnable(builder.arch)
+        return Installed(home / "install", tarball.version, builder.arch, facts["seconds"], builder)
     source = fetch(tarball, ctx)
     if ctx.fetcher.offline:
         log(f"offline: building CPython {tarball.version} from the cached tarball")
     with _builder_lock(builder):
         if (home / ".ready").is_file():  # built by the build this one waited for
-            return build(tarball, builder, options, ctx)
+            return build(tarball, builder, options, ctx, for_build=for_build)
         logs = home.parent / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{home.name}.log"
         log_path.write_bytes(b"")
+        if builder.host:
+            assert for_build is not None, "a cross build runs the host's CPython"
+            shutil.copytree(for_build.root, builder.root / BUILD_PYTHON.lstrip("/"), symlinks=True)
         installed = _compile(source, tarball, builder, options, home, log_path)
     log(f"compiled CPython {tarball.version} in {installed.seconds:.0f} s")
     return installed
@@ -158,7 +196,17 @@ def _compile(
     home: Path,
     log_path: Path,
 ) -> Installed:
-    how = "optimized (PGO + LTO)" if options.optimize else "unoptimized"
+    how = "unoptimized"
+    if options.optimize:
+        how = f"optimized (LTO; PGO would run {builder.arch} code)" if builder.host else (
+            "optimized (PGO + LTO)"
+        )
+    if builder.host:
+        how = (
+            f"{how}, cross-compiled with Debian's toolchain (this {builder.host} host cannot "
+            f"run {builder.arch} code; CPython {tarball.version} built for it runs the build's "
+            "steps)"
+        )
     log(f"compiling CPython {tarball.version} for {builder.arch}, {how}; log: {log_path}")
     started = time.monotonic()
     # Both in the builder's build folder, so that a killed build's are found and removed.
@@ -171,10 +219,10 @@ def _compile(
         dest = f"{inside}/install"
         jobs = str(os.cpu_count() or 1)
         steps = [
-            ("configure", ["./configure", *options.configure_args(builder.arch)]),
+            ("configure", ["./configure", *_configure_args(tarball, builder, options)]),
             ("make", ["make", f"-j{jobs}"]),
             ("make install", ["make", "install", f"DESTDIR={dest}"]),
-            ("strip", _strip_command(dest)),
+            ("strip", _strip_command(dest, builder)),
         ]
         for name, argv in steps:
             code = sandbox.run(builder.root, argv, cwd=src, log=log_path)
@@ -188,7 +236,7 @@ def _compile(
                     "version": tarball.version,
                     "sha256": tarball.sha256,
                     "arch": builder.arch,
-                    "configure": options.configure_args(builder.arch),
+                    "configure": _configure_args(tarball, builder, options),
                     "builder": builder.digest,
                     "seconds": round(seconds, 1),
                 },
@@ -200,15 +248,38 @@ def _compile(
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
-    return Installed(home / "install", tarball.version, builder.arch, seconds)
+    return Installed(home / "install", tarball.version, builder.arch, seconds, builder)
 
 
 def compiled(source: PythonSource, suite: str, arch: str, ctx: Context) -> Installed:
-    """The locked upstream Python built for ``arch`` in a builder tree of ``suite``."""
+    """The locked upstream Python built for ``arch`` in a builder tree of ``suite``: natively
+    where this host runs ``arch`` code (itself, or through qemu-user), else cross-compiled
+    with Debian's cross toolchain and the same release built for the host."""
     tarball = Tarball(source.version, source.urls, source.sha256, source.size, source.origin)
-    check_runnable(arch)  # before the builder tree's packages are downloaded for nothing
-    builder = builder_tree(suite, arch, ctx)
-    return build(tarball, builder, Options(optimize=source.optimize), ctx)
+    options = Options(optimize=source.optimize)
+    if runnable(arch):
+        return build(tarball, builder_tree(suite, arch, ctx), options, ctx)
+    host = host_arch()
+    # The cross tree first: a suite without a cross toolchain is refused before anything
+    # is compiled.
+    cross = builder_tree(suite, arch, ctx, host=host)
+    for_build = build(tarball, builder_tree(suite, host, ctx), Options(optimize=False), ctx)
+    return build(tarball, cross, options, ctx, for_build=for_build)
+
+
+def host_compiler(source: PythonSource, suite: str, ctx: Context) -> Tree:
+    """The same release built for this host, with the C library it runs on: what
+    byte-compiles the standard library of an image this host cannot run (bytecode depends
+    on neither the CPU nor the optimizations, so the unoptimized build of a cross build's
+    steps serves)."""
+    host = host_arch()
+    installed = compiled(replace(source, optimize=False), suite, host, ctx)
+    libc = [p for p in installed.builder.packages if p.name in ("libc6", "libgcc-s1")]
+    tree = unpack(ctx.debs(libc))
+    for entry in runtime_tree(installed).entries():
+        if entry.path not in tree:
+            tree.add(entry)
+    return tree
 
 
 def runtime_libraries(tree: Tree, builder: BuilderTree, ctx: Context) -> list[str]:
@@ -234,9 +305,18 @@ def runtime_libraries(tree: Tree, builder: BuilderTree, ctx: Context) -> list[st
     return sorted(set(found.values()))
 
 
-def check_runnable(arch: str) -> None:
-    """Whether this host can run ``arch`` code in the builder tree (natively or through a
+def runnable(arch: str) -> bool:
+    """Whether this host can run ``arch`` code in a builder tree (natively or through a
     registered qemu-user with the fix-binary flag, which a chroot needs)."""
+    try:
+        check_runnable(arch)
+    except UsageError:
+        return False
+    return True
+
+
+def check_runnable(arch: str) -> None:
+    """:func:`runnable`, or the error that says what would make it so."""
     if arch == host_arch():
         return
     machine = {"amd64": "x86_64", "arm64": "aarch64", "armhf": "arm", "armel": "arm",
@@ -279,12 +359,13 @@ def _unpack(source: Path, work: Path, tarball: Tarball) -> None:
         ) from None
 
 
-def _strip_command(dest: str) -> list[str]:
+def _strip_command(dest: str, builder: BuilderTree) -> list[str]:
     # The interpreter and the extension modules, not the scripts beside them (python3.X-config).
     # --strip-unneeded keeps the dynamic symbols the extension modules link against.
+    strip = f"{architecture(builder.arch).gnu_type}-strip" if builder.host else "strip"
     return [
         "find", f"{dest}/{PREFIX}", "-type", "f", "(", "-name", "*.so", "-o", "-name",
-        "python3.[0-9]", "-o", "-name", "python3.[0-9][0-9]", ")", "-exec", "strip",
+        "python3.[0-9]", "-o", "-name", "python3.[0-9][0-9]", ")", "-exec", strip,
         "--strip-unneeded", "{}", "+",
     ]  # fmt: skip
 
