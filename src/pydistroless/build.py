@@ -290,7 +290,10 @@ def _build_arch(
         debs = ctx.debs(arch_lock.packages)
         python_tree = None
         if arch_lock.python_source is not None:
-            installed = cpython.compiled(arch_lock.python_source, lock.suite, arch_lock.arch, ctx)
+            installed = cpython.compiled(
+                arch_lock.python_source, lock.suite, arch_lock.arch, ctx,
+                builder=arch_lock.builder, host_builder=arch_lock.host_builder,
+            )  # fmt: skip
             python_tree = cpython.runtime_tree(installed, for_builds=spec.variant == "builder")
         assembly = assemble(
             spec,
@@ -326,7 +329,9 @@ def host_python(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, ctx: Context) 
     if arch_lock.arch == host:
         return None
     if arch_lock.python_source is not None:
-        return cpython.host_compiler(arch_lock.python_source, lock.suite, ctx)
+        return cpython.host_compiler(
+            arch_lock.python_source, lock.suite, ctx, builder=arch_lock.host_builder
+        )
     try:
         if any(a.arch == host for a in lock.archs):
             host_lock = lock.for_arch(host)

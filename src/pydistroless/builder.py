@@ -102,13 +102,22 @@ def cross_packages(suite: str, host: str, target: str, ctx: Context) -> tuple[Lo
     return tuple(locked(r) for r in (*native.packages, *shared))
 
 
-def builder_tree(suite: str, arch: str, ctx: Context, *, host: str = "") -> BuilderTree:
+def builder_tree(
+    suite: str,
+    arch: str,
+    ctx: Context,
+    *,
+    host: str = "",
+    packages: tuple[LockedPackage, ...] = (),
+) -> BuilderTree:
     """The builder tree for ``arch`` (a cross-compiling one when ``host`` is another
-    architecture), from the cache when this package set was unpacked before."""
-    if host and host != arch:
-        packages = cross_packages(suite, host, arch, ctx)
-    else:
-        packages, host = builder_packages(suite, arch, ctx), ""
+    architecture) of ``packages`` (a lock's), or of the packages resolved now; from the cache
+    when this package set was unpacked before."""
+    host = "" if host == arch else host
+    if not packages:
+        packages = cross_packages(suite, host, arch, ctx) if host else builder_packages(
+            suite, arch, ctx
+        )
     key = tree_key(packages)
     home = ctx.cache.root / "builders"
     root = home / (f"{key[:32]}-{arch}" + (f"-on-{host}" if host else ""))

@@ -63,6 +63,11 @@ class ArchLock:
     python_package_version: str
     packages: tuple[LockedPackage, ...]
     python_source: PythonSource | None = None
+    # For a Python built from source: the packages of the builder tree it is compiled in, and
+    # for a cross build those of the host's tree, where the Python that runs the build's
+    # steps is compiled. Pinned, so that a build from the lock compiles in the same trees.
+    builder: tuple[LockedPackage, ...] = ()
+    host_builder: tuple[LockedPackage, ...] = ()
 
     def package(self, name: str) -> LockedPackage | None:
         return next((p for p in self.packages if p.name == name), None)
@@ -120,6 +125,10 @@ def dumps(lock: Lock) -> str:
             '      "packages": [',
         ]
         block += _items([json.dumps(asdict(p), sort_keys=True) for p in arch.packages], "        ")
+        for key, listed in (("builder", arch.builder), ("host-builder", arch.host_builder)):
+            if listed:
+                block += ["      ],", f'      "{key}": [']
+                block += _items([json.dumps(asdict(p), sort_keys=True) for p in listed], "        ")
         block += ["      ]", "    }"]
         arch_blocks.append(block)
     for i, block in enumerate(arch_blocks):
@@ -219,13 +228,25 @@ def arch_from_json(data: Any, *, where: str = "arch") -> ArchLock:
             raise _Invalid(f"{where} lists package {package.name} twice")
         seen.add(package.name)
     source = item.get("python-source")
+    trees = {
+        key: tuple(
+            _package(p, f"{where}.{key}[{i}]") for i, p in enumerate(_list(item, key, where))
+        )
+        if key in item
+        else ()
+        for key in ("builder", "host-builder")
+    }
     arch_lock = ArchLock(
         arch=_matching(item, "arch", where, _ARCH),
         python=python,
         python_package_version=_matching(item, "python-package-version", where, _VERSION),
         packages=packages,
         python_source=None if source is None else _python_source(source, f"{where}.python-source"),
+        builder=trees["builder"],
+        host_builder=trees["host-builder"],
     )
+    if (arch_lock.builder or arch_lock.host_builder) and arch_lock.python_source is None:
+        raise _Invalid(f"{where} has builder packages but no python-source to compile")
     interpreter = f"python{python}-minimal"
     found = arch_lock.package(interpreter)
     if arch_lock.python_source is not None:
@@ -267,6 +288,9 @@ def arch_json(arch: ArchLock) -> dict[str, Any]:
     }
     if arch.python_source is not None:
         data["python-source"] = _source_json(arch.python_source)
+    for key, listed in (("builder", arch.builder), ("host-builder", arch.host_builder)):
+        if listed:
+            data[key] = [asdict(p) for p in listed]
     return data
 
 

@@ -124,12 +124,14 @@ def _plan_arch(
     index = load_index(ctx.archive, releases, arch)
     python = spec.python_minor or runtime.default_python(index, spec.suite)
     source = _python_source(spec, arch, python, index, ctx, tarballs)
+    trees: dict[str, tuple[LockedPackage, ...]] = {}
     if source is None:
         runtime.check_available(index, python, spec.suite)
         roots = [*runtime.root_packages(python, spec.variant)]
     else:
+        libraries, trees = _source_libraries(spec, source, arch, ctx)
         roots = [*runtime.source_root_packages(spec.variant)]
-        roots += [Requirement(n) for n in _source_libraries(spec, source, arch, ctx)]
+        roots += [Requirement(n) for n in libraries]
     roots += [Requirement.parse(p) for p in spec.packages]
     resolution = resolve(index, roots, exclude=spec.exclude, suites=[r.suite for r in releases])
     closure = tuple(locked(r) for r in resolution.packages)
@@ -159,6 +161,7 @@ def _plan_arch(
         python_package_version=version,
         packages=packages,
         python_source=source,
+        **trees,
     )
     ctx.cache.put_checked_record(arch_json(arch_lock), "resolutions", key)
     return arch_lock
@@ -235,14 +238,20 @@ def _tarball(spec: ImageSpec, version: str, ctx: Context) -> Tarball:
             raise UsageError(f"{in_debian} (python.org: {on_python_org})") from None
 
 
-def _source_libraries(spec: ImageSpec, source: PythonSource, arch: str, ctx: Context) -> list[str]:
-    """The packages of the libraries the compiled Python loads (compiling it if need be)."""
+def _source_libraries(
+    spec: ImageSpec, source: PythonSource, arch: str, ctx: Context
+) -> tuple[list[str], dict[str, tuple[LockedPackage, ...]]]:
+    """The packages of the libraries the compiled Python loads (compiling it if need be),
+    and the packages of the builder trees it was compiled in, for the lock to pin."""
     # Imported here: the builder tree is planned with this module's functions.
     from pydistroless.python import cpython
 
     installed = cpython.compiled(source, spec.suite, arch, ctx)
     tree = cpython.runtime_tree(installed)
-    return cpython.runtime_libraries(tree, installed.builder, ctx)
+    trees = {"builder": installed.builder.packages}
+    if installed.host_builder is not None:
+        trees["host_builder"] = installed.host_builder.packages
+    return cpython.runtime_libraries(tree, installed.builder, ctx), trees
 
 
 def locked(record: PackageRecord) -> LockedPackage:

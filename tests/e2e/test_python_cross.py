@@ -9,6 +9,7 @@ the one way this host can, the interpreter under qemu-user with the image as its
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,7 +23,7 @@ from pydistroless.spec import host_arch
 from tests.e2e.test_app_examples import unpack
 from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES
 from tests.e2e.test_python_source import EXTRA_CHECK, QUICK, VERSION, _status
-from tests.fixtures.tools import describe, need_network, pydistroless
+from tests.fixtures.tools import describe, need_network, pydistroless, shared_cache_dir
 
 pytestmark = [pytest.mark.network]
 
@@ -31,16 +32,37 @@ QEMU = {"arm64": "qemu-aarch64-static", "amd64": "qemu-x86_64-static"}[TARGET]
 
 
 @pytest.fixture(scope="module")
-def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     need_network()
     assert not cpython.runnable(TARGET), f"this host runs {TARGET} code: not a cross build"
     out = tmp_path_factory.mktemp("cross")
+    made = pydistroless("lock", "--python", VERSION, "--arch", TARGET, *QUICK, "-o", out / "l")
+    assert made.returncode == 0, describe(made)
+    return out / "l"
+
+
+@pytest.fixture(scope="module")
+def rootfs(locked: Path) -> Path:
+    out = locked.parent
     result = pydistroless(
-        "build", "--python", VERSION, "--arch", TARGET, *QUICK, "--output", out / "img.tar"
+        "build", "--lock", locked, "--accept-expired-release", "--output", out / "img.tar"
     )
     assert result.returncode == 0, describe(result)
     unpack(out / "img.tar", out / "rootfs")
     return out / "rootfs"
+
+
+def test_the_lock_pins_the_cross_tree_and_the_hosts(locked: Path, rootfs: Path):
+    arch = json.loads(locked.read_text())["archs"][0]
+    gnu_type = architecture(TARGET).gnu_type
+    cross = {(p["name"], p["architecture"]) for p in arch["builder"]}
+    assert {(f"gcc-{gnu_type}", host_arch()), ("libssl-dev", TARGET)} <= cross
+    assert ("libssl-dev", host_arch()) in cross  # the build Python's, beside the target's
+    native = {(p["name"], p["architecture"]) for p in arch["host-builder"]}
+    assert ("gcc-14", host_arch()) in native and not any(a == TARGET for _, a in native)
+    # Nothing of the build is left in the cross tree (its copy of the build Python included).
+    for folder in (shared_cache_dir() / "builders").glob(f"*-{TARGET}-on-{host_arch()}/build"):
+        assert not list(folder.iterdir()), f"{folder} keeps a build's files"
 
 
 def test_every_elf_file_is_built_for_the_target(rootfs: Path):

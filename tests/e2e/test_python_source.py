@@ -141,6 +141,12 @@ def test_the_lock_records_the_tarball_and_only_trixie_packages(built: Built):
     assert not {n for n in names if n.startswith(("python3", "libpython3"))}, names
     assert {"libssl3t64", "libsqlite3-0", "libffi8", "liblzma5", "libbz2-1.0"} <= names
     assert {p["suite"] for p in arch["packages"]} <= SUITES
+    # The builder tree it was compiled in is pinned too, so a build from the lock compiles
+    # against the same headers and libraries.
+    builder = {p["name"]: p for p in arch["builder"]}
+    assert {"gcc-14", "make", "libssl-dev", "libsqlite3-dev", "libc6-dev"} <= set(builder)
+    assert {p["suite"] for p in builder.values()} <= SUITES
+    assert "host-builder" not in arch  # a native build
 
 
 def test_standard_library_works_as_nonroot_on_a_read_only_root(image: str, docker_engine: Engine):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,7 @@ def source_lock() -> Lock:
                 python_package_version="3.13.15",
                 packages=(package("base-files", "13.8"), package("libssl3t64", "3.5.1-1")),
                 python_source=SOURCE,
+                builder=(package("gcc-14", "14.2.0-19"), package("libssl-dev", "3.5.1-1")),
             ),
         ),
     )
@@ -121,6 +123,27 @@ def test_a_lock_with_a_python_source_round_trips():
     assert '"python-source": {' in text
     assert lockfile.loads(text) == lock
     assert lock.archs[0].prefix == "usr/local"
+
+
+def test_the_lock_pins_the_builder_trees_one_package_per_line():
+    lock = source_lock()
+    text = lockfile.dumps(lock)
+    assert '      "builder": [' in text and '"host-builder"' not in text
+    assert sum('"name": "gcc-14"' in line for line in text.splitlines()) == 1
+    cross = replace(
+        lock.archs[0], host_builder=(package("gcc-14", "14.2.0-19"),), arch="amd64"
+    )
+    again = lockfile.loads(lockfile.dumps(replace(lock, archs=(cross,))))
+    assert again.archs[0].host_builder == cross.host_builder
+    assert again.archs[0].builder == cross.builder
+
+
+def test_builder_packages_without_a_python_source_are_refused():
+    data = json.loads(lockfile.dumps(source_lock()))
+    del data["archs"][0]["python-source"]
+    data["archs"][0]["python-package-version"] = "3.13.5-2"
+    with pytest.raises(UsageError, match="builder packages but no python-source"):
+        lockfile.loads(json.dumps(data), source="my.lock")
 
 
 def _edited(**changes) -> str:

@@ -40,7 +40,7 @@ from pydistroless.errors import BuildError, ImageCheckError, UsageError
 from pydistroless.fetch import log
 from pydistroless.fs import elf
 from pydistroless.fs.tree import Tree
-from pydistroless.lock import PythonSource
+from pydistroless.lock import LockedPackage, PythonSource
 from pydistroless.python.source import Tarball, fetch
 from pydistroless.spec import host_arch
 
@@ -104,6 +104,7 @@ class Installed:
     arch: str
     seconds: float  # how long the build took when it was made
     builder: BuilderTree  # the tree it was built in (and linked against)
+    host_builder: BuilderTree | None = None  # a cross build's: where its build Python was
 
     @property
     def minor(self) -> str:
@@ -163,10 +164,14 @@ def build(
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{home.name}.log"
         log_path.write_bytes(b"")
-        if builder.host:
-            assert for_build is not None, "a cross build runs the host's CPython"
-            shutil.copytree(for_build.root, builder.root / BUILD_PYTHON.lstrip("/"), symlinks=True)
-        installed = _compile(source, tarball, builder, options, home, log_path)
+        build_python = builder.root / BUILD_PYTHON.lstrip("/")
+        try:
+            if builder.host:
+                assert for_build is not None, "a cross build runs the host's CPython"
+                shutil.copytree(for_build.root, build_python, symlinks=True)
+            installed = _compile(source, tarball, builder, options, home, log_path)
+        finally:
+            shutil.rmtree(build_python, ignore_errors=True)
     log(f"compiled CPython {tarball.version} in {installed.seconds:.0f} s")
     return installed
 
@@ -251,29 +256,52 @@ def _compile(
     return Installed(home / "install", tarball.version, builder.arch, seconds, builder)
 
 
-def compiled(source: PythonSource, suite: str, arch: str, ctx: Context) -> Installed:
-    """The locked upstream Python built for ``arch`` in a builder tree of ``suite``: natively
-    where this host runs ``arch`` code (itself, or through qemu-user), else cross-compiled
-    with Debian's cross toolchain and the same release built for the host."""
+def compiled(
+    source: PythonSource,
+    suite: str,
+    arch: str,
+    ctx: Context,
+    *,
+    builder: tuple[LockedPackage, ...] = (),
+    host_builder: tuple[LockedPackage, ...] = (),
+) -> Installed:
+    """The locked upstream Python built for ``arch`` in a builder tree of ``suite`` (of the
+    lock's ``builder`` packages when it pins them): natively where this host runs ``arch``
+    code (itself, or through qemu-user), else cross-compiled with Debian's cross toolchain
+    and the same release built for the host (in its tree of ``host_builder``)."""
     tarball = Tarball(source.version, source.urls, source.sha256, source.size, source.origin)
     options = Options(optimize=source.optimize)
-    if runnable(arch):
-        return build(tarball, builder_tree(suite, arch, ctx), options, ctx)
     host = host_arch()
+    cross = not runnable(arch)
+    # The trees a lock pins are taken where they fit: a lock made where the build was native
+    # pins a native tree, one made where it was a cross build a cross tree and the host's.
+    # The other kind of build (the lock made on an arm64 machine, built on amd64) resolves
+    # its trees now.
+    fits = bool(host_builder) == cross and all(
+        p.architecture in (host, "all") for p in host_builder
+    )
+    pinned, pinned_host = (builder, host_builder) if fits else ((), ())
+    if not cross:
+        tree = builder_tree(suite, arch, ctx, packages=pinned)
+        return build(tarball, tree, options, ctx)
     # The cross tree first: a suite without a cross toolchain is refused before anything
     # is compiled.
-    cross = builder_tree(suite, arch, ctx, host=host)
-    for_build = build(tarball, builder_tree(suite, host, ctx), Options(optimize=False), ctx)
-    return build(tarball, cross, options, ctx, for_build=for_build)
+    cross_tree = builder_tree(suite, arch, ctx, host=host, packages=pinned)
+    native = builder_tree(suite, host, ctx, packages=pinned_host)
+    for_build = build(tarball, native, Options(optimize=False), ctx)
+    installed = build(tarball, cross_tree, options, ctx, for_build=for_build)
+    return replace(installed, host_builder=native)
 
 
-def host_compiler(source: PythonSource, suite: str, ctx: Context) -> Tree:
+def host_compiler(
+    source: PythonSource, suite: str, ctx: Context, *, builder: tuple[LockedPackage, ...] = ()
+) -> Tree:
     """The same release built for this host, with the C library it runs on: what
     byte-compiles the standard library of an image this host cannot run (bytecode depends
     on neither the CPU nor the optimizations, so the unoptimized build of a cross build's
-    steps serves)."""
+    steps serves, in its tree of ``builder``: a lock's ``host_builder``)."""
     host = host_arch()
-    installed = compiled(replace(source, optimize=False), suite, host, ctx)
+    installed = compiled(replace(source, optimize=False), suite, host, ctx, builder=builder)
     libc = [p for p in installed.builder.packages if p.name in ("libc6", "libgcc-s1")]
     tree = unpack(ctx.debs(libc))
     for entry in runtime_tree(installed).entries():
