@@ -46,10 +46,6 @@ class BuilderTree:
     host: str = ""  # what its programs run on, when that is not ``arch``: a cross builder
 
     @property
-    def runs_on(self) -> str:
-        return self.host or self.arch
-
-    @property
     def digest(self) -> str:
         """What the tree is made of: the key of everything built in it."""
         return tree_key(self.packages)
