@@ -122,6 +122,11 @@ def parse(data: dict[str, Any], *, path: Path, base: ImageSpec) -> Config:
     for key, field_name in _LISTS.items():
         if key in data:
             changes[field_name] = _strings(data[key], key, path)
+    for field_name in ("source_url", "source_signature"):
+        # A local file is named from the config file's folder, as ca-certs are.
+        location = changes.get(field_name)
+        if location is not None and "://" not in location:
+            changes[field_name] = str(path.parent / location)
     if "ca-certs" in data:
         changes["ca_certs"] = tuple(
             (path.parent / p) for p in _strings(data["ca-certs"], "ca-certs", path)

@@ -19,7 +19,7 @@ from pydistroless.debian.archive import Archive, Release
 from pydistroless.debian.index import IndexText, LazyPackageIndex, PackageIndex, PackageRecord
 from pydistroless.debian.resolve import Requirement, resolve
 from pydistroless.debian.sources import Mirrors
-from pydistroless.errors import CacheMissError, NetworkError, UsageError
+from pydistroless.errors import CacheMissError, IntegrityError, NetworkError, UsageError
 from pydistroless.fetch import log
 from pydistroless.lock import (
     ArchLock,
@@ -221,12 +221,19 @@ def _tarball(spec: ImageSpec, version: str, ctx: Context) -> Tarball:
     """The verified tarball of CPython ``version``: the user's copy, else the Debian
     archive's, else python.org's (a MAJOR.MINOR.PATCH release the archive lacks)."""
     if spec.source_url is not None:
-        if spec.source_sha256 is not None:
+        if spec.source_signature is None:
+            assert spec.source_sha256 is not None  # the spec checks one of them is given
             return upstream.given_tarball(version, spec.source_url, spec.source_sha256)
-        assert spec.source_signature is not None  # the spec checks one of them is given
-        return upstream.signed_tarball(
+        signed = upstream.signed_tarball(
             version, spec.source_url, spec.source_signature, spec.suite, ctx, origin="--source-url"
         )
+        if spec.source_sha256 is not None and signed.sha256 != spec.source_sha256:
+            raise IntegrityError(
+                f"--source-url {spec.source_url}: its signature verifies, but its SHA256 "
+                f"{signed.sha256[:16]}… is not --source-sha256 {spec.source_sha256[:16]}…; "
+                "check which release the digest is of"
+            )
+        return signed
     try:
         return upstream.debian_tarball(version, ctx)
     except UsageError as in_debian:

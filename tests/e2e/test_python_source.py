@@ -447,3 +447,15 @@ def test_a_signature_by_someone_else_is_refused(signed_release: SignedRelease, t
                            tmp_path / "x.tar")  # fmt: skip
     assert_clean_failure(result, 4, "bad signature", "does not verify with the release managers'")
     assert not (tmp_path / "x.tar").exists()
+
+
+def test_a_signed_tarball_must_also_match_a_digest_given_with_it(
+    signed_release: SignedRelease, tmp_path: Path
+):
+    result = pydistroless(
+        "build", "--python", signed_release.version, "--python-from", "source",
+        "--source-url", signed_release.tarball, "--source-signature", signed_release.signature,
+        "--source-sha256", "0" * 64, "--no-python-optimizations", "--output", tmp_path / "x.tar",
+    )  # fmt: skip
+    assert_clean_failure(result, 4, "its signature verifies, but its SHA256", "--source-sha256")
+    assert not (tmp_path / "x.tar").exists()

@@ -105,11 +105,14 @@ def test_the_config_file_takes_the_same_keys(tmp_path: Path):
         ("3.13.15", "source", False),
     ]
     signed = config.parse(
-        {"python": "3.13.5", "source-url": "/x.tar.xz", "source-signature": "/x.tar.xz.asc"},
+        {"python": "3.13.5", "source-url": "x.tar.xz", "source-signature": "https://h/x.asc"},
         path=tmp_path / "pydistroless.toml",
         base=ImageSpec(),
     )
-    assert [i.source_signature for i in signed.images] == ["/x.tar.xz.asc"]
+    # A local file is found beside the config file, wherever the command runs.
+    assert [(i.source_url, i.source_signature) for i in signed.images] == [
+        (str(tmp_path / "x.tar.xz"), "https://h/x.asc")
+    ]
     with pytest.raises(UsageError, match="python-optimizations must be true or false"):
         config.parse({"python-optimizations": "no"}, path=tmp_path / "p.toml", base=ImageSpec())
 
