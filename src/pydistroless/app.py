@@ -279,7 +279,7 @@ def _dependency_layers(
     def compile_for(sdist: Path, into: Path) -> Path:
         if not root:
             root.append(builder_image.builder_root(target, ctx))
-        return builder_image.build_wheel(sdist, root[0], target, into)
+        return builder_image.build_wheel(sdist, root[0], target, into, ctx.fetcher)
 
     downloaded = wheels.download(chosen, ctx.fetcher, target, compile_for)
     installed = install.install_all(

@@ -135,3 +135,33 @@ def test_an_app_whose_dependency_has_only_an_sdist_gets_it_compiled_in_the_build
         crcmod["checksums"][0]["checksumValue"]
         == hashlib.sha256((sdists / SDIST).read_bytes()).hexdigest()
     )
+
+
+def test_an_sdist_that_builds_with_cython_gets_it_as_a_wheel_for_the_image(
+    tmp_path: Path, docker_engine: Engine
+):
+    """datrie 0.8.3 publishes no wheel for Python 3.13 and declares Cython as a build
+    requirement, which the builder image lacks: Cython comes as a wheel for the image's
+    Python, downloaded on the host, into the build's isolated environment."""
+    need_network()
+    project = tmp_path / "trie"
+    project.mkdir()
+    (project / "requirements.txt").write_text("datrie==0.8.3\n")
+    (project / "main.py").write_text(
+        "import datrie, string\n"
+        "trie = datrie.Trie(string.ascii_lowercase)\n"
+        "trie['foo'] = 1\n"
+        "print(datrie.__file__, trie.keys('f'))\n"
+    )
+    tag = "e2e-trie:1"
+    result = pydistroless("app", project, "-o", tmp_path / "app.tar", "--tag", tag)
+    assert result.returncode == 0, describe(result)
+    docker_engine("load", "-i", str(tmp_path / "app.tar"))
+    try:
+        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
+    finally:
+        docker_engine.remove_images(tag)
+    assert out.split() == [
+        f"/usr/local/lib/python3.13/dist-packages/datrie.cpython-313-{TRIPLET}.so",
+        "['foo']",
+    ]
