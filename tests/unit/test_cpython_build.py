@@ -21,7 +21,7 @@ from pydistroless.errors import BuildError, UsageError
 from pydistroless.fs import slicing
 from pydistroless.fs.tree import Tree
 from pydistroless.lock import ArchLock, Lock, PythonSource, ReleaseInfo
-from pydistroless.python import cpython, runtime, stdlib_zip
+from pydistroless.python import cpython, origin, runtime, stdlib_zip
 from pydistroless.python.source import Tarball
 from pydistroless.spec import ImageSpec
 from tests.unit.test_lock import package
@@ -388,15 +388,13 @@ def _listed(version: str) -> Tarball:
     ],
 )
 def test_the_suites_python_is_taken_whenever_it_is_the_one_asked_for(fields, python, expected):
-    from pydistroless import plan
-
     known = {
         "3.13.15": _listed("3.13.15"),
         "3.14": _listed("3.14.10"),
         "3.13": _listed("3.13.18"),
     }
     spec = ImageSpec(**fields)
-    found = plan._python_source(spec, spec.archs[0], python, _Index(), None, dict(known))
+    found = origin.upstream_python(spec, spec.archs[0], python, _Index(), None, dict(known))
     assert (found.version if found else None) == expected
     if found:
         assert found.sha256 == SHA and found.optimize is True
