@@ -106,3 +106,23 @@ def test_the_libraries_it_loads_are_the_targets_packages_in_status_d(rootfs: Pat
     for name in ("libssl.so.3", "libsqlite3.so.0", "libffi.so.8", "libc.so.6"):
         real = "/" + str((libdir / name).resolve().relative_to(rootfs.resolve()))
         assert owners.get(real) in versions, f"{name} ({real}) is no package's in status.d"
+
+
+def test_an_app_on_the_cross_compiled_base_runs_under_qemu(rootfs: Path, tmp_path: Path):
+    qemu = shutil.which(QEMU)
+    assert qemu, f"{QEMU} is not installed (scripts/test installs qemu-user-static)"
+    project = Path(__file__).parents[2] / "examples" / "hello-world"
+    result = pydistroless(
+        "app", project, "--python", VERSION, "--arch", TARGET, *QUICK,
+        "-o", tmp_path / "app.tar",
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    app_root = tmp_path / "rootfs"
+    unpack(tmp_path / "app.tar", app_root)
+    # Byte-compiled by the host's build of the same release, as the stdlib was.
+    assert (app_root / "app/__pycache__/hello.cpython-313.pyc").is_file()
+    ran = subprocess.run(
+        [qemu, "-L", str(app_root), str(app_root / "usr/local/bin/python3.13"), "/app/hello.py"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=app_root / "app",
+    )  # fmt: skip
+    assert ran.returncode == 0 and ran.stdout == "hello there\n", describe(ran)
