@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from pydistroless import code_digest, layer_cache, toolchain
+from pydistroless import code_digest, layer_cache
 from pydistroless.app import AppSpec, Base, build_app
 from pydistroless.arch import architecture
 from pydistroless.assemble import assemble, unpack
@@ -40,7 +40,7 @@ from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import Artifact, Image, Layer
 from pydistroless.oci.mutate import ImageConfig, new_image, new_index
 from pydistroless.plan import plan
-from pydistroless.python import bytecode, cpython, runtime, stdlib_zip, target
+from pydistroless.python import bytecode, cpython, runtime, stdlib_zip, target, tools
 from pydistroless.spec import DEFAULT_SUITE, ImageSpec, check_source_date_epoch, host_arch
 
 IMAGE_NAME = "pydistroless/python"
@@ -140,16 +140,16 @@ def _build_images(
 
 def _with_python_tools(built: Built, ctx: Context) -> Built:
     """The builder variant: its base with pip, uv, poetry and pipenv installed as an app's
-    dependencies are (the wheels for the image's own Python, resolved by uv, in layers of
+    dependencies are (the wheels for the image's own Python that the lock pins, in layers of
     their own), so that a multi-stage Dockerfile can build its dependencies in it."""
     spec = built.spec
     with tempfile.TemporaryDirectory(prefix="pydistroless-builder-") as tmp:
         project = Path(tmp) / "python-builder"
         project.mkdir()
         requirements = Path(tmp) / "requirements.txt"
-        requirements.write_text("\n".join(toolchain.PYTHON_TOOLS) + "\n")
+        requirements.write_text(tools.requirements([built.lock.for_arch(a) for a in spec.archs]))
         interpreter = built.images[0].labels[target.LABEL_INTERPRETER]
-        tools = build_app(
+        with_tools = build_app(
             AppSpec(
                 project=project,
                 requirements=requirements,
@@ -164,7 +164,7 @@ def _with_python_tools(built: Built, ctx: Context) -> Built:
             ctx,
             sbom_format=spec.sbom_format,
         )
-    return replace(built, images=tools.images, sboms=tools.sboms)
+    return replace(built, images=with_tools.images, sboms=with_tools.sboms)
 
 
 def _extra_certs(spec: ImageSpec) -> list[tuple[str, bytes]]:
@@ -373,7 +373,7 @@ def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -
         **origin,
         "dev.pydistroless.debian.version": lock.debian_version,
         "dev.pydistroless.variant": spec.variant,
-        **target.labels(runtime_target(lock, arch_lock)),
+        **target.labels(target.from_lock(arch_lock, lock.codename)),
     }
     return ImageConfig(
         entrypoint=(runtime.interpreter_path(python, arch_lock.prefix),),
@@ -386,26 +386,6 @@ def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -
         working_dir=generate.home_of(spec.uid) if spec.uid else "/",
         labels=tuple(sorted(labels.items())),
         created=mtime,
-    )
-
-
-def runtime_target(lock: Lock, arch_lock: ArchLock) -> target.Target:
-    """The Python of the image of ``arch_lock``, as its labels describe it to app builds."""
-    python = arch_lock.python
-    libc = arch_lock.package("libc6")
-    return target.Target(
-        python=python,
-        version=runtime.upstream_version(arch_lock.python_package_version),
-        abi="cp" + python.replace(".", ""),
-        interpreter=runtime.interpreter_path(python, arch_lock.prefix),
-        site_packages=(
-            target.debian_site_packages(python)
-            if arch_lock.python_source is None
-            else f"/{arch_lock.prefix}/lib/python{python}/site-packages"
-        ),
-        glibc=target.glibc_of(libc.version) if libc else (0, 0),
-        arch=architecture(arch_lock.arch),
-        suite=lock.codename,
     )
 
 

@@ -68,6 +68,9 @@ class ArchLock:
     # steps is compiled. Pinned, so that a build from the lock compiles in the same trees.
     builder: tuple[LockedPackage, ...] = ()
     host_builder: tuple[LockedPackage, ...] = ()
+    # The builder variant's Python tools (pip, uv, poetry, ...) and what they need, for this
+    # architecture's Python: hash-pinned requirement lines, "pip==25.3 --hash=sha256:...".
+    python_tools: tuple[str, ...] = ()
 
     def package(self, name: str) -> LockedPackage | None:
         return next((p for p in self.packages if p.name == name), None)
@@ -129,6 +132,9 @@ def dumps(lock: Lock) -> str:
             if listed:
                 block += ["      ],", f'      "{key}": [']
                 block += _items([json.dumps(asdict(p), sort_keys=True) for p in listed], "        ")
+        if arch.python_tools:
+            block += ["      ],", '      "python-tools": [']
+            block += _items([json.dumps(line) for line in arch.python_tools], "        ")
         block += ["      ]", "    }"]
         arch_blocks.append(block)
     for i, block in enumerate(arch_blocks):
@@ -244,6 +250,12 @@ def arch_from_json(data: Any, *, where: str = "arch") -> ArchLock:
         python_source=None if source is None else _python_source(source, f"{where}.python-source"),
         builder=trees["builder"],
         host_builder=trees["host-builder"],
+        python_tools=tuple(
+            _tool_line(line, f"{where}.python-tools[{i}]")
+            for i, line in enumerate(_list(item, "python-tools", where))
+        )
+        if "python-tools" in item
+        else (),
     )
     if (arch_lock.builder or arch_lock.host_builder) and arch_lock.python_source is None:
         raise _Invalid(f"{where} has builder packages but no python-source to compile")
@@ -291,7 +303,20 @@ def arch_json(arch: ArchLock) -> dict[str, Any]:
     for key, listed in (("builder", arch.builder), ("host-builder", arch.host_builder)):
         if listed:
             data[key] = [asdict(p) for p in listed]
+    if arch.python_tools:
+        data["python-tools"] = list(arch.python_tools)
     return data
+
+
+_TOOL_LINE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+( --hash=sha256:[0-9a-f]{64})+"
+)
+
+
+def _tool_line(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _TOOL_LINE.fullmatch(value):
+        raise _Invalid(f"{where} is not a pinned requirement: NAME==VERSION --hash=sha256:HEX")
+    return value
 
 
 def _source_json(source: PythonSource) -> dict[str, Any]:

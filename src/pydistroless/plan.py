@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from pydistroless import code_digest
 from pydistroless.cache import sha256_hex
@@ -30,7 +31,7 @@ from pydistroless.lock import (
     arch_json,
 )
 from pydistroless.prune import library_use, reachable
-from pydistroless.python import origin, runtime
+from pydistroless.python import origin, runtime, tools
 from pydistroless.python.source import Tarball
 from pydistroless.spec import ImageSpec
 
@@ -161,6 +162,8 @@ def _plan_arch(
         python_source=source,
         **trees,
     )
+    if spec.variant == "builder":
+        arch_lock = replace(arch_lock, python_tools=tools.pin(arch_lock, spec.suite, ctx.cache))
     ctx.cache.put_checked_record(arch_json(arch_lock), "resolutions", key)
     return arch_lock
 

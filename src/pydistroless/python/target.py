@@ -16,10 +16,12 @@ from functools import cached_property
 
 from packaging import tags as wheel_tags
 
-from pydistroless.arch import Arch, for_platform
+from pydistroless.arch import Arch, architecture, for_platform
 from pydistroless.errors import UsageError
 from pydistroless.fs.tree import Tree
+from pydistroless.lock import ArchLock
 from pydistroless.oci.model import Image
+from pydistroless.python import runtime
 
 LABEL_VERSION = "dev.pydistroless.python.version"
 LABEL_INTERPRETER = "dev.pydistroless.python.interpreter"
@@ -129,6 +131,26 @@ def labels(target: Target) -> dict[str, str]:
     if target.suite:
         found[LABEL_SUITE] = target.suite
     return found
+
+
+def from_lock(arch_lock: ArchLock, suite: str) -> Target:
+    """The Python of the image of ``arch_lock``, as its labels describe it to app builds."""
+    python = arch_lock.python
+    libc = arch_lock.package("libc6")
+    return Target(
+        python=python,
+        version=runtime.upstream_version(arch_lock.python_package_version),
+        abi="cp" + python.replace(".", ""),
+        interpreter=runtime.interpreter_path(python, arch_lock.prefix),
+        site_packages=(
+            debian_site_packages(python)
+            if arch_lock.python_source is None
+            else f"/{arch_lock.prefix}/lib/python{python}/site-packages"
+        ),
+        glibc=glibc_of(libc.version) if libc else (0, 0),
+        arch=architecture(arch_lock.arch),
+        suite=suite,
+    )
 
 
 def debian_site_packages(python: str) -> str:
