@@ -165,3 +165,42 @@ def test_an_sdist_that_builds_with_cython_gets_it_as_a_wheel_for_the_image(
         f"/usr/local/lib/python3.13/dist-packages/datrie.cpython-313-{TRIPLET}.so",
         "['foo']",
     ]
+
+
+def test_the_lock_pins_the_tools_the_builder_image_gets(tmp_path: Path, docker_engine: Engine):
+    need_network()
+    lock = tmp_path / "builder.lock"
+    made = pydistroless("lock", "--variant", "builder", "-o", lock)
+    assert made.returncode == 0, describe(made)
+    data = json.loads(lock.read_text())
+    tools = data["archs"][0]["python-tools"]
+    assert {"pip", "setuptools", "wheel", "uv", "poetry", "pipenv"} <= {
+        line.split("==")[0] for line in tools
+    }
+    # An older pip, pinned by the SHA256 of the wheel the index serves: the image gets it.
+    fetched = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "pip==25.0", "--no-deps", "--only-binary",
+         ":all:", "--dest", str(tmp_path / "pip"), "--quiet"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert fetched.returncode == 0, fetched.stderr
+    wheel = next((tmp_path / "pip").glob("pip-25.0-*.whl"))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    others = [line for line in tools if not line.startswith("pip==")]
+    data["archs"][0]["python-tools"] = [*others, f"pip==25.0 --hash=sha256:{digest}"]
+    lock.write_text(json.dumps(data))
+    tag = "pydistroless-test/python:builder-locked"
+    result = pydistroless(
+        "build", "--lock", lock, "--variant", "builder", "--output", tmp_path / "b.tar",
+        "--tag", tag,
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    docker_engine("load", "-i", str(tmp_path / "b.tar"))
+    try:
+        printed = docker_engine(
+            "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", tag, "-c",
+            "pip --version",
+        ).stdout  # fmt: skip
+    finally:
+        docker_engine.remove_images(tag)
+    assert printed.startswith("pip 25.0 "), printed
