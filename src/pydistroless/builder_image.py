@@ -30,14 +30,14 @@ from packaging.utils import canonicalize_name
 from pydistroless import sandbox
 from pydistroless.builder import make_devices, write_tree
 from pydistroless.context import Context
-from pydistroless.errors import ResolveError
+from pydistroless.errors import ResolveError, UsageError
 from pydistroless.fetch import Fetcher, log
 from pydistroless.oci.unpack import tree_of
 from pydistroless.python import wheels
-from pydistroless.python.cpython import check_runnable
+from pydistroless.python.cpython import runnable
 from pydistroless.python.dependencies import Dependencies
 from pydistroless.python.target import Target
-from pydistroless.spec import ImageSpec
+from pydistroless.spec import ImageSpec, host_arch
 
 
 def builder_root(target: Target, ctx: Context) -> Path:
@@ -45,7 +45,13 @@ def builder_root(target: Target, ctx: Context) -> Path:
     from pydistroless.build import build  # build.py imports app.py, which imports this
 
     arch = target.arch.debian
-    check_runnable(arch)
+    if not runnable(arch):
+        raise UsageError(
+            f"a source distribution must be compiled for {target.describe()}, and this "
+            f"{host_arch()} host cannot run {arch} code (no qemu-user registered with "
+            "binfmt_misc's F flag); install qemu-user-static and binfmt-support, or build "
+            f"its wheel on an {arch} machine and lock that"
+        )
     if target.suite is None:
         raise ResolveError(
             f"a source distribution must be compiled for {target.describe()}, and the base "

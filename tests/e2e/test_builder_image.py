@@ -20,7 +20,7 @@ import pytest
 
 from pydistroless.fs.elf import multiarch_triplet
 from pydistroless.spec import host_arch
-from tests.fixtures.tools import describe, need_network, pydistroless
+from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
 
 if TYPE_CHECKING:
     from conftest import Engine
@@ -204,3 +204,18 @@ def test_the_lock_pins_the_tools_the_builder_image_gets(tmp_path: Path, docker_e
     finally:
         docker_engine.remove_images(tag)
     assert printed.startswith("pip 25.0 "), printed
+
+
+def test_an_sdist_for_an_architecture_this_host_cannot_run_is_one_clear_error(tmp_path: Path):
+    need_network()
+    other = "arm64" if host_arch() == "amd64" else "amd64"
+    project = tmp_path / "crc"
+    project.mkdir()
+    (project / "requirements.txt").write_text("crcmod==1.7\n")
+    (project / "main.py").write_text("import crcmod\n")
+    result = pydistroless("app", project, "--arch", other, "-o", tmp_path / "app.tar")
+    assert_clean_failure(
+        result, 2, "a source distribution must be compiled for", f"cannot run {other} code",
+        "install qemu-user-static",
+    )  # fmt: skip
+    assert not (tmp_path / "app.tar").exists()
