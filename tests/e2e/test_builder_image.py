@@ -102,28 +102,34 @@ def test_it_builds_a_c_extension_wheel_from_an_sdist(
     assert "_crcfunext.cpython-313" in check.stdout and check.stdout.split()[-1] == "True"
 
 
+def _app_prints(tmp_path: Path, docker_engine: Engine, requirement: str, main: str) -> list[str]:
+    """What an app that needs ``requirement`` prints, running read-only in docker."""
+    need_network()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text(requirement + "\n")
+    (project / "main.py").write_text(main)
+    tag = "e2e-sdist-app:1"
+    result = pydistroless("app", project, "-o", tmp_path / "app.tar", "--tag", tag)
+    assert result.returncode == 0, describe(result)
+    docker_engine("load", "-i", str(tmp_path / "app.tar"))
+    try:
+        return docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout.split()
+    finally:
+        docker_engine.remove_images(tag)
+
+
 def test_an_app_whose_dependency_has_only_an_sdist_gets_it_compiled_in_the_builder_image(
     tmp_path: Path, docker_engine: Engine, sdists: Path
 ):
-    need_network()
-    project = tmp_path / "crc"
-    project.mkdir()
-    (project / "requirements.txt").write_text("crcmod==1.7\n")
-    (project / "main.py").write_text(
+    printed = _app_prints(
+        tmp_path, docker_engine, "crcmod==1.7",
         "import zlib, crcmod._crcfunext as c, crcmod.predefined as p\n"
-        "print(c.__file__, p.mkCrcFun('crc-32')(b'abc') == zlib.crc32(b'abc'))\n"
-    )
-    tag = "e2e-crc:1"
-    result = pydistroless("app", project, "-o", tmp_path / "app.tar", "--tag", tag)
-    assert result.returncode == 0, describe(result)
-    # The host's Python is not 3.13: the cp313 extension the container loads below can only
-    # have been compiled in the builder image (now, or in an earlier run the cache kept).
-    docker_engine("load", "-i", str(tmp_path / "app.tar"))
-    try:
-        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
-    finally:
-        docker_engine.remove_images(tag)
-    assert out.split() == [
+        "print(c.__file__, p.mkCrcFun('crc-32')(b'abc') == zlib.crc32(b'abc'))\n",
+    )  # fmt: skip
+    # The host's Python is not 3.13: the cp313 extension the container loads can only have
+    # been compiled in the builder image (now, or in an earlier run the cache kept).
+    assert printed == [
         f"/usr/local/lib/python3.13/dist-packages/crcmod/_crcfunext.cpython-313-{TRIPLET}.so",
         "True",
     ]
@@ -143,25 +149,14 @@ def test_an_sdist_that_builds_with_cython_gets_it_as_a_wheel_for_the_image(
     """datrie 0.8.3 publishes no wheel for Python 3.13 and declares Cython as a build
     requirement, which the builder image lacks: Cython comes as a wheel for the image's
     Python, downloaded on the host, into the build's isolated environment."""
-    need_network()
-    project = tmp_path / "trie"
-    project.mkdir()
-    (project / "requirements.txt").write_text("datrie==0.8.3\n")
-    (project / "main.py").write_text(
+    printed = _app_prints(
+        tmp_path, docker_engine, "datrie==0.8.3",
         "import datrie, string\n"
         "trie = datrie.Trie(string.ascii_lowercase)\n"
         "trie['foo'] = 1\n"
-        "print(datrie.__file__, trie.keys('f'))\n"
-    )
-    tag = "e2e-trie:1"
-    result = pydistroless("app", project, "-o", tmp_path / "app.tar", "--tag", tag)
-    assert result.returncode == 0, describe(result)
-    docker_engine("load", "-i", str(tmp_path / "app.tar"))
-    try:
-        out = docker_engine("run", "--rm", "--network", "none", "--read-only", tag).stdout
-    finally:
-        docker_engine.remove_images(tag)
-    assert out.split() == [
+        "print(datrie.__file__, trie.keys('f'))\n",
+    )  # fmt: skip
+    assert printed == [
         f"/usr/local/lib/python3.13/dist-packages/datrie.cpython-313-{TRIPLET}.so",
         "['foo']",
     ]

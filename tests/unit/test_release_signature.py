@@ -3,8 +3,6 @@ with throwaway keys standing in for the release managers'."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 import pysequoia
@@ -13,6 +11,7 @@ import pytest
 from pydistroless.errors import IntegrityError, UsageError
 from pydistroless.python import source
 from pydistroless.python.source import SIGNING_KEY, verify_signature
+from tests.fixtures.archives import write_tar
 
 TARBALL = b"Python-3.13.5/configure\n" * 1000
 
@@ -55,12 +54,7 @@ def test_a_file_that_is_no_signature_says_so():
 
 
 def _debian_tarball(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:xz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
+    return write_tar(path, members, mode="w:xz")
 
 
 def test_the_keys_come_from_the_debian_source_package(tmp_path: Path):

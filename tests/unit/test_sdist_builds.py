@@ -3,8 +3,6 @@ requirements, read from small self-made sdists."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -12,21 +10,13 @@ import pytest
 
 from pydistroless.builder_image import build_requirements
 from pydistroless.errors import ResolveError
+from tests.fixtures.archives import write_tar
 
 CYTHON = b'[build-system]\nrequires = ["setuptools>=40.8.0", "wheel", "Cython"]\n'
 
 
-def _tar_sdist(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
-
-
 def test_the_build_system_requirements_are_read_from_the_top_folder(tmp_path: Path):
-    sdist = _tar_sdist(
+    sdist = write_tar(
         tmp_path / "datrie-0.8.3.tar.gz",
         {
             "datrie-0.8.3/pyproject.toml": CYTHON,
@@ -49,7 +39,7 @@ def test_a_zip_sdist_is_read_too(tmp_path: Path):
     ids=["no pyproject.toml", "no build-system table"],
 )
 def test_without_a_build_system_it_is_setuptools(tmp_path: Path, members):
-    assert build_requirements(_tar_sdist(tmp_path / "old-1.0.tar.gz", members)) == [
+    assert build_requirements(write_tar(tmp_path / "old-1.0.tar.gz", members)) == [
         "setuptools>=40.8.0"
     ]
 
@@ -63,7 +53,7 @@ def test_without_a_build_system_it_is_setuptools(tmp_path: Path, members):
     ],
 )
 def test_a_broken_pyproject_is_one_clear_error(tmp_path: Path, pyproject: bytes, message: str):
-    sdist = _tar_sdist(tmp_path / "bad-1.0.tar.gz", {"bad-1.0/pyproject.toml": pyproject})
+    sdist = write_tar(tmp_path / "bad-1.0.tar.gz", {"bad-1.0/pyproject.toml": pyproject})
     with pytest.raises(ResolveError, match=message):
         build_requirements(sdist)
 
