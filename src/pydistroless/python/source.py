@@ -146,7 +146,10 @@ def signed_tarball(
     too."""
     check_version(version)
     url, signature_url = _as_url(url), _as_url(signature_url)
-    key = sha256_hex(json.dumps([version, url, signature_url]).encode())
+    # A local file is known by its size and time too: one replaced in place is checked anew.
+    key = sha256_hex(
+        json.dumps([version, *((u, _stamp(u)) for u in (url, signature_url))]).encode()
+    )
     known = ctx.cache.get_checked_record(_parse_signed, "python-tarballs", key)
     if known is not None and ctx.cache.has_blob(known["sha256"]):
         return Tarball(version, (url,), known["sha256"], known["size"], known["origin"])
@@ -307,6 +310,16 @@ def _parse_signed(body: Any) -> dict[str, Any]:
     ):
         raise ValueError("not a record of a signed tarball")
     return body
+
+
+def _stamp(url: str) -> list[int] | None:
+    if not url.startswith("file://"):
+        return None
+    try:
+        info = Path(url.removeprefix("file://")).stat()
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns]
 
 
 def _as_url(location: str) -> str:
