@@ -112,10 +112,7 @@ def _plan_arch(
     cached = ctx.cache.get_checked_record(arch_from_json, "resolutions", key)
     if cached is not None and cached.arch == arch:
         if cached.python_source is not None:  # say why, as the first resolution did
-            source = cached.python_source
-            known = {spec.python or cached.python: Tarball(
-                source.version, source.urls, source.sha256, source.size, source.origin
-            )}  # fmt: skip
+            known = {spec.python or cached.python: Tarball.of(cached.python_source)}
             index = load_index(ctx.archive, releases, arch)
             tarballs.update({**known, **tarballs})
             origin.upstream_python(spec, arch, cached.python, index, ctx, tarballs)

@@ -269,7 +269,7 @@ def compiled(
     lock's ``builder`` packages when it pins them): natively where this host runs ``arch``
     code (itself, or through qemu-user), else cross-compiled with Debian's cross toolchain
     and the same release built for the host (in its tree of ``host_builder``)."""
-    tarball = Tarball(source.version, source.urls, source.sha256, source.size, source.origin)
+    tarball = Tarball.of(source)
     options = Options(optimize=source.optimize)
     host = host_arch()
     cross = not runnable(arch)

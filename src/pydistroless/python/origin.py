@@ -59,14 +59,7 @@ def upstream_python(
     tarball = tarballs[wanted]
     if spec.archs.index(arch) == 0:  # said once for all architectures
         log(f"Python {tarball.version}: compiling upstream CPython from source ({why})")
-    return PythonSource(
-        version=tarball.version,
-        urls=tarball.urls,
-        sha256=tarball.sha256,
-        size=tarball.size,
-        origin=tarball.origin,
-        optimize=spec.optimize_python,
-    )
+    return tarball.locked(optimize=spec.optimize_python)
 
 
 def _tarball(spec: ImageSpec, version: str, ctx: Context) -> Tarball:

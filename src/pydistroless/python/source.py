@@ -28,6 +28,7 @@ from pydistroless.context import Context
 from pydistroless.debian.archive import Release
 from pydistroless.errors import IntegrityError, NetworkError, PydistrolessError, UsageError
 from pydistroless.fetch import Download, log
+from pydistroless.lock import PythonSource
 
 # The suites whose source packages carry the newest upstream CPython tarballs, newest first.
 UPSTREAM_SUITES = ("sid", "forky")
@@ -53,6 +54,17 @@ class Tarball:
     sha256: str
     size: int | None
     origin: str  # "sid Sources (python3.13 3.13.15-1)", or "--source-url"
+
+    @classmethod
+    def of(cls, source: PythonSource) -> Tarball:
+        """The tarball a lock's ``python-source`` names."""
+        return cls(source.version, source.urls, source.sha256, source.size, source.origin)
+
+    def locked(self, *, optimize: bool) -> PythonSource:
+        """The lock's record of this tarball, built with or without PGO and LTO."""
+        return PythonSource(
+            self.version, self.urls, self.sha256, self.size, self.origin, optimize=optimize
+        )
 
     @property
     def minor(self) -> str:
