@@ -19,10 +19,10 @@ from pathlib import Path
 from _common import default_cache_dir, median, parser, report, verdict
 from python_source import SUITE, VERSION
 
-from pydistroless import builder, sandbox
-from pydistroless.context import Context
+from pydistroless.core import sandbox
+from pydistroless.debian import buildroot
+from pydistroless.debian.store import SourceOptions, Store
 from pydistroless.python import cpython, source
-from pydistroless.spec import SourceOptions
 
 MODULES = "import ssl, sqlite3, ctypes, bz2, lzma, zlib, zoneinfo, uuid, readline, dbm.gnu, decimal"
 
@@ -32,16 +32,16 @@ def main() -> None:
     p.add_argument("--cache-dir", type=Path, default=default_cache_dir(),
                    help="download cache to use (default: %(default)s)")
     args = p.parse_args()
-    ctx = Context.create(SourceOptions(cache_dir=args.cache_dir.expanduser(),
+    ctx = Store.create(SourceOptions(cache_dir=args.cache_dir.expanduser(),
                                        accept_expired=True))
-    tree = builder.builder_tree("trixie", "amd64", ctx)
+    tree = buildroot.builder_tree("trixie", "amd64", ctx)
     tarball = source.debian_tarball(VERSION, ctx)
     path = source.fetch(tarball, ctx)
     with cpython._builder_lock(tree):  # no CPython build of pydistroless's meanwhile
         _measure(args, tree, tarball, path)
 
 
-def _measure(args, tree: builder.BuilderTree, tarball: source.Tarball, path: Path) -> None:
+def _measure(args, tree: buildroot.BuilderTree, tarball: source.Tarball, path: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="libpython-", dir=tree.root / "build"))
     try:
         builds = {}

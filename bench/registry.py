@@ -203,8 +203,8 @@ def layout_blobs(directory: Path) -> set[str]:
 def big_image(work: Path, size: int) -> Path:
     """An image tar whose one layer is an uncompressed tar holding one file of ``size``
     random bytes, made with the project's model and tar writer; never held in memory."""
-    from pydistroless.arch import architecture
-    from pydistroless.digest import Digest
+    from pydistroless.core.arch import architecture
+    from pydistroless.core.digest import Digest
     from pydistroless.oci.archive import write_tar
     from pydistroless.oci.model import OCI_LAYER, Descriptor, FileBlob, Layer
     from pydistroless.oci.mutate import ImageConfig, new_image

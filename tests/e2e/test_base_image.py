@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pydistroless.python.runtime import upstream_version
-from pydistroless.spec import host_arch
+from pydistroless.core.arch import host_arch
+from pydistroless.python.debian_python import upstream_version
 from tests.fixtures import tls
 from tests.fixtures.tools import describe, need_command, need_network, pydistroless, run
 

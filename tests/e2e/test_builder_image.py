@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pydistroless.core.arch import host_arch
 from pydistroless.fs.elf import multiarch_triplet
-from pydistroless.spec import host_arch
 from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.cache import sha256_hex
+from pydistroless.core.cache import sha256_hex
 from tests.fixtures import debs
 from tests.fixtures.debs import DebSpec, directory, file, symlink
 from tests.fixtures.proxy import MirrorProxy

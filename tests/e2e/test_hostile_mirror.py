@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pydistroless.cache import sha256_hex
+from pydistroless.core.cache import sha256_hex
 from tests.fixtures.hostile import (
     LocalMirror,
     Reply,
@@ -113,7 +113,7 @@ def report(path=sys.argv.pop(1)):
         out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
 atexit.register(report)
 sys.argv[0] = "pydistroless"
-runpy.run_module("pydistroless.cli", run_name="__main__")
+runpy.run_module("pydistroless.cli.main", run_name="__main__")
 """
 
 
@@ -164,7 +164,7 @@ def test_ctrl_c_during_a_stalled_download_stops_at_once_leaving_nothing(repo, ou
     with LocalMirror(repo.root, misbehave=on(INTERPRETER_DEB, stall(deb.stat().st_size // 2))) as m:
         env = {**os.environ, "PYDISTROLESS_CACHE_DIR": str(cache)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pydistroless.cli", "build", *http_args(repo, m),
+            [sys.executable, "-m", "pydistroless.cli.main", "build", *http_args(repo, m),
              "--output", str(out / "img.tar")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             # as from a terminal: a test run started in the background inherits an ignored

@@ -26,8 +26,8 @@ from debian.deb822 import Deb822
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
+from pydistroless.core.arch import host_arch
 from pydistroless.fs.tree import Entry, Kind, Tree
-from pydistroless.spec import host_arch
 from tests.fixtures.tools import describe, need_network, pydistroless, seeded_cache
 
 if TYPE_CHECKING:

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.context import Context
+from pydistroless.debian.store import SourceOptions, Store, load_index, load_releases
 from pydistroless.oci.archive import read_tar
 from pydistroless.oci.model import Image
-from pydistroless.plan import load_index, load_releases
-from pydistroless.spec import SourceOptions
 from tests.fixtures.tools import need_network, pydistroless, run, shared_cache_dir
 
 pytestmark = pytest.mark.network
@@ -35,7 +33,7 @@ def locked_version(lock: Path, name: str) -> str:
 def other_version(name: str, than: str) -> str:
     """Another version of ``name`` that the trixie suites carry (the security archive and
     the point release often hold two)."""
-    ctx = Context.create(SourceOptions(cache_dir=shared_cache_dir()))
+    ctx = Store.create(SourceOptions(cache_dir=shared_cache_dir()))
     index = load_index(ctx.archive, load_releases(ctx.archive, ctx.mirrors, "trixie"), "amd64")
     versions = sorted({c.version for c in index.candidates(name)} - {than})
     if not versions:

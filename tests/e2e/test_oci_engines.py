@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pydistroless.arch import Platform
+from pydistroless.core.arch import Platform
 from pydistroless.fs.tree import Tree
 from pydistroless.oci import daemon
 from pydistroless.oci.archive import write_tar

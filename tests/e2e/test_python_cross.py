@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from pydistroless.arch import architecture
+from pydistroless.core.arch import architecture, host_arch
 from pydistroless.python import cpython
-from pydistroless.spec import host_arch
 from tests.e2e.test_app_examples import unpack
 from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES
 from tests.e2e.test_python_source import EXTRA_CHECK, QUICK, VERSION, _status

@@ -27,11 +27,11 @@ from debian.deb822 import Sources
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from pydistroless.context import Context
-from pydistroless.fetch import Download
+from pydistroless.core.arch import host_arch
+from pydistroless.core.fetch import Download
+from pydistroless.debian.store import SourceOptions, Store
 from pydistroless.python import cpython
 from pydistroless.python import source as upstream
-from pydistroless.spec import SourceOptions, host_arch
 from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES
 from tests.fixtures.repo import fake_python_repo, repo_args
 from tests.fixtures.tools import (
@@ -369,7 +369,7 @@ def signed_release(tmp_path_factory: pytest.TempPathFactory) -> SignedRelease:
     """Trixie's upstream tarball of its own Python and the release manager's ``.asc`` beside
     it, both as its signed ``Sources`` lists them: a real release and its real signature."""
     need_network()
-    ctx = Context.create(SourceOptions(cache_dir=shared_cache_dir()), progress=False)
+    ctx = Store.create(SourceOptions(cache_dir=shared_cache_dir()), progress=False)
     release = ctx.archive.release(ctx.mirrors.main, "trixie")
     assert release is not None
     paragraph = next(
@@ -397,7 +397,7 @@ def signed_release(tmp_path_factory: pytest.TempPathFactory) -> SignedRelease:
 
 
 def test_the_release_managers_signature_vouches_for_the_tarball(signed_release: SignedRelease):
-    ctx = Context.create(SourceOptions(cache_dir=shared_cache_dir()), progress=False)
+    ctx = Store.create(SourceOptions(cache_dir=shared_cache_dir()), progress=False)
     found = upstream.signed_tarball(
         signed_release.version, str(signed_release.tarball), str(signed_release.signature),
         "trixie", ctx, origin="--source-url",
@@ -405,7 +405,7 @@ def test_the_release_managers_signature_vouches_for_the_tarball(signed_release: 
     # The digest of the bytes the signature vouched for is the one Debian's signed index has.
     assert found.sha256 == signed_release.sha256
     assert re.search(r"signed by .+ <.+@.+> \([0-9A-F]{40}\)", found.origin), found.origin
-    offline = Context.create(
+    offline = Store.create(
         SourceOptions(cache_dir=shared_cache_dir(), offline=True), progress=False
     )
     again = upstream.signed_tarball(

@@ -25,8 +25,8 @@ from typing import BinaryIO
 
 import pytest
 
-from pydistroless.digest import Digest
-from pydistroless.errors import (
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import (
     IntegrityError,
     RegistryAuthError,
     RegistryError,

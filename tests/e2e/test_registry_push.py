@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from pydistroless.arch import Platform
+from pydistroless.core.arch import Platform
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.archive import read_tar, write_tar
 from pydistroless.oci.layer import layer_from_tree
@@ -261,7 +261,7 @@ def test_a_push_survives_the_registry_dying_and_no_tag_names_a_partial_image(
     blobs = [big.config_descriptor.digest, *(layer.digest for layer in big.layers)]
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "pydistroless.cli", "push", str(images.big_tar), ref],
+        [sys.executable, "-m", "pydistroless.cli.main", "push", str(images.big_tar), ref],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -321,7 +321,7 @@ def cli(*args: str | Path, env: dict[str, str], stdin: str | None = None):
     full.update(FAST)
     full.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "pydistroless.cli", *map(str, args)],
+        [sys.executable, "-m", "pydistroless.cli.main", *map(str, args)],
         input=stdin,
         capture_output=True,
         text=True,

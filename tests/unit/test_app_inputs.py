@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.arch import Platform, architecture
+from pydistroless.core.arch import Platform, architecture
+from pydistroless.core.errors import UsageError
 from pydistroless.debian import contents
-from pydistroless.errors import UsageError
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import BytesBlob, Image
 from pydistroless.oci.mutate import ImageConfig, new_image
 from pydistroless.python import dependencies, project
-from pydistroless.python.target import Target, from_image, glibc_of, labels
-from pydistroless.system_libs import base_packages, policy_names
+from pydistroless.python.runtime import Target, from_image, glibc_of, labels
+from pydistroless.recipes.app_libraries import base_packages, policy_names
 
 
 def _layer():

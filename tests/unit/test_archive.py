@@ -7,10 +7,10 @@ import lzma
 
 import pytest
 
-from pydistroless.cache import Cache, sha256_hex
+from pydistroless.core.cache import Cache, sha256_hex
+from pydistroless.core.errors import CacheMissError, ConfigError, IntegrityError, UsageError
+from pydistroless.core.fetch import Fetcher
 from pydistroless.debian.archive import Archive, load_keyring, parse_release, verify_inrelease
-from pydistroless.errors import CacheMissError, ConfigError, IntegrityError, UsageError
-from pydistroless.fetch import Fetcher
 from tests.fixtures import debs
 from tests.fixtures.repo import RepoPackage, SigningKey, build_repo, release_text
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from pydistroless import lock as lockfile
-from pydistroless.errors import UsageError
+from pydistroless.core.errors import UsageError
 from pydistroless.python import tools
 from pydistroless.python.dependencies import read
+from pydistroless.recipes import lock as lockfile
 from tests.unit.test_cpython_build import source_lock
 from tests.unit.test_lock import package
 
@@ -22,6 +22,10 @@ def _arch(arch: str, lines: tuple[str, ...]):
     base = source_lock().archs[0]
     libc = package("libc6", "2.41-12")
     return replace(base, arch=arch, packages=(*base.packages, libc), python_tools=lines)
+
+
+def _pinned(arch_lock):
+    return lockfile.runtime_of(arch_lock, "trixie"), arch_lock.python_tools
 
 
 def test_the_lock_keeps_the_tools_one_line_each():
@@ -43,14 +47,14 @@ def test_each_architecture_reads_its_own_pins(tmp_path):
     amd64 = _arch("amd64", (PIP, UV))
     arm64 = _arch("arm64", ("pip==25.3 --hash=sha256:" + "c" * 64,))
     path = tmp_path / "requirements.txt"
-    path.write_text(tools.requirements([amd64, arm64]))
+    path.write_text(tools.requirements([_pinned(amd64), _pinned(arm64)]))
     for arch_lock, expected in ((amd64, {"pip": "a", "uv": "b"}), (arm64, {"pip": "c"})):
-        markers = tools.target.from_lock(arch_lock, "trixie").markers
+        markers = lockfile.runtime_of(arch_lock, "trixie").markers
         deps = read(path, markers)
         assert deps.pins is not None, "hash-pinned lines are exact: nothing is resolved"
         assert {p.name: next(iter(p.hashes))[0] for p in deps.pins} == expected
 
 
 def test_a_lock_without_tools_has_them_resolved():
-    text = tools.requirements([_arch("amd64", ())])
+    text = tools.requirements([_pinned(_arch("amd64", ()))])
     assert text.split() == ["pip", "setuptools", "wheel", "uv", "poetry", "pipenv"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.cache import Cache
+from pydistroless.core.cache import Cache
 
 
 def parse_pair(body):

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless import config
-from pydistroless.errors import ConfigError, UsageError
-from pydistroless.spec import ImageSpec, check_source_date_epoch
+from pydistroless.core.errors import ConfigError, UsageError
+from pydistroless.recipes import config
+from pydistroless.recipes.spec import ImageSpec, check_source_date_epoch
 
 
 def test_matrix_multiplies_into_images(tmp_path):

@@ -14,16 +14,17 @@ from cyclonedx.validation.json import JsonStrictValidator
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from pydistroless import config, sandbox, sbom
-from pydistroless import lock as lockfile
-from pydistroless.builder import BuilderTree
-from pydistroless.errors import BuildError, UsageError
+from pydistroless.core import sandbox
+from pydistroless.core.errors import BuildError, UsageError
+from pydistroless.debian.buildroot import BuilderTree
 from pydistroless.fs import slicing
 from pydistroless.fs.tree import Tree
-from pydistroless.lock import ArchLock, Lock, PythonSource, ReleaseInfo
-from pydistroless.python import cpython, origin, runtime, stdlib_zip
-from pydistroless.python.source import Tarball
-from pydistroless.spec import ImageSpec
+from pydistroless.python import cpython, debian_python, stdlib_zip
+from pydistroless.python.source import PythonSource, Tarball
+from pydistroless.recipes import config, origin, sbom
+from pydistroless.recipes import lock as lockfile
+from pydistroless.recipes.lock import ArchLock, Lock, ReleaseInfo
+from pydistroless.recipes.spec import ImageSpec
 from tests.unit.test_lock import package
 
 SHA = "1e" * 32
@@ -301,8 +302,8 @@ def test_the_runtime_tree_leaves_out_what_only_builds_need(tmp_path: Path):
     assert tree.get("usr/local/bin/python3").target == "python3.13"
     assert tree.get("usr/local/bin/python").target == "python3.13"
     assert tree.get("usr/local/bin/python3.13").mode == 0o755
-    assert runtime.prefix_of(tree, "3.13") == "usr/local"
-    assert runtime.stdlib_dir(Tree(), "3.13") == "usr/lib/python3.13"
+    assert debian_python.prefix_of(tree, "3.13") == "usr/local"
+    assert debian_python.stdlib_dir(Tree(), "3.13") == "usr/lib/python3.13"
 
 
 def test_slices_and_the_sources_hook_find_a_usr_local_stdlib():

@@ -10,9 +10,9 @@ import tracemalloc
 
 import pytest
 
+from pydistroless.core.errors import PackageFormatError, UnsafePathError
 from pydistroless.debian import deb
 from pydistroless.debian.deb import install, read_deb
-from pydistroless.errors import PackageFormatError, UnsafePathError
 from pydistroless.fs.tree import MAX_DEPTH, Kind, Tree
 from tests.fixtures import debs
 from tests.fixtures.debs import DebSpec, Member, build_deb, directory, file, hardlink, symlink

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from pydistroless.errors import ImageCheckError, UsageError
+from pydistroless.core.errors import ImageCheckError, UsageError
 from pydistroless.fs import elf
 from pydistroless.fs.elf import MissingLibrary
 from pydistroless.fs.tree import Entry, Kind, Tree

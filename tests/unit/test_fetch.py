@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.cache import Cache
-from pydistroless.context import Context
-from pydistroless.debian.sources import Credentials, Login, Mirrors
-from pydistroless.errors import CacheMissError, ConfigError, IntegrityError, NetworkError
-from pydistroless.fetch import Download, Fetcher, Interrupted, Limits, NotFound, cancel_on_sigint
-from pydistroless.lock import LockedPackage
+from pydistroless.core.cache import Cache
+from pydistroless.core.errors import CacheMissError, ConfigError, IntegrityError, NetworkError
+from pydistroless.core.fetch import Download, Fetcher, Limits, NotFound, cancel_on_sigint
+from pydistroless.core.net import Credentials, Interrupted, Login
+from pydistroless.debian.sources import Mirrors
+from pydistroless.debian.store import LockedPackage, Store
 from tests.fixtures import debs
 from tests.fixtures.hostile import LocalMirror, basic, drip, endless, longer, stall, wait_for
 
@@ -281,11 +281,11 @@ def test_an_unwritable_cache_is_one_clear_error(files, cache, monkeypatch, code,
         raise OSError(code, os.strerror(code))
 
     if where == "create":
-        monkeypatch.setattr("pydistroless.files._create_exclusive", fail)
+        monkeypatch.setattr("pydistroless.core.files._create_exclusive", fail)
     elif where == "write":
-        monkeypatch.setattr("pydistroless.cache.BlobSink.write", _failing_write(code))
+        monkeypatch.setattr("pydistroless.core.cache.BlobSink.write", _failing_write(code))
     else:
-        monkeypatch.setattr("pydistroless.cache.os.replace", fail)
+        monkeypatch.setattr("pydistroless.core.cache.os.replace", fail)
     with pytest.raises(ConfigError) as info:
         Fetcher(cache, progress=False).fetch(item(f"file://{files}/pool/f.bin"))
     message = str(info.value)
@@ -295,7 +295,7 @@ def test_an_unwritable_cache_is_one_clear_error(files, cache, monkeypatch, code,
 
 
 def _failing_write(code: int):
-    from pydistroless.cache import BlobSink
+    from pydistroless.core.cache import BlobSink
 
     real = BlobSink.write
 
@@ -351,15 +351,15 @@ def test_one_deb_under_two_names_is_fetched_and_read_once(tmp_path, cache, monke
     (root / "pool").mkdir(parents=True)
     (root / "pool" / "libfoo1.deb").write_bytes(deb)
     reads: list[str] = []
-    from pydistroless import context as context_module
+    from pydistroless.debian import store
 
-    real_read = context_module.read_deb
+    real_read = store.read_deb
 
     def counting_read(data: bytes, *, name: str):
         reads.append(name)
         return real_read(data, name=name)
 
-    monkeypatch.setattr(context_module, "read_deb", counting_read)
+    monkeypatch.setattr(store, "read_deb", counting_read)
 
     def package(name: str) -> LockedPackage:
         return LockedPackage(
@@ -370,7 +370,7 @@ def test_one_deb_under_two_names_is_fetched_and_read_once(tmp_path, cache, monke
 
     with LocalMirror(root) as mirror:
         fetcher = Fetcher(cache, progress=False)
-        ctx = Context(cache, fetcher, None, Mirrors((mirror.url(),), ()))  # type: ignore[arg-type]
+        ctx = Store(cache, fetcher, None, Mirrors((mirror.url(),), ()))  # type: ignore[arg-type]
         first, second = ctx.debs([package("libfoo1"), package("libfoo1-alias")])
     assert first is second
     assert mirror.requests == ["/pool/libfoo1.deb"]
@@ -378,7 +378,7 @@ def test_one_deb_under_two_names_is_fetched_and_read_once(tmp_path, cache, monke
 
 
 def test_the_terminal_progress_bar_counts_what_arrives():
-    from pydistroless.fetch import _RichProgress
+    from pydistroless.core.fetch import _RichProgress
 
     bar = _RichProgress("packages", 10)
     with bar as advance:
@@ -390,7 +390,7 @@ def test_the_terminal_progress_bar_counts_what_arrives():
 def test_a_killed_download_leaves_nothing_for_long(cache):
     """A temporary that no process holds is a killed writer's: the next download of that
     blob clears it."""
-    from pydistroless import files
+    from pydistroless.core import files
 
     stale = files.temp_name(cache.blob_path(SHA))
     stale.write_bytes(BODY[:10])

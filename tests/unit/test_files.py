@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless import files
-from pydistroless.arch import architecture
-from pydistroless.errors import OutputError
+from pydistroless.core import files
+from pydistroless.core.arch import architecture
+from pydistroless.core.errors import OutputError
 from pydistroless.oci.layer import layer_from_tar_bytes
 from pydistroless.oci.layout import write_layout
 from pydistroless.oci.model import Image

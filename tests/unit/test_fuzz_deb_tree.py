@@ -8,8 +8,8 @@ import contextlib
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from pydistroless.core.errors import PackageFormatError, UnsafePathError
 from pydistroless.debian.deb import DebPackage, install, read_deb
-from pydistroless.errors import PackageFormatError, UnsafePathError
 from pydistroless.fs.tree import Entry, Kind, Tree, canonical, link_destination
 from tests.fixtures import debs
 from tests.fixtures.debs import DebSpec, Member

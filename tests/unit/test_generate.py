@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.errors import UsageError
+from pydistroless.core.errors import UsageError
 from pydistroless.fs import generate
 from pydistroless.fs.tree import Kind, Tree
 from tests.fixtures.tls import make_ca

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.errors import ConfigError, OutputError, PydistrolessError, UsageError
+from pydistroless.core.errors import ConfigError, OutputError, PydistrolessError, UsageError
 from pydistroless.registry import keychain
 from pydistroless.registry.keychain import DOCKER_HUB_KEY, Location, Secret
 

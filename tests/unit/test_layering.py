@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pydistroless.core.errors import UnsafePathError
 from pydistroless.debian.deb import DebPackage, read_deb
-from pydistroless.errors import UnsafePathError
 from pydistroless.fs import layering
 from pydistroless.fs.layering import GROUPS, LayerPart, PackageFacts, split
 from pydistroless.fs.tree import Entry, Kind, Tree

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.errors import ImageCheckError
+from pydistroless.core.errors import ImageCheckError
 from pydistroless.fs import elf, ldcache
 from pydistroless.fs.tree import Kind, Tree
 from tests.unit.test_elf import (

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from pydistroless import lock as lockfile
-from pydistroless.errors import UsageError
-from pydistroless.lock import ArchLock, Lock, LockedPackage, ReleaseInfo
+from pydistroless.core.errors import UsageError
+from pydistroless.debian.store import LockedPackage
+from pydistroless.recipes import lock as lockfile
+from pydistroless.recipes.lock import ArchLock, Lock, ReleaseInfo
 
 
 def package(name: str, version: str, arch: str = "amd64", suite: str = "trixie") -> LockedPackage:

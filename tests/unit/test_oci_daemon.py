@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.errors import OutputError, UsageError
+from pydistroless.core.errors import OutputError, UsageError
 from pydistroless.oci.daemon import detect_engine, load, summarise
 
 IMAGE_HEX = "ab" * 32

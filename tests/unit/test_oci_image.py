@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from pydistroless.arch import Platform, architecture
-from pydistroless.errors import UsageError
+from pydistroless.core.arch import Platform, architecture
+from pydistroless.core.errors import UsageError
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import (

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pydistroless.errors import ImageCheckError, UsageError
+from pydistroless.core.errors import ImageCheckError, UsageError
 from pydistroless.fs.tree import Entry, Kind, Tree
 from pydistroless.oci import layer as layer_module
 from pydistroless.oci.layer import layer_from_tar_bytes, layer_from_tree

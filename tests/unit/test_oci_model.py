@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless import arch
-from pydistroless.arch import Platform
-from pydistroless.digest import Digest, Hasher
-from pydistroless.errors import (
+from pydistroless.core import arch
+from pydistroless.core.arch import Platform
+from pydistroless.core.digest import Digest, Hasher
+from pydistroless.core.errors import (
     ImageFormatError,
     IntegrityError,
     PlatformNotFoundError,
@@ -970,7 +970,7 @@ def test_the_host_is_found_by_its_kernel_name(
     monkeypatch.setattr(arch._host, "machine", lambda: machine)
     found = arch.host()
     assert (found.debian if found else None) == debian
-    assert arch.host_debian_name() == (debian or machine)
+    assert arch.host_arch() == (debian or machine)
 
 
 def test_platform_from_json_ignores_what_names_no_platform() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless import arch
-from pydistroless.arch import Platform
-from pydistroless.errors import OutputError, PlatformNotFoundError, UsageError
+from pydistroless.core import arch
+from pydistroless.core.arch import Platform
+from pydistroless.core.errors import OutputError, PlatformNotFoundError, UsageError
 from pydistroless.fs.tree import Tree
 from pydistroless.oci import archive as archive_module
 from pydistroless.oci import layout as layout_module
@@ -29,7 +29,7 @@ from pydistroless.oci.model import (
     walk,
 )
 from pydistroless.oci.mutate import ImageConfig, new_image, new_index
-from pydistroless.oci.names import full_name, split_reference
+from pydistroless.oci.reference import full_name, split_reference
 
 TAG = "example.com/team/python:3.11"
 

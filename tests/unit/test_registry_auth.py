@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from pydistroless.digest import Digest
-from pydistroless.errors import ConfigError, IntegrityError, RegistryAuthError, RegistryError
-from pydistroless.fetch import Interrupted
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import ConfigError, IntegrityError, RegistryAuthError, RegistryError
+from pydistroless.core.net import Interrupted
 from pydistroless.registry.auth import (
     Auth,
     Challenge,

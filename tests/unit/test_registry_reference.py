@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pydistroless.digest import Digest
-from pydistroless.errors import UsageError
-from pydistroless.registry.reference import Reference, parse
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import UsageError
+from pydistroless.oci.reference import Reference, parse
 
 HEX = "a" * 64
 DIGEST = Digest(HEX)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pysequoia
 import pytest
 
-from pydistroless.errors import IntegrityError, UsageError
+from pydistroless.core.errors import IntegrityError, UsageError
 from pydistroless.python import source
 from pydistroless.python.source import SIGNING_KEY, verify_signature
 from tests.fixtures.archives import write_tar

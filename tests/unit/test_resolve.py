@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pydistroless.core.errors import ResolveError
 from pydistroless.debian.index import PackageIndex, PackageRecord, parse_packages, parse_provides
 from pydistroless.debian.resolve import (
     SCRIPT_ONLY,
@@ -11,7 +12,6 @@ from pydistroless.debian.resolve import (
     parse_relations,
     resolve,
 )
-from pydistroless.errors import ResolveError
 
 
 def rec(name: str, version: str = "1.0", suite: str = "trixie", **fields: str) -> PackageRecord:

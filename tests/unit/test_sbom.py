@@ -6,8 +6,8 @@ from cyclonedx.validation.json import JsonStrictValidator
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from pydistroless import sbom
-from pydistroless.errors import UsageError
+from pydistroless.core.errors import UsageError
+from pydistroless.recipes import sbom
 
 PACKAGES = [
     sbom.SbomPackage(

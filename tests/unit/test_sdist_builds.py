@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.builder_image import build_requirements
-from pydistroless.errors import ResolveError
+from pydistroless.core.errors import ResolveError
+from pydistroless.python.sdist import build_requirements
 from tests.fixtures.archives import write_tar
 
 CYTHON = b'[build-system]\nrequires = ["setuptools>=40.8.0", "wheel", "Cython"]\n'

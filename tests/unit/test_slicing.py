@@ -1,6 +1,6 @@
 import pytest
 
-from pydistroless.errors import UsageError
+from pydistroless.core.errors import UsageError
 from pydistroless.fs import slicing
 from pydistroless.fs.tree import Tree
 

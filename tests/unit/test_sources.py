@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from pydistroless.core.errors import ConfigError
+from pydistroless.core.net import Credentials, Login
+from pydistroless.core.report import redact
 from pydistroless.debian.sources import (
     AptEntry,
-    Credentials,
-    Login,
     Mirrors,
     choose_mirrors,
     is_debian_entry,
@@ -18,10 +19,8 @@ from pydistroless.debian.sources import (
     parse_deb822_sources,
     parse_one_line_sources,
     read_apt_sources,
-    redact,
     split_login,
 )
-from pydistroless.errors import ConfigError
 
 MAIN = "http://mirror.example.invalid/debian"
 SECURITY = "http://mirror.example.invalid/debian-security"

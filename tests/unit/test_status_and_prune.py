@@ -1,9 +1,9 @@
 import hashlib
 
 from pydistroless.debian.deb import DebPackage, install
+from pydistroless.debian.rootfs import LibraryUse, reachable
 from pydistroless.debian.status import STATUS_DIR, add_status_d, present_md5sums
 from pydistroless.fs.tree import Entry, Kind, Tree
-from pydistroless.prune import LibraryUse, reachable
 from pydistroless.python import bytecode
 
 

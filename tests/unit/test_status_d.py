@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from debian.deb822 import Deb822
 
+from pydistroless.core.errors import PackageFormatError
 from pydistroless.debian import deb
 from pydistroless.debian.deb import DebPackage, read_deb
 from pydistroless.debian.status import STATUS_DIR, add_status_d
-from pydistroless.errors import PackageFormatError
 from pydistroless.fs.tree import Tree
 from tests.fixtures import debs
 from tests.fixtures.debs import DebSpec, directory, file

@@ -2,9 +2,10 @@ from dataclasses import replace
 
 import pytest
 
-from pydistroless.build import default_tags, source_date_epoch
-from pydistroless.lock import ArchLock, Lock, PythonSource, ReleaseInfo
-from pydistroless.spec import ImageSpec
+from pydistroless.python.source import PythonSource
+from pydistroless.recipes.base import default_tags, source_date_epoch
+from pydistroless.recipes.lock import ArchLock, Lock, ReleaseInfo
+from pydistroless.recipes.spec import ImageSpec
 
 LOCK = Lock(
     suite="trixie",

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pydistroless.errors import PackageFormatError, UnsafePathError
+from pydistroless.core.errors import PackageFormatError, UnsafePathError
 from pydistroless.fs.tree import (
     MAX_DEPTH,
     MAX_LINK_BYTES,

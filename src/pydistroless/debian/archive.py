@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pysequoia
 
-from pydistroless.cache import Cache, log_cache_problem, sha256_hex
-from pydistroless.errors import CacheMissError, ConfigError, IntegrityError, UsageError
-from pydistroless.fetch import Download, Fetcher, NotFound, log
+from pydistroless.core.cache import Cache, log_cache_problem, sha256_hex
+from pydistroless.core.errors import CacheMissError, ConfigError, IntegrityError, UsageError
+from pydistroless.core.fetch import Download, Fetcher, NotFound
+from pydistroless.core.report import log
 
 DEFAULT_KEYRINGS = (
     Path("/usr/share/keyrings/debian-archive-keyring.pgp"),

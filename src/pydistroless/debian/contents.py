@@ -13,10 +13,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
-from pydistroless.cache import Cache
+from pydistroless.core.cache import Cache
+from pydistroless.core.errors import IntegrityError
+from pydistroless.core.fetch import Download, Fetcher
 from pydistroless.debian.archive import Release
-from pydistroless.errors import IntegrityError
-from pydistroless.fetch import Download, Fetcher
 
 # Where the dynamic loader looks (Debian's multiarch folders included).
 _LIBRARY = re.compile(

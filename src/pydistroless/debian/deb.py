@@ -27,7 +27,7 @@ import zstandard
 from debian.arfile import ArError, ArFile
 from debian.deb822 import Deb822
 
-from pydistroless.errors import PackageFormatError, UnsafePathError
+from pydistroless.core.errors import PackageFormatError, UnsafePathError
 from pydistroless.fs.tree import Entry, Kind, Tree, canonical
 
 _MIB = 1 << 20

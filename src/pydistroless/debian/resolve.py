@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from debian.deb822 import PkgRelation
 from debian.debian_support import version_compare
 
+from pydistroless.core.errors import ResolveError
 from pydistroless.debian.index import PackageIndex, PackageRecord
-from pydistroless.errors import ResolveError
 
 # Packages that packages depend on only for their maintainer scripts (debconf prompts, awk in
 # base-files' postinst, openssl for update-ca-certificates, perl for ucf, ...). Their effects

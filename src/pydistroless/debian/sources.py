@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydistroless.errors import ConfigError
+from pydistroless.core.errors import ConfigError
+from pydistroless.core.net import Credentials, Login
+from pydistroless.core.report import redact
 
 APT_DIR = Path("/etc/apt")
 
@@ -36,49 +38,6 @@ class AptEntry:
 
 
 @dataclass(frozen=True)
-class Login:
-    """An HTTP basic-auth login for the URLs under one ``scheme://host[:port]/path`` prefix.
-
-    As in apt_auth.conf(5): no port matches every port, and the path is a plain prefix of the
-    request's path."""
-
-    schemes: tuple[str, ...]
-    host: str
-    port: int | None
-    path: str
-    user: str = field(repr=False)
-    password: str = field(repr=False)
-
-    def matches(self, url: str) -> bool:
-        parts = urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError:
-            return False
-        return (
-            parts.scheme in self.schemes
-            and (parts.hostname or "") == self.host
-            and (self.port is None or port == self.port)
-            and (parts.path or "/").startswith(self.path)
-        )
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The logins of a run, first match wins: those given in mirror URLs, then apt's."""
-
-    logins: tuple[Login, ...] = ()
-
-    def __repr__(self) -> str:
-        return f"Credentials(<{len(self.logins)} login(s)>)"
-
-    def basic_auth(self, url: str) -> str | None:
-        """``USER:PASS`` for ``url``, or None when no login applies to it."""
-        login = next((x for x in self.logins if x.matches(url)), None)
-        return None if login is None else f"{login.user}:{login.password}"
-
-
-@dataclass(frozen=True)
 class Mirrors:
     """Base URLs (no trailing slash, no login) of the main and the security archive, in order
     of preference, and the logins that go with them."""
@@ -86,15 +45,6 @@ class Mirrors:
     main: tuple[str, ...]
     security: tuple[str, ...]
     credentials: Credentials = field(default_factory=Credentials, repr=False, compare=False)
-
-
-# A login is whatever precedes the last "@" of a URL's authority, with or without a scheme.
-_USERINFO = re.compile(r"(?:(?<=://)|^|(?<=\s))[^/\s]*@")
-
-
-def redact(text: str) -> str:
-    """``text`` with the login of every URL in it replaced by ``***``."""
-    return _USERINFO.sub("***@", text)
 
 
 def split_login(url: str) -> tuple[str, Login | None]:

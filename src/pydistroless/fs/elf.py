@@ -45,8 +45,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.notes import iter_notes
 from elftools.elf.segments import InterpSegment
 
-from pydistroless.arch import Arch, architecture
-from pydistroless.errors import ImageCheckError
+from pydistroless.core.arch import Arch, architecture
+from pydistroless.core.errors import ImageCheckError
 from pydistroless.fs.tree import Kind, Tree, canonical
 
 ELF_MAGIC = b"\x7fELF"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydistroless.errors import UsageError
+from pydistroless.core.errors import UsageError
 from pydistroless.fs.tree import Entry, Kind, Tree
 
 # Top-level directories that merged-/usr turns into links into /usr.

@@ -40,7 +40,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pydistroless.arch import (
+from pydistroless.core.arch import (
     EF_ARM_ABI_FLOAT_HARD,
     EF_ARM_ABI_FLOAT_SOFT,
     EF_ARM_EABI_VER5,
@@ -52,7 +52,7 @@ from pydistroless.arch import (
     Arch,
     architecture,
 )
-from pydistroless.errors import ImageCheckError
+from pydistroless.core.errors import ImageCheckError
 from pydistroless.fs.elf import ElfInfo, scan
 from pydistroless.fs.tree import Kind, Tree
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from pydistroless.errors import UsageError
+from pydistroless.core.errors import UsageError
 from pydistroless.fs.tree import Kind, Tree
 
 

@@ -23,7 +23,7 @@ import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from pydistroless.errors import UnsafePathError
+from pydistroless.core.errors import UnsafePathError
 
 _MAX_LINK_HOPS = 40  # the kernel's limit on symlinks followed in one lookup
 

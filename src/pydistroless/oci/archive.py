@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from pydistroless import files as files_
-from pydistroless.arch import Platform
-from pydistroless.digest import Digest
-from pydistroless.errors import ImageFormatError, PlatformNotFoundError, UsageError
+from pydistroless.core import files as files_
+from pydistroless.core.arch import Platform
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import ImageFormatError, PlatformNotFoundError, UsageError
 from pydistroless.oci.blobs import copy_blob
 from pydistroless.oci.layer import tar_end, tar_header, tar_padding
 from pydistroless.oci.layout import OCI_LAYOUT, index_json, select
@@ -47,7 +47,7 @@ from pydistroless.oci.model import (
     read_small,
     walk,
 )
-from pydistroless.oci.names import check_tags, split_reference
+from pydistroless.oci.reference import check_tags, split_reference
 
 # Links inside a docker save archive (it links identical layers) are followed this often.
 _MAX_LINK_HOPS = 8

@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from pydistroless.digest import Hasher
-from pydistroless.errors import ImageFormatError, IntegrityError
+from pydistroless.core.digest import Hasher
+from pydistroless.core.errors import ImageFormatError, IntegrityError
 from pydistroless.oci.model import Blob, Descriptor
 
 CHUNK = 1 << 20

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydistroless.errors import OutputError, UsageError
+from pydistroless.core.errors import OutputError, UsageError
 
 ENGINES = ("docker", "podman")
 

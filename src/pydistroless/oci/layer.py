@@ -22,8 +22,8 @@ import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
-from pydistroless.digest import Digest
-from pydistroless.errors import ImageCheckError, UsageError
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import ImageCheckError, UsageError
 from pydistroless.fs.tree import Entry, Kind, Tree
 from pydistroless.oci.model import (
     OCI_LAYER,

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pydistroless import files as files_
-from pydistroless.digest import Digest
-from pydistroless.errors import ImageFormatError, OutputError, UsageError
+from pydistroless.core import files as files_
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import ImageFormatError, OutputError, UsageError
 from pydistroless.oci.blobs import SelfChecking, copy_blob
 from pydistroless.oci.model import (
     ANNOTATION_CONTAINERD_NAME,
@@ -40,7 +40,7 @@ from pydistroless.oci.model import (
     read_small,
     walk,
 )
-from pydistroless.oci.names import check_tags, full_name, split_reference
+from pydistroless.oci.reference import check_tags, full_name, split_reference
 
 OCI_LAYOUT = canonical_json({"imageLayoutVersion": "1.0.0"})
 

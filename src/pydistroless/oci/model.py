@@ -26,9 +26,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from pydistroless.arch import Platform
-from pydistroless.digest import Digest
-from pydistroless.errors import ImageFormatError, PlatformNotFoundError, UsageError
+from pydistroless.core.arch import Platform
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import ImageFormatError, PlatformNotFoundError, UsageError
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -483,7 +483,7 @@ Artifact = Image | Index
 def platform_image(artifact: Artifact, platform: Platform | None, *, where: str) -> Image:
     """The image of ``platform`` in ``artifact`` (an image must be of it, an index must list
     it); with no platform asked, the host's if listed, else the only one."""
-    from pydistroless import arch
+    from pydistroless.core import arch
 
     if isinstance(artifact, Image):
         own = artifact.platform

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydistroless.arch import Platform
-from pydistroless.digest import Digest
-from pydistroless.errors import UsageError
+from pydistroless.core.arch import Platform
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import UsageError
 from pydistroless.oci.model import (
     DOCKER_CONFIG,
     DOCKER_LAYER,

@@ -18,8 +18,8 @@ from typing import BinaryIO
 
 import zstandard
 
-from pydistroless.digest import Hasher
-from pydistroless.errors import ImageFormatError, PackageFormatError
+from pydistroless.core.digest import Hasher
+from pydistroless.core.errors import ImageFormatError, PackageFormatError
 from pydistroless.fs.tree import Entry, Kind, Tree, canonical
 from pydistroless.oci.model import (
     DOCKER_LAYER,

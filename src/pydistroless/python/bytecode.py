@@ -27,13 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydistroless.cache import sha256_hex
-from pydistroless.errors import ImageCheckError
-from pydistroless.fetch import log
+from pydistroless.core.arch import host_arch
+from pydistroless.core.cache import finished_folder, is_finished, sha256_hex
+from pydistroless.core.errors import ImageCheckError
+from pydistroless.core.report import log
 from pydistroless.fs.elf import multiarch_triplet
 from pydistroless.fs.tree import Kind, Tree
-from pydistroless.python import runtime
-from pydistroless.spec import host_arch
+from pydistroless.python import debian_python
 
 _COMPILER = r"""
 import importlib.util, json, os, py_compile, sys
@@ -66,7 +66,7 @@ class CompileReport:
 def stdlib_sources(tree: Tree, python: str) -> list[str]:
     """The stdlib's ``.py`` files, symlinked ones included (Debian links
     ``sitecustomize.py`` to ``/etc``): the import system compiles those too."""
-    prefix = runtime.stdlib_dir(tree, python) + "/"
+    prefix = debian_python.stdlib_dir(tree, python) + "/"
     return [
         e.path
         for e in tree.entries()
@@ -78,7 +78,7 @@ def stdlib_sources(tree: Tree, python: str) -> list[str]:
 
 
 def image_magic(tree: Tree, python: str) -> int | None:
-    source = tree.read(f"{runtime.stdlib_dir(tree, python)}/importlib/_bootstrap_external.py")
+    source = tree.read(f"{debian_python.stdlib_dir(tree, python)}/importlib/_bootstrap_external.py")
     match = _MAGIC.search(source or b"")
     return int(match.group(1)) if match else None
 
@@ -151,7 +151,7 @@ def compile_stdlib(
         # compiler is the image's own interpreter, unpacked from these very files, only the
         # symlinked sources need it: their links lead to the host's /etc.
         # Files outside the stdlib (an app's) are never among the unpacked ones.
-        stdlib = runtime.stdlib_dir(tree, python) + "/"
+        stdlib = debian_python.stdlib_dir(tree, python) + "/"
         rewrite = (
             [p for p in sources if tree.get(p).kind is Kind.SYMLINK or not p.startswith(stdlib)]
             if in_place
@@ -210,23 +210,16 @@ def _kept_compiler(
     compiling a project."""
     own = arch == host_arch()
     how = "the image's own interpreter" if own else f"the same Debian Python for {host_arch()}"
-    ready = directory / ".ready"
-    if not ready.is_file():
+    if not is_finished(directory):
         source = tree() if own else host_tree
         if source is None:
             return None, "", False
-        staging = Path(tempfile.mkdtemp(prefix=".compiler-", dir=directory.parent))
-        try:
-            if _image_interpreter(source, python, host_arch(), staging) is None:
-                return None, "", False
-            (staging / ".ready").write_text("ok\n")
-            try:
-                os.rename(staging, directory)
-            except OSError:
-                if not ready.is_file():  # another build won the race: use its copy
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+        def fill(staging: Path) -> bool:
+            return _image_interpreter(source, python, host_arch(), staging) is not None
+
+        if not finished_folder(directory, fill):
+            return None, "", False
     return _interpreter_command(directory, python, host_arch()), how, False
 
 
@@ -249,7 +242,7 @@ def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[s
     """Unpack the interpreter, its standard library and its libraries, and start it through
     the image's own dynamic loader (the host's may be too old for it)."""
     libdir = f"usr/lib/{multiarch_triplet(arch)}"
-    prefix = runtime.prefix_of(tree, python)
+    prefix = debian_python.prefix_of(tree, python)
     interpreter = f"{prefix}/bin/python{python}"
     wanted = (f"{libdir}/", f"{prefix}/lib/python{python}/", interpreter)
     entries = [e for e in tree.entries() if e.path.startswith(wanted) and "/gconv/" not in e.path]

@@ -30,19 +30,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pydistroless import sandbox
-from pydistroless.arch import architecture
-from pydistroless.assemble import unpack
-from pydistroless.builder import BuilderTree, builder_tree
-from pydistroless.cache import sha256_hex
-from pydistroless.context import Context
-from pydistroless.errors import BuildError, ImageCheckError, UsageError
-from pydistroless.fetch import log
+from pydistroless.core import sandbox
+from pydistroless.core.arch import architecture, host_arch
+from pydistroless.core.cache import cache_key, finished_folder, is_finished
+from pydistroless.core.errors import BuildError, ImageCheckError, UsageError
+from pydistroless.core.report import log
+from pydistroless.debian.buildroot import BuilderTree, builder_tree
+from pydistroless.debian.rootfs import unpack
+from pydistroless.debian.store import LockedPackage, Store
 from pydistroless.fs import elf
 from pydistroless.fs.tree import Tree
-from pydistroless.lock import LockedPackage, PythonSource
-from pydistroless.python.source import Tarball, fetch
-from pydistroless.spec import host_arch
+from pydistroless.python.source import PythonSource, Tarball, fetch
 
 PREFIX = "usr/local"
 # The build's steps beyond their arguments (which are part of the key themselves): bump it
@@ -116,22 +114,20 @@ def _configure_args(tarball: Tarball, builder: BuilderTree, options: Options) ->
 
 
 def build_key(tarball: Tarball, builder: BuilderTree, options: Options) -> str:
-    return sha256_hex(
-        json.dumps(
-            {
-                "recipe": RECIPE,
-                "strip": _strip_command("/", builder),
-                "tarball": tarball.sha256,
-                "arch": builder.arch,
-                "configure": _configure_args(tarball, builder, options),
-                "builder": builder.digest,
-            },
-            sort_keys=True,
-        ).encode()
+    return cache_key(
+        {
+            "recipe": RECIPE,
+            "strip": _strip_command("/", builder),
+            "tarball": tarball.sha256,
+            "arch": builder.arch,
+            "configure": _configure_args(tarball, builder, options),
+            "builder": builder.digest,
+        },
+        tool=False,
     )
 
 
-def cached_build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: Context) -> Path:
+def cached_build(tarball: Tarball, builder: BuilderTree, options: Options, ctx: Store) -> Path:
     return (
         ctx.cache.root / "pythons" / f"{build_key(tarball, builder, options)[:32]}-{builder.arch}"
     )
@@ -141,7 +137,7 @@ def build(
     tarball: Tarball,
     builder: BuilderTree,
     options: Options,
-    ctx: Context,
+    ctx: Store,
     *,
     for_build: Installed | None = None,
 ) -> Installed:
@@ -150,7 +146,7 @@ def build(
     ``for_build``, the same release built for the host."""
     home = cached_build(tarball, builder, options, ctx)
     record = home / "build.json"
-    if (home / ".ready").is_file():
+    if is_finished(home):
         facts = json.loads(record.read_text())
         log(f"CPython {tarball.version} for {builder.arch}: built before, from the cache")
         return Installed(home / "install", tarball.version, builder.arch, facts["seconds"], builder)
@@ -158,7 +154,7 @@ def build(
     if ctx.fetcher.offline:
         log(f"offline: building CPython {tarball.version} from the cached tarball")
     with _builder_lock(builder):
-        if (home / ".ready").is_file():  # built by the build this one waited for
+        if is_finished(home):  # built by the build this one waited for
             return build(tarball, builder, options, ctx, for_build=for_build)
         logs = home.parent / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -214,10 +210,12 @@ def _compile(
         )
     log(f"compiling CPython {tarball.version} for {builder.arch}, {how}; log: {log_path}")
     started = time.monotonic()
-    # Both in the builder's build folder, so that a killed build's are found and removed.
-    staging = Path(tempfile.mkdtemp(prefix=".result-", dir=builder.root / "build"))
+    # In the builder's build folder, so that a killed build's leftovers are found and removed.
     work = Path(tempfile.mkdtemp(prefix="cpython-", dir=builder.root / "build"))
-    try:
+    seconds = 0.0
+
+    def fill(staging: Path) -> None:
+        nonlocal seconds
         _unpack(source, work, tarball)
         inside = "/" + str(work.relative_to(builder.root))
         src = f"{inside}/Python-{tarball.version}"
@@ -248,11 +246,11 @@ def _compile(
                 indent=2,
             )
         )
-        (staging / ".ready").write_text("ok\n")
-        os.rename(staging, home)
+
+    try:
+        finished_folder(home, fill, staging_in=builder.root / "build")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(staging, ignore_errors=True)
     return Installed(home / "install", tarball.version, builder.arch, seconds, builder)
 
 
@@ -260,7 +258,7 @@ def compiled(
     source: PythonSource,
     suite: str,
     arch: str,
-    ctx: Context,
+    ctx: Store,
     *,
     builder: tuple[LockedPackage, ...] = (),
     host_builder: tuple[LockedPackage, ...] = (),
@@ -294,7 +292,7 @@ def compiled(
 
 
 def host_compiler(
-    source: PythonSource, suite: str, ctx: Context, *, builder: tuple[LockedPackage, ...] = ()
+    source: PythonSource, suite: str, ctx: Store, *, builder: tuple[LockedPackage, ...] = ()
 ) -> Tree:
     """The same release built for this host, with the C library it runs on: what
     byte-compiles the standard library of an image this host cannot run (bytecode depends
@@ -310,7 +308,7 @@ def host_compiler(
     return tree
 
 
-def runtime_libraries(tree: Tree, builder: BuilderTree, ctx: Context) -> list[str]:
+def runtime_libraries(tree: Tree, builder: BuilderTree, ctx: Store) -> list[str]:
     """The Debian packages whose libraries the ELF files of ``tree`` (a runtime tree) load:
     the very packages of the builder tree they were linked against, found by their files."""
     elves = elf.scan(tree)
@@ -347,9 +345,7 @@ def check_runnable(arch: str) -> None:
     """:func:`runnable`, or the error that says what would make it so."""
     if arch == host_arch():
         return
-    machine = {"amd64": "x86_64", "arm64": "aarch64", "armhf": "arm", "armel": "arm",
-               "i386": "i386", "ppc64el": "ppc64le", "s390x": "s390x",
-               "riscv64": "riscv64"}.get(arch, arch)  # fmt: skip
+    machine = architecture(arch).qemu_name
     entry = Path(f"/proc/sys/fs/binfmt_misc/qemu-{machine}")
     try:
         text = entry.read_text()

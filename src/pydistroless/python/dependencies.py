@@ -25,7 +25,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from pydistroless.errors import UsageError
+from pydistroless.core.errors import UsageError
 
 # The files looked for in a project, the most exact first.
 LOCK_FILES = ("pylock.toml", "uv.lock", "poetry.lock", "Pipfile.lock")

@@ -21,9 +21,9 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 
-from pydistroless.errors import PackageFormatError
+from pydistroless.core.errors import PackageFormatError
 from pydistroless.fs.tree import Tree
-from pydistroless.python.target import Target
+from pydistroless.python.runtime import Target
 
 INSTALLER_NAME = b"pydistroless\n"
 SCRIPTS_DIR = "/usr/local/bin"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pathspec
 
-from pydistroless.errors import UsageError
+from pydistroless.core.errors import UsageError
 from pydistroless.fs.tree import Tree
 
 APP_DIR = "/app"

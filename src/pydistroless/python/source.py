@@ -23,12 +23,12 @@ from typing import Any
 import pysequoia
 from debian.deb822 import Sources
 
-from pydistroless.cache import sha256_hex
-from pydistroless.context import Context
+from pydistroless.core.cache import sha256_hex
+from pydistroless.core.errors import IntegrityError, NetworkError, PydistrolessError, UsageError
+from pydistroless.core.fetch import Download
+from pydistroless.core.report import log
 from pydistroless.debian.archive import Release
-from pydistroless.errors import IntegrityError, NetworkError, PydistrolessError, UsageError
-from pydistroless.fetch import Download, log
-from pydistroless.lock import PythonSource
+from pydistroless.debian.store import Store
 
 # The suites whose source packages carry the newest upstream CPython tarballs, newest first.
 UPSTREAM_SUITES = ("sid", "forky")
@@ -43,6 +43,18 @@ PYTHON_ORG = "https://www.python.org/ftp/python"
 SIGNING_KEY = "debian/upstream/signing-key.asc"
 # From 3.14 on, python.org signs releases with Sigstore only (PEP 761).
 SIGSTORE_ONLY = (3, 14)
+
+
+@dataclass(frozen=True)
+class PythonSource:
+    """The upstream CPython an image's Python is compiled from, instead of Debian's."""
+
+    version: str  # "3.13.15"
+    urls: tuple[str, ...]
+    sha256: str
+    size: int | None
+    origin: str  # where the SHA256 came from: "sid Sources (python3.13 3.13.15-1)", ...
+    optimize: bool  # built with --enable-optimizations --with-lto
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,7 @@ def given_tarball(version: str, url: str, sha256: str) -> Tarball:
     return Tarball(version, (_as_url(url),), sha256, None, "--source-url")
 
 
-def debian_tarball(version: str, ctx: Context) -> Tarball:
+def debian_tarball(version: str, ctx: Store) -> Tarball:
     """The upstream tarball of ``version`` (``3.X.Y``, or ``3.X`` for its newest patch release)
     as the signed ``Sources`` of sid or forky lists it.
 
@@ -136,7 +148,7 @@ def debian_tarball(version: str, ctx: Context) -> Tarball:
     )
 
 
-def python_org_tarball(version: str, suite: str, ctx: Context) -> Tarball:
+def python_org_tarball(version: str, suite: str, ctx: Store) -> Tarball:
     """Upstream's own tarball of ``version``, checked against its release manager's
     signature."""
     check_version(version)
@@ -150,7 +162,7 @@ def python_org_tarball(version: str, suite: str, ctx: Context) -> Tarball:
 
 
 def signed_tarball(
-    version: str, url: str, signature_url: str, suite: str, ctx: Context, *, origin: str
+    version: str, url: str, signature_url: str, suite: str, ctx: Store, *, origin: str
 ) -> Tarball:
     """The tarball at ``url`` once its detached OpenPGP signature verifies against the keys of
     the release managers of ``version``'s minor, kept in the cache under its SHA256 (which a
@@ -208,7 +220,7 @@ def verify_signature(
     return f"{who} ({fingerprint.upper()})"
 
 
-def signing_keys(minor: str, suite: str, ctx: Context) -> list[pysequoia.Cert]:
+def signing_keys(minor: str, suite: str, ctx: Store) -> list[pysequoia.Cert]:
     """The OpenPGP keys of CPython ``minor``'s release managers, from Debian's ``python3.X``
     source package (found in ``suite`` or :data:`UPSTREAM_SUITES`, fetched by the SHA256 of
     the signed ``Sources``): the archive's keyring vouches for them."""
@@ -242,7 +254,7 @@ def signing_keys(minor: str, suite: str, ctx: Context) -> list[pysequoia.Cert]:
 
 
 def upstream_sources(
-    ctx: Context, failures: list[str], suites: Sequence[str] = UPSTREAM_SUITES
+    ctx: Store, failures: list[str], suites: Sequence[str] = UPSTREAM_SUITES
 ) -> Iterator[tuple[str, Release, bytes]]:
     """The ``Sources`` index of each of ``suites`` the mirror serves, in order; why a suite
     could not be read (an expired Release, say) is appended to ``failures``."""
@@ -256,7 +268,7 @@ def upstream_sources(
             yield suite, release, ctx.archive.sources(release, "main")
 
 
-def fetch(tarball: Tarball, ctx: Context) -> Path:
+def fetch(tarball: Tarball, ctx: Store) -> Path:
     """The verified tarball in the cache (downloaded once; a copy whose SHA256 is not the
     signed one is never kept)."""
     log(f"CPython {tarball.version} from {tarball.origin}")
@@ -269,7 +281,7 @@ def fetch(tarball: Tarball, ctx: Context) -> Path:
     return ctx.fetcher.fetch_path(item)
 
 
-def _local(tarball: Tarball, ctx: Context) -> Path:
+def _local(tarball: Tarball, ctx: Store) -> Path:
     path = Path(tarball.urls[0].removeprefix("file://"))
     try:
         size = path.stat().st_size

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydistroless.fs.tree import Kind, Tree
-from pydistroless.python import runtime
+from pydistroless.python import debian_python
 from pydistroless.python.bytecode import pyc_path, stdlib_sources
 
 # The earliest date a zip can hold; any fixed date keeps the archive reproducible.
@@ -111,15 +111,15 @@ class ZipReport:
 
 
 def archive_path(tree: Tree, python: str) -> str:
-    return f"{runtime.stdlib_dir(tree, python)}/{ARCHIVE}"
+    return f"{debian_python.stdlib_dir(tree, python)}/{ARCHIVE}"
 
 
 def pth_dir(tree: Tree, python: str) -> str:
     """Where ``site`` reads the hook's ``.pth`` from: Debian's ``dist-packages`` or, for a
     Python built here, its ``site-packages``."""
-    if runtime.prefix_of(tree, python) == "usr":
+    if debian_python.prefix_of(tree, python) == "usr":
         return PTH_DIR
-    return f"{runtime.stdlib_dir(tree, python)}/site-packages"
+    return f"{debian_python.stdlib_dir(tree, python)}/site-packages"
 
 
 def write_zip(members: Iterable[ZipMember]) -> bytes:
@@ -151,19 +151,19 @@ def write_zip(members: Iterable[ZipMember]) -> bytes:
 
 def add_hook(tree: Tree, python: str) -> None:
     """Put the hook module into the stdlib, before it is byte-compiled with the rest."""
-    tree.add_file(f"{runtime.stdlib_dir(tree, python)}/{HOOK}.py", _HOOK_SOURCE.encode())
+    tree.add_file(f"{debian_python.stdlib_dir(tree, python)}/{HOOK}.py", _HOOK_SOURCE.encode())
 
 
 def remove_hook(tree: Tree, python: str) -> None:
     """Take the hook out again, for an image whose stdlib stays plain files after all."""
-    source = f"{runtime.stdlib_dir(tree, python)}/{HOOK}.py"
+    source = f"{debian_python.stdlib_dir(tree, python)}/{HOOK}.py"
     tree.remove_entries([source, pyc_path(source, python)])
 
 
 def frozen_modules(tree: Tree, python: str) -> frozenset[str]:
     """The modules the interpreter carries frozen inside itself, read from its binary: each
     one's code names its file ``<frozen NAME>``."""
-    binary = tree.read(f"{runtime.prefix_of(tree, python)}/bin/python{python}") or b""
+    binary = tree.read(f"{debian_python.prefix_of(tree, python)}/bin/python{python}") or b""
     return frozenset(m.decode() for m in _FROZEN.findall(binary))
 
 
@@ -171,7 +171,7 @@ def zip_stdlib(tree: Tree, python: str) -> ZipReport:
     """Replace each compiled stdlib module's ``.py`` by its ``.pyc`` at the same place, keep
     the ``.py`` deflated in :data:`ARCHIVE`, and switch the hook on. Modules without a
     ``.pyc`` and those that must stay plain files (see the module's description) stay."""
-    stdlib = runtime.stdlib_dir(tree, python) + "/"
+    stdlib = debian_python.stdlib_dir(tree, python) + "/"
     pinned = _pinned_to_disk(tree, python)
     members: list[ZipMember] = []
     gone: list[str] = []
@@ -209,7 +209,7 @@ def _top_level(relative: str) -> str | None:
 
 def _pinned_to_disk(tree: Tree, python: str) -> set[str]:
     """Top-level names whose sources must stay plain files."""
-    stdlib = runtime.stdlib_dir(tree, python) + "/"
+    stdlib = debian_python.stdlib_dir(tree, python) + "/"
     pinned = {_LANDMARK, HOOK, *_LISTED_AS_DIRECTORY}
     pinned |= {name.split(".")[0] for name in frozen_modules(tree, python)}
     for entry in tree.entries():

@@ -11,17 +11,18 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydistroless.cache import Cache
-from pydistroless.lock import ArchLock
-from pydistroless.python import target, wheels
+from pydistroless.core.cache import Cache
+from pydistroless.python import wheels
 from pydistroless.python.dependencies import Dependencies
-from pydistroless.toolchain import PYTHON_TOOLS
+from pydistroless.python.runtime import Target
+
+# The Python tools the builder image carries, installed from their wheels for its Python.
+PYTHON_TOOLS = ("pip", "setuptools", "wheel", "uv", "poetry", "pipenv")
 
 
-def pin(arch_lock: ArchLock, suite: str, cache: Cache) -> tuple[str, ...]:
-    """The tools and what they need, resolved by uv for the Python of ``arch_lock``, as
+def pin(python: Target, cache: Cache) -> tuple[str, ...]:
+    """The tools and what they need, resolved by uv for ``python``, as
     ``NAME==VERSION --hash=sha256:HEX`` (the file chosen for that Python)."""
-    python = target.from_lock(arch_lock, suite)
     with tempfile.TemporaryDirectory(prefix="pydistroless-tools-") as tmp:
         listed = Path(tmp) / "requirements.txt"
         listed.write_text("".join(f"{name}\n" for name in PYTHON_TOOLS))
@@ -32,16 +33,19 @@ def pin(arch_lock: ArchLock, suite: str, cache: Cache) -> tuple[str, ...]:
     )
 
 
-def requirements(arch_locks: Sequence[ArchLock]) -> str:
-    """One requirements file for the images of ``arch_locks``: each architecture's pins under
-    a marker of its machine (the files, and rarely the versions, differ between them); the
-    bare tool names, resolved anew, for a lock that pins none."""
-    if not all(a.python_tools for a in arch_locks):
+def requirements(pinned: Sequence[tuple[Target, tuple[str, ...]]]) -> str:
+    """One requirements file for several images, each given as its Python and the lines
+    :func:`pin` made for it: each one's pins under a marker of its machine (the files, and
+    rarely the versions, differ between them); the bare tool names, resolved anew, when an
+    image has none pinned."""
+    if not all(lines for _, lines in pinned):
         return "".join(f"{name}\n" for name in PYTHON_TOOLS)
-    lines = []
-    for arch_lock in arch_locks:
-        machine = target.from_lock(arch_lock, "").arch.wheel_machine
-        for line in arch_lock.python_tools:
+    out = []
+    for python, lines in pinned:
+        for line in lines:
             requirement, _, hashes = line.partition(" --hash=")
-            lines.append(f'{requirement} ; platform_machine == "{machine}" --hash={hashes}\n')
-    return "".join(lines)
+            out.append(
+                f'{requirement} ; platform_machine == "{python.arch.wheel_machine}" '
+                f"--hash={hashes}\n"
+            )
+    return "".join(out)

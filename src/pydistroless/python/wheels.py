@@ -11,7 +11,6 @@ lock's SHA256 when it has one, else the index's.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
@@ -20,11 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydistroless.cache import Cache, sha256_hex
-from pydistroless.errors import IntegrityError, ResolveError, UsageError
-from pydistroless.fetch import Download, Fetcher, log
+from pydistroless.core.cache import Cache, cache_key, sha256_hex
+from pydistroless.core.errors import IntegrityError, ResolveError, UsageError
+from pydistroless.core.fetch import Download, Fetcher
+from pydistroless.core.report import log
 from pydistroless.python.dependencies import Dependencies, Pin, WheelFile, pylock_pins
-from pydistroless.python.target import Target
+from pydistroless.python.runtime import Target
 
 _UV_TIMEOUT = 600.0
 
@@ -62,14 +62,15 @@ def pins_for(deps: Dependencies, target: Target, cache: Cache | None = None) -> 
         return deps.pins
     assert deps.resolve is not None
     if deps.resolve.name == "uv.lock":
-        key = sha256_hex(
-            json.dumps(
-                [
-                    sha256_hex(deps.resolve.read_bytes()),
-                    sha256_hex(_read_or_empty(deps.resolve.parent / "pyproject.toml")),
-                    sorted(deps.extras),
-                ]
-            ).encode()
+        key = cache_key(
+            {
+                "uv.lock": sha256_hex(deps.resolve.read_bytes()),
+                "pyproject.toml": sha256_hex(
+                    _read_or_empty(deps.resolve.parent / "pyproject.toml")
+                ),
+                "extras": sorted(deps.extras),
+            },
+            tool=False,
         )
         known = cache.get_checked_record(_pylock_record, "uv-exports", key) if cache else None
         if known is not None:
@@ -207,10 +208,13 @@ def _build_wheel(
 def _locate(pins: Sequence[Pin], target: Target, cache: Cache | None) -> tuple[Pin, ...]:
     """The index's wheels of exact versions for ``target``: uv with ``--no-deps``, so
     nothing is resolved, only looked up."""
-    key = sha256_hex(
-        json.dumps(
-            [[p.line(), sorted(p.hashes)] for p in pins] + [target.uv_platform, target.version]
-        ).encode()
+    key = cache_key(
+        {
+            "pins": [[p.line(), sorted(p.hashes)] for p in pins],
+            "platform": target.uv_platform,
+            "python": target.version,
+        },
+        tool=False,
     )
     known = cache.get_checked_record(_pylock_record, "wheel-locations", key) if cache else None
     text = known if known is not None else _lookup(pins, target)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
-from pydistroless.errors import RegistryAuthError, RegistryError
+from pydistroless.core.errors import RegistryAuthError, RegistryError
 from pydistroless.registry.transport import Response, Transport
 
 CLIENT_ID = "pydistroless"

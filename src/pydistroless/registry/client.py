@@ -26,8 +26,8 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import urllib3
 
-from pydistroless.digest import Digest, Hasher
-from pydistroless.errors import (
+from pydistroless.core.digest import Digest, Hasher
+from pydistroless.core.errors import (
     IntegrityError,
     OutputError,
     RegistryAuthError,
@@ -35,9 +35,9 @@ from pydistroless.errors import (
     RegistryNotFoundError,
     UsageError,
 )
-from pydistroless.fetch import Interrupted
+from pydistroless.core.net import Interrupted
+from pydistroless.oci.reference import DEFAULT_REGISTRY, DOCKER_API_HOST
 from pydistroless.registry.auth import Auth, Credentials, merge_scopes, repository_scope
-from pydistroless.registry.reference import DEFAULT_REGISTRY, DOCKER_API_HOST
 from pydistroless.registry.transport import CHUNK, Body, Policy, Response, Transport, Unreachable
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

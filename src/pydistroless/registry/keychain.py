@@ -44,8 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydistroless import files
-from pydistroless.errors import ConfigError, UsageError
+from pydistroless.core import files
+from pydistroless.core.errors import ConfigError, UsageError
 
 # The key docker uses for Docker Hub in config.json and towards credential helpers.
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"

@@ -10,8 +10,8 @@ it either way, and so does ``pydistroless sbom``.
 
 from __future__ import annotations
 
-from pydistroless.digest import Digest
-from pydistroless.errors import RegistryNotFoundError
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import RegistryNotFoundError
 from pydistroless.oci.model import (
     OCI_EMPTY,
     OCI_MANIFEST,

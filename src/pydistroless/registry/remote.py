@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from pydistroless.digest import Digest
-from pydistroless.errors import ImageFormatError
+from pydistroless.core.digest import Digest
+from pydistroless.core.errors import ImageFormatError
 from pydistroless.oci.model import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -28,8 +28,8 @@ from pydistroless.oci.model import (
     Index,
     walk,
 )
+from pydistroless.oci.reference import Reference
 from pydistroless.registry.client import Repository
-from pydistroless.registry.reference import Reference
 
 # A blob this small stays in memory while it is passed on; larger ones go to a temporary file.
 _SPOOL_IN_MEMORY = 8 << 20

@@ -37,8 +37,8 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 
 from pydistroless import __version__
-from pydistroless.errors import ConfigError, RegistryError, RegistryTrustError, UsageError
-from pydistroless.fetch import DEADLINE_SCALE_VAR, Interrupted, _pool_classes, _Sockets
+from pydistroless.core.errors import RegistryError, RegistryTrustError, UsageError
+from pydistroless.core.net import Interrupted, Sockets, deadline_scale, pool_classes
 
 CHUNK = 1 << 20
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -84,19 +84,8 @@ class Policy:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Policy:
-        raw = (os.environ if environ is None else environ).get(DEADLINE_SCALE_VAR, "").strip()
-        if not raw:
-            return cls()
-        try:
-            factor = float(raw)
-        except ValueError:
-            factor = 0.0
-        if not 0 < factor < 1e6:
-            raise ConfigError(
-                f"{DEADLINE_SCALE_VAR}={raw!r} is not a positive number; set it to, say, 2 to "
-                "give slow registries twice the time"
-            )
-        return cls().scaled(factor)
+        factor = deadline_scale(environ)
+        return cls() if factor is None else cls().scaled(factor)
 
     def wait(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 0)."""
@@ -173,7 +162,7 @@ class Transport:
         self.policy = policy or Policy.from_environ()
         self._rng = random.Random()
         self._rng_lock = threading.Lock()
-        self._sockets = _Sockets()
+        self._sockets = Sockets()
         self._schemes: dict[str, str] = {}
         self._schemes_lock = threading.Lock()
         self._http = urllib3.PoolManager(
@@ -183,7 +172,7 @@ class Transport:
             headers={"User-Agent": user_agent},
             ssl_context=_ssl_context(ca_certs),
         )
-        self._http.pool_classes_by_scheme = _pool_classes(self._sockets)
+        self._http.pool_classes_by_scheme = pool_classes(self._sockets)
 
     def plain_allowed(self, host: str) -> bool:
         """Whether ``host`` may be spoken to in plain HTTP: loopback, or named by the user."""

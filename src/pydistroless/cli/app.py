@@ -1,0 +1,273 @@
+"""The ``app`` command: a Python project -> an image, configured by flags and by
+``[tool.pydistroless.app]`` (flags win)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pydistroless.cli.images import insecure_registry_option, registry_settings
+from pydistroless.cli.options import csv, image_options, source_options, sources_from
+from pydistroless.core import files
+from pydistroless.core.arch import host_arch
+from pydistroless.core.errors import UsageError
+from pydistroless.recipes.spec import ImageSpec, check_source_date_epoch
+from pydistroless.transfer.outputs import check_outputs, plan_outputs, print_pushed, write_outputs
+
+if TYPE_CHECKING:
+    from pydistroless.debian.store import Store
+    from pydistroless.recipes.app import Base
+
+EPILOG = """\b
+Examples:
+  pydistroless app                          # the project here -> ./<name>-latest.tar
+  pydistroless app ./myproject --load       # ... and load it into docker
+  pydistroless app --push registry.example.com/team/myapp:1.0
+  pydistroless app --entrypoint 'gunicorn -b 0.0.0.0:8000 app:app' --expose 8000
+  pydistroless app --base ./python.tar      # on a base built earlier (tar, layout or ref)
+
+\b
+Dependencies come from pylock.toml, uv.lock, poetry.lock, Pipfile.lock, requirements.txt
+or pyproject.toml (the first found), wheels for the base's Python and platform.
+"""
+
+# [tool.pydistroless.app] keys and their types
+_CONFIG_KEYS = {
+    "requirements": str,
+    "extras": list,
+    "entrypoint": list,
+    "cmd": list,
+    "env": dict,
+    "workdir": str,
+    "expose": list,
+    "main": str,
+    "base": str,
+    "tags": list,
+    "packages": list,
+}
+
+
+def _command_line(value: str | None, option: str) -> tuple[str, ...] | None:
+    """``--entrypoint`` as a JSON array (``'["gunicorn", "app:app"]'``) or a shell-like line."""
+    if value is None:
+        return None
+    if value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{option} {value!r}: not a JSON array ({exc})") from None
+        if not isinstance(parsed, list) or not all(isinstance(x, str) for x in parsed):
+            raise UsageError(f"{option} {value!r}: a JSON array of strings, please")
+        words = tuple(parsed)
+    else:
+        try:
+            words = tuple(shlex.split(value))
+        except ValueError as exc:
+            raise UsageError(f"{option} {value!r}: {exc}") from None
+    if not words:
+        raise UsageError(f"{option} is empty; name the program to run")
+    return words
+
+
+def _app_config(project: Path) -> dict[str, Any]:
+    from pydistroless.python.project import metadata
+
+    table = metadata(project).app or {}
+    for key, value in table.items():
+        wanted = _CONFIG_KEYS.get(key)
+        if wanted is None:
+            raise UsageError(
+                f"{project / 'pyproject.toml'}: [tool.pydistroless.app] has no key {key!r}; "
+                f"known: {', '.join(sorted(_CONFIG_KEYS))}"
+            )
+        if not isinstance(value, wanted):
+            raise UsageError(
+                f"{project / 'pyproject.toml'}: [tool.pydistroless.app] {key} must be a "
+                f"{wanted.__name__}"
+            )
+    return table
+
+
+@click.command("app", epilog=EPILOG)
+@click.argument(
+    "project_dir",
+    required=False,
+    default=".",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+)
+@click.option(
+    "--requirements",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="The dependency file (a lock, requirements.txt or pyproject.toml). Default: the "
+    "most exact one in the project.",
+)
+@click.option("--extra", "extras", multiple=True, help="Optional dependencies to add (repeatable).")
+@click.option(
+    "--base",
+    metavar="LOCATION",
+    help="Base image: a tar, an OCI layout or a registry reference. Default: the pydistroless "
+    "base of --suite/--python/--variant/--user, built or taken from the cache.",
+)
+@click.option("--entrypoint", help="What the image runs: a JSON array or a command line.")
+@click.option("--cmd", help="Arguments after the entrypoint: a JSON array or a command line.")
+@click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Environment (repeatable).")
+@click.option("--workdir", help="Working directory, where the project's files go (default /app).")
+@click.option("--expose", multiple=True, metavar="PORT[/PROTO]", help="Port to expose.")
+@click.option("--main", help="File of the project the interpreter runs (default: main.py/app.py).")
+@image_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write a .tar. Default: ./<name>-<tag>.tar unless --oci-layout is given.",
+)
+@click.option(
+    "--oci-layout", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+    help="Write an OCI image layout directory.",
+)  # fmt: skip
+@click.option("--load", is_flag=True, help="Load the image into docker or podman.")
+@click.option("--push", "push_to", metavar="REGISTRY/REPO[:TAG]", help="Push the image.")
+@click.option("--push-report", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="With --push: the pushed tags and digests as JSON.")  # fmt: skip
+@click.option("--engine", type=click.Choice(["docker", "podman"]), help="Engine for --load.")
+@click.option(
+    "--write-lock",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write the whole image pinned (base digest, Debian packages added, wheels with their "
+    "SHA256) as JSON.",
+)
+@click.option("--tag", "tags", multiple=True, metavar="NAME:TAG", help="Tag (repeatable).")
+@click.option(
+    "--sbom-format", type=click.Choice(["spdx", "cyclonedx"]), default="spdx", show_default=True,
+    help="SBOM format, written next to the image.",
+)  # fmt: skip
+@click.option(
+    "--ca-cert",
+    "registry_ca_certs",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="FILE",
+    help="PEM CA certificate to trust for registries (repeatable).",
+)
+@source_options
+@insecure_registry_option
+def app_cmd(**kw: Any) -> None:
+    """Build an image of a Python project: its dependencies as wheels for the base's Python,
+    installed with the image's own interpreter, then the project, in a layer of its own.
+
+    Prints the image digest on stdout and what happened on stderr.
+    """
+    from pydistroless.recipes.app import AppSpec, build_app
+    from pydistroless.recipes.builder import BuilderImageCompiler
+
+    project = kw["project_dir"]
+    config = _app_config(project)
+    requirements = kw["requirements"] or (
+        project / config["requirements"] if "requirements" in config else None
+    )
+    env = tuple(kw["env"]) or tuple(f"{k}={v}" for k, v in (config.get("env") or {}).items())
+    for item in env:
+        if "=" not in item or item.startswith("="):
+            raise UsageError(f"--env {item!r}: write KEY=VALUE")
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    spec = AppSpec(
+        project=project,
+        requirements=requirements,
+        extras=csv(kw["extras"]) or tuple(config.get("extras") or ()),
+        entrypoint=_command_line(kw["entrypoint"], "--entrypoint")
+        or (tuple(config["entrypoint"]) if "entrypoint" in config else None),
+        cmd=_command_line(kw["cmd"], "--cmd")
+        or (tuple(config["cmd"]) if "cmd" in config else None),
+        env=env,
+        workdir=kw["workdir"] or config.get("workdir") or "/app",
+        expose=tuple(kw["expose"]) or tuple(str(p) for p in config.get("expose") or ()),
+        main=kw["main"] or config.get("main"),
+        tags=tuple(kw["tags"]) or tuple(config.get("tags") or ()),
+        packages=csv(kw["packages"]) or tuple(config.get("packages") or ()),
+        source_date_epoch=check_source_date_epoch(epoch, "SOURCE_DATE_EPOCH") if epoch else None,
+    )
+    if not spec.workdir.startswith("/"):
+        raise UsageError(f"--workdir {spec.workdir!r}: give an absolute path such as /app")
+    if kw["exclude"]:
+        raise UsageError(
+            "--exclude chooses the base's Debian packages; build that base with "
+            "`pydistroless build --exclude ...` and pass it with --base"
+        )
+    check_outputs(plan_outputs(None, (), kw["sbom_format"], kw, output_dir=None, several=False))
+    if kw["push_report"] is not None and not kw["push_to"]:
+        raise UsageError("--push-report needs --push REGISTRY/REPO")
+    if kw["write_lock"] is not None:
+        files.file_target(kw["write_lock"], "--write-lock")
+    from pydistroless.debian.store import Store
+
+    context = Store.create(sources_from(**kw))
+    base_location = kw["base"] or config.get("base")
+    bases = _bases(base_location, kw, context)
+    built = build_app(
+        spec,
+        bases,
+        context,
+        sbom_format=kw["sbom_format"],
+        compile_sdist=BuilderImageCompiler(context),
+    )
+    rows = write_outputs(built, kw, output_dir=None, several=False)
+    if kw["write_lock"] is not None:
+        files.atomic_write(kw["write_lock"], built.lock, "--write-lock")
+        click.echo(f"wrote {kw['write_lock']}", err=True)
+    if kw["push_to"]:
+        print_pushed(rows, kw["push_report"])
+
+
+def _bases(location: str | None, kw: dict[str, Any], context: Store) -> list[Base]:
+    """The base image of each architecture, with its SBOM when we built it."""
+    from pydistroless.recipes.app import Base
+
+    archs = csv(kw["archs"]) or (host_arch(),)
+    if location is None:
+        from pydistroless.recipes.base import host_python
+        from pydistroless.recipes.builder import build_image
+
+        spec = ImageSpec(
+            suite=kw["suite"],
+            python=kw["python"],
+            archs=archs,
+            variant=kw["variant"],
+            user=kw["user"],
+            sbom_format=kw["sbom_format"],
+            python_from=kw["python_from"],
+            optimize_python=not kw["no_python_optimizations"],
+            source_url=kw["source_url"],
+            source_sha256=kw["source_sha256"],
+            source_signature=kw["source_signature"],
+        )
+        built = build_image(spec, context)
+        # Bytecode does not depend on the CPU: another architecture's .pyc are compiled by the
+        # same Debian Python built for this machine.
+        compilers = {
+            arch: host_python(spec, built.lock, built.lock.for_arch(arch), context)
+            for arch in archs
+        }
+        return [
+            Base(image, document, compilers[arch])
+            for arch, image, (_, document) in zip(archs, built.images, built.sboms, strict=True)
+        ]
+    from pydistroless.core.arch import architecture
+    from pydistroless.oci.model import platform_image
+    from pydistroless.transfer import places
+
+    where = places.parse_location(location)
+    artifact = places.read(where, registry_settings(kw))
+    if not kw["archs"]:
+        return [Base(platform_image(artifact, None, where=location))]
+    return [
+        Base(platform_image(artifact, architecture(arch).platform, where=location))
+        for arch in archs
+    ]

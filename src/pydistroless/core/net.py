@@ -1,0 +1,136 @@
+"""HTTP plumbing shared by the archive downloader and the registry client: connection pools
+whose sockets a cancel can shut down, the logins sent to the URLs they belong to, and the one
+reading of ``$PYDISTROLESS_DEADLINE_SCALE``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from pydistroless.core.errors import ConfigError
+
+DEADLINE_SCALE_VAR = "PYDISTROLESS_DEADLINE_SCALE"
+
+
+def deadline_scale(environ: Mapping[str, str] | None = None) -> float | None:
+    """The factor ``$PYDISTROLESS_DEADLINE_SCALE`` multiplies every deadline by (more than 1
+    on a very slow link, less in tests), or None when it is not set."""
+    raw = (os.environ if environ is None else environ).get(DEADLINE_SCALE_VAR, "").strip()
+    if not raw:
+        return None
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = 0.0
+    if not 0 < factor < 1e6:
+        raise ConfigError(
+            f"{DEADLINE_SCALE_VAR}={raw!r} is not a positive number; set it to, say, 2 to "
+            "give slow servers twice the time"
+        )
+    return factor
+
+
+class Interrupted(KeyboardInterrupt):
+    """The downloads were cancelled (Ctrl-C). A KeyboardInterrupt, so that wherever it
+    surfaces the command ends as interrupted, and ``except Exception`` does not swallow it."""
+
+
+@dataclass(frozen=True)
+class Login:
+    """An HTTP basic-auth login for the URLs under one ``scheme://host[:port]/path`` prefix.
+
+    As in apt_auth.conf(5): no port matches every port, and the path is a plain prefix of the
+    request's path."""
+
+    schemes: tuple[str, ...]
+    host: str
+    port: int | None
+    path: str
+    user: str = field(repr=False)
+    password: str = field(repr=False)
+
+    def matches(self, url: str) -> bool:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            return False
+        return (
+            parts.scheme in self.schemes
+            and (parts.hostname or "") == self.host
+            and (self.port is None or port == self.port)
+            and (parts.path or "/").startswith(self.path)
+        )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The logins of a run, first match wins: those given in mirror URLs, then apt's."""
+
+    logins: tuple[Login, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Credentials(<{len(self.logins)} login(s)>)"
+
+    def basic_auth(self, url: str) -> str | None:
+        """``USER:PASS`` for ``url``, or None when no login applies to it."""
+        login = next((x for x in self.logins if x.matches(url)), None)
+        return None if login is None else f"{login.user}:{login.password}"
+
+
+class Sockets:
+    """The open sockets of one fetcher, so that a cancel can shut them all down: a thread
+    blocked in a read then returns at once, however long its timeout."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.cancelled.is_set():
+                sock.close()
+                raise Interrupted()
+            self._open.add(sock)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled.set()
+            sockets = list(self._open)
+        for sock in sockets:
+            # The plain socket's shutdown, also for TLS: it leaves the TLS state to the
+            # thread that is reading, which then sees the connection end.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def pool_classes(sockets: Sockets) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pools whose connections report their sockets to ``sockets``."""
+
+    class Connection(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            sockets.add(self.sock)
+
+    class TLSConnection(HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            sockets.add(self.sock)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = TLSConnection
+
+    return {"http": Pool, "https": TLSPool}

@@ -1,0 +1,134 @@
+"""Compiling a source distribution into a wheel for an image's Python.
+
+An sdist that compiles must be built by the image's own interpreter, against the libraries the
+image will load: in a root that has them (the builder image of the same base), never with the
+host's Python. :class:`SdistCompiler` is what an app build is given to do that; the builder
+recipe supplies the root. The build itself is pip's, inside the sandbox: ``pip wheel`` with
+no index, its build requirements from a folder of wheels fetched beforehand.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from pydistroless.core import sandbox
+from pydistroless.core.errors import ResolveError
+from pydistroless.python.runtime import Target
+
+
+class SdistCompiler(Protocol):
+    """Compiles ``sdist`` (named as the index names it) for ``target`` and gives the path of
+    its wheel, written into ``into``."""
+
+    def __call__(self, sdist: Path, into: Path, target: Target) -> Path: ...
+
+
+# Puts the wheels of build requirements (for the target's Python) into a new folder:
+# (requirements, what needs them, target, folder).
+FetchRequirements = Callable[[list[str], str, Target, Path], None]
+
+
+# What the builder image's Python has installed for builds without isolation.
+IMAGE_BUILD_TOOLS = frozenset({"setuptools", "wheel"})
+# A pyproject.toml is a few kB; anything far larger is not one.
+MAX_PYPROJECT = 1024 * 1024
+
+
+def build_wheel(
+    sdist: Path, root: Path, target: Target, into: Path, requirements: FetchRequirements
+) -> Path:
+    """The wheel of ``sdist`` (named as the index names it) compiled in ``root`` by the
+    image's own interpreter, copied into ``into``. Build requirements beyond the image's own
+    setuptools and wheel are put, as wheels, into a folder by ``requirements``: the build has
+    no index to ask."""
+    work = Path(tempfile.mkdtemp(prefix="sdist-", dir=root / "build"))
+    try:
+        shutil.copyfile(sdist, work / sdist.name)
+        inside = "/" + str(work.relative_to(root))
+        log_path = work / "build.log"
+        requires = build_requirements(sdist)
+        if {canonicalize_name(Requirement(r).name) for r in requires} <= IMAGE_BUILD_TOOLS:
+            isolation = ["--no-build-isolation"]
+        else:
+            requirements(requires, sdist.name, target, work / "requires")
+            isolation = ["--find-links", f"{inside}/requires"]
+        argv = [
+            target.interpreter, "-m", "pip", "wheel", "--no-deps", *isolation,
+            "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+            "--wheel-dir", f"{inside}/out",
+            f"{inside}/{sdist.name}",
+        ]  # fmt: skip
+        code = sandbox.run(root, argv, cwd=inside, log=log_path)
+        built = sorted((work / "out").glob("*.whl"))
+        if code != 0 or not built:
+            last = sandbox.show_failure(log_path)
+            raise ResolveError(
+                f"compiling {sdist.name} in the builder image failed (exit {code}): "
+                f"{last}; its build needs more than its declared build requirements and the "
+                "image's -dev packages, so build its wheel yourself (--variant builder) and "
+                "lock that"
+            )
+        wheel = into / built[0].name
+        shutil.copyfile(built[0], wheel)
+        return wheel
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def build_requirements(sdist: Path) -> list[str]:
+    """The ``[build-system] requires`` of an sdist's ``pyproject.toml``, or setuptools' for
+    an sdist without one (PEP 517's default)."""
+    data = _pyproject(sdist)
+    if data is None:
+        return ["setuptools>=40.8.0"]
+    system = data.get("build-system", {})
+    requires = system.get("requires") if isinstance(system, dict) else None
+    if requires is None:
+        return ["setuptools>=40.8.0"]
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise ResolveError(f"{sdist.name}: its pyproject.toml's build-system.requires is no list")
+    for requirement in requires:
+        try:
+            Requirement(requirement)
+        except InvalidRequirement as exc:
+            raise ResolveError(f"{sdist.name}: build requirement {requirement!r}: {exc}") from None
+    return requires
+
+
+def _pyproject(sdist: Path) -> dict | None:
+    """The top folder's ``pyproject.toml`` of a ``.tar.gz`` or ``.zip`` sdist, parsed."""
+    try:
+        if zipfile.is_zipfile(sdist):
+            with zipfile.ZipFile(sdist) as archive:
+                infos = [i for i in archive.infolist() if _top_level(i.filename)]
+                if not infos or infos[0].file_size > MAX_PYPROJECT:
+                    return None
+                raw = archive.read(infos[0])
+        else:
+            with tarfile.open(sdist, "r:*") as archive:
+                member = next((m for m in archive if _top_level(m.name) and m.isfile()), None)
+                if member is None or member.size > MAX_PYPROJECT:
+                    return None
+                stream = archive.extractfile(member)
+                raw = stream.read() if stream is not None else b""
+        return tomllib.load(io.BytesIO(raw))
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+        raise ResolveError(f"{sdist.name} cannot be read as a source distribution: {exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ResolveError(f"{sdist.name}: its pyproject.toml is not valid TOML: {exc}") from None
+
+
+def _top_level(name: str) -> bool:
+    parts = name.strip("/").split("/")
+    return len(parts) == 2 and parts[1] == "pyproject.toml"

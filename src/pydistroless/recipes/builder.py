@@ -1,0 +1,163 @@
+"""The builder variant, and the builder image as the place where an app's sdists compile.
+
+The builder variant is the base recipe's image (compilers, headers, busybox as ``/bin/sh``)
+with pip, setuptools, wheel, uv, poetry and pipenv installed on it by the app recipe, as the
+dependencies of an empty project: the versions the lock pins, as wheels for the image's own
+Python.
+
+When a pinned distribution of an app has no wheel for its base and its sdist compiles, it is
+built again in the builder variant of the same base (the same suite, the same Python, its
+headers and gcc), unpacked into the cache once and run in the sandbox, as CPython's own build
+is (:class:`BuilderImageCompiler`, which the app recipe is handed as its
+:class:`~pydistroless.python.sdist.SdistCompiler`). An sdist that declares build requirements
+beyond setuptools (Cython, a build backend) gets them as wheels for the image's Python,
+resolved and downloaded on the host like an app's dependencies: the build has no index.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydistroless.core.arch import host_arch
+from pydistroless.core.cache import finished_folder
+from pydistroless.core.errors import ResolveError, UsageError
+from pydistroless.core.fetch import Fetcher
+from pydistroless.core.report import log
+from pydistroless.debian.store import Store
+from pydistroless.fs import generate
+from pydistroless.fs.disk import make_devices, write_tree
+from pydistroless.oci.unpack import tree_of
+from pydistroless.python import cpython, runtime, sdist, tools, wheels
+from pydistroless.python.dependencies import Dependencies
+from pydistroless.python.runtime import Target
+from pydistroless.recipes import base
+from pydistroless.recipes.app import AppSpec, Base, build_app
+from pydistroless.recipes.base import Built
+from pydistroless.recipes.lock import Lock, runtime_of
+from pydistroless.recipes.spec import ImageSpec
+
+
+def with_python_tools(built: Built, ctx: Store) -> Built:
+    """The builder variant: its base with pip, uv, poetry and pipenv installed as an app's
+    dependencies are (the wheels for the image's own Python that the lock pins, in layers of
+    their own), so that a multi-stage Dockerfile can build its dependencies in it."""
+    spec = built.spec
+    with tempfile.TemporaryDirectory(prefix="pydistroless-builder-") as tmp:
+        project = Path(tmp) / "python-builder"
+        project.mkdir()
+        requirements = Path(tmp) / "requirements.txt"
+        pinned = [
+            (runtime_of(arch_lock, built.lock.codename), arch_lock.python_tools)
+            for arch_lock in (built.lock.for_arch(a) for a in spec.archs)
+        ]
+        requirements.write_text(tools.requirements(pinned))
+        interpreter = built.images[0].labels[runtime.LABEL_INTERPRETER]
+        with_tools = build_app(
+            AppSpec(
+                project=project,
+                requirements=requirements,
+                entrypoint=(interpreter,),
+                workdir=generate.home_of(spec.uid) if spec.uid else "/",
+                tags=built.tags,
+            ),
+            [
+                Base(image, document)
+                for image, (_, document) in zip(built.images, built.sboms, strict=True)
+            ],
+            ctx,
+            sbom_format=spec.sbom_format,
+        )
+    return replace(built, images=with_tools.images, sboms=with_tools.sboms)
+
+
+def build_image(spec: ImageSpec, ctx: Store, *, lock: Lock | None = None) -> Built:
+    """An image of any variant: the base recipe's, and for the builder variant its Python
+    tools installed on top (:func:`with_python_tools`)."""
+    built = base.build(spec, ctx, lock=lock)
+    return with_python_tools(built, ctx) if spec.variant == "builder" else built
+
+
+@dataclass
+class BuilderImageCompiler:
+    """Compiles an app's sdists in the builder image of its base, made the first time an
+    sdist needs it (most apps never do), once per base Python."""
+
+    ctx: Store
+    _roots: dict[str, Path] = field(default_factory=dict)
+
+    def __call__(self, sdist_path: Path, into: Path, target: Target) -> Path:
+        key = f"{target.interpreter} {target.version} {target.arch.debian} {target.suite}"
+        if key not in self._roots:
+            self._roots[key] = builder_root(target, self.ctx)
+        fetcher = self.ctx.fetcher
+
+        def requirements(requires: list[str], what: str, target: Target, folder: Path) -> None:
+            _fetch_requirements(requires, what, target, folder, fetcher)
+
+        return sdist.build_wheel(sdist_path, self._roots[key], target, into, requirements)
+
+
+def builder_root(target: Target, ctx: Store) -> Path:
+    """The builder image of ``target``'s base, unpacked in the cache (once per its digest)."""
+    arch = target.arch.debian
+    if not cpython.runnable(arch):
+        raise UsageError(
+            f"a source distribution must be compiled for {target.describe()}, and this "
+            f"{host_arch()} host cannot run {arch} code (no qemu-user registered with "
+            "binfmt_misc's F flag); install qemu-user-static and binfmt-support, or build "
+            f"its wheel on an {arch} machine and lock that"
+        )
+    if target.suite is None:
+        raise ResolveError(
+            f"a source distribution must be compiled for {target.describe()}, and the base "
+            "names no Debian suite to make its builder image from; use a pydistroless base"
+        )
+    from_source = target.interpreter.startswith("/usr/local/")
+    spec = ImageSpec(
+        suite=target.suite,
+        python=target.version if from_source else target.python,
+        python_from="source" if from_source else "debian",
+        optimize_python=False,  # the ABI is the same; only the build is quicker
+        archs=(arch,),
+        variant="builder",
+        user="root",
+    )
+    log(f"building the builder image of {target.describe()} to compile source distributions")
+    image = build_image(spec, ctx).images[0]
+    root = ctx.cache.root / "builders" / f"image-{image.digest.hex[:32]}-{arch}"
+
+    def fill(staging: Path) -> None:
+        tree = tree_of(image)
+        tree.add_dir("build", 0o755)
+        write_tree(tree, staging)
+        (staging / "tmp").chmod(0o1777)
+        make_devices(staging)
+
+    finished_folder(root, fill)
+    return root
+
+
+def _fetch_requirements(
+    requires: list[str], what: str, target: Target, into: Path, fetcher: Fetcher
+) -> None:
+    """Wheels of ``requires`` and what they need, for ``target``'s Python, into ``into``."""
+    into.mkdir()
+    listed = into / "build-requirements.txt"
+    listed.write_text("".join(f"{r}\n" for r in requires))
+    log(f"{what}: build requirements {', '.join(requires)}, as wheels for {target.describe()}")
+    deps = Dependencies(source=listed, resolve=listed)
+    pins = wheels.pins_for(deps, target)
+    chosen = wheels.choose(pins, target, source=f"the build requirements of {what}")
+    sdists = [c.pin.line() for c in chosen if c.build]
+    if sdists:
+        raise ResolveError(
+            f"{what} builds with {', '.join(sdists)}, which has no wheel for "
+            f"{target.describe()}; build its wheel yourself (--variant builder) and lock that"
+        )
+    for c in wheels.download(chosen, fetcher, target):
+        assert c.path is not None
+        shutil.copyfile(c.path, into / c.wheel.filename)
+    listed.unlink()
