@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pydistroless.cli.images import insecure_registry_option, registry_settings
-from pydistroless.cli.options import csv, image_options, source_options, sources_from
+from pydistroless.cli.options import csv, image_options, source_options, sources_from, spec_from
+from pydistroless.cli.outputs import output_options, outputs_from, print_pushed
 from pydistroless.core import files
 from pydistroless.core.arch import host_arch
 from pydistroless.core.errors import UsageError
-from pydistroless.recipes.spec import ImageSpec, check_source_date_epoch
-from pydistroless.transfer.outputs import check_outputs, plan_outputs, print_pushed, write_outputs
+from pydistroless.recipes.spec import check_source_date_epoch
+from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
 
 if TYPE_CHECKING:
     from pydistroless.debian.store import Store
@@ -122,33 +123,12 @@ def _app_config(project: Path) -> dict[str, Any]:
 @click.option("--main", help="File of the project the interpreter runs (default: main.py/app.py).")
 @image_options
 @click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="Write a .tar. Default: ./<name>-<tag>.tar unless --oci-layout is given.",
-)
-@click.option(
-    "--oci-layout", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
-    help="Write an OCI image layout directory.",
-)  # fmt: skip
-@click.option("--load", is_flag=True, help="Load the image into docker or podman.")
-@click.option("--push", "push_to", metavar="REGISTRY/REPO[:TAG]", help="Push the image.")
-@click.option("--push-report", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="With --push: the pushed tags and digests as JSON.")  # fmt: skip
-@click.option("--engine", type=click.Choice(["docker", "podman"]), help="Engine for --load.")
-@click.option(
     "--write-lock",
     type=click.Path(path_type=Path, dir_okay=False),
     metavar="FILE",
     help="Write the whole image pinned (base digest, Debian packages added, wheels with their "
     "SHA256) as JSON.",
 )
-@click.option("--tag", "tags", multiple=True, metavar="NAME:TAG", help="Tag (repeatable).")
-@click.option(
-    "--sbom-format", type=click.Choice(["spdx", "cyclonedx"]), default="spdx", show_default=True,
-    help="SBOM format, written next to the image.",
-)  # fmt: skip
 @click.option(
     "--ca-cert",
     "registry_ca_certs",
@@ -157,6 +137,7 @@ def _app_config(project: Path) -> dict[str, Any]:
     metavar="FILE",
     help="PEM CA certificate to trust for registries (repeatable).",
 )
+@output_options
 @source_options
 @insecure_registry_option
 def app_cmd(**kw: Any) -> None:
@@ -201,9 +182,10 @@ def app_cmd(**kw: Any) -> None:
             "--exclude chooses the base's Debian packages; build that base with "
             "`pydistroless build --exclude ...` and pass it with --base"
         )
-    check_outputs(plan_outputs(None, (), kw["sbom_format"], kw, output_dir=None, several=False))
-    if kw["push_report"] is not None and not kw["push_to"]:
-        raise UsageError("--push-report needs --push REGISTRY/REPO")
+    outputs = outputs_from(kw, registry_settings(kw))
+    check_outputs(
+        plan_outputs(None, (), kw["sbom_format"], outputs, output_dir=None, several=False)
+    )
     if kw["write_lock"] is not None:
         files.file_target(kw["write_lock"], "--write-lock")
     from pydistroless.debian.store import Store
@@ -218,7 +200,8 @@ def app_cmd(**kw: Any) -> None:
         sbom_format=kw["sbom_format"],
         compile_sdist=BuilderImageCompiler(context),
     )
-    rows = write_outputs(built, kw, output_dir=None, several=False)
+    rows = write_outputs(built, outputs, output_dir=None, several=False)
+    click.echo(built.digest)
     if kw["write_lock"] is not None:
         files.atomic_write(kw["write_lock"], built.lock, "--write-lock")
         click.echo(f"wrote {kw['write_lock']}", err=True)
@@ -235,19 +218,7 @@ def _bases(location: str | None, kw: dict[str, Any], context: Store) -> list[Bas
         from pydistroless.recipes.base import host_python
         from pydistroless.recipes.builder import build_image
 
-        spec = ImageSpec(
-            suite=kw["suite"],
-            python=kw["python"],
-            archs=archs,
-            variant=kw["variant"],
-            user=kw["user"],
-            sbom_format=kw["sbom_format"],
-            python_from=kw["python_from"],
-            optimize_python=not kw["no_python_optimizations"],
-            source_url=kw["source_url"],
-            source_sha256=kw["source_sha256"],
-            source_signature=kw["source_signature"],
-        )
+        spec = spec_from(kw, sbom_format=kw["sbom_format"])
         built = build_image(spec, context)
         # Bytecode does not depend on the CPU: another architecture's .pyc are compiled by the
         # same Debian Python built for this machine.

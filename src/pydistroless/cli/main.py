@@ -12,20 +12,19 @@ import click
 
 from pydistroless import __version__
 from pydistroless.cli.app import app_cmd
-from pydistroless.cli.images import COMMANDS, insecure_registry_option
-from pydistroless.cli.options import csv, image_options, source_options, sources_from
+from pydistroless.cli.images import COMMANDS, insecure_registry_option, registry_settings
+from pydistroless.cli.options import csv, image_options, source_options, sources_from, spec_from
 from pydistroless.cli.outdated import outdated_cmd
+from pydistroless.cli.outputs import output_options, outputs_from, print_pushed
 from pydistroless.core import files
-from pydistroless.core.arch import host_arch
 from pydistroless.core.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
-from pydistroless.recipes.sbom import FORMATS
 from pydistroless.recipes.spec import (
     DEFAULT_SUITE,
     ImageSpec,
     check_source_date_epoch,
 )
-from pydistroless.transfer.outputs import check_outputs, plan_outputs, print_pushed, write_outputs
+from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
 
 if TYPE_CHECKING:
     from pydistroless.recipes import config as config_file
@@ -50,29 +49,6 @@ checksum mismatch, 5 missing from cache with --offline, 6 unresolvable packages,
 13 registry certificate not trusted, 14 no image for that platform, 15 malformed image,
 16 compiling CPython failed.
 """
-
-
-def _spec(kw: dict[str, Any]) -> ImageSpec:
-    """The image the options describe (``build`` has more of them than ``lock``)."""
-    return ImageSpec(
-        suite=kw["suite"],
-        python=kw["python"],
-        archs=csv(kw["archs"]) or (host_arch(),),
-        variant=kw["variant"],
-        user=kw["user"],
-        packages=csv(kw["packages"]),
-        exclude=csv(kw["exclude"]),
-        ca_certs=tuple(kw.get("ca_certs", ())),
-        tags=tuple(kw.get("tags", ())),
-        keep=csv(kw.get("keep", ())),
-        sbom_format=kw.get("sbom_format", "spdx"),
-        pyc=not kw.get("no_pyc", False),
-        python_from=kw["python_from"],
-        optimize_python=not kw["no_python_optimizations"],
-        source_url=kw["source_url"],
-        source_sha256=kw["source_sha256"],
-        source_signature=kw["source_signature"],
-    )
 
 
 @click.group(epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,32 +100,11 @@ Examples:
     help="Do not byte-compile the standard library (smaller, slower to start).",
 )
 @click.option(
-    "--sbom-format",
-    type=click.Choice(FORMATS),
-    default="spdx",
-    show_default=True,
-    help="SBOM format, written next to the image and inside it (/usr/share/sbom).",
-)
-@click.option(
     "--lock",
     "lock_path",
     type=click.Path(path_type=Path, dir_okay=False),
     metavar="FILE",
     help="Build exactly the packages of this lock (from `pydistroless lock`).",
-)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="Write a .tar that `docker load` and OCI tools accept. Default: "
-    "./python-<tag>.tar unless --oci-layout is given.",
-)
-@click.option(
-    "--oci-layout",
-    type=click.Path(path_type=Path, file_okay=False),
-    metavar="DIR",
-    help="Write an OCI image layout directory.",
 )
 @click.option(
     "--output-dir",
@@ -164,34 +119,7 @@ Examples:
     help="Config file (pydistroless.toml or a pyproject.toml with [tool.pydistroless]). "
     "Default: the one in the current folder, if any.",
 )
-@click.option("--load", is_flag=True, help="Load the image into docker or podman.")
-@click.option(
-    "--push",
-    "push_to",
-    metavar="REGISTRY/REPO[:TAG]",
-    help="Push the image (and its SBOM, as an artifact that refers to it) to a registry: "
-    "under TAG, or under each of the image's tags (with a config matrix: every image).",
-)
-@click.option(
-    "--push-report",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="With --push: write the pushed tags and their digests here as JSON.",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["docker", "podman"]),
-    help="Engine for --load. Default: docker if it answers, else podman.",
-)
-@click.option(
-    "--tag",
-    "tags",
-    multiple=True,
-    metavar="NAME:TAG",
-    help="Tag for the image (repeatable); replaces the default ones: "
-    "pydistroless/python:<3.X>-debian<N>, :<3.X.Y>-debian<N> (and :nonroot for the default "
-    "Python of the default suite), with -debug, -root or -uidN as they apply.",
-)
+@output_options
 @source_options
 @insecure_registry_option
 @click.pass_context
@@ -201,12 +129,26 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     Resolves the packages for Python from SUITE (plus SUITE-updates and SUITE-security),
     downloads and verifies them, assembles the file tree in memory and writes the image.
     Prints the image digest on stdout and where the image went on stderr.
+
+    \b
+    Its tags, unless --tag replaces them: pydistroless/python:<3.X>-debian<N> and
+    :<3.X.Y>-debian<N> (and :nonroot for the default Python of the default suite), with
+    -debug, -root or -uidN as they apply.
     """
     from pydistroless.debian.store import Store
     from pydistroless.recipes import lock as lockfile
     from pydistroless.recipes.builder import build_image
 
-    spec = _spec(kw)
+    spec = spec_from(
+        kw,
+        packages=csv(kw["packages"]),
+        exclude=csv(kw["exclude"]),
+        ca_certs=tuple(kw.get("ca_certs", ())),
+        tags=tuple(kw.get("tags", ())),
+        keep=csv(kw.get("keep", ())),
+        sbom_format=kw.get("sbom_format", "spdx"),
+        pyc=not kw.get("no_pyc", False),
+    )
     if os.environ.get("SOURCE_DATE_EPOCH"):
         check_source_date_epoch(os.environ["SOURCE_DATE_EPOCH"], "SOURCE_DATE_EPOCH")
     specs, config = _with_config(ctx, spec, kw)
@@ -216,13 +158,14 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
             "use --output-dir instead of --output"
         )
     output_dir = kw["output_dir"] or (config.output_dir if config else None)
+    outputs = outputs_from(kw, registry_settings(kw))
     for image_spec in specs:
         check_outputs(
             plan_outputs(
                 None,
                 image_spec.archs,
                 image_spec.sbom_format,
-                kw,
+                outputs,
                 output_dir=output_dir,
                 several=len(specs) > 1,
             )
@@ -248,14 +191,12 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
             if ctx.get_parameter_source(option) is click.core.ParameterSource.COMMANDLINE
         }
         specs = [_spec_from_lock(s, lock, explicit=explicit) for s in specs]
-    if kw["push_report"] is not None:
-        if not kw["push_to"]:
-            raise UsageError("--push-report needs --push REGISTRY/REPO")
-        files.file_target(kw["push_report"], "--push-report")
     pushed: list[tuple[str, str]] = []
+    several = len(specs) > 1
     for image_spec in specs:
         built = build_image(image_spec, context, lock=lock)
-        pushed += write_outputs(built, kw, output_dir=output_dir, several=len(specs) > 1)
+        pushed += write_outputs(built, outputs, output_dir=output_dir, several=several)
+        click.echo(f"{built.digest} {built.tags[0]}" if several else built.digest)
     if kw["push_to"]:
         print_pushed(pushed, kw["push_report"])
 
@@ -373,7 +314,16 @@ def lock_cmd(**kw: Any) -> None:
     from pydistroless.recipes import lock as lockfile
     from pydistroless.recipes.plan import plan
 
-    spec = _spec(kw)
+    spec = spec_from(
+        kw,
+        packages=csv(kw["packages"]),
+        exclude=csv(kw["exclude"]),
+        ca_certs=tuple(kw.get("ca_certs", ())),
+        tags=tuple(kw.get("tags", ())),
+        keep=csv(kw.get("keep", ())),
+        sbom_format=kw.get("sbom_format", "spdx"),
+        pyc=not kw.get("no_pyc", False),
+    )
     if str(kw["output"]) != "-":
         files.file_target(kw["output"], "--output")
     context = Store.create(sources_from(**kw))

@@ -10,7 +10,7 @@ import click
 
 from pydistroless.core.arch import host_arch
 from pydistroless.debian.store import SourceOptions
-from pydistroless.recipes.spec import DEFAULT_SUITE
+from pydistroless.recipes.spec import DEFAULT_SUITE, ImageSpec
 
 
 def csv(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -170,4 +170,22 @@ def sources_from(**kw: Any) -> SourceOptions:
         accept_expired=kw.get("accept_expired", False),
         offline=kw["offline"],
         cache_dir=kw["cache_dir"],
+    )
+
+
+def spec_from(kw: dict[str, Any], **more: Any) -> ImageSpec:
+    """The image that :func:`image_options` describe, with the fields a command sets
+    otherwise (``more``)."""
+    return ImageSpec(
+        suite=kw["suite"],
+        python=kw["python"],
+        archs=csv(kw["archs"]) or (host_arch(),),
+        variant=kw["variant"],
+        user=kw["user"],
+        python_from=kw["python_from"],
+        optimize_python=not kw["no_python_optimizations"],
+        source_url=kw["source_url"],
+        source_sha256=kw["source_sha256"],
+        source_signature=kw["source_signature"],
+        **more,
     )

@@ -536,7 +536,7 @@ class _RichProgress:
     def __init__(self, what: str, total: int):
         # Imported here: only a terminal shows a bar, and rich costs every other run (a CI
         # log, a warm rebuild) a twentieth of a second to import.
-        from rich.progress import (
+        from rich.progress import (  # noqa: PLC0415
             BarColumn,
             DownloadColumn,
             Progress,

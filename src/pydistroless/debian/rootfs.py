@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydistroless.debian.deb import DebPackage, install
 from pydistroless.fs import generate, slicing
-from pydistroless.fs.elf import ElfInfo, multiarch_triplet, needed_closure, scan
+from pydistroless.fs.elf import ElfInfo, ElfReader, multiarch_triplet, needed_closure, scan
 from pydistroless.fs.tree import Kind, Tree
 
 # Libraries loaded with dlopen() by a package that stays. glibc loads libgcc_s for thread
@@ -39,16 +39,14 @@ def library_use(
     *,
     protected: Iterable[str] = (),
     keep: Iterable[str] = (),
+    reader: ElfReader | None = None,
 ) -> LibraryUse:
     """Which library packages the program packages of ``debs`` (and ``protected`` ones, asked
     for by name) load. Files in the slices the image will not have (all but ``keep``) are
     no reason to keep a library: glibc's iconv modules, the stdlib's test modules."""
-    tree = Tree()
-    generate.add_merged_usr_links(tree, (e for d in debs for e in d.entries))
-    for deb in sorted(debs, key=lambda d: d.name):
-        install(tree, deb)
+    tree = unpack(debs)
     slicing.cut(tree, keep)
-    elves = scan(tree)
+    elves = scan(tree, reader)
     origin = {path: tree.get(path).origin for path in elves}  # type: ignore[union-attr]
     libraries = {origin[p] for p, info in elves.items() if info.soname}
     programs = set(protected) | {d.name for d in debs if d.name not in libraries}

@@ -132,7 +132,7 @@ def read_auth_conf(apt_dir: Path = APT_DIR) -> list[Login]:
 def parse_deb822_sources(text: str) -> list[AptEntry]:
     # Imported here: the registry commands load this module (for redaction) but never read
     # apt sources, and python-debian is a tenth of their start-up.
-    from debian.deb822 import Deb822
+    from debian.deb822 import Deb822  # noqa: PLC0415
 
     entries = []
     for para in Deb822.iter_paragraphs(text.splitlines(keepends=True)):

@@ -120,23 +120,31 @@ def read_elf(path: str, data: bytes) -> ElfInfo | None:
     """
     if data[:4] != ELF_MAGIC:
         return None
-    # The same file is read by several stages (package pruning, the library check, the
-    # cache) and often in several images of one build: parse each content once.
-    key = hashlib.sha256(data).digest()
-    known = _PARSED.get(key, _UNSEEN)
-    if known is _UNSEEN:
-        try:
-            known = _parse(path, data)
-        except _PARSE_ERRORS:
-            known = None
-        _PARSED[key] = known
-    if known is None:
+    try:
+        return _parse(path, data)
+    except _PARSE_ERRORS:
         return None
-    return known if known.path == path else replace(known, path=path)
 
 
-_UNSEEN = object()
-_PARSED: dict[bytes, ElfInfo | None] = {}
+class ElfReader:
+    """:func:`read_elf` with each content parsed once while the reader lives. The same file
+    is read by several stages of a build (package pruning, the library check, the loader
+    cache) and often in several of its images: the build owns one reader and hands it to
+    them."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[bytes, ElfInfo | None] = {}
+
+    def read(self, path: str, data: bytes) -> ElfInfo | None:
+        if data[:4] != ELF_MAGIC:
+            return None
+        key = hashlib.sha256(data).digest()
+        if key not in self._parsed:
+            self._parsed[key] = read_elf(path, data)
+        known = self._parsed[key]
+        if known is None:
+            return None
+        return known if known.path == path else replace(known, path=path)
 
 
 def _parse(path: str, data: bytes) -> ElfInfo:
@@ -224,14 +232,16 @@ def _x86_isa_level(elf: ELFFile, segment) -> int:
     return 0
 
 
-def scan(tree: Tree) -> dict[str, ElfInfo]:
+def scan(tree: Tree, reader: ElfReader | None = None) -> dict[str, ElfInfo]:
     """Every ELF file of ``tree`` by canonical path, hard links included (they share the
-    facts of the file they link to; each file's content is parsed once)."""
+    facts of the file they link to; each file's content is parsed once, and once per
+    ``reader`` when one is given)."""
+    read = (reader or ElfReader()).read
     found: dict[str, ElfInfo] = {}
     links = []
     for entry in tree.entries():
         if entry.kind is Kind.FILE:
-            info = read_elf(entry.path, entry.data)
+            info = read(entry.path, entry.data)
             if info is not None:
                 found[entry.path] = info
         elif entry.kind is Kind.HARDLINK:

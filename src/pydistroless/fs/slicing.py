@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 from pydistroless.core.errors import UsageError
 from pydistroless.fs.tree import Kind, Tree
@@ -143,7 +143,7 @@ SLICES: tuple[Slice, ...] = (
 SLICE_NAMES = tuple(s.name for s in SLICES)
 
 
-@cache
+@lru_cache(maxsize=256)
 def _compile(pattern: str) -> re.Pattern[str]:
     out = []
     i = 0
@@ -170,11 +170,11 @@ def matches(pattern: str, path: str) -> bool:
     return _compile(pattern).match(path) is not None
 
 
-def check_names(names: Iterable[str], option: str = "--keep") -> None:
+def check_names(names: Iterable[str]) -> None:
     unknown = sorted(set(names) - set(SLICE_NAMES))
     if unknown:
         raise UsageError(
-            f"unknown slice {', '.join(unknown)} for {option}; known slices: "
+            f"unknown slice {', '.join(unknown)} for --keep; known slices: "
             f"{', '.join(SLICE_NAMES)}"
         )
 
@@ -206,6 +206,6 @@ def cut(tree: Tree, keep: Iterable[str] = ()) -> dict[str, int]:
     return removed
 
 
-@cache
+@lru_cache(maxsize=256)
 def _union(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{_compile(p).pattern})" for p in patterns))

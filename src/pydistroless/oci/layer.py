@@ -13,11 +13,11 @@ costs one pass over the data and one copy of the compressed result.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import struct
 import tarfile
+import weakref
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
@@ -128,6 +128,11 @@ class _Gzip:
         self._crc = 0
         self._size = 0
         self._parts: list[Future[bytes]] = []
+        # zlib releases the GIL while it deflates, so threads are enough to use every core.
+        # The layer's own pool: it ends with the layer (or with the object, if the layer is
+        # abandoned half-way).
+        self._pool = ThreadPoolExecutor(max_workers=_pool_size(), thread_name_prefix="deflate")
+        weakref.finalize(self, self._pool.shutdown, wait=False)
 
     def begin(self) -> bytes:
         xfl = 2 if self._level == 9 else 4 if self._level == 1 else 0
@@ -147,6 +152,7 @@ class _Gzip:
         self._submit(bytes(self._pending), final=True)
         self._pending = bytearray()
         parts = [part.result() for part in self._parts]
+        self._pool.shutdown()
         parts.append(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
         return b"".join(parts)
 
@@ -156,7 +162,7 @@ class _Gzip:
         backlog = 2 * _pool_size()
         if len(self._parts) >= backlog:
             self._parts[-backlog].result()
-        job = _pool().submit(_deflate, chunk, self._level, self._dictionary, final)
+        job = self._pool.submit(_deflate, chunk, self._level, self._dictionary, final)
         self._parts.append(job)
         self._dictionary = chunk[-_DEFLATE_WINDOW:]
 
@@ -182,15 +188,10 @@ def _pool_size() -> int:
     return os.cpu_count() or 1
 
 
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    # zlib releases the GIL while it deflates, so threads are enough to use every core.
-    return ThreadPoolExecutor(max_workers=_pool_size(), thread_name_prefix="deflate")
-
-
 class _Zstd:
     def __init__(self, level: int) -> None:
-        import zstandard
+        # Imported here: only zstd layers need it, and most are gzip.
+        import zstandard  # noqa: PLC0415
 
         # threads=-1 uses every core. zstd's multi-threaded output depends only on the level
         # and parameters, not on how many workers there are, so it stays reproducible from
@@ -296,19 +297,6 @@ def layer_from_tree(
     for entry in tree.entries():
         _write_entry(sink, tree, entry, mtime, written)
     sink.write(tar_end(sink.offset))
-    return sink.finish(_MEDIA_TYPES[compression], comment)
-
-
-def layer_from_tar_bytes(
-    data: bytes,
-    *,
-    compression: str = "gzip",
-    level: int | None = None,
-    comment: str = "",
-) -> Layer:
-    """Make a layer of a tar that is already written (taken as is, not normalised)."""
-    sink = _LayerSink(_compressor(compression, level))
-    sink.write(data)
     return sink.finish(_MEDIA_TYPES[compression], comment)
 
 

@@ -11,8 +11,7 @@ cache or a layout, a member of a tar, a registry response), and every copy hashe
 as it flows (:mod:`pydistroless.oci.blobs`). A layer larger than memory is as good as a small
 one.
 
-Docker's schema 2 media types and OCI's are both read and kept as they are; a sink that
-needs one family converts explicitly (:func:`pydistroless.oci.mutate.with_media_types`).
+Docker's schema 2 media types and OCI's are both read and kept as they are.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from pydistroless.core import arch
 from pydistroless.core.arch import Platform
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import ImageFormatError, PlatformNotFoundError, UsageError
@@ -43,7 +43,6 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
@@ -152,12 +151,12 @@ class _Window(io.RawIOBase):
         super().close()
 
 
-def read_small(blob: Blob, limit: int = MAX_DOCUMENT) -> bytes:
-    """A document blob's bytes, refused past ``limit``."""
+def read_small(blob: Blob) -> bytes:
+    """A document blob's bytes, refused past :data:`MAX_DOCUMENT`."""
     with blob.open() as stream:
-        data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise ImageFormatError(f"a document of the image is larger than {limit} bytes")
+        data = stream.read(MAX_DOCUMENT + 1)
+    if len(data) > MAX_DOCUMENT:
+        raise ImageFormatError(f"a document of the image is larger than {MAX_DOCUMENT} bytes")
     return data
 
 
@@ -483,8 +482,6 @@ Artifact = Image | Index
 def platform_image(artifact: Artifact, platform: Platform | None, *, where: str) -> Image:
     """The image of ``platform`` in ``artifact`` (an image must be of it, an index must list
     it); with no platform asked, the host's if listed, else the only one."""
-    from pydistroless.core import arch
-
     if isinstance(artifact, Image):
         own = artifact.platform
         if platform is not None and own is not None and not own.matches(platform):

@@ -52,7 +52,6 @@ for image_path in jobs:
 print(failed)
 """
 
-_PRINT_MAGIC = "import importlib.util as u; print(int.from_bytes(u.MAGIC_NUMBER[:2], 'little'))"
 _MAGIC = re.compile(rb"MAGIC_NUMBER = \((\d+)\)\.to_bytes\(2, 'little'\) \+ b'\\r\\n'")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from packaging import tags as wheel_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from pydistroless.core.arch import Arch, for_platform
 from pydistroless.core.errors import UsageError
@@ -80,8 +81,6 @@ class Target:
 
     def wheel_rank(self, filename: str) -> int | None:
         """How good a wheel of this file name is here (0 best), or None if it does not fit."""
-        from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-
         try:
             _, _, _, file_tags = parse_wheel_filename(filename)
         except InvalidWheelFilename:

@@ -46,7 +46,8 @@ def uv_binary() -> str:
     if override:
         return override
     try:
-        from uv import find_uv_bin
+        # Imported here: a missing uv is one clear error, when it is first needed.
+        from uv import find_uv_bin  # noqa: PLC0415
     except ImportError:
         raise UsageError(
             "uv is not installed: pip install uv (pydistroless depends on it)"

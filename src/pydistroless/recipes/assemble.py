@@ -17,7 +17,7 @@ from pydistroless.debian.deb import DebPackage
 from pydistroless.debian.rootfs import unpack, unused_libraries
 from pydistroless.debian.status import add_status_d
 from pydistroless.fs import generate, slicing
-from pydistroless.fs.elf import check_libraries, scan
+from pydistroless.fs.elf import ElfReader, check_libraries, scan
 from pydistroless.fs.ldcache import cache_directories, generate_ld_so_cache
 from pydistroless.fs.tree import Kind, Tree
 from pydistroless.python import bytecode, debian_python, stdlib_zip
@@ -53,6 +53,7 @@ def assemble(
     host_tree: Tree | None = None,
     pyc_ready: Callable[[], dict[str, bytes]] | None = None,
     python_tree: Tree | None = None,
+    elf_reader: ElfReader | None = None,
 ) -> Assembly:
     """``python_tree`` is a Python compiled from source (:mod:`pydistroless.python.cpython`),
     for a lock without Debian's."""
@@ -84,7 +85,7 @@ def assemble(
         tree.add_symlink("usr/bin/sh", "busybox")
 
     slicing.cut(tree, spec.kept)
-    elves = scan(tree)
+    elves = scan(tree, elf_reader)
     if spec.cuts("unused-libs"):
         unused = unused_libraries(tree, arch, elves=elves)
         tree.remove_entries(unused)

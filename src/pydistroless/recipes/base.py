@@ -31,6 +31,7 @@ from pydistroless.debian.deb import DebPackage
 from pydistroless.debian.rootfs import unpack
 from pydistroless.debian.store import LockedPackage, Store
 from pydistroless.fs import generate, layering, slicing
+from pydistroless.fs.elf import ElfReader
 from pydistroless.fs.tree import Tree
 from pydistroless.oci import layer_cache
 from pydistroless.oci.layer import layer_from_tree
@@ -81,24 +82,27 @@ class Built:
 
 
 @dataclass
-class _StdlibBytecode:
-    """The stdlib ``.pyc`` one build makes, shared by its architectures. Compiling may start
-    in the background as soon as the interpreter's packages are known (:func:`build`); the
-    assembly waits for that work just before it would compile."""
+class _BuildMemo:
+    """What one build learns once and its stages and architectures share: the stdlib
+    ``.pyc`` (compiling may start in the background as soon as the interpreter's packages
+    are known, :func:`build`; the assembly waits for that work just before it would
+    compile) and the facts of the ELF files."""
 
-    memo: dict[str, bytes] = field(default_factory=dict)
+    pyc: dict[str, bytes] = field(default_factory=dict)
     pending: list[Future[None]] = field(default_factory=list)
+    # The ELF files' facts, shared by the plan's pruning and each image's library check.
+    elf_reader: ElfReader = field(default_factory=ElfReader)
 
     def ready(self) -> dict[str, bytes]:
         while self.pending:
             self.pending.pop().result()
-        return self.memo
+        return self.pyc
 
 
 def build(spec: ImageSpec, ctx: Store, *, lock: Lock | None = None) -> Built:
     started = time.monotonic()
     extra_certs = _extra_certs(spec)
-    bytecode_memo = _StdlibBytecode()
+    memo = _BuildMemo()
     cancelled = threading.Event()
     with ThreadPoolExecutor(1, thread_name_prefix="pydistroless-pyc") as background:
         try:
@@ -113,24 +117,24 @@ def build(spec: ImageSpec, ctx: Store, *, lock: Lock | None = None) -> Built:
                     # in, instead of waiting while the other packages' decompression takes
                     # the cores.
                     debs = ctx.debs(debian_python.interpreter_packages(closure, python))
-                    bytecode_memo.pending.append(
+                    memo.pending.append(
                         background.submit(
-                            _precompile, spec, bytecode_memo.memo, closure, python, debs, cancelled
+                            _precompile, spec, memo.pyc, closure, python, debs, cancelled
                         )
                     )
 
                 # Compiling runs in subprocesses while planning and assembly go on in this
                 # one; the assembly waits for it just before it would compile.
-                lock = plan(spec, ctx, on_resolved=precompile)
-            built = _build_images(spec, lock, ctx, extra_certs, bytecode_memo)
+                lock = plan(spec, ctx, on_resolved=precompile, elf_reader=memo.elf_reader)
+            built = _build_images(spec, lock, ctx, extra_certs, memo)
         except BaseException:
             # The build's own error is the last word: work started early for it stops at its
             # next step, says nothing of what it meets on the way out, and is waited for, so
             # none of its lines can come after the error.
             cancelled.set()
-            for future in bytecode_memo.pending:
+            for future in memo.pending:
                 future.cancel()
-            wait(bytecode_memo.pending)
+            wait(memo.pending)
             raise
     log(f"built {built.tags[0]} in {time.monotonic() - started:.1f} s")
     return built
@@ -141,7 +145,7 @@ def _build_images(
     lock: Lock,
     ctx: Store,
     extra_certs: Sequence[tuple[str, bytes]],
-    bytecode_memo: _StdlibBytecode,
+    memo: _BuildMemo,
 ) -> Built:
     mtime = source_date_epoch(spec, lock)
     # Tags given replace the default ones: loading an image built with --tag must not move
@@ -151,9 +155,7 @@ def _build_images(
     sboms = []
     for arch in spec.archs:
         arch_lock = lock.for_arch(arch)
-        image, document = _build_arch(
-            spec, lock, arch_lock, ctx, extra_certs, mtime, tags[0], bytecode_memo
-        )
+        image, document = _build_arch(spec, lock, arch_lock, ctx, extra_certs, mtime, tags[0], memo)
         images.append(image)
         sboms.append((arch, document))
     return Built(spec=spec, lock=lock, images=tuple(images), tags=tags, sboms=tuple(sboms))
@@ -256,7 +258,7 @@ def _build_arch(
     extra_certs: Sequence[tuple[str, bytes]],
     mtime: int,
     image_name: str,
-    bytecode_memo: _StdlibBytecode,
+    memo: _BuildMemo,
 ) -> tuple[Image, bytes]:
     config = image_config(spec, lock, arch_lock, mtime)
     key = cache_key(
@@ -290,7 +292,8 @@ def _build_arch(
             image_name=image_name,
             created=mtime,
             host_tree=host_python(spec, lock, arch_lock, ctx) if spec.pyc else None,
-            pyc_ready=bytecode_memo.ready,
+            pyc_ready=memo.ready,
+            elf_reader=memo.elf_reader,
             python_tree=python_tree,
         )
         facts = {

@@ -12,7 +12,7 @@ from pydistroless.core.errors import CacheMissError, IntegrityError, NetworkErro
 from pydistroless.core.report import log
 from pydistroless.debian.index import PackageIndex
 from pydistroless.debian.store import LockedPackage, Store
-from pydistroless.python import debian_python
+from pydistroless.python import cpython, debian_python
 from pydistroless.python import source as upstream
 from pydistroless.python.source import PythonSource, Tarball
 from pydistroless.recipes.spec import ImageSpec
@@ -94,10 +94,6 @@ def compiled_libraries(
 ) -> tuple[list[str], dict[str, tuple[LockedPackage, ...]]]:
     """The packages of the libraries the compiled Python loads (compiling it if need be),
     and the packages of the builder trees it was compiled in, for the lock to pin."""
-    # Imported here: the builder tree is planned with the planner's functions, and the
-    # planner calls this module.
-    from pydistroless.python import cpython
-
     installed = cpython.compiled(source, spec.suite, arch, ctx)
     tree = cpython.runtime_tree(installed)
     trees = {"builder": installed.builder.packages}

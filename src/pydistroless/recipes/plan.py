@@ -17,6 +17,7 @@ from pydistroless.debian.archive import Release
 from pydistroless.debian.resolve import Requirement, resolve
 from pydistroless.debian.rootfs import library_use, reachable
 from pydistroless.debian.store import LockedPackage, Store, load_index, load_releases, locked
+from pydistroless.fs.elf import ElfReader
 from pydistroless.python import debian_python, tools
 from pydistroless.python.source import Tarball
 from pydistroless.recipes import origin
@@ -28,12 +29,19 @@ from pydistroless.recipes.spec import ImageSpec
 OnResolved = Callable[[str, tuple[LockedPackage, ...]], None]
 
 
-def plan(spec: ImageSpec, ctx: Store, *, on_resolved: OnResolved | None = None) -> Lock:
+def plan(
+    spec: ImageSpec,
+    ctx: Store,
+    *,
+    on_resolved: OnResolved | None = None,
+    elf_reader: ElfReader | None = None,
+) -> Lock:
     releases = load_releases(ctx.archive, ctx.mirrors, spec.suite)
     main = releases[0]
     tarballs: dict[str, Tarball] = {}  # looked up once for all architectures
     arch_locks = tuple(
-        _plan_arch(spec, arch, releases, ctx, on_resolved, tarballs) for arch in spec.archs
+        _plan_arch(spec, arch, releases, ctx, on_resolved, tarballs, elf_reader)
+        for arch in spec.archs
     )
     return Lock(
         suite=spec.suite,
@@ -53,6 +61,7 @@ def _plan_arch(
     ctx: Store,
     on_resolved: OnResolved | None,
     tarballs: dict[str, Tarball],
+    elf_reader: ElfReader | None,
 ) -> ArchLock:
     key = cache_key(
         {
@@ -103,7 +112,9 @@ def _plan_arch(
         # as, ld, liblto_plugin): the ELF headers do not show what it needs, Depends do.
         keep = {p.name for p in closure}
     else:
-        use = library_use(debs, arch, protected=[r.name for r in roots], keep=spec.kept)
+        use = library_use(
+            debs, arch, protected=[r.name for r in roots], keep=spec.kept, reader=elf_reader
+        )
         keep = reachable([r.name for r in roots], resolution.edges, use)
     packages = tuple(p for p in closure if p.name in keep)
     dropped = [p.name for p in closure if p.name not in keep]

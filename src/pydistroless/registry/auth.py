@@ -26,6 +26,7 @@ from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 from pydistroless.core.errors import RegistryAuthError, RegistryError
+from pydistroless.registry import keychain
 from pydistroless.registry.transport import Response, Transport
 
 CLIENT_ID = "pydistroless"
@@ -312,8 +313,6 @@ class Auth:
             if not self._secret_known:
                 lookup = self._credentials
                 if lookup is None:
-                    from pydistroless.registry import keychain
-
                     lookup = keychain.find
                 self._secret = lookup(self.registry)
                 self._secret_known = True

@@ -1,0 +1,102 @@
+"""The output options of ``build`` and ``app``, declared once, and what they become: the
+typed :class:`~pydistroless.transfer.outputs.OutputOptions`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pydistroless.core import files
+from pydistroless.core.errors import UsageError
+from pydistroless.recipes.sbom import FORMATS
+from pydistroless.transfer import places
+from pydistroless.transfer.outputs import OutputOptions
+
+
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--output``, ``--oci-layout``, ``--load``, ``--engine``, ``--push``, ``--push-report``,
+    ``--tag`` and ``--sbom-format``."""
+    options = [
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(path_type=Path, dir_okay=False),
+            metavar="FILE",
+            help="Write a .tar that `docker load` and OCI tools accept. Default: "
+            "./<name>-<tag>.tar unless --oci-layout is given.",
+        ),
+        click.option(
+            "--oci-layout",
+            type=click.Path(path_type=Path, file_okay=False),
+            metavar="DIR",
+            help="Write an OCI image layout directory.",
+        ),
+        click.option("--load", is_flag=True, help="Load the image into docker or podman."),
+        click.option(
+            "--engine",
+            type=click.Choice(["docker", "podman"]),
+            help="Engine for --load. Default: docker if it answers, else podman.",
+        ),
+        click.option(
+            "--push",
+            "push_to",
+            metavar="REGISTRY/REPO[:TAG]",
+            help="Push the image (and its SBOM, as an artifact that refers to it) to a "
+            "registry: under TAG, or under each of the image's tags.",
+        ),
+        click.option(
+            "--push-report",
+            type=click.Path(path_type=Path, dir_okay=False),
+            metavar="FILE",
+            help="With --push: write the pushed tags and their digests here as JSON.",
+        ),
+        click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="NAME:TAG",
+            help="Tag for the image (repeatable); replaces the default ones.",
+        ),
+        click.option(
+            "--sbom-format",
+            type=click.Choice(FORMATS),
+            default="spdx",
+            show_default=True,
+            help="SBOM format, written next to the image (and inside a base image, under "
+            "/usr/share/sbom).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def outputs_from(kw: dict[str, Any], registry: places.RegistryOptions) -> OutputOptions:
+    """The output options as given, checked before anything is built."""
+    if kw["push_report"] is not None:
+        if not kw["push_to"]:
+            raise UsageError("--push-report needs --push REGISTRY/REPO")
+        files.file_target(kw["push_report"], "--push-report")
+    return OutputOptions(
+        output=kw["output"],
+        oci_layout=kw["oci_layout"],
+        load=kw["load"],
+        engine=kw["engine"],
+        push_to=kw["push_to"],
+        registry=registry,
+    )
+
+
+def print_pushed(rows: list[tuple[str, str]], report: Path | None) -> None:
+    """The table of what a push published, and the same as JSON for the next tool."""
+    width = max(len(name) for name, _ in rows)
+    for name, digest in rows:
+        click.echo(f"  {name:<{width}}  {digest}", err=True)
+    if report is not None:
+        body = json.dumps({name: digest for name, digest in rows}, indent=2, sort_keys=True)
+        files.atomic_write(report, (body + "\n").encode(), "--push-report")
+        click.echo(f"wrote {report}", err=True)
