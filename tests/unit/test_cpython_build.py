@@ -292,7 +292,7 @@ def test_the_runtime_tree_leaves_out_what_only_builds_need(tmp_path: Path):
         (root / name).chmod(mode)
     (root / "usr/local/bin/python3").symlink_to("python3.13")
     builder = BuilderTree(tmp_path / "builder", "trixie", "amd64", ())
-    tree = cpython.runtime_tree(cpython.Installed(root, "3.13.15", "amd64", 1.0, builder))
+    tree = cpython.runtime_tree(cpython.CompiledPython(root, "3.13.15", "amd64", 1.0, builder))
     kept = sorted(e.path for e in tree.files())
     assert kept == [
         "usr/local/bin/python3.13",

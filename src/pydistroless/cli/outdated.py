@@ -94,14 +94,16 @@ def _installed(
     from pydistroless.python.debian_python import upstream_version
     from pydistroless.recipes import lock as lockfile
     from pydistroless.recipes.app_libraries import base_packages
-    from pydistroless.recipes.outdated import Installed
+    from pydistroless.recipes.outdated import InstalledPackage
     from pydistroless.transfer import places
 
     path = Path(what)
     if path.is_file() and not is_image_tar(path):
         lock = lockfile.read(path)
         packages = [
-            Installed(p.name, p.version, arch.arch) for arch in lock.archs for p in arch.packages
+            InstalledPackage(p.name, p.version, arch.arch)
+            for arch in lock.archs
+            for p in arch.packages
         ]
         first = lock.archs[0]
         version = upstream_version(first.python_package_version)
@@ -122,7 +124,7 @@ def _installed(
         if version and python is None:
             compiled = "dev.pydistroless.python.source" in image.labels
             python = (".".join(version.split(".")[:2]), version, compiled)
-        packages += [Installed(n, v, arch.debian) for n, v in base_packages(tree).items()]
+        packages += [InstalledPackage(n, v, arch.debian) for n, v in base_packages(tree).items()]
     if suite is None or not packages:
         raise UsageError(
             f"{what}: no Debian packages found (no var/lib/dpkg/status.d), or no Debian suite "

@@ -94,7 +94,7 @@ class Options:
 
 
 @dataclass(frozen=True)
-class Installed:
+class CompiledPython:
     """A finished ``make install``: ``root`` holds ``usr/local``."""
 
     root: Path
@@ -139,8 +139,8 @@ def build(
     options: Options,
     ctx: Store,
     *,
-    for_build: Installed | None = None,
-) -> Installed:
+    for_build: CompiledPython | None = None,
+) -> CompiledPython:
     """The install tree of ``tarball`` built in ``builder``: from the cache when these inputs
     were built before, else compiled now (minutes) and kept. A cross builder needs
     ``for_build``, the same release built for the host."""
@@ -149,7 +149,9 @@ def build(
     if is_finished(home):
         facts = json.loads(record.read_text())
         log(f"CPython {tarball.version} for {builder.arch}: built before, from the cache")
-        return Installed(home / "install", tarball.version, builder.arch, facts["seconds"], builder)
+        return CompiledPython(
+            home / "install", tarball.version, builder.arch, facts["seconds"], builder
+        )
     source = fetch(tarball, ctx)
     if ctx.fetcher.offline:
         log(f"offline: building CPython {tarball.version} from the cached tarball")
@@ -196,11 +198,13 @@ def _compile(
     options: Options,
     home: Path,
     log_path: Path,
-) -> Installed:
+) -> CompiledPython:
     how = "unoptimized"
     if options.optimize:
-        how = f"optimized (LTO; PGO would run {builder.arch} code)" if builder.host else (
-            "optimized (PGO + LTO)"
+        how = (
+            f"optimized (LTO; PGO would run {builder.arch} code)"
+            if builder.host
+            else ("optimized (PGO + LTO)")
         )
     if builder.host:
         how = (
@@ -251,7 +255,7 @@ def _compile(
         finished_folder(home, fill, staging_in=builder.root / "build")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return Installed(home / "install", tarball.version, builder.arch, seconds, builder)
+    return CompiledPython(home / "install", tarball.version, builder.arch, seconds, builder)
 
 
 def compiled(
@@ -262,7 +266,7 @@ def compiled(
     *,
     builder: tuple[LockedPackage, ...] = (),
     host_builder: tuple[LockedPackage, ...] = (),
-) -> Installed:
+) -> CompiledPython:
     """The locked upstream Python built for ``arch`` in a builder tree of ``suite`` (of the
     lock's ``builder`` packages when it pins them): natively where this host runs ``arch``
     code (itself, or through qemu-user), else cross-compiled with Debian's cross toolchain
@@ -418,7 +422,7 @@ def _dropped(minor: str, *, for_builds: bool) -> re.Pattern[str]:
     )
 
 
-def runtime_tree(installed: Installed, *, for_builds: bool = False) -> Tree:
+def runtime_tree(installed: CompiledPython, *, for_builds: bool = False) -> Tree:
     """What of the install goes into a runtime image, as a tree rooted at ``/``; with
     ``for_builds`` (the builder image), the headers and ``python3.X-config`` stay."""
     dropped = _dropped(installed.minor, for_builds=for_builds)

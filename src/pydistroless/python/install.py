@@ -31,7 +31,7 @@ DATA_DIR = "/usr/local"
 
 
 @dataclass(frozen=True)
-class Installed:
+class InstalledDistribution:
     """One distribution's files, as the image will hold them."""
 
     name: str
@@ -60,7 +60,7 @@ def schemes(target: Target, distribution: str) -> dict[str, str]:
 
 def install_wheel(
     path: Path, name: str, version: str, target: Target, *, filename: str | None = None
-) -> Installed:
+) -> InstalledDistribution:
     """Install the wheel at ``path`` (distribution ``name`` ``version``, file name
     ``filename`` when the path is not named after the wheel, as a cache blob is) for
     ``target``."""
@@ -86,10 +86,12 @@ def install_wheel(
                 f"wheel {path.name} cannot be installed ({exc}); the wheel is broken"
             ) from None
         tree, size = _read_staging(Path(staging))
-    return Installed(name, version, tree, size)
+    return InstalledDistribution(name, version, tree, size)
 
 
-def install_all(wheels: Sequence[tuple[Path, str, str, str]], target: Target) -> list[Installed]:
+def install_all(
+    wheels: Sequence[tuple[Path, str, str, str]], target: Target
+) -> list[InstalledDistribution]:
     """Each of ``(path, file name, name, version)`` installed on its own."""
     return [
         install_wheel(path, name, version, target, filename=filename)

@@ -344,7 +344,7 @@ def _record_of(
     return tuple(scripts), packages, tuple(report)
 
 
-def _group(installed: Sequence[install.Installed]) -> list[tuple[Tree, str]]:
+def _group(installed: Sequence[install.InstalledDistribution]) -> list[tuple[Tree, str]]:
     """Large distributions alone, the others in one layer, in name order."""
     big = [i for i in installed if i.size > BIG_DISTRIBUTION]
     small = [i for i in installed if i.size <= BIG_DISTRIBUTION]
@@ -363,7 +363,7 @@ def _comment(text: str) -> str:
 
 def _system_libraries(
     merged: Tree,
-    installed: Sequence[install.Installed],
+    installed: Sequence[install.InstalledDistribution],
     target: Target,
     by_hand: Sequence[str],
     ctx: Store,

@@ -25,7 +25,7 @@ from pydistroless.python.source import UPSTREAM_SUITES, upstream_sources
 
 
 @dataclass(frozen=True)
-class Installed:
+class InstalledPackage:
     """A package of the image or lock: its name, version and architecture."""
 
     name: str
@@ -58,11 +58,11 @@ class Behind:
         }
 
 
-def behind(suite: str, packages: Iterable[Installed], ctx: Store) -> list[Behind]:
+def behind(suite: str, packages: Iterable[InstalledPackage], ctx: Store) -> list[Behind]:
     """The packages of ``packages`` that ``suite`` (with its -updates and -security) has a
     newer version of, by architecture and name."""
     releases = load_releases(ctx.archive, ctx.mirrors, suite)
-    by_arch: dict[str, list[Installed]] = {}
+    by_arch: dict[str, list[InstalledPackage]] = {}
     for package in packages:
         by_arch.setdefault(package.arch, []).append(package)
     found = []
