@@ -1,6 +1,6 @@
 """The commands that move images: ``push``, ``pull``, ``copy``, ``sbom``, ``login``, ``logout``.
 
-They only parse, call :mod:`pydistroless.transfer` and print; the digest goes to stdout, what
+They only parse, call :mod:`pydistroless.transfer.places` and print; the digest goes to stdout, what
 happened to stderr.
 """
 

@@ -6,7 +6,7 @@ A layout lists each tag as one descriptor in ``index.json``, annotated with the 
 (``io.containerd.image.name``, which containerd and docker 25+ use). A single-platform image
 is listed directly; an index is listed as itself, so one tag still names every platform.
 
-Writing follows :mod:`pydistroless.files`: the new layout is made beside the target and
+Writing follows :mod:`pydistroless.core.files`: the new layout is made beside the target and
 renamed into place; an existing layout is replaced whole, anything else is refused; writers
 of one directory take turns.
 """

@@ -3,7 +3,7 @@
 Each stage lives in its own module and knows nothing of the stages after it; this module only
 wires them together and owns the two build caches:
 
-- the resolution cache (in :mod:`pydistroless.plan`), keyed by the signed Release files;
+- the resolution cache (in :mod:`pydistroless.recipes.plan`), keyed by the signed Release files;
 - the image cache here, keyed by everything an image's bytes depend on (the exact ``.deb``
   digests, the spec, the timestamp, this version of pydistroless), so an unchanged rebuild
   skips unpacking and compression.
