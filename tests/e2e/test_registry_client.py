@@ -357,9 +357,6 @@ def test_manifest_round_trip(plain: RunningRegistry, docker: bool) -> None:
     for reference in ("v1", str(digest)):
         got = repo.fetch_manifest(reference)
         assert (got.data, got.media_type, got.digest) == (data, media_type, digest)
-        info = repo.manifest_descriptor(reference)
-        assert info == (media_type, digest, len(data))
-    assert repo.manifest_descriptor("absent") is None
 
     # By digest, and an index of it (OCI index or Docker manifest list).
     other, _ = image(repo, docker=docker, salt=b"2")
@@ -379,17 +376,6 @@ def test_manifest_round_trip(plain: RunningRegistry, docker: bool) -> None:
     got = repo.fetch_manifest("multi")
     assert (got.data, got.media_type) == (index, index_type)
     assert sorted(repo.tags()) == ["multi", "v1"]
-
-
-def test_tags_with_a_page_size(plain: RunningRegistry) -> None:
-    repo = client(plain).repository("manifests/many")
-    data, media_type = image(repo)
-    names = [f"t{n:02d}" for n in range(7)]
-    for name in names:
-        repo.put_manifest(name, data, media_type)
-    # distribution 2.8 ignores n (one page); the unit tests follow real Link pages.
-    listed = repo.tags(page_size=2)
-    assert sorted(listed) == names and len(listed) == len(names)
 
 
 def test_referrers_through_the_tag_fallback(plain: RunningRegistry) -> None:
@@ -417,8 +403,6 @@ def test_referrers_through_the_tag_fallback(plain: RunningRegistry) -> None:
     repo.add_referrer(subject, entry)  # twice is once
 
     assert repo.referrers(subject) == [entry]
-    assert repo.referrers(subject, SBOM_TYPE) == [entry]
-    assert repo.referrers(subject, "application/vnd.other") == []
     fallback = repo.fetch_manifest(f"sha256-{subject.hex}")
     assert fallback.media_type == OCI_INDEX
     assert [d["digest"] for d in json.loads(fallback.data)["manifests"]] == [str(digest)]

@@ -13,11 +13,11 @@ import pytest
 from pydistroless.core import files
 from pydistroless.core.arch import architecture
 from pydistroless.core.errors import OutputError
-from pydistroless.oci.layer import layer_from_tar_bytes
+from pydistroless.fs.tree import Tree
+from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.layout import write_layout
 from pydistroless.oci.model import Image
 from pydistroless.oci.mutate import ImageConfig, new_image
-from tests.fixtures.debs import file, tar_bytes
 
 
 def make_char_device(path: Path) -> None:
@@ -100,7 +100,9 @@ def test_stale_temporaries_go_and_live_ones_stay(tmp_path: Path) -> None:
 
 
 def _image() -> Image:
-    layer = layer_from_tar_bytes(tar_bytes([file("./hello", "hi\n")]))
+    tree = Tree()
+    tree.add_file("hello", b"hi\n")
+    layer = layer_from_tree(tree, mtime=0)
     config = ImageConfig(entrypoint=("/hello",), created=0)
     return new_image(architecture("amd64").platform, config, (layer,))
 

@@ -135,10 +135,8 @@ def test_config_json_follows_the_image_spec() -> None:
 def test_cmd_appears_only_when_set_and_variant_only_when_known() -> None:
     assert "Cmd" not in json.loads(make_image().config)["config"]
     assert "variant" not in json.loads(make_image().config)
-    with_cmd = make_image(cmd=("-m", "app"), author="Team <t@example.com>")
-    config = json.loads(with_cmd.config)
-    assert config["config"]["Cmd"] == ["-m", "app"]
-    assert config["author"] == "Team <t@example.com>"
+    with_cmd = make_image(cmd=("-m", "app"))
+    assert json.loads(with_cmd.config)["config"]["Cmd"] == ["-m", "app"]
 
 
 def test_blobs_are_canonical_json() -> None:
@@ -175,14 +173,6 @@ def test_manifest_describes_config_and_layers() -> None:
         for layer in image.layers
     ]
     assert "annotations" not in manifest
-
-
-def test_annotations_reach_the_manifest() -> None:
-    image = new_image(
-        Platform("amd64"), make_config(), make_layers(), annotations={"org.example": "yes"}
-    )
-    assert json.loads(image.manifest)["annotations"] == {"org.example": "yes"}
-    assert image.annotations == {"org.example": "yes"}
 
 
 def test_same_inputs_same_digests() -> None:

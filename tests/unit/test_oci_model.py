@@ -34,7 +34,6 @@ from pydistroless.oci.model import (
     DOCKER_MANIFEST,
     OCI_CONFIG,
     OCI_INDEX,
-    OCI_LAYER_GZIP,
     OCI_MANIFEST,
     Artifact,
     Blob,
@@ -53,9 +52,7 @@ from pydistroless.oci.mutate import (
     append,
     new_image,
     new_index,
-    with_annotations,
     with_config,
-    with_media_types,
 )
 
 EPOCH = 1_700_000_000
@@ -636,7 +633,9 @@ def test_an_index_entry_of_an_unknown_type_is_carried_along(tmp_path: Path) -> N
 
 
 def test_append_keeps_the_base_and_adds_history(tmp_path: Path) -> None:
-    base = with_annotations(make_image(), {"org.example.base": "yes"})
+    plain = make_image()
+    annotated = {**plain.manifest_json, "annotations": {"org.example.base": "yes"}}
+    base = Image(manifest=canonical_json(annotated), config=plain.config, layers=plain.layers)
     before = (base.manifest, base.config)
     top = make_layer(b"my app", "my application")
     image = append(base, [top], created=EPOCH + 60)
@@ -732,62 +731,6 @@ def test_exposed_ports_are_added_with_their_protocol() -> None:
             with_config(base, exposed_ports=[bad])
     with pytest.raises(UsageError, match="KEY=VALUE"):
         with_config(base, env={"": "x"})
-
-
-def test_with_annotations_changes_the_manifest_only() -> None:
-    base = make_image()
-    once = with_annotations(base, {"a": "1", "b": "2"})
-    twice = with_annotations(once, {"b": "3"})
-    assert twice.annotations == {"a": "1", "b": "3"}
-    assert twice.config == base.config
-    assert twice.layers == base.layers
-    assert len({base.digest, once.digest, twice.digest}) == 3
-    assert base.annotations == {}
-
-
-def test_with_media_types_keeps_config_and_layer_bytes() -> None:
-    oci = make_image()
-    docker = with_media_types(with_annotations(oci, {"a": "1"}), "docker")
-    assert docker.media_type == DOCKER_MANIFEST
-    assert docker.manifest_json["mediaType"] == DOCKER_MANIFEST
-    assert docker.config_descriptor.media_type == DOCKER_CONFIG
-    assert [x.media_type for x in docker.layers] == [DOCKER_LAYER_GZIP] * 2
-    assert [x["mediaType"] for x in docker.manifest_json["layers"]] == [DOCKER_LAYER_GZIP] * 2
-    assert "annotations" not in docker.manifest_json  # schema 2 has none
-    assert docker.config == oci.config
-    assert docker.config_descriptor.digest == oci.config_descriptor.digest
-    assert [x.digest for x in docker.layers] == [x.digest for x in oci.layers]
-    assert [x.diff_id for x in docker.layers] == [x.diff_id for x in oci.layers]
-    assert [read(x.blob) for x in docker.layers] == [read(x.blob) for x in oci.layers]
-    back = with_media_types(docker, "oci")
-    assert back.media_type == OCI_MANIFEST
-    assert back.manifest == oci.manifest and back.digest == oci.digest
-    assert [x.media_type for x in back.layers] == [OCI_LAYER_GZIP] * 2
-    assert with_media_types(oci, "oci") is oci
-    assert with_media_types(docker, "docker") is docker
-
-
-def test_with_media_types_refuses_what_has_no_counterpart() -> None:
-    zstd = new_image(
-        AMD64, ImageConfig(entrypoint=("/x",)), (make_layer(b"z", compression="zstd"),)
-    )
-    with pytest.raises(UsageError, match=r"\+zstd, which has no docker media type"):
-        with_media_types(zstd, "docker")
-    with pytest.raises(UsageError, match="unknown media type family 'podman'"):
-        with_media_types(zstd, "podman")
-
-
-def test_a_docker_image_with_an_appended_oci_layer_converts_to_oci(tmp_path: Path) -> None:
-    docker_save_tar(tmp_path / "saved.tar", [(["app:1"], [plain_layer(b"base")])])
-    base = read_tar(tmp_path / "saved.tar")
-    assert isinstance(base, Image)
-    mixed = append(base, [make_layer(b"app")])
-    oci = with_media_types(mixed, "oci")
-    assert oci.media_type == OCI_MANIFEST
-    assert [x.media_type for x in oci.layers] == [
-        "application/vnd.oci.image.layer.v1.tar",
-        OCI_LAYER_GZIP,
-    ]
 
 
 # ---- digests ----------------------------------------------------------------------------

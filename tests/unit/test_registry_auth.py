@@ -598,7 +598,7 @@ def test_tags_follow_link_pagination(fake: FakeRegistry) -> None:
 
     fake.v2_extra = page
     registry = Registry(fake.host, credentials=lambda _h: None, policy=FAST)
-    assert registry.repository("app").tags(page_size=2) == names
+    assert registry.repository("app").tags() == names
     lists = [s for s in fake.seen if s.path == "/v2/app/tags/list"]
     assert len(lists) == 3
 
@@ -698,8 +698,6 @@ def test_referrers_api_is_used_where_there_is_one(fake: FakeRegistry) -> None:
     fake.v2_extra = referrers
     repo = Registry(fake.host, credentials=lambda _h: None, policy=FAST).repository("app")
     assert repo.referrers(subject) == listed
-    # The registry did not filter (no OCI-Filters-Applied): the client does.
-    assert repo.referrers(subject, "y") == [listed[1]]
     repo.add_referrer(subject, listed[0])
     assert not [s for s in fake.seen if s.method == "PUT"]  # the registry keeps them itself
 

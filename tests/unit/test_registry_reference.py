@@ -7,6 +7,7 @@ import pytest
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import UsageError
 from pydistroless.oci.reference import Reference, parse
+from pydistroless.registry.client import Registry
 
 HEX = "a" * 64
 DIGEST = Digest(HEX)
@@ -105,23 +106,14 @@ def test_identifier_and_api_host() -> None:
     assert parse("app").identifier == "latest"
     assert parse("app:1").identifier == "1"
     assert parse(f"app:1@sha256:{HEX}").identifier == f"sha256:{HEX}"
-    assert parse("app").api_host == "registry-1.docker.io"
-    assert parse("127.0.0.1:5000/app").api_host == "127.0.0.1:5000"
+    assert Registry(parse("app").registry).api_host == "registry-1.docker.io"
+    assert Registry(parse("127.0.0.1:5000/app").registry).api_host == "127.0.0.1:5000"
 
 
 def test_str_is_fully_qualified() -> None:
     assert str(parse("app")) == "docker.io/library/app"
     assert str(parse(f"h.test/a:t@sha256:{HEX}")) == f"h.test/a:t@sha256:{HEX}"
     assert parse("h.test/a:t").name == "h.test/a"
-
-
-def test_with_tag_and_digest() -> None:
-    ref = parse(f"h.test/a:t@sha256:{HEX}")
-    assert ref.with_tag("v2") == Reference("h.test", "a", "v2", None)
-    other = Digest("b" * 64)
-    assert parse("h.test/a:t").with_digest(other) == Reference("h.test", "a", "t", other)
-    with pytest.raises(UsageError, match="not a valid tag"):
-        ref.with_tag("bad tag")
 
 
 def test_reference_is_a_frozen_value() -> None:

@@ -341,9 +341,8 @@ def test_parse_packages():
         "http://m.example.invalid/d/pool/main/p/python3.13/"
         "libpython3.13-minimal_3.13.5-2+b1_amd64.deb",
     )
-    assert lib.deb_name == "libpython3.13-minimal_3.13.5-2+b1_amd64.deb"
     assert mawk.source_name == "mawk" and mawk.source_version == mawk.version
-    assert mawk.essential and mawk.provides == "awk"
+    assert mawk.provides == "awk"
     assert all(r.suite == "trixie" for r in records)
 
 

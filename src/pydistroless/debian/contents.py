@@ -25,13 +25,13 @@ _LIBRARY = re.compile(
 
 
 def library_owners(
-    releases: Iterable[Release], arch: str, fetcher: Fetcher, cache: Cache, component: str = "main"
+    releases: Iterable[Release], arch: str, fetcher: Fetcher, cache: Cache
 ) -> dict[str, list[str]]:
     """Library file name (``libstdc++.so.6``) -> the packages that ship it, over the
-    ``Contents`` indexes of ``releases`` (a suite without one adds nothing)."""
+    ``main`` ``Contents`` indexes of ``releases`` (a suite without one adds nothing)."""
     owners: dict[str, list[str]] = {}
     for release in releases:
-        for name, packages in _owners(release, arch, fetcher, cache, component).items():
+        for name, packages in _owners(release, arch, fetcher, cache, "main").items():
             known = owners.setdefault(name, [])
             known += [p for p in packages if p not in known]
     return owners

@@ -18,7 +18,7 @@ from debian.debian_support import Version
 
 _FIELDS = re.compile(
     rb"^(Package|Version|Architecture|Depends|Pre-Depends|Provides|Filename|Size|SHA256|"
-    rb"Source|Multi-Arch|Essential): (.*)$",
+    rb"Source|Multi-Arch): (.*)$",
     re.M,
 )
 
@@ -40,7 +40,6 @@ class PackageRecord:
     provides: str = ""
     source: str = ""
     multi_arch: str = ""
-    essential: bool = False
 
     @property
     def source_name(self) -> str:
@@ -56,10 +55,6 @@ class PackageRecord:
     @property
     def urls(self) -> tuple[str, ...]:
         return tuple(f"{b}/{self.filename}" for b in self.base_urls)
-
-    @property
-    def deb_name(self) -> str:
-        return self.filename.rsplit("/", 1)[-1]
 
     @property
     def version_key(self) -> Version:
@@ -88,7 +83,6 @@ def parse_packages(text: bytes, *, suite: str, base_urls: tuple[str, ...]) -> li
                     provides=get(b"Provides", b"").decode(),
                     source=get(b"Source", b"").decode(),
                     multi_arch=get(b"Multi-Arch", b"").decode(),
-                    essential=get(b"Essential", b"") == b"yes",
                 )
             )
 

@@ -25,10 +25,9 @@ extension section (generator string, ``glibc-hwcaps`` names) as ``ldconfig`` lay
 so the bytes match ``ldconfig``'s when the generator string does.
 
 Not reproduced: legacy a.out libraries, the auxiliary cache (it only saves time), the
-symlinks ``ldconfig`` would create (:func:`missing_soname_links` lists them for the caller),
-and which of two same-SONAME files of different architectures in one directory sets the
-entry's flags (``ldconfig`` keeps the flags of whichever ``readdir`` returned first; this
-takes the first by name).
+symlinks ``ldconfig`` would create, and which of two same-SONAME files of different
+architectures in one directory sets the entry's flags (``ldconfig`` keeps the flags of
+whichever ``readdir`` returned first; this takes the first by name).
 """
 
 from __future__ import annotations
@@ -56,7 +55,6 @@ from pydistroless.core.errors import ImageCheckError
 from pydistroless.fs.elf import ElfInfo, scan
 from pydistroless.fs.tree import Kind, Tree
 
-LD_SO_CACHE = "etc/ld.so.cache"
 LD_SO_CONF = "etc/ld.so.conf"
 # What Debian's libc-bin ships as /etc/ld.so.conf; used when the image has none: libc-bin
 # (ldconfig, ld.so.conf, ld.so.conf.d/libc.conf) is rarely part of a distroless image, but
@@ -414,13 +412,6 @@ def _scan_directory(
     return list(reversed(libs.values()))
 
 
-def cache_entries(
-    tree: Tree, debian_arch: str, *, elves: Mapping[str, ElfInfo] | None = None
-) -> list[CacheEntry]:
-    """The records of the cache ``ldconfig`` would write for ``tree``, in file order."""
-    return _entries(tree, architecture(debian_arch), elves)[0]
-
-
 def _entries(
     tree: Tree, arch: Arch, elves: Mapping[str, ElfInfo] | None
 ) -> tuple[list[CacheEntry], set[str]]:
@@ -457,31 +448,6 @@ def _entries(
 
     entries.sort(key=functools.cmp_to_key(compare))
     return entries, found.hwcaps_names
-
-
-def missing_soname_links(
-    tree: Tree, debian_arch: str, *, elves: Mapping[str, ElfInfo] | None = None
-) -> list[tuple[str, str]]:
-    """The ``<dir>/<SONAME> -> <file>`` symlinks ``ldconfig`` would create because the tree
-    lacks them or has them pointing elsewhere, as (image path, link text) pairs. Cache
-    entries name ``<dir>/<SONAME>``, so without these links they would lead nowhere."""
-    arch = architecture(debian_arch)
-    elves = scan(tree) if elves is None else elves
-    links = []
-    for directory in _directories(tree, arch).dirs:
-        if directory.hwcaps:
-            continue
-        for lib in _scan_directory(tree, directory, arch, elves):
-            if lib.is_link or lib.name == lib.soname:
-                continue
-            link = f"{directory.real}/{lib.soname}" if directory.real else lib.soname
-            existing = tree.get(link)
-            wanted = f"{directory.real}/{lib.name}" if directory.real else lib.name
-            if existing is None or (
-                existing.kind is Kind.SYMLINK and tree.resolve(link) != tree.resolve(wanted)
-            ):
-                links.append((link, lib.name))
-    return sorted(links)
 
 
 # ---- the file ------------------------------------------------------------------------------

@@ -174,8 +174,7 @@ def check_names(names: Iterable[str]) -> None:
     unknown = sorted(set(names) - set(SLICE_NAMES))
     if unknown:
         raise UsageError(
-            f"unknown slice {', '.join(unknown)} for --keep; known slices: "
-            f"{', '.join(SLICE_NAMES)}"
+            f"unknown slice {', '.join(unknown)} for --keep; known slices: {', '.join(SLICE_NAMES)}"
         )
 
 

@@ -314,16 +314,6 @@ class Image:
         return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
 
     @property
-    def annotations(self) -> dict[str, str]:
-        value = self.manifest_json.get("annotations") or {}
-        return dict(value) if isinstance(value, dict) else {}
-
-    @property
-    def subject(self) -> Descriptor | None:
-        value = self.manifest_json.get("subject")
-        return None if value is None else Descriptor.from_json(value, "the manifest's subject")
-
-    @property
     def artifact_type(self) -> str:
         value = self.manifest_json.get("artifactType")
         if isinstance(value, str):
@@ -443,11 +433,6 @@ class Index:
     @cached_property
     def json(self) -> dict[str, Any]:
         return parse_document(self.raw, "the image index")
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        value = self.json.get("annotations") or {}
-        return dict(value) if isinstance(value, dict) else {}
 
     def descriptor(self) -> Descriptor:
         return Descriptor(media_type=self.media_type, digest=self.digest, size=len(self.raw))

@@ -16,15 +16,8 @@ from pydistroless.core.arch import Platform
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import UsageError
 from pydistroless.oci.model import (
-    DOCKER_CONFIG,
-    DOCKER_LAYER,
-    DOCKER_LAYER_GZIP,
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
     OCI_CONFIG,
     OCI_INDEX,
-    OCI_LAYER,
-    OCI_LAYER_GZIP,
     OCI_MANIFEST,
     Artifact,
     Descriptor,
@@ -57,7 +50,6 @@ class ImageConfig:
     labels: Pairs = ()
     exposed_ports: tuple[str, ...] = ()
     created: str | int = "1970-01-01T00:00:00Z"
-    author: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.created, int):
@@ -112,8 +104,6 @@ def new_image(
     platform: Platform,
     config: ImageConfig,
     layers: Sequence[Layer],
-    *,
-    annotations: Pairs | Mapping[str, str] = (),
 ) -> Image:
     """An OCI image of ``layers`` (bottom first) with ``config``; each layer's ``comment``
     becomes its history entry."""
@@ -125,13 +115,11 @@ def new_image(
         "os": platform.os,
         "config": config.to_json(),
         "rootfs": {"type": "layers", "diff_ids": [str(layer.diff_id) for layer in layers]},
-        "history": [_history(layer.comment, created, config.author) for layer in layers],
+        "history": [_history(layer.comment, created) for layer in layers],
         "created": created,
     }
     if platform.variant:
         body["variant"] = platform.variant
-    if config.author:
-        body["author"] = config.author
     config_bytes = canonical_json(body)
     manifest: dict[str, Any] = {
         "schemaVersion": 2,
@@ -139,9 +127,6 @@ def new_image(
         "config": Descriptor(OCI_CONFIG, Digest.of(config_bytes), len(config_bytes)).to_json(),
         "layers": [layer.descriptor.to_json() for layer in layers],
     }
-    notes = pairs(annotations, "the annotations")
-    if notes:
-        manifest["annotations"] = dict(notes)
     return Image(
         manifest=canonical_json(manifest),
         config=config_bytes,
@@ -150,21 +135,14 @@ def new_image(
     )
 
 
-def _history(comment: str, created: str, author: str) -> dict[str, str]:
+def _history(comment: str, created: str) -> dict[str, str]:
     out = {"created": created, "created_by": CREATED_BY}
     if comment:
         out["comment"] = comment
-    if author:
-        out["author"] = author
     return out
 
 
-def new_index(
-    children: Sequence[Artifact],
-    *,
-    annotations: Pairs | Mapping[str, str] = (),
-    media_type: str = OCI_INDEX,
-) -> Index:
+def new_index(children: Sequence[Artifact]) -> Index:
     """An index listing ``children`` in order; two images of one platform are refused."""
     if not children:
         raise UsageError("an image index needs at least one image")
@@ -178,13 +156,10 @@ def new_index(
         seen.append(platform)
     body: dict[str, Any] = {
         "schemaVersion": 2,
-        "mediaType": media_type,
+        "mediaType": OCI_INDEX,
         "manifests": [c.descriptor().to_json() for c in children],
     }
-    notes = pairs(annotations, "the annotations")
-    if notes:
-        body["annotations"] = dict(notes)
-    return Index(raw=canonical_json(body), children=tuple(children), media_type=media_type)
+    return Index(raw=canonical_json(body), children=tuple(children), media_type=OCI_INDEX)
 
 
 # ---- changing images --------------------------------------------------------------------
@@ -254,70 +229,6 @@ def with_config(
             **{_port_key(p): {} for p in exposed_ports},
         }
     return _replace(image, copy.deepcopy(image.manifest_json), config, image.layers)
-
-
-def with_annotations(image: Image, annotations: Mapping[str, str]) -> Image:
-    """``image`` with manifest annotations added (a key given again replaces its value)."""
-    manifest = copy.deepcopy(image.manifest_json)
-    manifest["annotations"] = {**(manifest.get("annotations") or {}), **annotations}
-    return Image(
-        manifest=canonical_json(manifest),
-        config=image.config,
-        layers=image.layers,
-        media_type=image.media_type,
-    )
-
-
-# Docker's schema 2 and OCI's media types, one for one (zstd layers have no Docker name).
-_TO_DOCKER = {
-    OCI_MANIFEST: DOCKER_MANIFEST,
-    OCI_INDEX: DOCKER_LIST,
-    OCI_CONFIG: DOCKER_CONFIG,
-    OCI_LAYER: DOCKER_LAYER,
-    OCI_LAYER_GZIP: DOCKER_LAYER_GZIP,
-}
-_TO_OCI = {v: k for k, v in _TO_DOCKER.items()}
-
-
-def with_media_types(image: Image, family: str) -> Image:
-    """``image`` in the media types of ``family`` (``"oci"`` or ``"docker"``): the same
-    config and layer bytes under the other family's names, so only the manifest digest
-    changes. An image already in that family is returned as it is."""
-    table = _TO_DOCKER if family == "docker" else _TO_OCI
-    if family not in ("oci", "docker"):
-        raise UsageError(f"unknown media type family {family!r}; choose oci or docker")
-    if image.media_type not in table:
-        return image
-    manifest = copy.deepcopy(image.manifest_json)
-    manifest["mediaType"] = table[image.media_type]
-    manifest["config"]["mediaType"] = table.get(
-        manifest["config"]["mediaType"], manifest["config"]["mediaType"]
-    )
-    layers = []
-    for raw, layer in zip(manifest.get("layers", []), image.layers, strict=True):
-        if raw["mediaType"] not in table and raw["mediaType"] not in table.values():
-            raise UsageError(
-                f"layer {layer.digest} is {raw['mediaType']}, which has no {family} media type; "
-                "keep the OCI media types"
-            )
-        raw["mediaType"] = table.get(raw["mediaType"], raw["mediaType"])
-        layers.append(
-            Layer(
-                descriptor=Descriptor(raw["mediaType"], layer.digest, layer.size),
-                diff_id=layer.diff_id,
-                blob=layer.blob,
-                comment=layer.comment,
-                uncompressed_size=layer.uncompressed_size,
-            )
-        )
-    if family == "docker":
-        manifest.pop("annotations", None)  # schema 2 has no annotations
-    return Image(
-        manifest=canonical_json(manifest),
-        config=image.config,
-        layers=tuple(layers),
-        media_type=manifest["mediaType"],
-    )
 
 
 def _replace(

@@ -16,7 +16,7 @@ grammar without a digest (:func:`split_reference`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import UsageError
@@ -61,28 +61,12 @@ class Reference:
         return f"{self.registry}/{self.repository}"
 
     @property
-    def api_host(self) -> str:
-        """The host (and port) the registry API is served from: ``docker.io`` is a name,
-        its API lives elsewhere."""
-        return DOCKER_API_HOST if self.registry == DEFAULT_REGISTRY else self.registry
-
-    @property
     def identifier(self) -> str:
         """What goes after ``/manifests/``: the digest when there is one (it pins the
         content, a tag beside it is only a label), else the tag, else ``latest``."""
         if self.digest is not None:
             return str(self.digest)
         return self.tag if self.tag is not None else DEFAULT_TAG
-
-    def with_tag(self, tag: str) -> Reference:
-        """The same repository at ``tag``, without a digest."""
-        if not _TAG.fullmatch(tag):
-            raise UsageError(f"{tag!r:.140} is not a valid tag; {_TAG_RULE}")
-        return replace(self, tag=tag, digest=None)
-
-    def with_digest(self, digest: Digest) -> Reference:
-        """The same repository pinned at ``digest`` (the tag is kept as a label)."""
-        return replace(self, digest=digest)
 
 
 _TAG_RULE = "a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"

@@ -41,10 +41,10 @@ _GZIP = (OCI_LAYER_GZIP, DOCKER_LAYER_GZIP)
 _PLAIN = (OCI_LAYER, DOCKER_LAYER)
 
 
-def tree_of(image: Image, *, limit: int = MAX_UNPACKED) -> Tree:
+def tree_of(image: Image) -> Tree:
     """The file tree ``image`` runs with."""
     tree = Tree()
-    budget = [limit]
+    budget = [MAX_UNPACKED]
     for number, layer in enumerate(image.layers, 1):
         apply_layer(tree, layer, budget=budget, what=f"layer {number} ({layer.digest})")
     return tree

@@ -17,7 +17,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +65,6 @@ class Dependencies:
     pins: tuple[Pin, ...] | None = None  # exact: install these and nothing else
     resolve: Path | None = None  # else: a file uv resolves (requirements.txt, pyproject.toml)
     extras: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def exact(self) -> bool:
-        return self.pins is not None
 
 
 def find(project: Path, explicit: Path | None = None) -> Path | None:

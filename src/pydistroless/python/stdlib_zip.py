@@ -106,8 +106,6 @@ class ZipMember:
 @dataclass(frozen=True)
 class ZipReport:
     modules: int  # sources moved into the archive
-    on_disk: tuple[str, ...]  # top-level names left as plain files
-    size: int  # bytes of the archive
 
 
 def archive_path(tree: Tree, python: str) -> str:
@@ -187,13 +185,13 @@ def zip_stdlib(tree: Tree, python: str) -> ZipReport:
         tree.add_file(source.removesuffix(".py") + ".pyc", compiled.data, compiled.mode)
         gone += [compiled.path, source]
     if not members:
-        return ZipReport(0, tuple(sorted(pinned)), 0)
+        return ZipReport(0)
     tree.remove_entries(gone)
     _remove_emptied_caches(tree, gone)
     data = write_zip(members)
     tree.add_file(archive_path(tree, python), data, 0o644)
     tree.add_file(f"{pth_dir(tree, python)}/{PTH}", f"import {HOOK}\n".encode())
-    return ZipReport(len(members), tuple(sorted(pinned)), len(data))
+    return ZipReport(len(members))
 
 
 def _top_level(relative: str) -> str | None:

@@ -38,7 +38,6 @@ class Added:
 
     tree: Tree
     packages: tuple[str, ...]  # new Debian packages
-    restored: tuple[str, ...]  # library files put back from the base's own packages
     report: tuple[str, ...]  # "added libstdc++6 for pandas: ... needs libstdc++.so.6"
     sbom: tuple[SbomPackage, ...] = ()  # the new packages, for the image's SBOM
 
@@ -107,10 +106,9 @@ def add_missing(
     tree = unpack(debs)
     slicing.cut(tree)
     part = Tree()
-    restored = []
     for deb in debs:
         if deb.name in have:
-            restored += _restore(tree, part, [s for s, p in chosen.items() if p == deb.name])
+            _restore(tree, part, [s for s, p in chosen.items() if p == deb.name])
         else:
             for entry in tree.entries():
                 if entry.origin == deb.name and entry.path not in merged:
@@ -133,7 +131,7 @@ def add_missing(
     ) + tuple(f"added {p} (--package)" for p in by_hand if p not in have)
     entries = [locked(r) for r in records if r.name not in have]
     documents = sbom_packages(ArchLock(arch, target.python, "", tuple(entries)), added)
-    return Added(part, tuple(d.name for d in added), tuple(restored), report, tuple(documents))
+    return Added(part, tuple(d.name for d in added), report, tuple(documents))
 
 
 def with_ld_cache(merged: Tree, part: Tree, arch: str) -> None:
@@ -213,9 +211,8 @@ def _who(
     return ", ".join(needing[:3]) + (" ..." if len(needing) > 3 else "")
 
 
-def _restore(tree: Tree, part: Tree, sonames: Sequence[str]) -> list[str]:
+def _restore(tree: Tree, part: Tree, sonames: Sequence[str]) -> None:
     """Copy each of ``sonames`` (and the links that name it) from ``tree`` into ``part``."""
-    put = []
     for entry in list(tree.entries()):
         name = entry.path.rsplit("/", 1)[-1]
         if name not in sonames:
@@ -226,5 +223,3 @@ def _restore(tree: Tree, part: Tree, sonames: Sequence[str]) -> list[str]:
             if target is not None:
                 part.add(target)
         part.add(entry)
-        put.append(entry.path)
-    return put

@@ -78,14 +78,6 @@ class Manifest(NamedTuple):
     digest: Digest
 
 
-class ManifestInfo(NamedTuple):
-    """What a ``HEAD`` of a manifest tells: its media type, digest and size."""
-
-    media_type: str
-    digest: Digest
-    size: int
-
-
 @dataclass(frozen=True)
 class _Failure:
     """A registry's error answer: the HTTP status and the first entry of its ``errors``."""
@@ -112,13 +104,12 @@ class Registry:
         insecure: Collection[str] = (),
         ca_certs: Sequence[Path] = (),
         credentials: Credentials | None = None,
-        transport: Transport | None = None,
         policy: Policy | None = None,
         upload: UploadPolicy | None = None,
     ):
         self.host = host
         self.api_host = DOCKER_API_HOST if host == DEFAULT_REGISTRY else host
-        self.transport = transport or Transport(insecure=insecure, ca_certs=ca_certs, policy=policy)
+        self.transport = Transport(insecure=insecure, ca_certs=ca_certs, policy=policy)
         self.auth = Auth(host, lambda: self.base_url, self.transport, credentials)
         self.upload = upload or UploadPolicy()
 
@@ -485,39 +476,6 @@ class Repository:
             media_type = _media_type(response.header("Content-Type"), data)
         return Manifest(data, media_type, digest)
 
-    def manifest_descriptor(self, reference: str) -> ManifestInfo | None:
-        """Media type, digest and size of the manifest at ``reference`` (a ``HEAD``), or
-        None when there is none."""
-        what = f"checking {self._ref(reference)}"
-        headers = {"Accept": ", ".join(MANIFEST_ACCEPT)}
-        url = self._url(f"manifests/{quote(reference, safe=':')}")
-        with self._request("HEAD", url, self._pull, what, headers=headers) as response:
-            if response.status == 404:
-                return None
-            if response.status != 200:
-                raise self._error(response, what, kind="manifest")
-            digest_text = response.header(_DIGEST_HEADER)
-            length = response.header("Content-Length") or ""
-            media_type = _media_type(response.header("Content-Type"), b"")
-        if not digest_text or not length.isdigit() or not media_type:
-            # A registry that does not say: read the manifest itself.
-            manifest = self.fetch_manifest(reference)
-            return ManifestInfo(manifest.media_type, manifest.digest, len(manifest.data))
-        try:
-            digest = Digest.parse(digest_text)
-        except UsageError:
-            raise RegistryError(
-                f"{what}: the registry answered the digest {digest_text[:80]!r}, which is not "
-                "sha256; the registry is not supported"
-            ) from None
-        wanted = _as_digest(reference)
-        if wanted is not None and wanted != digest:
-            raise IntegrityError(
-                f"{what}: the registry says its digest is {digest}; the registry is broken "
-                "or tampered with"
-            )
-        return ManifestInfo(media_type, digest, int(length))
-
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> Digest:
         """Store ``data`` as a manifest of ``media_type`` under a tag or its digest; returns
         its digest, checked against what the registry answers."""
@@ -542,16 +500,13 @@ class Repository:
 
     # ---- referrers -------------------------------------------------------------------------
 
-    def referrers(self, digest: Digest, artifact_type: str | None = None) -> list[dict[str, Any]]:
+    def referrers(self, digest: Digest) -> list[dict[str, Any]]:
         """The descriptors of the manifests whose ``subject`` is ``digest``: from the
         referrers API (OCI 1.1), or from the ``sha256-<hex>`` index where the registry lacks
-        it. With ``artifact_type``, only those of that type."""
+        it."""
         what = f"listing the referrers of {self.where}@{digest}"
         url = self._url(f"referrers/{digest}")
-        if artifact_type:
-            url = _add_query(url, {"artifactType": artifact_type})
         found: list[dict[str, Any]] = []
-        filtered = False
         pages = 0
         while url:
             headers = {"Accept": OCI_INDEX}
@@ -574,14 +529,11 @@ class Repository:
                         "is broken"
                     )
                 self._referrers_api = True
-                filtered = "artifactType" in (response.header("OCI-Filters-Applied") or "")
                 found.extend(index)
                 url = _next_link(response)
             pages += 1
             if pages > _TAG_PAGES_MAX:
                 break
-        if artifact_type and not filtered:
-            found = [d for d in found if d.get("artifactType") == artifact_type]
         return found
 
     def _fallback_referrers(self, digest: Digest, what: str) -> list[dict[str, Any]]:
@@ -655,13 +607,10 @@ class Repository:
 
     # ---- tags ----------------------------------------------------------------------------
 
-    def tags(self, *, page_size: int | None = None) -> list[str]:
-        """Every tag of the repository, following ``Link`` pagination (``page_size`` asks
-        for pages of that many; by default the registry chooses)."""
+    def tags(self) -> list[str]:
+        """Every tag of the repository, following ``Link`` pagination."""
         what = f"listing the tags of {self.where}"
         url: str | None = self._url("tags/list")
-        if page_size is not None:
-            url = _add_query(url, {"n": str(page_size)})
         found: list[str] = []
         pages = 0
         while url:

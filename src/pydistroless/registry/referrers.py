@@ -13,6 +13,7 @@ from __future__ import annotations
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import RegistryNotFoundError
 from pydistroless.oci.model import (
+    ANNOTATION_CREATED,
     OCI_EMPTY,
     OCI_MANIFEST,
     BytesBlob,
@@ -28,7 +29,6 @@ SPDX = "application/spdx+json"
 CYCLONEDX = "application/vnd.cyclonedx+json"
 SBOM_TYPES = (SPDX, CYCLONEDX)
 EMPTY = b"{}"
-ANNOTATION_CREATED = "org.opencontainers.image.created"
 
 
 def sbom_artifact(subject: Image, document: bytes, media_type: str, *, created: str) -> Image:

@@ -116,7 +116,6 @@ def write(
     tags: Sequence[str],
     *,
     mount_from: Sequence[str] = (),
-    jobs: int = UPLOAD_JOBS,
     on_blob: Callable[[Descriptor, str], None] | None = None,
 ) -> PushReport:
     """Push ``artifact`` to ``repository`` and tag it with each of ``tags`` (none: by digest
@@ -142,7 +141,7 @@ def write(
             on_blob(descriptor, outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=UPLOAD_JOBS) as pool:
         outcomes = list(pool.map(send, blobs))
     for (descriptor, _), outcome in zip(blobs, outcomes, strict=True):
         if outcome == "uploaded":

@@ -134,10 +134,10 @@ class Response:
             self.raw.close()
         self.raw.release_conn()
 
-    def discard(self, limit: int = 64 << 10) -> None:
+    def discard(self) -> None:
         """Read a small rest of the body so the connection can be reused, then close."""
         with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
-            self.read(limit)
+            self.read(64 << 10)
         self.close()
 
     def __enter__(self) -> Response:
@@ -156,7 +156,6 @@ class Transport:
         insecure: Collection[str] = (),
         ca_certs: Sequence[Path] = (),
         policy: Policy | None = None,
-        user_agent: str = f"pydistroless/{__version__}",
     ):
         self.insecure = frozenset(h.lower() for h in insecure)
         self.policy = policy or Policy.from_environ()
@@ -169,7 +168,7 @@ class Transport:
             num_pools=16,
             maxsize=_POOL_SIZE,
             retries=False,
-            headers={"User-Agent": user_agent},
+            headers={"User-Agent": f"pydistroless/{__version__}"},
             ssl_context=_ssl_context(ca_certs),
         )
         self._http.pool_classes_by_scheme = pool_classes(self._sockets)
@@ -217,7 +216,6 @@ class Transport:
         body: Body = None,
         retry: bool = True,
         follow: bool = False,
-        drop_auth_across_hosts: bool = True,
     ) -> Response:
         """Send one request (retried when ``retry``, see the module's notes) and return the
         response, whatever its status, once its headers are in. With ``follow``, redirects
@@ -233,7 +231,7 @@ class Transport:
                 return response
             response.discard()
             target = urljoin(target, location)
-            if drop_auth_across_hosts and urlsplit(target).netloc != origin:
+            if urlsplit(target).netloc != origin:
                 sent_headers = {
                     k: v for k, v in sent_headers.items() if k.lower() != "authorization"
                 }
