@@ -7,6 +7,7 @@ import pytest
 
 from pydistroless.core.arch import Platform, architecture
 from pydistroless.core.errors import UsageError
+from pydistroless.core.timestamps import rfc3339
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import (
@@ -18,7 +19,6 @@ from pydistroless.oci.model import (
     Image,
     Layer,
     canonical_json,
-    rfc3339,
     walk,
 )
 from pydistroless.oci.mutate import ImageConfig, new_image, new_index

@@ -20,7 +20,6 @@ import io
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -62,11 +61,6 @@ Pairs = tuple[tuple[str, str], ...]
 def canonical_json(value: Any) -> bytes:
     """The one serialisation of a document we write: sorted keys, no spaces, UTF-8."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def rfc3339(epoch: int) -> str:
-    """``1700000000`` -> ``"2023-11-14T22:13:20Z"``: the form image configs carry."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pairs(value: Pairs | Mapping[str, str], what: str) -> Pairs:

@@ -15,6 +15,7 @@ from typing import Any
 from pydistroless.core.arch import Platform
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import UsageError
+from pydistroless.core.timestamps import rfc3339
 from pydistroless.oci.model import (
     OCI_CONFIG,
     OCI_INDEX,
@@ -27,7 +28,6 @@ from pydistroless.oci.model import (
     Pairs,
     canonical_json,
     pairs,
-    rfc3339,
 )
 
 CREATED_BY = "pydistroless"

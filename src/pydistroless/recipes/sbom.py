@@ -14,11 +14,11 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 from pydistroless import __version__
 from pydistroless.core.errors import UsageError
+from pydistroless.core.timestamps import rfc3339
 
 FORMATS = ("spdx", "cyclonedx")
 SBOM_DIR = "usr/share/sbom"
@@ -122,10 +122,6 @@ def spdx_license(names: Sequence[str]) -> tuple[str, list[str]]:
     return " AND ".join(ids), sorted(set(refs))
 
 
-def _created(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _spdx_id(name: str) -> str:
     return "SPDXRef-Package-deb-" + re.sub(r"[^A-Za-z0-9.-]", "-", name)
 
@@ -194,7 +190,7 @@ def spdx(subject: SbomSubject, packages: Sequence[SbomPackage]) -> bytes:
         "name": f"{subject.name} ({subject.arch})",
         "documentNamespace": f"https://spdx.org/spdxdocs/pydistroless-{namespace_id}",
         "creationInfo": {
-            "created": _created(subject.created),
+            "created": rfc3339(subject.created),
             "creators": [f"Tool: pydistroless-{__version__}"],
         },
         "packages": [image, *entries],
@@ -239,7 +235,7 @@ def cyclonedx(subject: SbomSubject, packages: Sequence[SbomPackage]) -> bytes:
         "serialNumber": f"urn:uuid:{serial}",
         "version": 1,
         "metadata": {
-            "timestamp": _created(subject.created),
+            "timestamp": rfc3339(subject.created),
             "tools": {
                 "components": [
                     {"type": "application", "name": "pydistroless", "version": __version__}
