@@ -637,11 +637,6 @@ def test_a_compiler_log_that_ends_on_its_error_names_it_in_the_line(
     assert f"failed (exit 1): {CAUSE}; its build needs more" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sandbox.show_failure gives the log's last line, which for pip is its summary "
-    "('ERROR: Failed to build installable wheels ...'), not the compiler's error",
-)
 def test_the_line_names_the_compilers_error_from_pips_log(
     builder_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -897,12 +892,6 @@ def test_a_standard_image_is_the_base_recipes_alone(repo: Repo, store: Store):
     assert standard.digest == base.build(spec_of(repo), store).digest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="recipes/plan.py calls tools.pin(arch_lock, spec.suite, ctx.cache), the signature "
-    "of before the layout; tools.pin now takes (python: Target, cache)",
-)
 def test_the_builder_plan_pins_the_tools_for_the_images_python(
     builder_repo: Repo, builder_store: Store, monkeypatch: pytest.MonkeyPatch
 ):

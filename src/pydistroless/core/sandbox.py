@@ -9,6 +9,7 @@ powers over the tree alone: inside it the device nodes are bind-mounted from the
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -71,14 +72,21 @@ def run(root: Path, argv: Sequence[str], *, cwd: str, log: Path) -> int:
     return proc.returncode
 
 
+# A compiler's or linker's own error line: "x.c:3:10: fatal error: lber.h: No such file",
+# "ld: cannot find -lpq". Build front ends (pip, make) end their logs with a summary instead.
+_CAUSE = re.compile(r"^\S+?:(?:\d+:){1,2} (?:fatal )?error: |^\S*ld(?:\.\w+)?: cannot find ")
+
+
 def show_failure(log: Path) -> str:
     """Print the last :data:`LOG_TAIL` lines of a failed command's ``log`` (each as ``  | ...``),
-    and give its last line that says something, for the one-line error."""
+    and give the line that says why, for the one-line error: the compiler's first error, else
+    the last line that says something."""
     lines = log.read_bytes().decode("utf-8", "replace").splitlines()
     for line in lines[-LOG_TAIL:]:
         say(f"  | {line}")
+    cause = next((line.strip() for line in lines if _CAUSE.search(line.strip())), None)
     last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
-    return last[:200]
+    return (cause or last)[:200]
 
 
 def _user_namespaces() -> bool:

@@ -21,7 +21,14 @@ from pydistroless.fs.elf import ElfReader
 from pydistroless.python import debian_python, tools
 from pydistroless.python.source import Tarball
 from pydistroless.recipes import origin
-from pydistroless.recipes.lock import ArchLock, Lock, ReleaseInfo, arch_from_json, arch_json
+from pydistroless.recipes.lock import (
+    ArchLock,
+    Lock,
+    ReleaseInfo,
+    arch_from_json,
+    arch_json,
+    runtime_of,
+)
 from pydistroless.recipes.spec import ImageSpec
 
 # Told the architecture and the closure as soon as it is resolved, before pruning: lets a
@@ -134,6 +141,7 @@ def _plan_arch(
         **trees,
     )
     if spec.variant == "builder":
-        arch_lock = replace(arch_lock, python_tools=tools.pin(arch_lock, spec.suite, ctx.cache))
+        pinned = tools.pin(runtime_of(arch_lock, spec.suite), ctx.cache)
+        arch_lock = replace(arch_lock, python_tools=pinned)
     ctx.cache.put_checked_record(arch_json(arch_lock), "resolutions", key)
     return arch_lock
