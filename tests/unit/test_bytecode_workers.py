@@ -41,7 +41,8 @@ def notes(root: Path) -> list[dict]:
 def test_the_two_workers_run_at_the_same_time(tmp_path: Path):
     (tmp_path / "pause").write_text("1.0")
     sources = [f"usr/lib/python3.99/m{i}.py" for i in range(6)]
-    assert bytecode._run([sys.executable, "-c", STAND_IN], tmp_path, sources) == 0
+    stand_in = bytecode._Compiler((sys.executable, "-c", STAND_IN), "a stand-in")
+    assert bytecode._run(stand_in, tmp_path, sources) == 0
     first, second = notes(tmp_path)
     assert sorted(first["jobs"] + second["jobs"]) == sorted(sources)
     # Each sleeps a second: had one waited for the other, their spans would not overlap.
@@ -54,9 +55,8 @@ def test_a_cancel_stops_the_workers(tmp_path: Path):
     threading.Timer(0.5, cancelled.set).start()
     started = time.monotonic()
     with pytest.raises(bytecode.Cancelled):
-        bytecode._run(
-            [sys.executable, "-c", STAND_IN], tmp_path, ["a.py", "b.py"], cancelled
-        )
+        stand_in = bytecode._Compiler((sys.executable, "-c", STAND_IN), "a stand-in")
+        bytecode._run(stand_in, tmp_path, ["a.py", "b.py"], cancelled)
     assert time.monotonic() - started < 5  # a hang guard: the workers sleep a minute
     workers = notes(tmp_path)
     assert len(workers) == 2

@@ -568,7 +568,7 @@ def ldap_sdist(folder: Path, pyproject: bytes | None = None) -> Path:
 @pytest.fixture
 def builder_tree(tmp_path: Path) -> Path:
     root = tmp_path / "builder-root"
-    (root / "build").mkdir(parents=True)
+    root.mkdir()
     return root
 
 
@@ -581,9 +581,19 @@ class FakeSandbox:
         self.calls: list[tuple[Path, list[str], str]] = []
         self.seen: set[str] = set()  # what the build's folder held when pip ran
 
-    def __call__(self, root: Path, argv: Sequence[str], *, cwd: str, log: Path) -> int:
+    def __call__(
+        self,
+        root: Path,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        log: Path,
+        binds: Sequence[sandbox.Bind] = (),
+    ) -> int:
         self.calls.append((root, list(argv), cwd))
-        work = root / cwd.lstrip("/")
+        # cwd is in the writable folder bound into the sandbox, as the real run has it.
+        (bind,) = [b for b in binds if cwd.startswith(f"{b.target}/") and b.writable]
+        work = bind.source / cwd.removeprefix(f"{bind.target}/")
         self.seen = {str(p.relative_to(work)) for p in work.rglob("*")}
         log.write_text(self.log)
         if self.wheel is not None:
@@ -624,7 +634,7 @@ def test_an_sdist_that_does_not_compile_is_one_line_with_the_log_tail_shown(
     assert fake.seen == {LDAP_SDIST}
     # Nothing is left behind: no wheel, no build folder.
     assert list(into.iterdir()) == []
-    assert list((builder_tree / "build").iterdir()) == []
+    assert list(sandbox.workspace(builder_tree).iterdir()) == []
 
 
 def test_a_compiler_log_that_ends_on_its_error_names_it_in_the_line(
@@ -666,7 +676,7 @@ def test_a_compiled_wheel_is_copied_out_and_the_build_folder_removed(
     assert TARGET.wheel_rank(wheel.name) is not None
     with zipfile.ZipFile(wheel) as archive:
         assert "python_ldap/__init__.py" in archive.namelist()
-    assert list((builder_tree / "build").iterdir()) == []
+    assert list(sandbox.workspace(builder_tree).iterdir()) == []
 
 
 def test_build_requirements_beyond_setuptools_come_as_wheels(
@@ -933,10 +943,12 @@ def test_sdists_compile_in_the_builder_image_of_the_base_made_once(
     fake = FakeSandbox(wheel=tag)
     roots: list[set[str]] = []
 
-    def run(root: Path, argv: Sequence[str], *, cwd: str, log: Path) -> int:
+    def run(
+        root: Path, argv: Sequence[str], *, cwd: str, log: Path, binds: Sequence = ()
+    ) -> int:
         roots.append({str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()})
         assert (root / "tmp").stat().st_mode & 0o7777 == 0o1777
-        return fake(root, argv, cwd=cwd, log=log)
+        return fake(root, argv, cwd=cwd, log=log, binds=binds)
 
     monkeypatch.setattr(sandbox, "run", run)
     compiler = builder.BuilderImageCompiler(builder_store)

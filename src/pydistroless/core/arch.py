@@ -138,6 +138,14 @@ class Arch:
         )
 
     @property
+    def pivot_root_syscall(self) -> int:
+        """The number of the ``pivot_root`` system call on it (glibc has no wrapper)."""
+        return {
+            "amd64": 155, "arm64": 41, "armel": 218, "armhf": 218, "i386": 217,
+            "ppc64el": 203, "riscv64": 41, "s390x": 217, "mips64el": 5151,
+        }[self.debian]  # fmt: skip
+
+    @property
     def description(self) -> str:
         return f"{self.debian} ({self.machine}, {self.elf_class}-bit)"
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydistroless.core import sandbox
 from pydistroless.core.arch import host_arch
 from pydistroless.core.cache import finished_folder, is_finished, sha256_hex
 from pydistroless.core.errors import ImageCheckError
@@ -130,14 +131,15 @@ def compile_stdlib(
     if not sources:
         return CompileReport(reused, 0, "the same interpreter earlier in this build")
     with tempfile.TemporaryDirectory(prefix="pydistroless-pyc-") as tmp:
-        root = Path(tmp)
+        work = Path(tmp) / "src"  # the sources, and the .pyc the compiler writes beside them
+        work.mkdir()
         if compiler_dir is not None:
-            command, how, in_place = _kept_compiler(
+            compiler = _kept_compiler(
                 interpreter_tree or (lambda: tree), python, arch, host_tree, compiler_dir
             )
         else:
-            command, how, in_place = _compiler_command(tree, python, arch, root, host_tree)
-        if command is None:
+            compiler = _compiler(tree, python, arch, Path(tmp) / "interpreter", host_tree)
+        if compiler is None:
             log(
                 f"WARNING: no .pyc for the {arch} image: this host cannot run its Python, and "
                 f"neither the same Debian Python for {host_arch()} nor a host python{python} "
@@ -146,43 +148,58 @@ def compile_stdlib(
                 f"{host_arch()}"
             )
             return CompileReport(0, 0, "")
-        # The image's own sources, over whatever stdlib the compiler brought along. When the
-        # compiler is the image's own interpreter, unpacked from these very files, only the
-        # symlinked sources need it: their links lead to the host's /etc.
-        # Files outside the stdlib (an app's) are never among the unpacked ones.
-        stdlib = debian_python.stdlib_dir(tree, python) + "/"
-        rewrite = (
-            [p for p in sources if tree.get(p).kind is Kind.SYMLINK or not p.startswith(stdlib)]
-            if in_place
-            else sources
-        )
-        for path in rewrite:
-            target = root / path
+        for path in sources:
+            target = work / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)
             target.write_bytes(tree.read(path) or b"")
-        failed = _run(command, root, sources, cancelled)
-        compiled = _collect(tree, root, python, sources)
+        failed = _run(compiler, work, sources, cancelled)
+        compiled = _collect(tree, work, python, sources)
     for path in sources:
         data = tree.read(pyc_path(path, python))
         if data is not None:
             memo[keys[path]] = data
-    return CompileReport(compiled + reused, failed, how)
+    return CompileReport(compiled + reused, failed, compiler.how)
 
 
-def _compiler_command(
-    tree: Tree, python: str, arch: str, root: Path, host_tree: Tree | None
-) -> tuple[list[str] | None, str, bool]:
-    """The command to compile with, how to say what it is, and whether ``root`` already holds
-    ``tree``'s own sources (when the compiler is the image's own interpreter)."""
+@dataclass(frozen=True)
+class _Compiler:
+    """A Python that compiles: ``argv`` run in a sandbox whose root is ``root`` (an image's
+    interpreter: foreign code), or on the host when ``root`` is None (the host's own
+    ``python3.X``, which compiles the sources without running them)."""
+
+    argv: tuple[str, ...]
+    how: str
+    root: Path | None = None
+
+    def command(self, code: str, work: Path, listing: str) -> list[str]:
+        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+        if self.root is None:
+            return [*self.argv, "-c", code, str(work), str(work / listing)]
+        return sandbox.command(
+            self.root,
+            [*self.argv, "-c", code, _WORK, f"{_WORK}/{listing}"],
+            binds=[sandbox.Bind(work, _WORK, writable=True)],
+            env=env,
+        )
+
+
+# Where the sources are inside a compiler's sandbox.
+_WORK = "/work"
+
+
+def _compiler(
+    tree: Tree, python: str, arch: str, into: Path, host_tree: Tree | None
+) -> _Compiler | None:
+    """The image's own interpreter (unpacked into ``into``), else the same Python built for
+    the host, else a host ``python3.X`` with the same bytecode magic."""
     if arch == host_arch():
-        command = _image_interpreter(tree, python, arch, root)
-        if command is not None:
-            return command, "the image's own interpreter", True
+        argv = _image_interpreter(tree, python, arch, into)
+        if argv is not None:
+            return _Compiler(argv, "the image's own interpreter", into)
     elif host_tree is not None:
-        command = _image_interpreter(host_tree, python, host_arch(), root)
-        if command is not None:
-            return command, f"the same Python built for {host_arch()}", False
+        argv = _image_interpreter(host_tree, python, host_arch(), into)
+        if argv is not None:
+            return _Compiler(argv, f"the same Python built for {host_arch()}", into)
     host = shutil.which(f"python{python}")
     if host is not None:
         wanted = image_magic(tree, python)
@@ -197,13 +214,15 @@ def _compiler_command(
             check=False,
         )
         if probe.returncode == 0 and wanted is not None and int(probe.stdout) == wanted:
-            return [host, "-I", "-S", "-B"], f"host {host} (same bytecode magic {wanted})", False
-    return None, "", False
+            return _Compiler(
+                (host, "-I", "-S", "-B"), f"host {host} (same bytecode magic {wanted})"
+            )
+    return None
 
 
 def _kept_compiler(
     tree: Callable[[], Tree], python: str, arch: str, host_tree: Tree | None, directory: Path
-) -> tuple[list[str] | None, str, bool]:
+) -> _Compiler | None:
     """The interpreter unpacked once into ``directory`` (by the first build that needs it,
     renamed into place whole), and reused by every later one: unpacking it costs more than
     compiling a project."""
@@ -212,34 +231,37 @@ def _kept_compiler(
     if not is_finished(directory):
         source = tree() if own else host_tree
         if source is None:
-            return None, "", False
+            return None
 
         def fill(staging: Path) -> bool:
             return _image_interpreter(source, python, host_arch(), staging) is not None
 
         if not finished_folder(directory, fill):
-            return None, "", False
-    return _interpreter_command(directory, python, host_arch()), how, False
+            return None
+    return _Compiler(_interpreter_argv(directory, python, host_arch()), how, directory)
 
 
-def _interpreter_command(root: Path, python: str, arch: str) -> list[str]:
+def _interpreter_argv(root: Path, python: str, arch: str) -> tuple[str, ...]:
+    """The interpreter unpacked in ``root``, started through the image's own dynamic loader
+    (the tree has no ``/lib64`` link for its ``PT_INTERP``), as seen inside the sandbox."""
     libdir = f"usr/lib/{multiarch_triplet(arch)}"
     loader = next(p for p in sorted((root / libdir).glob("ld-linux*")) if p.is_file())
-    local = root / f"usr/local/bin/python{python}"
-    return [
-        str(loader),
+    local = f"usr/local/bin/python{python}"
+    interpreter = local if (root / local).exists() else f"usr/bin/python{python}"
+    return (
+        f"/{libdir}/{loader.name}",
         "--library-path",
-        str(root / libdir),
-        str(local if local.exists() else root / f"usr/bin/python{python}"),
+        f"/{libdir}",
+        f"/{interpreter}",
         "-I",
         "-S",
         "-B",
-    ]
+    )
 
 
-def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[str] | None:
-    """Unpack the interpreter, its standard library and its libraries, and start it through
-    the image's own dynamic loader (the host's may be too old for it)."""
+def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> tuple[str, ...] | None:
+    """Unpack the interpreter, its standard library and its libraries into ``root``; the
+    command that starts it in a sandbox there, if it starts."""
     libdir = f"usr/lib/{multiarch_triplet(arch)}"
     prefix = debian_python.prefix_of(tree, python)
     interpreter = f"{prefix}/bin/python{python}"
@@ -266,17 +288,11 @@ def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> list[s
         else:
             target.write_bytes(tree.read(entry.path) or b"")
             target.chmod(0o755 if entry.mode & 0o111 else 0o644)
-    command = [
-        str(root / loader),
-        "--library-path",
-        str(root / libdir),
-        str(root / interpreter),
-        "-I",
-        "-S",
-        "-B",
-    ]
-    probe = subprocess.run([*command, "-c", "pass"], capture_output=True, check=False)
-    return command if probe.returncode == 0 else None
+    argv = _interpreter_argv(root, python, arch)
+    with tempfile.TemporaryDirectory(prefix="pydistroless-probe-") as probe_dir:
+        log_path = Path(probe_dir) / "probe.log"
+        code = sandbox.run(root, [*argv, "-c", "pass"], cwd="/", log=log_path, timeout=60)
+    return argv if code == 0 else None
 
 
 class Cancelled(Exception):
@@ -284,23 +300,23 @@ class Cancelled(Exception):
 
 
 def _run(
-    command: Sequence[str],
-    root: Path,
+    compiler: _Compiler,
+    work: Path,
     sources: list[str],
     cancelled: threading.Event | None = None,
 ) -> int:
-    """Compile ``sources`` in two workers at once (these machines have two cores, and
-    compiling is CPU-bound). Each reads its list from a file, so both start at once. The
-    workers are stopped when ``cancelled`` is set, and never outlive this call."""
+    """Compile ``sources`` (under ``work``) in two workers at once (these machines have two
+    cores, and compiling is CPU-bound). Each reads its list from a file, so both start at
+    once. The workers are stopped when ``cancelled`` is set, and never outlive this call."""
     halves = [half for half in (sources[0::2], sources[1::2]) if half]
     procs: list[subprocess.Popen[str]] = []
     try:
         for number, half in enumerate(halves):
-            listing = root / f".compile-{number}.json"
-            listing.write_text(json.dumps(half), encoding="utf-8")
+            listing = f".compile-{number}.json"
+            (work / listing).write_text(json.dumps(half), encoding="utf-8")
             procs.append(
                 subprocess.Popen(
-                    [*command, "-c", _COMPILER, str(root), str(listing)],
+                    compiler.command(_COMPILER, work, listing),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -316,11 +332,17 @@ def _run(
                 proc.wait()
     failed = 0
     for returncode, out, err in results:
+        sandbox.check_setup(err)
         if returncode != 0:
             raise ImageCheckError(
                 f"byte-compiling the standard library failed: {err.strip().splitlines()[-1:]}"
             )
-        failed += int(out.strip() or 0)
+        try:
+            failed += int(out.strip() or 0)
+        except ValueError:
+            raise ImageCheckError(
+                f"byte-compiling gave no count of failures but {out.strip()[:80]!r}"
+            ) from None
     return failed
 
 
@@ -339,9 +361,8 @@ def _collect(tree: Tree, root: Path, python: str, sources: Sequence[str]) -> int
     count = 0
     for source in sources:
         relative = pyc_path(source, python)
-        try:
-            data = (root / relative).read_bytes()
-        except FileNotFoundError:
+        data = sandbox.read_result(root, relative)
+        if data is None:
             continue  # it failed to compile; the failure is counted
         tree.add_file(relative, data, 0o644)
         count += 1

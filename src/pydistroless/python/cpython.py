@@ -162,7 +162,9 @@ def build(
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{home.name}.log"
         log_path.write_bytes(b"")
-        build_python = builder.root / BUILD_PYTHON.lstrip("/")
+        build_python = sandbox.workspace(builder.root) / BUILD_PYTHON.removeprefix(
+            f"{sandbox.BUILD_DIR}/"
+        )
         try:
             if builder.host:
                 assert for_build is not None, "a cross build runs the host's CPython"
@@ -177,10 +179,10 @@ def build(
 @contextlib.contextmanager
 def _builder_lock(builder: BuilderTree) -> Iterator[None]:
     """One build at a time in a builder tree (each takes every core anyway). Whatever lies in
-    its ``build`` folder when the lock is taken is the leftover of a build that was killed,
-    and is removed."""
-    folder = builder.root / "build"
-    with (folder.parent / "build.lock").open("a") as lock_file:
+    its workspace when the lock is taken is the leftover of a build that was killed, and is
+    removed."""
+    folder = sandbox.workspace(builder.root)
+    with folder.with_name(f"{folder.name}.lock").open("a") as lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -215,13 +217,14 @@ def _compile(
     log(f"compiling CPython {tarball.version} for {builder.arch}, {how}; log: {log_path}")
     started = time.monotonic()
     # In the builder's build folder, so that a killed build's leftovers are found and removed.
-    work = Path(tempfile.mkdtemp(prefix="cpython-", dir=builder.root / "build"))
+    workspace = sandbox.workspace(builder.root)
+    work = Path(tempfile.mkdtemp(prefix="cpython-", dir=workspace))
     seconds = 0.0
 
     def fill(staging: Path) -> None:
         nonlocal seconds
         _unpack(source, work, tarball)
-        inside = "/" + str(work.relative_to(builder.root))
+        inside = f"{sandbox.BUILD_DIR}/{work.name}"
         src = f"{inside}/Python-{tarball.version}"
         dest = f"{inside}/install"
         jobs = str(os.cpu_count() or 1)
@@ -232,7 +235,13 @@ def _compile(
             ("strip", _strip_command(dest, builder)),
         ]
         for name, argv in steps:
-            code = sandbox.run(builder.root, argv, cwd=src, log=log_path)
+            code = sandbox.run(
+                builder.root,
+                argv,
+                cwd=src,
+                log=log_path,
+                binds=[sandbox.Bind(workspace, sandbox.BUILD_DIR, writable=True)],
+            )
             if code != 0:
                 _fail(tarball.version, name, code, log_path)
         seconds = time.monotonic() - started
@@ -252,7 +261,7 @@ def _compile(
         )
 
     try:
-        finished_folder(home, fill, staging_in=builder.root / "build")
+        finished_folder(home, fill, staging_in=workspace)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return CompiledPython(home / "install", tarball.version, builder.arch, seconds, builder)

@@ -52,38 +52,49 @@ def build_wheel(
     image's own interpreter, copied into ``into``. Build requirements beyond the image's own
     setuptools and wheel are put, as wheels, into a folder by ``requirements``: the build has
     no index to ask."""
-    work = Path(tempfile.mkdtemp(prefix="sdist-", dir=root / "build"))
-    try:
-        shutil.copyfile(sdist, work / sdist.name)
-        inside = "/" + str(work.relative_to(root))
-        log_path = work / "build.log"
-        requires = build_requirements(sdist)
-        if {canonicalize_name(Requirement(r).name) for r in requires} <= IMAGE_BUILD_TOOLS:
-            isolation = ["--no-build-isolation"]
-        else:
-            requirements(requires, sdist.name, target, work / "requires")
-            isolation = ["--find-links", f"{inside}/requires"]
-        argv = [
-            target.interpreter, "-m", "pip", "wheel", "--no-deps", *isolation,
-            "--no-index", "--no-cache-dir", "--disable-pip-version-check",
-            "--wheel-dir", f"{inside}/out",
-            f"{inside}/{sdist.name}",
-        ]  # fmt: skip
-        code = sandbox.run(root, argv, cwd=inside, log=log_path)
-        built = sorted((work / "out").glob("*.whl"))
-        if code != 0 or not built:
-            last = sandbox.show_failure(log_path)
-            raise ResolveError(
-                f"compiling {sdist.name} in the builder image failed (exit {code}): "
-                f"{last}; its build needs more than its declared build requirements and the "
-                "image's -dev packages, so build its wheel yourself (--variant builder) and "
-                "lock that"
+    workspace = sandbox.workspace(root)
+    work = Path(tempfile.mkdtemp(prefix="sdist-", dir=workspace))
+    # The log stays outside what the build can write, so that it cannot be swapped for a
+    # link to a host file that the error would then show.
+    with tempfile.TemporaryDirectory(prefix="pydistroless-sdist-log-") as logs:
+        log_path = Path(logs) / f"{sdist.name}.log"
+        try:
+            shutil.copyfile(sdist, work / sdist.name)
+            inside = f"{sandbox.BUILD_DIR}/{work.name}"
+            requires = build_requirements(sdist)
+            if {canonicalize_name(Requirement(r).name) for r in requires} <= IMAGE_BUILD_TOOLS:
+                isolation = ["--no-build-isolation"]
+            else:
+                requirements(requires, sdist.name, target, work / "requires")
+                isolation = ["--find-links", f"{inside}/requires"]
+            argv = [
+                target.interpreter, "-m", "pip", "wheel", "--no-deps", *isolation,
+                "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+                "--wheel-dir", f"{inside}/out",
+                f"{inside}/{sdist.name}",
+            ]  # fmt: skip
+            code = sandbox.run(
+                root,
+                argv,
+                cwd=inside,
+                log=log_path,
+                binds=[sandbox.Bind(workspace, sandbox.BUILD_DIR, writable=True)],
             )
-        wheel = into / built[0].name
-        shutil.copyfile(built[0], wheel)
-        return wheel
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            built = sorted(p.name for p in (work / "out").glob("*.whl"))
+            data = sandbox.read_result(work, f"out/{built[0]}") if built else None
+            if code != 0 or data is None:
+                last = sandbox.show_failure(log_path)
+                raise ResolveError(
+                    f"compiling {sdist.name} in the builder image failed (exit {code}): "
+                    f"{last}; its build needs more than its declared build requirements and "
+                    "the image's -dev packages, so build its wheel yourself (--variant "
+                    "builder) and lock that"
+                )
+            wheel = into / built[0]
+            wheel.write_bytes(data)
+            return wheel
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def build_requirements(sdist: Path) -> list[str]:
