@@ -1,9 +1,10 @@
 """The project itself: its files as the image holds them, and what its metadata says.
 
-Files are copied as ``docker build`` would send them: ``.dockerignore`` is honoured, else
-``.gitignore``; version-control folders, bytecode caches and virtual environments never go
-in. They are owned by root and read-only for everyone else, so the runtime user can read the
-code but not change it.
+Files are copied as ``docker build`` would send them: ``.dockerignore`` is honoured as docker
+reads it, else the project's ``.gitignore`` files as git reads them (:mod:`.ignore`);
+version-control folders, bytecode caches and virtual environments never go in. They are
+owned by root and read-only for everyone else, so the runtime user can read the code but not
+change it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pathspec
-
 from pydistroless.core.errors import UsageError
 from pydistroless.fs.tree import Tree
+from pydistroless.python.ignore import DockerIgnore, GitIgnore
 
 APP_DIR = "/app"
-_ALWAYS_LEFT_OUT = (".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".venv/", "venv/")
+_ALWAYS_LEFT_OUT = "\n".join((".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".venv/", "venv/"))
 _MAX_PROJECT_BYTES = 2 << 30
 
 
@@ -56,22 +56,46 @@ def metadata(project: Path) -> Metadata:
     )
 
 
-def ignore_rules(project: Path) -> pathspec.PathSpec:
-    """The project's own exclusions (``.dockerignore``, else ``.gitignore``) plus ours."""
-    lines = list(_ALWAYS_LEFT_OUT)
-    for name in (".dockerignore", ".gitignore"):
-        path = project / name
-        if path.is_file():
-            lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
-            break
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+def ignore_rules(project: Path) -> DockerIgnore | GitIgnore:
+    """The project's own exclusions: its ``.dockerignore``, else its ``.gitignore`` files."""
+    root = project.resolve()
+    docker = _text_of(root, ".dockerignore")
+    if docker is not None:
+        return DockerIgnore(docker, where=str(project / ".dockerignore"))
+    return GitIgnore(lambda folder: _text_of(root, f"{folder}/.gitignore".lstrip("/")))
+
+
+def _text_of(root: Path, name: str) -> str | None:
+    """A file of the project as text, None when there is none."""
+    path = within(root, name, "the ignore file")
+    if not path.is_file():
+        return None
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def within(project: Path, name: str, what: str) -> Path:
+    """``project / name``, for a path the project names relative to itself; refused in one
+    line, before anything reads it, when it leads out of the project: absolute, up with
+    ``..``, or through a symlink."""
+    root = project.resolve()
+    try:
+        real = (root / name).resolve()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{what} {name!r} cannot be a path of {project} ({exc})") from None
+    if os.path.isabs(name) or not real.is_relative_to(root):
+        raise UsageError(
+            f"{what} {name!r} leads out of the project {project}; name a file of the "
+            "project, relative to its folder"
+        )
+    return project / name
 
 
 def files(project: Path, *, into: str = APP_DIR) -> Tree:
     """The project's files under ``into``, ignore rules applied. Symlinks that stay inside
     the project are kept as links; one that leads out of it is refused."""
-    rules = ignore_rules(project)
     root = project.resolve()
+    rules = ignore_rules(project)
+    ours = GitIgnore(lambda folder: _ALWAYS_LEFT_OUT if not folder else None)
     tree = Tree()
     base = into.strip("/")
     tree.add_dir(base)
@@ -79,17 +103,28 @@ def files(project: Path, *, into: str = APP_DIR) -> Tree:
     for folder, dirs, names in os.walk(root):
         relative = os.path.relpath(folder, root)
         rel = "" if relative == "." else relative + "/"
-        dirs[:] = sorted(d for d in dirs if not rules.match_file(f"{rel}{d}/"))
-        for d in dirs:
-            if os.path.islink(os.path.join(folder, d)):
-                _add_link(tree, root, Path(folder) / d, f"{base}/{rel}{d}")
+        entered = []
+        for d in sorted(dirs):
+            path = f"{rel}{d}"
+            link = os.path.islink(os.path.join(folder, d))
+            if ours.excluded(path, is_dir=not link):
+                continue
+            if rules.excluded(path, is_dir=not link):
+                if not link and rules.looks_into(path):
+                    entered.append(d)  # a "!pattern" may take a file below it back
+                continue
+            if link:
+                _add_link(tree, root, Path(folder) / d, f"{base}/{path}")
             else:
-                tree.add_dir(f"{base}/{rel}{d}")
+                tree.add_dir(f"{base}/{path}")
+                entered.append(d)
+        dirs[:] = entered
         for name in sorted(names):
-            if rules.match_file(f"{rel}{name}"):
+            path = f"{rel}{name}"
+            if ours.excluded(path, is_dir=False) or rules.excluded(path, is_dir=False):
                 continue
             full = Path(folder) / name
-            target = f"{base}/{rel}{name}"
+            target = f"{base}/{path}"
             if full.is_symlink():
                 _add_link(tree, root, full, target)
                 continue
