@@ -16,7 +16,7 @@ from pydistroless.cli.images import COMMANDS, insecure_registry_option, registry
 from pydistroless.cli.options import csv, image_options, source_options, sources_from, spec_from
 from pydistroless.cli.outdated import outdated_cmd
 from pydistroless.cli.outputs import output_options, outputs_from, print_pushed
-from pydistroless.core import files
+from pydistroless.core import files, sandbox
 from pydistroless.core.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.fs.slicing import SLICE_NAMES
 from pydistroless.recipes.spec import (
@@ -54,8 +54,15 @@ checksum mismatch, 5 missing from cache with --offline, 6 unresolvable packages,
 @click.group(epilog=EPILOG_MAIN, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pydistroless")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.option(
+    "--weak-sandbox",
+    is_flag=True,
+    help="DANGEROUS: where the kernel forbids user namespaces, run code from images and "
+    "packages (an sdist's build, a base's interpreter, CPython's build) as root with only a "
+    "read-only root around it: it can reach the network, and the host if it escapes.",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, weak_sandbox: bool) -> None:
     """Build minimal, non-root Python container images straight from signed Debian
     archives, with no Docker daemon and no shell in the result.
 
@@ -64,6 +71,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     default. Everything is verified against the Debian archive keyring and cached.
     """
     ctx.obj = {"debug": debug}
+    if weak_sandbox:
+        # Read by each sandbox's launcher, a process of its own.
+        os.environ[sandbox.WEAK_VAR] = "1"
 
 
 @cli.command(
