@@ -42,7 +42,9 @@ def main() -> None:
 
 
 def _measure(args, tree: buildroot.BuilderTree, tarball: source.Tarball, path: Path) -> None:
-    work = Path(tempfile.mkdtemp(prefix="libpython-", dir=tree.root / "build"))
+    workspace = sandbox.workspace(tree.root)
+    bind = [sandbox.Bind(workspace, sandbox.BUILD_DIR, writable=True)]
+    work = Path(tempfile.mkdtemp(prefix="libpython-", dir=workspace))
     try:
         builds = {}
         seconds = {}
@@ -51,16 +53,16 @@ def _measure(args, tree: buildroot.BuilderTree, tarball: source.Tarball, path: P
             folder = work / name
             folder.mkdir()
             cpython._unpack(path, folder, tarball)
-            inside = "/" + str((folder / f"Python-{VERSION}").relative_to(tree.root))
-            log = folder / "build.log"
+            inside = f"{sandbox.BUILD_DIR}/{(folder / f'Python-{VERSION}').relative_to(workspace)}"
+            log = work.parent / f"{work.name}-{name}.log"  # outside what the build writes
             started = time.monotonic()
             for argv in (["./configure", *base, *extra], ["make", "-j2"]):
-                if sandbox.run(tree.root, argv, cwd=inside, log=log) != 0:
+                if sandbox.run(tree.root, argv, cwd=inside, log=log, binds=bind) != 0:
                     raise SystemExit(f"{name}: {' '.join(argv)} failed; see {log}")
             seconds[name] = time.monotonic() - started
             builds[name] = inside
         (work / "suite.py").write_text(SUITE)
-        suite = "/" + str((work / "suite.py").relative_to(tree.root))
+        suite = f"{sandbox.BUILD_DIR}/{work.name}/suite.py"
         results: dict[str, list[dict[str, float]]] = {"static": [], "shared": []}
         for round_number in range(args.runs):
             order = ["static", "shared"] if round_number % 2 == 0 else ["shared", "static"]
@@ -68,9 +70,10 @@ def _measure(args, tree: buildroot.BuilderTree, tarball: source.Tarball, path: P
                 out = work / f"{name}-{round_number}.json"
                 argv = ["/bin/sh", "-c", f"LD_LIBRARY_PATH=. ./python -c '{MODULES}' && "
                         f"LD_LIBRARY_PATH=. ./python {suite} 5 > {out.name}"]
-                if sandbox.run(tree.root, argv, cwd=builds[name], log=work / "run.log") != 0:
-                    raise SystemExit(f"{name}: the suite failed; see {work / 'run.log'}")
-                built_dir = tree.root / builds[name].lstrip("/")
+                run_log = work.parent / f"{work.name}-run.log"
+                if sandbox.run(tree.root, argv, cwd=builds[name], log=run_log, binds=bind) != 0:
+                    raise SystemExit(f"{name}: the suite failed; see {run_log}")
+                built_dir = workspace / builds[name].removeprefix(f"{sandbox.BUILD_DIR}/")
                 results[name].append(json.loads((built_dir / out.name).read_text()))
         names = sorted(results["static"][0])
         rows, ratios = [], []
