@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -18,11 +19,13 @@ from pydistroless.core import files
 from pydistroless.core.arch import host_arch
 from pydistroless.core.errors import UsageError
 from pydistroless.recipes.spec import check_source_date_epoch
+from pydistroless.transfer import places
 from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
 
 if TYPE_CHECKING:
     from pydistroless.debian.store import Store
     from pydistroless.recipes.app import Base
+    from pydistroless.transfer.places import Location
 
 EPILOG = """\b
 Examples:
@@ -36,21 +39,6 @@ Examples:
 Dependencies come from pylock.toml, uv.lock, poetry.lock, Pipfile.lock, requirements.txt
 or pyproject.toml (the first found), wheels for the base's Python and platform.
 """
-
-# [tool.pydistroless.app] keys and their types
-_CONFIG_KEYS = {
-    "requirements": str,
-    "extras": list,
-    "entrypoint": list,
-    "cmd": list,
-    "env": dict,
-    "workdir": str,
-    "expose": list,
-    "main": str,
-    "base": str,
-    "tags": list,
-    "packages": list,
-}
 
 
 def _command_line(value: str | None, option: str) -> tuple[str, ...] | None:
@@ -76,22 +64,24 @@ def _command_line(value: str | None, option: str) -> tuple[str, ...] | None:
 
 
 def _app_config(project: Path) -> dict[str, Any]:
+    """``[tool.pydistroless.app]``, its keys and kinds checked and its paths inside the
+    project (by python/project.py)."""
     from pydistroless.python.project import metadata
 
-    table = metadata(project).app or {}
-    for key, value in table.items():
-        wanted = _CONFIG_KEYS.get(key)
-        if wanted is None:
-            raise UsageError(
-                f"{project / 'pyproject.toml'}: [tool.pydistroless.app] has no key {key!r}; "
-                f"known: {', '.join(sorted(_CONFIG_KEYS))}"
-            )
-        if not isinstance(value, wanted):
-            raise UsageError(
-                f"{project / 'pyproject.toml'}: [tool.pydistroless.app] {key} must be a "
-                f"{wanted.__name__}"
-            )
-    return table
+    return metadata(project).app or {}
+
+
+def _config_base(project: Path, text: str) -> Location:
+    """``[tool.pydistroless.app] base``: a registry reference, or a tar or layout of the
+    project (relative to it); one elsewhere on this machine is refused before it is read."""
+    from pydistroless.python.project import within
+
+    where = places.parse_location(text)
+    if where.path is None:
+        return where
+    what = f"{project / 'pyproject.toml'}: [tool.pydistroless.app] base"
+    inside = within(project, str(where.path), what)
+    return dataclasses.replace(where, path=inside)
 
 
 @click.command("app", epilog=EPILOG)
@@ -151,6 +141,12 @@ def app_cmd(**kw: Any) -> None:
 
     project = kw["project_dir"]
     config = _app_config(project)
+    if kw["base"]:
+        base_text, base_where = kw["base"], places.parse_location(kw["base"])
+    elif "base" in config:
+        base_text, base_where = config["base"], _config_base(project, config["base"])
+    else:
+        base_text, base_where = None, None
     requirements = kw["requirements"] or (
         project / config["requirements"] if "requirements" in config else None
     )
@@ -191,8 +187,7 @@ def app_cmd(**kw: Any) -> None:
     from pydistroless.debian.store import Store
 
     context = Store.create(sources_from(**kw))
-    base_location = kw["base"] or config.get("base")
-    bases = _bases(base_location, kw, context)
+    bases = _bases(base_where, base_text, kw, context)
     built = build_app(
         spec,
         bases,
@@ -209,12 +204,15 @@ def app_cmd(**kw: Any) -> None:
         print_pushed(rows, kw["push_report"])
 
 
-def _bases(location: str | None, kw: dict[str, Any], context: Store) -> list[Base]:
-    """The base image of each architecture, with its SBOM when we built it."""
+def _bases(
+    where: Location | None, location: str | None, kw: dict[str, Any], context: Store
+) -> list[Base]:
+    """The base image of each architecture (at ``where``, which ``location`` names), with its
+    SBOM when we built it."""
     from pydistroless.recipes.app import Base
 
     archs = csv(kw["archs"]) or (host_arch(),)
-    if location is None:
+    if where is None or location is None:
         from pydistroless.recipes.base import host_python
         from pydistroless.recipes.builder import build_image
 
@@ -232,9 +230,7 @@ def _bases(location: str | None, kw: dict[str, Any], context: Store) -> list[Bas
         ]
     from pydistroless.core.arch import architecture
     from pydistroless.oci.model import platform_image
-    from pydistroless.transfer import places
 
-    where = places.parse_location(location)
     artifact = places.read(where, registry_settings(kw))
     if not kw["archs"]:
         return [Base(platform_image(artifact, None, where=location))]

@@ -26,6 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from pydistroless.core.errors import UsageError
+from pydistroless.python.project import within
 
 # The files looked for in a project, the most exact first.
 LOCK_FILES = ("pylock.toml", "uv.lock", "poetry.lock", "Pipfile.lock")
@@ -74,8 +75,9 @@ def find(project: Path, explicit: Path | None = None) -> Path | None:
             raise UsageError(f"--requirements {explicit}: no such file")
         return explicit
     for name in (*LOCK_FILES, *DECLARATIONS):
-        if (project / name).is_file():
-            return project / name
+        path = within(project, name, "the dependency file")
+        if path.is_file():
+            return path
     return None
 
 
@@ -107,6 +109,8 @@ def _toml(path: Path, text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: arrays or tables nested too deeply to read") from None
 
 
 def _applies(marker: str | None, markers: Mapping[str, str], where: str) -> bool:
@@ -212,6 +216,8 @@ def _pipfile(text: str, markers: Mapping[str, str], where: str) -> tuple[Pin, ..
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"{where}: arrays or objects nested too deeply to read") from None
     default = data.get("default") if isinstance(data, dict) else None
     if not isinstance(default, dict):
         raise UsageError(f'{where}: no "default" section; is it a Pipfile.lock?')

@@ -35,25 +35,101 @@ class Metadata:
 
 
 def metadata(project: Path) -> Metadata:
-    """``[project]``, ``[build-system]`` and ``[tool.pydistroless.app]`` of the project."""
-    path = project / "pyproject.toml"
+    """``[project]``, ``[build-system]`` and ``[tool.pydistroless.app]`` of the project, each
+    of the form it must have; the app table's paths are of the project."""
+    path = within(project, "pyproject.toml", "the project's file")
     if not path.is_file():
         return Metadata()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: cannot be read as TOML ({exc})") from None
-    table = data.get("project") or {}
-    scripts = table.get("scripts") or {}
-    app = ((data.get("tool") or {}).get("pydistroless") or {}).get("app")
-    if app is not None and not isinstance(app, dict):
-        raise UsageError(f"{path}: [tool.pydistroless.app] must be a table")
+    except RecursionError:
+        raise UsageError(
+            f"{path}: arrays or tables nested too deeply to read; flatten them"
+        ) from None
+    table = _table(data, "project", path)
+    scripts = _table(table, "scripts", path, "project.scripts")
+    if not all(isinstance(v, str) for v in scripts.values()):
+        raise UsageError(
+            f'{path}: [project.scripts] values must be strings such as "package.module:main"'
+        )
+    tool = _table(_table(data, "tool", path), "pydistroless", path, "tool.pydistroless")
+    app = tool.get("app")
+    if app is not None:
+        if not isinstance(app, dict):
+            raise UsageError(f"{path}: [tool.pydistroless.app] must be a table")
+        _check_app(app, path, project)
     return Metadata(
         name=table.get("name") if isinstance(table.get("name"), str) else None,
-        scripts=tuple(sorted((str(k), str(v)) for k, v in scripts.items())),
+        scripts=tuple(sorted(scripts.items())),
         is_package="build-system" in data,
         app=app,
     )
+
+
+def _table(data: dict[str, Any], key: str, path: Path, name: str = "") -> dict[str, Any]:
+    """``data[key]``: a table, or empty when it is missing."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UsageError(f"{path}: [{name or key}] must be a table")
+    return value
+
+
+# [tool.pydistroless.app]: each key, the kind of value it takes, and an example of one.
+_APP_KEYS = {
+    "requirements": ("path", '"requirements/prod.txt"'),
+    "extras": ("strings", '["postgres"]'),
+    "entrypoint": ("strings", '["gunicorn", "app:app"]'),
+    "cmd": ("strings", '["--workers", "2"]'),
+    "env": ("env", '{ PORT = "8000" }'),
+    "workdir": ("string", '"/app"'),
+    "expose": ("ports", '[8000, "9000/udp"]'),
+    "main": ("path", '"main.py"'),
+    "base": ("string", '"./python.tar"'),
+    "tags": ("strings", '["myapp:1.0"]'),
+    "packages": ("strings", '["libpq5"]'),
+}
+_KINDS = {
+    "string": "a string",
+    "path": "a path of the project, relative to it",
+    "strings": "an array of strings",
+    "env": "a table of names and strings (or numbers)",
+    "ports": "an array of ports (numbers or strings)",
+}
+
+
+def _check_app(table: dict[str, Any], path: Path, project: Path) -> None:
+    """Every key of ``[tool.pydistroless.app]`` known and of its kind; its paths inside the
+    project (refused before anything reads them)."""
+    for key, value in table.items():
+        if key not in _APP_KEYS:
+            raise UsageError(
+                f"{path}: [tool.pydistroless.app] has no key {key!r}; known: "
+                f"{', '.join(sorted(_APP_KEYS))}"
+            )
+        kind, example = _APP_KEYS[key]
+        if not _is_kind(value, kind):
+            raise UsageError(
+                f"{path}: [tool.pydistroless.app] {key} must be {_KINDS[kind]}, such as "
+                f"{key} = {example}"
+            )
+        if kind == "path":
+            within(project, value, f"{path}: [tool.pydistroless.app] {key}")
+
+
+def _is_kind(value: object, kind: str) -> bool:
+    if kind in ("string", "path"):
+        return isinstance(value, str)
+    if kind == "strings":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "ports":
+        return isinstance(value, list) and all(
+            isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in value
+        )
+    return isinstance(value, dict) and not any(isinstance(v, (dict, list)) for v in value.values())
 
 
 def ignore_rules(project: Path) -> DockerIgnore | GitIgnore:
@@ -113,6 +189,7 @@ def files(project: Path, *, into: str = APP_DIR) -> Tree:
                 if not link and rules.looks_into(path):
                     entered.append(d)  # a "!pattern" may take a file below it back
                 continue
+            _check_name(project, path)
             if link:
                 _add_link(tree, root, Path(folder) / d, f"{base}/{path}")
             else:
@@ -123,6 +200,7 @@ def files(project: Path, *, into: str = APP_DIR) -> Tree:
             path = f"{rel}{name}"
             if ours.excluded(path, is_dir=False) or rules.excluded(path, is_dir=False):
                 continue
+            _check_name(project, path)
             full = Path(folder) / name
             target = f"{base}/{path}"
             if full.is_symlink():
@@ -141,8 +219,20 @@ def files(project: Path, *, into: str = APP_DIR) -> Tree:
     return tree
 
 
+def _check_name(where: Path, name: str, what: str = "the name") -> None:
+    """An image holds UTF-8 names only (its layers' tar headers, its tools' listings)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{where}: {what} {os.fsencode(name)!r} is not UTF-8; rename it, or leave it out "
+            "with .dockerignore"
+        ) from None
+
+
 def _add_link(tree: Tree, root: Path, link: Path, image_path: str) -> None:
     target = os.readlink(link)
+    _check_name(link, target, "the symlink's target")
     resolved = (link.parent / target).resolve()
     if not resolved.is_relative_to(root) or os.path.isabs(target):
         raise UsageError(

@@ -83,7 +83,7 @@ def discover(directory: Path) -> Path | None:
     if pyproject.is_file():
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
             return None
         if isinstance(data.get("tool"), dict) and "pydistroless" in data["tool"]:
             return pyproject
@@ -101,8 +101,11 @@ def load(path: Path, base: ImageSpec | None = None) -> Config:
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or tables nested too deeply to read") from None
     if path.name == "pyproject.toml":
-        data = data.get("tool", {}).get("pydistroless")
+        tool = data.get("tool")
+        data = tool.get("pydistroless") if isinstance(tool, dict) else None
         if not isinstance(data, dict):
             raise ConfigError(f"{path} has no [tool.pydistroless] table")
     return parse(data, path=path, base=base or ImageSpec())
