@@ -24,7 +24,6 @@ import re
 import shutil
 import stat
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -218,7 +217,10 @@ def _compile(
     started = time.monotonic()
     # In the builder's build folder, so that a killed build's leftovers are found and removed.
     workspace = sandbox.workspace(builder.root)
-    work = Path(tempfile.mkdtemp(prefix="cpython-", dir=workspace))
+    # A fixed folder (one build at a time holds the tree's lock): the build's path ends up in
+    # sysconfig's data and in debug paths, and must not differ from one build to the next.
+    work = workspace / "cpython"
+    work.mkdir()
     seconds = 0.0
 
     def fill(staging: Path) -> None:
