@@ -1,0 +1,86 @@
+"""A hostile base image: its interpreter runs code the moment it starts, and an app build
+starts it (to compile the project's bytecode). That code runs in the sandbox: it writes
+nothing on the host, and reaches no server of the host's."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+from pydistroless.core.arch import host_arch
+from pydistroless.fs.tree import Tree
+from pydistroless.oci.archive import read_tar, write_tar
+from pydistroless.oci.layer import layer_from_tree
+from pydistroless.oci.model import platform_image
+from pydistroless.oci.mutate import append
+from tests.fixtures.tools import describe, need_network, pydistroless
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+# Run by the interpreter before anything else: `encodings` is imported at every start.
+PAYLOAD = """\
+import _io, _socket
+try:
+    with _io.open({marker!r}, "w") as note:
+        note.write("the base image's code ran on the host")
+except OSError:
+    pass
+try:
+    _socket.create_connection(("127.0.0.1", {port}), 2).sendall(b"pwned")
+except OSError:
+    pass
+raise SystemExit("a hostile encodings package")
+"""
+
+
+def test_a_hostile_base_writes_nothing_on_the_host(tmp_path: Path) -> None:
+    need_network()
+    base_tar = tmp_path / "base.tar"
+    result = pydistroless("build", "-o", base_tar)
+    assert result.returncode == 0, describe(result)
+    base = platform_image(read_tar(base_tar), None, where=str(base_tar))
+    version = base.labels["dev.pydistroless.python.version"]
+    python = ".".join(version.split(".")[:2])
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    reached: list[object] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                reached.append(server.accept())
+            except OSError:
+                continue
+
+    marker = tmp_path / "written-by-the-base"
+    hostile = Tree()
+    stdlib = f"usr/lib/python{python}/encodings"
+    hostile.add_file(f"{stdlib}/.wh.__init__.pyc", b"", 0o644)  # the compiled one removed
+    payload = PAYLOAD.format(marker=str(marker), port=server.getsockname()[1])
+    hostile.add_file(f"{stdlib}/__init__.py", payload.encode(), 0o644)
+    image = append(base, [layer_from_tree(hostile, mtime=0, comment="hostile")], created=0)
+    hostile_tar = tmp_path / "hostile.tar"
+    write_tar(hostile_tar, image, tags=["hostile/python:1"])
+
+    waiter = threading.Thread(target=accept)
+    waiter.start()
+    try:
+        result = pydistroless(
+            "app", EXAMPLES / "hello-world", "--base", hostile_tar, "-o", tmp_path / "app.tar"
+        )
+    finally:
+        time.sleep(0.5)
+        stop.set()
+        waiter.join()
+        server.close()
+    assert not marker.exists(), "the base image's code wrote a file on the host"
+    assert reached == [], "the base image's code reached a server on the host"
+    # The build itself goes on: with no interpreter that starts, the app has no .pyc.
+    assert result.returncode == 0, describe(result)
+    assert f"no .pyc for the {host_arch()} image" in result.stderr, describe(result)
