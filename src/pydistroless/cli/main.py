@@ -18,6 +18,7 @@ from pydistroless.cli.outdated import outdated_cmd
 from pydistroless.cli.outputs import output_options, outputs_from, print_pushed
 from pydistroless.core import files, sandbox
 from pydistroless.core.errors import OutputError, PydistrolessError, UsageError
+from pydistroless.core.report import hide_logins
 from pydistroless.fs.slicing import SLICE_NAMES
 from pydistroless.recipes.spec import (
     DEFAULT_SUITE,
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     except PydistrolessError as exc:
         if debug:
             raise
-        click.echo(f"pydistroless: error: {exc}", err=True)
+        click.echo(f"pydistroless: error: {hide_logins(str(exc))}", err=True)
         return exc.exit_code
     except click.exceptions.Abort as exc:
         # click turns Ctrl-C into Abort; say what happened.

@@ -153,6 +153,21 @@ class Fetcher:
         :class:`Interrupted` and leaves nothing in the cache."""
         self._sockets.cancel()
 
+    def with_credentials(self, credentials: Credentials) -> Fetcher:
+        """A fetcher of this one's cache and limits, cancelled with it, that sends
+        ``credentials`` (and no others) to the URLs they are for: package indexes' logins
+        never meet the mirrors'."""
+        other = Fetcher(
+            self.cache,
+            offline=self.offline,
+            progress=self.progress,
+            credentials=credentials,
+            limits=self.limits,
+        )
+        other._sockets = self._sockets
+        other._http.pool_classes_by_scheme = pool_classes(self._sockets)
+        return other
+
     # ---- unverified: only for signed documents --------------------------------------------
 
     def get(self, urls: Sequence[str]) -> bytes:
@@ -390,8 +405,8 @@ class Fetcher:
             hint = (
                 "the login was refused"
                 if self._credentials.basic_auth(url)
-                else "the mirror wants a login: give it as http://USER:PASS@HOST/... or in "
-                "/etc/apt/auth.conf"
+                else "the server wants a login: give it as http://USER:PASS@HOST/..., or in "
+                "/etc/apt/auth.conf for a mirror, ~/.netrc for a package index"
             )
             raise NetworkError(f"{redact(url)}: HTTP {status} ({hint})")
         raise NetworkError(f"{redact(url)}: HTTP {status}")

@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -85,6 +85,31 @@ class Credentials:
         """``USER:PASS`` for ``url``, or None when no login applies to it."""
         login = next((x for x in self.logins if x.matches(url)), None)
         return None if login is None else f"{login.user}:{login.password}"
+
+
+def split_login(url: str) -> tuple[str, Login | None]:
+    """``url`` without its ``USER:PASS@``, and that login for every URL of its scheme, host
+    and port (an index serves its files from other paths of its host than its own); None
+    when it has none. The parts are percent-decoded, as pip and uv read them."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    try:
+        port = parts.port
+    except ValueError:
+        return clean, None  # no host a request can go to: the login goes nowhere
+    user, _, password = userinfo.partition(":")
+    login = Login(
+        schemes=(parts.scheme,),
+        host=(parts.hostname or "").lower(),
+        port=port,
+        path="/",
+        user=unquote(user),
+        password=unquote(password),
+    )
+    return clean, login
 
 
 class Sockets:

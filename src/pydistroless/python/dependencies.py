@@ -9,15 +9,22 @@ Every input comes down to one of two things:
   ranges, ``pyproject.toml``'s ``[project]`` dependencies), handed to uv.
 
 Markers are evaluated for the target Python, never for the host.
+
+Where packages come from travels with them: the index lines of a ``requirements.txt``
+(``--index-url``, ``--extra-index-url``, ``--find-links``, ``--no-index``), the sources of a
+``Pipfile.lock`` or a ``poetry.lock``, for uv to look pins up on. A login in any of their URLs,
+or in a lock's file URL, is split off here (:class:`Dependencies` ``logins``): every URL kept
+is without one, so none reaches the image's SBOM or lock, or a message.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +33,17 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from pydistroless.core.errors import UsageError
+from pydistroless.core.net import Login, split_login
 from pydistroless.python.project import within
 
 # The files looked for in a project, the most exact first.
 LOCK_FILES = ("pylock.toml", "uv.lock", "poetry.lock", "Pipfile.lock")
 DECLARATIONS = ("requirements.txt", "pyproject.toml")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# pip's options of a requirements file that say where packages come from
+_INDEX_LINE = re.compile(
+    r"^(-i|--index-url|--extra-index-url|-f|--find-links)(?:\s*=\s*|\s+)(\S+)$|^--no-index$"
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,10 @@ class Dependencies:
     pins: tuple[Pin, ...] | None = None  # exact: install these and nothing else
     resolve: Path | None = None  # else: a file uv resolves (requirements.txt, pyproject.toml)
     extras: tuple[str, ...] = ()
+    # Where the pins are looked up, as requirements-file lines for uv (logins and all).
+    indexes: tuple[str, ...] = field(default=(), repr=False)
+    # The logins the file's URLs carry, each for its URL's scheme, host and port.
+    logins: tuple[Login, ...] = field(default=(), repr=False)
 
 
 def find(project: Path, explicit: Path | None = None) -> Path | None:
@@ -90,12 +106,21 @@ def read(path: Path, markers: Mapping[str, str], *, extras: Sequence[str] = ()) 
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
     if name == "pylock.toml" or re.fullmatch(r"pylock\.[^.]+\.toml", name):
-        pins = pylock_pins(_toml(path, text), markers, where=str(path), base=path.parent)
-        return Dependencies(path, pins=pins)
+        data = _toml(path, text)
+        pins = pylock_pins(data, markers, where=str(path), base=path.parent)
+        return Dependencies(path, pins=pins, logins=pylock_logins(data))
     if name == "poetry.lock":
-        return Dependencies(path, pins=_poetry(_toml(path, text), markers, str(path)))
+        data = _toml(path, text)
+        lines = _poetry_indexes(data)
+        return Dependencies(
+            path,
+            pins=_poetry(data, markers, str(path)),
+            indexes=lines,
+            logins=index_logins(lines),
+        )
     if name == "Pipfile.lock":
-        return Dependencies(path, pins=_pipfile(text, markers, str(path)))
+        pins, lines = _pipfile(text, markers, str(path))
+        return Dependencies(path, pins=pins, indexes=lines, logins=index_logins(lines))
     if name == "uv.lock":
         # uv reads its own lock: `uv export` turns it into a pylock.toml (see wheels.py).
         return Dependencies(path, resolve=path, extras=tuple(extras))
@@ -177,13 +202,43 @@ def _pylock_file(entry: Any, base: Path | None, where: str) -> WheelFile | None:
     if not isinstance(entry, dict):
         raise UsageError(f"{where}: a file entry is not a table")
     url = entry.get("url")
-    if not url and entry.get("path") and base is not None:
+    if url:
+        url = split_login(str(url))[0]  # its login: pylock_logins
+    elif entry.get("path") and base is not None:
         url = (base / str(entry["path"])).resolve().as_uri()
     sha = _hash(f"sha256:{(entry.get('hashes') or {}).get('sha256', '')}", where)
     filename = entry.get("name") or str(url).rsplit("/", 1)[-1]
     if not url or not sha:
         return None
     return WheelFile(filename, str(url), sha, entry.get("size"))
+
+
+def pylock_logins(data: Mapping[str, Any]) -> tuple[Login, ...]:
+    """The logins in a PEP 751 lock's URLs: its packages' indexes and files."""
+    urls: list[object] = []
+    for package in data.get("packages") or []:
+        if isinstance(package, dict):
+            urls.append(package.get("index"))
+            files = [*(package.get("wheels") or []), package.get("sdist"), package.get("archive")]
+            urls += [f.get("url") for f in files if isinstance(f, dict)]
+    return _logins(u for u in urls if isinstance(u, str))
+
+
+def index_logins(lines: Iterable[str]) -> tuple[Login, ...]:
+    """The logins in the URLs of requirements-file index lines, ``${VAR}`` expanded as pip
+    and uv expand them."""
+    return _logins(line.split()[-1] for line in lines if line != "--no-index")
+
+
+def _logins(urls: Iterable[str]) -> tuple[Login, ...]:
+    found = (split_login(_expand(url))[1] for url in urls)
+    return tuple(login for login in found if login is not None)
+
+
+def _expand(text: str) -> str:
+    """``${NAME}`` replaced by the environment's ``NAME`` (pip's rule: upper case, digits and
+    ``_``), left as it is when unset."""
+    return re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: os.environ.get(m.group(1), m.group(0)), text)
 
 
 # ---- poetry and pipenv -------------------------------------------------------------------------
@@ -211,7 +266,21 @@ def _poetry(data: Mapping[str, Any], markers: Mapping[str, str], where: str) -> 
     return tuple(pins)
 
 
-def _pipfile(text: str, markers: Mapping[str, str], where: str) -> tuple[Pin, ...]:
+def _poetry_indexes(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The package indexes (``legacy`` sources) a poetry.lock names besides PyPI."""
+    urls: dict[str, None] = {}
+    for package in data.get("package") or []:
+        source = package.get("source") if isinstance(package, dict) else None
+        legacy = isinstance(source, dict) and source.get("type") == "legacy"
+        if legacy and isinstance(source.get("url"), str):
+            urls[source["url"]] = None
+    return tuple(f"--extra-index-url {url}" for url in urls)
+
+
+def _pipfile(
+    text: str, markers: Mapping[str, str], where: str
+) -> tuple[tuple[Pin, ...], tuple[str, ...]]:
+    """The pins of a Pipfile.lock, and its sources as index lines."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -233,7 +302,25 @@ def _pipfile(text: str, markers: Mapping[str, str], where: str) -> tuple[Pin, ..
             continue
         hashes = {h for value in entry.get("hashes") or [] if (h := _hash(value, where))}
         pins.append(Pin(canonicalize_name(name), version[2:], frozenset(hashes)))
-    return tuple(pins)
+    meta = data.get("_meta")
+    sources = meta.get("sources") if isinstance(meta, dict) else None
+    urls = [
+        _expand_pipenv(s["url"])
+        for s in (sources if isinstance(sources, list) else [])
+        if isinstance(s, dict) and isinstance(s.get("url"), str)
+    ]
+    lines = [f"--index-url {url}" for url in urls[:1]]
+    lines += [f"--extra-index-url {url}" for url in urls[1:]]
+    return tuple(pins), tuple(lines)
+
+
+def _expand_pipenv(url: str) -> str:
+    """pipenv expands ``${NAME}`` and ``$NAME`` in a source's URL."""
+    return re.sub(
+        r"\$\{(\w+)\}|\$(\w+)",
+        lambda m: os.environ.get(m.group(1) or m.group(2), m.group(0)),
+        url,
+    )
 
 
 # ---- requirements.txt --------------------------------------------------------------------------
@@ -243,12 +330,16 @@ def _requirements(path: Path, text: str, markers: Mapping[str, str]) -> Dependen
     """Exact pins when every requirement is ``==`` with ``--hash`` (pip's hash-checking mode,
     which forces a complete set); anything else is resolved by uv, with the file as it is."""
     pins: list[Pin] = []
+    indexes: list[str] = []
     exact = True
     for number, line in _logical_lines(text):
         hashes = re.findall(r"--hash[= ](\S+)", line)
         requirement = re.sub(r"\s--hash[= ]\S+", "", f" {line}").strip()
         if requirement.startswith("-"):
             exact = False  # -r, -c, --index-url, -e: uv reads them
+            found = _INDEX_LINE.match(requirement)
+            if found:
+                indexes.append(" ".join(g for g in found.groups() if g) or "--no-index")
             continue
         try:
             parsed = Requirement(requirement)
@@ -269,7 +360,7 @@ def _requirements(path: Path, text: str, markers: Mapping[str, str]) -> Dependen
         pins.append(Pin(canonicalize_name(parsed.name), specs[0].version, sha))
     if exact and pins:
         return Dependencies(path, pins=tuple(pins))
-    return Dependencies(path, resolve=path)
+    return Dependencies(path, resolve=path, indexes=tuple(indexes), logins=index_logins(indexes))
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:

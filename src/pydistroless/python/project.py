@@ -4,12 +4,13 @@ Files are copied as ``docker build`` would send them: ``.dockerignore`` is honou
 reads it, else the project's ``.gitignore`` files as git reads them (:mod:`.ignore`);
 version-control folders, bytecode caches and virtual environments never go in. They are
 owned by root and read-only for everyone else, so the runtime user can read the code but not
-change it.
+change it. No index login goes in with them (:func:`without_index_logins`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,20 @@ from pydistroless.python.ignore import DockerIgnore, GitIgnore
 APP_DIR = "/app"
 _ALWAYS_LEFT_OUT = "\n".join((".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".venv/", "venv/"))
 _MAX_PROJECT_BYTES = 2 << 30
+# A pip option line that names an index or a page of links, up to its URL's login.
+_INDEX_OPTION = re.compile(
+    rb"^([ \t]*(?:-i|--index-url|--extra-index-url|-f|--find-links)(?:[ \t]*=[ \t]*|[ \t]+)"
+    rb"[A-Za-z][A-Za-z0-9+.-]*://)[^/\s?#]*@",
+    re.MULTILINE,
+)
+# Files that name indexes or lock files by URL; every http(s) URL's login goes from them.
+_DEPENDENCY_FILE = re.compile(
+    r"(?:^|/)(?:(?:requirements|constraints)[^/]*|[^/]*-requirements|requirements/[^/]+)"
+    r"\.(?:txt|in)$"
+    r"|(?:^|/)(?:pylock(?:\.[^/]+)?\.toml|Pipfile|Pipfile\.lock|poetry\.lock|uv\.lock|uv\.toml"
+    r"|pyproject\.toml|pip\.conf|pip\.ini)$"
+)
+_HTTP_LOGIN = re.compile(rb"((?:git\+)?https?://)[^/\s?#\"'<>]*@", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -208,7 +223,7 @@ def files(project: Path, *, into: str = APP_DIR) -> Tree:
                 continue
             if not full.is_file():
                 continue  # sockets, FIFOs: nothing an image can hold
-            data = full.read_bytes()
+            data = without_index_logins(path, full.read_bytes())
             total += len(data)
             if total > _MAX_PROJECT_BYTES:
                 raise UsageError(
@@ -217,6 +232,20 @@ def files(project: Path, *, into: str = APP_DIR) -> Tree:
                 )
             tree.add_file(target, data, 0o755 if os.access(full, os.X_OK) else 0o644)
     return tree
+
+
+def without_index_logins(path: str, data: bytes) -> bytes:
+    """A project file as the image gets it: no index login in any pip option line
+    (``--index-url https://USER:TOKEN@host/simple``, ``--extra-index-url``, ``-i``,
+    ``--find-links``, ``-f``), and in a dependency file or pip's or uv's settings (by its
+    name) no login in any http(s) URL. Binary files (a NUL in their first 8 KiB, git's test)
+    and files with no URL in them are left as they are, unread."""
+    if b"://" not in data or b"\0" in data[:8192]:
+        return data
+    data = _INDEX_OPTION.sub(rb"\1", data)
+    if _DEPENDENCY_FILE.search(path):
+        data = _HTTP_LOGIN.sub(rb"\1", data)
+    return data
 
 
 def _check_name(where: Path, name: str, what: str = "the name") -> None:

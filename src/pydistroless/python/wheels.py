@@ -22,7 +22,8 @@ from pathlib import Path
 from pydistroless.core.cache import Cache, cache_key, sha256_hex
 from pydistroless.core.errors import IntegrityError, ResolveError, UsageError
 from pydistroless.core.fetch import Download, Fetcher
-from pydistroless.core.report import log
+from pydistroless.core.net import split_login
+from pydistroless.core.report import hide_logins, log
 from pydistroless.python.dependencies import Dependencies, Pin, WheelFile, pylock_pins
 from pydistroless.python.runtime import Target
 
@@ -97,14 +98,20 @@ def pins_for(deps: Dependencies, target: Target, cache: Cache | None = None) -> 
 
 
 def choose(
-    pins: Sequence[Pin], target: Target, *, source: str, cache: Cache | None = None
+    pins: Sequence[Pin],
+    target: Target,
+    *,
+    source: str,
+    cache: Cache | None = None,
+    indexes: Sequence[str] = (),
 ) -> list[Chosen]:
     """The best wheel of each pin for ``target``. Pins whose lock lists no files (poetry,
-    pipenv, hashed requirements) are located on the index by uv, without resolving; the
-    answer is kept in ``cache``, as the files of an exact version with known hashes do not
-    change."""
-    unlisted = [p for p in pins if not p.wheels]
-    located = {p.name: p for p in _locate(unlisted, target, cache)} if unlisted else {}
+    pipenv, hashed requirements) are located by uv, without resolving, on the ``indexes``
+    the dependency file names (requirements-file lines; none: uv's own); the answer is kept
+    in ``cache``, as the files of an exact version with known hashes do not change. A pin
+    the lock gives a source distribution and no wheel has none to find."""
+    unlisted = [p for p in pins if not p.wheels and p.sdist is None]
+    located = {p.name: p for p in _locate(unlisted, target, cache, indexes)} if unlisted else {}
     chosen, missing = [], []
     for pin in pins:
         offered = pin.wheels or located.get(pin.name, pin).wheels
@@ -206,19 +213,24 @@ def _build_wheel(
     return WheelFile(name, chosen.wheel.url, digest, len(data)), cache.blob_path(digest)
 
 
-def _locate(pins: Sequence[Pin], target: Target, cache: Cache | None) -> tuple[Pin, ...]:
+def _locate(
+    pins: Sequence[Pin], target: Target, cache: Cache | None, indexes: Sequence[str]
+) -> tuple[Pin, ...]:
     """The index's wheels of exact versions for ``target``: uv with ``--no-deps``, so
     nothing is resolved, only looked up."""
-    key = cache_key(
-        {
-            "pins": [[p.line(), sorted(p.hashes)] for p in pins],
-            "platform": target.uv_platform,
-            "python": target.version,
-        },
-        tool=False,
-    )
+    asked: dict[str, object] = {
+        "pins": [[p.line(), sorted(p.hashes)] for p in pins],
+        "platform": target.uv_platform,
+        "python": target.version,
+    }
+    if indexes:  # where they are looked up, without the logins
+        asked["indexes"] = [" ".join(split_login(w)[0] for w in i.split()) for i in indexes]
+    key = cache_key(asked, tool=False)
     known = cache.get_checked_record(_pylock_record, "wheel-locations", key) if cache else None
-    text = known if known is not None else _lookup(pins, target)
+    if known is not None:
+        text = known
+    else:  # (two arguments without indexes: tests stand in for _lookup with that shape)
+        text = _lookup(pins, target, indexes) if indexes else _lookup(pins, target)
     if cache is not None and known is None:
         cache.put_checked_record({"pylock": text}, "wheel-locations", key)
     return pylock_pins(_toml(text, "uv"), target.markers, where="the index")
@@ -230,10 +242,12 @@ def _pylock_record(body: object) -> str:
     return body["pylock"]
 
 
-def _lookup(pins: Sequence[Pin], target: Target) -> str:
+def _lookup(pins: Sequence[Pin], target: Target, indexes: Sequence[str] = ()) -> str:
+    # A folder of our own (mode 0700): the index lines may carry a login.
     with tempfile.TemporaryDirectory(prefix="pydistroless-pins-") as tmp:
         listing = Path(tmp) / "requirements.txt"
-        listing.write_text("".join(f"{p.line()}\n" for p in pins), encoding="utf-8")
+        lines = [*indexes, *(p.line() for p in pins)]
+        listing.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         lock = _uv_text(
             [
                 "pip",
@@ -272,6 +286,7 @@ def _uv_text(args: Sequence[str], what: str) -> str:
         raise UsageError(f"{what}: cannot run uv ({exc.strerror}); pip install uv") from None
     if done.returncode != 0:
         said = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
+        said = hide_logins(said)
         raise ResolveError(f"{what} failed: {said[:600] or f'exit {done.returncode}'}")
     return done.stdout
 

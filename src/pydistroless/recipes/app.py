@@ -30,7 +30,8 @@ from pydistroless.core.arch import architecture, for_platform
 from pydistroless.core.cache import Cache, cache_key
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import ImageCheckError, PackageFormatError, UsageError
-from pydistroless.core.report import log
+from pydistroless.core.fetch import Fetcher
+from pydistroless.core.report import hide_logins, log
 from pydistroless.debian.store import Store
 from pydistroless.fs import elf, ldcache
 from pydistroless.fs.tree import Kind, Tree
@@ -39,7 +40,7 @@ from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import Artifact, Image, Layer
 from pydistroless.oci.mutate import append, new_index, with_config
 from pydistroless.oci.unpack import tree_of
-from pydistroless.python import bytecode, dependencies, install, project, wheels
+from pydistroless.python import bytecode, dependencies, index_logins, install, project, wheels
 from pydistroless.python.runtime import Target, from_image
 from pydistroless.python.sdist import SdistCompiler
 from pydistroless.recipes import app_libraries, sbom
@@ -199,14 +200,19 @@ def _build_one(
     packages: list[sbom.PythonPackage] = []
     if source is not None or spec.packages:
         chosen: list[wheels.Chosen] = []
+        fetcher = ctx.fetcher
         if source is not None:
             deps = dependencies.read(source, target.markers, extras=spec.extras)
             pins = wheels.pins_for(deps, target, ctx.cache)
             if meta.name:  # the project itself is installed from its own files
                 pins = tuple(p for p in pins if p.name != _canonical(meta.name))
-            chosen = wheels.choose(pins, target, source=str(source), cache=ctx.cache)
+            chosen = wheels.choose(
+                pins, target, source=str(source), cache=ctx.cache, indexes=deps.indexes
+            )
+            # The indexes' logins, for their hosts only; the mirrors' stay with the mirrors.
+            fetcher = ctx.fetcher.with_credentials(index_logins.credentials(deps, spec.project))
         found = _dependency_layers(
-            chosen, target, given, files, mtime, spec.packages, ctx, compile_sdist
+            chosen, target, given, files, mtime, spec.packages, ctx, compile_sdist, fetcher
         )
         dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
@@ -249,9 +255,11 @@ def _dependency_layers(
     by_hand: Sequence[str],
     ctx: Store,
     compile_sdist: SdistCompiler | None,
+    fetcher: Fetcher,
 ) -> _Dependencies:
     """The layers of the distributions, the scripts they install and the Debian packages
-    added for them, from the cache when the same wheels went into the same base before."""
+    added for them, from the cache when the same wheels went into the same base before.
+    ``fetcher`` downloads the wheels, with the logins of their indexes."""
     key = cache_key(
         {
             "wheels": sorted(c.wheel.sha256 for c in chosen),
@@ -280,7 +288,7 @@ def _dependency_layers(
         if compile_sdist is None
         else lambda sdist, into: compile_sdist(sdist, into, target)  # type: ignore[misc]
     )
-    downloaded = wheels.download(chosen, ctx.fetcher, target, compile_for)
+    downloaded = wheels.download(chosen, fetcher, target, compile_for)
     installed = install.install_all(
         [
             (c.path, c.wheel.filename, c.pin.name, c.pin.version)
@@ -416,7 +424,7 @@ def _project_tree(spec: AppSpec, meta: project.Metadata, target: Target) -> Tree
         )
         built = sorted(Path(out).glob("*.whl"))
         if done.returncode != 0 or not built:
-            said = " ".join(done.stderr.split())[-400:]
+            said = hide_logins(" ".join(done.stderr.split()))[-400:]
             raise PackageFormatError(
                 f"building the wheel of {spec.project} failed: {said or 'no wheel'}; check its "
                 "[build-system] (`uv build --wheel` reproduces it)"
