@@ -16,7 +16,6 @@ Blobs are never extracted: each is read from its place in the tar when a sink as
 
 from __future__ import annotations
 
-import json
 import os
 import tarfile
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from pydistroless.core.errors import ImageFormatError, PlatformNotFoundError, Us
 from pydistroless.oci.blobs import copy_blob
 from pydistroless.oci.layer import tar_end, tar_header, tar_padding
 from pydistroless.oci.layout import OCI_LAYOUT, index_json, select
+from pydistroless.oci.limits import load_json
 from pydistroless.oci.model import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
@@ -208,8 +208,8 @@ def _docker_save(
     """The image of a ``docker save`` archive without an index: a schema 2 manifest over its
     config and layer files, which is what docker itself would push."""
     try:
-        entries = json.loads(data)
-    except ValueError:
+        entries = load_json(data)
+    except ValueError:  # not JSON, or past the bounds of oci/limits.py
         entries = None
     if (
         not isinstance(entries, list)

@@ -22,6 +22,7 @@ from pathlib import Path
 from pydistroless.core import files as files_
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import ImageFormatError, OutputError, UsageError
+from pydistroless.oci import documents
 from pydistroless.oci.blobs import SelfChecking, copy_blob
 from pydistroless.oci.model import (
     ANNOTATION_CONTAINERD_NAME,
@@ -33,7 +34,6 @@ from pydistroless.oci.model import (
     Blob,
     Descriptor,
     FileBlob,
-    Image,
     Index,
     canonical_json,
     parse_document,
@@ -48,8 +48,6 @@ OCI_LAYOUT = canonical_json({"imageLayoutVersion": "1.0.0"})
 _LAYOUT_OPTION = "--oci-layout"
 # blobs written at once
 _JOBS = 4
-# how deep indexes may nest: real ones nest once (a tag naming a multi-platform index)
-_MAX_NESTING = 8
 
 BlobOf = Callable[[Descriptor], Blob]
 
@@ -71,37 +69,26 @@ def index_json(artifact: Artifact, tags: Sequence[str]) -> bytes:
     return canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
 
 
-def read_artifact(
-    descriptor: Descriptor, blob_of: BlobOf, *, where: str, depth: int = 0
-) -> Artifact:
-    """The image or index ``descriptor`` names, with its children (blobs stay unread)."""
-    if depth > _MAX_NESTING:
-        raise ImageFormatError(f"{where}: indexes nest more than {_MAX_NESTING} deep")
-    data = read_small(blob_of(descriptor))
-    if len(data) != descriptor.size or descriptor.digest != Digest.of(data):
+def read_artifact(descriptor: Descriptor, blob_of: BlobOf, *, where: str) -> Artifact:
+    """The image or index ``descriptor`` names, with its children (blobs stay unread; each
+    child document read once, see :mod:`pydistroless.oci.documents`)."""
+    if descriptor.media_type not in (*INDEX_TYPES, *MANIFEST_TYPES):
         raise ImageFormatError(
-            f"{where}: the document {descriptor.digest} is not what its descriptor says; the "
-            "image is damaged or tampered with"
+            f"{where}: {descriptor.digest} is a {descriptor.media_type}, neither an image nor "
+            "an index"
         )
-    if descriptor.media_type in INDEX_TYPES:
-        index = Index(raw=data, children=(), media_type=descriptor.media_type)
-        children = []
-        others = []
-        for entry in index.manifests():
-            if entry.media_type in (*INDEX_TYPES, *MANIFEST_TYPES):
-                children.append(read_artifact(entry, blob_of, where=where, depth=depth + 1))
-            else:
-                others.append((entry, blob_of(entry)))
-        return Index(
-            raw=data,
-            children=tuple(children),
-            media_type=descriptor.media_type,
-            others=tuple(others),
-        )
-    if descriptor.media_type in MANIFEST_TYPES:
-        return Image.read(data, descriptor.media_type, blob_of, where=where)
-    raise ImageFormatError(
-        f"{where}: {descriptor.digest} is a {descriptor.media_type}, neither an image nor an index"
+
+    def document_of(entry: Descriptor) -> bytes:
+        data = read_small(blob_of(entry))
+        if len(data) != entry.size or entry.digest != Digest.of(data):
+            raise ImageFormatError(
+                f"{where}: the document {entry.digest} is not what its descriptor says; the "
+                "image is damaged or tampered with"
+            )
+        return data
+
+    return documents.read_artifact(
+        descriptor, document_of(descriptor), document_of, blob_of, where=where
     )
 
 

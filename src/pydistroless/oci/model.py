@@ -28,6 +28,7 @@ from pydistroless.core import arch
 from pydistroless.core.arch import Platform
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import ImageFormatError, PlatformNotFoundError, UsageError
+from pydistroless.oci.limits import MAX_DOCUMENT, DocumentError, load_json
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -51,10 +52,6 @@ ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CREATED = "org.opencontainers.image.created"
 ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
 
-# A manifest, an index or a config is a small JSON document; more than this is no image of
-# ours or anyone's, and is refused before it is parsed.
-MAX_DOCUMENT = 4 << 20
-
 Pairs = tuple[tuple[str, str], ...]
 
 
@@ -73,12 +70,15 @@ def pairs(value: Pairs | Mapping[str, str], what: str) -> Pairs:
 
 
 def parse_document(data: bytes, what: str) -> dict[str, Any]:
-    """A JSON object read from a source, refused in one line if it is not one."""
+    """A JSON object read from a source, refused in one line if it is not one (or is larger
+    or nests deeper than any image document, see :mod:`pydistroless.oci.limits`)."""
     if len(data) > MAX_DOCUMENT:
         raise ImageFormatError(f"{what} is {len(data)} bytes, more than any image document")
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
+        value = load_json(data)
+    except DocumentError as exc:
+        raise ImageFormatError(f"{what} is refused: {exc}; the image is damaged") from None
+    except ValueError as exc:  # UnicodeDecodeError included
         raise ImageFormatError(f"{what} is not JSON ({exc}); the image is damaged") from None
     if not isinstance(value, dict):
         raise ImageFormatError(f"{what} is not a JSON object; the image is damaged")
@@ -438,12 +438,21 @@ class Index:
         return [Descriptor.from_json(x, f"entry {i + 1} of the index") for i, x in enumerate(raw)]
 
     def images(self) -> Iterator[Image]:
-        """Every image below this index, nested indexes flattened, in order."""
-        for child in self.children:
-            if isinstance(child, Index):
-                yield from child.images()
-            else:
-                yield child
+        """Every image below this index, nested indexes flattened, in order, each once (an
+        index may list one child many times)."""
+        seen: set[Digest] = set()
+
+        def visit(index: Index) -> Iterator[Image]:
+            for child in index.children:
+                if child.digest in seen:
+                    continue
+                seen.add(child.digest)
+                if isinstance(child, Index):
+                    yield from visit(child)
+                else:
+                    yield child
+
+        yield from visit(self)
 
     def platforms(self) -> list[Platform]:
         return [p for p in (i.platform for i in self.images()) if p is not None]
@@ -491,10 +500,14 @@ def platform_image(artifact: Artifact, platform: Platform | None, *, where: str)
 def walk(artifact: Artifact) -> Iterator[tuple[Descriptor, Blob]]:
     """Every blob ``artifact`` needs, children before the documents that list them (the
     order a registry needs: a manifest after its blobs, an index after its manifests), each
-    blob once."""
+    blob once, and each image or index visited once however often it is listed."""
     seen: set[Digest] = set()
+    visited: set[Digest] = set()
 
     def visit(item: Artifact) -> Iterator[tuple[Descriptor, Blob]]:
+        if item.digest in visited:
+            return
+        visited.add(item.digest)
         if isinstance(item, Index):
             for child in item.children:
                 yield from visit(child)
