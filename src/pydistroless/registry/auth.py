@@ -17,7 +17,6 @@ error raised here carries (or is chained to) anything the secret went into.
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 from pydistroless.core.errors import RegistryAuthError, RegistryError
+from pydistroless.oci.limits import load_json
 from pydistroless.registry import keychain
 from pydistroless.registry.transport import Response, Transport
 
@@ -542,8 +542,8 @@ def _token_answer(body: bytes) -> tuple[str | None, float]:
     """The token of a token server's answer (``token``, or OAuth2's ``access_token``) and
     its lifetime in seconds."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        doc = load_json(body)
+    except ValueError:  # not JSON (or not UTF-8), or nested past any real answer
         return None, 0.0
     if not isinstance(doc, dict):
         return None, 0.0

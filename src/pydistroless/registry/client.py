@@ -8,7 +8,13 @@ possible, in one request or in resumable chunks), and manifests are read and wri
 exact bytes their digest is of. Both are thread-safe: blobs of one push go up in parallel.
 
 Every failure is one line that says what the registry said (its own error code and message),
-about which reference, and what to do.
+about which reference, and what to do. Every wait is bounded: a body by its deadline (see
+:mod:`pydistroless.registry.transport`), an upload that does not advance by the attempts and
+the total time of the transport's policy.
+
+The login goes only to the registry: an upload ``Location`` or a ``Link`` to another scheme,
+host or port (:func:`~pydistroless.registry.transport.same_origin`) is sent nothing, and its
+401 is an error, never a challenge to answer.
 """
 
 from __future__ import annotations
@@ -35,17 +41,26 @@ from pydistroless.core.errors import (
     RegistryNotFoundError,
     UsageError,
 )
-from pydistroless.core.net import Interrupted
+from pydistroless.oci.limits import MAX_DOCUMENT, load_json
 from pydistroless.oci.reference import DEFAULT_REGISTRY, DOCKER_API_HOST
 from pydistroless.registry.auth import Auth, Credentials, merge_scopes, repository_scope
-from pydistroless.registry.transport import CHUNK, Body, Policy, Response, Transport, Unreachable
+from pydistroless.registry.transport import (
+    CHUNK,
+    Body,
+    BodyCutOff,
+    Policy,
+    Response,
+    Transport,
+    Unreachable,
+    same_origin,
+)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
-MANIFEST_MAX = 4 << 20
+MANIFEST_MAX = MAX_DOCUMENT
 _ERROR_BODY_MAX = 64 << 10
 _TAG_PAGES_MAX = 10_000
 _MIB = 1 << 20
@@ -185,7 +200,7 @@ class Repository:
         for attempt in range(2):
             try:
                 return self._fetch_blob_once(digest, out, size, what)
-            except _CutOff:
+            except BodyCutOff:
                 if attempt or start is None:
                     raise
                 out.seek(start)
@@ -206,7 +221,7 @@ class Repository:
             limit = size if size is not None else (int(announced) if announced.isdigit() else None)
             hasher = Hasher()
             try:
-                for chunk in response.chunks(CHUNK):
+                for chunk in response.chunks(CHUNK, expected=limit):
                     if limit is not None and hasher.size + len(chunk) > limit:
                         raise IntegrityError(
                             f"{what}: the registry sends more than the {limit} bytes promised; "
@@ -214,18 +229,8 @@ class Repository:
                         )
                     hasher.update(chunk)
                     out.write(chunk)
-            except Exception as exc:
-                if isinstance(exc, IntegrityError) or not _is_transfer_error(exc):
-                    raise
-                if self.registry.transport.cancelled:
-                    raise Interrupted() from None
-                raise _CutOff(
-                    f"{what}: the connection broke off after {hasher.size} bytes; try again",
-                    "the connection broke off",
-                ) from None
-            if self.registry.transport.cancelled:
-                # A cancel shuts the socket down: the body just ends, and is not the blob.
-                raise Interrupted()
+            except RegistryError as exc:  # cut off, or too slow
+                raise _prefixed(exc, what) from None
             hasher.check(digest, size, what)
             return hasher.size
 
@@ -258,6 +263,7 @@ class Repository:
                 self._cancel(session)
                 session = started
         policy = self.registry.upload
+        progress = _Progress(self.registry.transport.policy.total)
         for attempt in range(policy.sessions):
             if session is None:
                 session, minimum = self._start_upload(what)
@@ -268,7 +274,7 @@ class Repository:
                     self._put_whole(session, digest, size, open_blob, what)
                 else:
                     chunk = max(policy.chunk_size, minimum or 0, 1)
-                    self._put_chunks(session, digest, size, open_blob, chunk, what)
+                    self._put_chunks(session, digest, size, open_blob, chunk, what, progress)
                 return "uploaded"
             except (_SessionLost, Unreachable) as failure:
                 # A whole upload (or the closing PUT) cut off is sent once only, as a body
@@ -278,7 +284,7 @@ class Repository:
                 self._pause(attempt)
                 if self.blob_size(digest) == size:
                     return "uploaded"  # the last request did land; its answer did not
-                if attempt + 1 >= policy.sessions:
+                if attempt + 1 >= policy.sessions or progress.expired():
                     raise error from None
         raise AssertionError("unreachable")
 
@@ -334,9 +340,10 @@ class Repository:
         open_blob: Callable[[], BinaryIO],
         chunk: int,
         what: str,
+        progress: _Progress,
     ) -> None:
         with _Source(open_blob, what) as source:
-            self._send_chunks(session, digest, size, source, chunk, what)
+            self._send_chunks(session, digest, size, source, chunk, what, progress)
 
     def _send_chunks(
         self,
@@ -346,12 +353,17 @@ class Repository:
         source: _Source,
         chunk: int,
         what: str,
+        progress: _Progress,
     ) -> None:
         offset = 0
         location = session
         # Failures in a row without progress: a registry that keeps failing the same chunk
-        # is given up on, as a request is after its retries.
+        # (or taking it and holding no more than before) is given up on, as a request is
+        # after its retries, and so is one that has not advanced for the policy's total.
         stalled = 0
+        # Chunks sent: twice as many as the blob has, and the attempts, are enough for any
+        # registry that keeps what it takes; one that keeps a byte of each is not.
+        sent, most = 0, 2 * -(-size // chunk) + self.registry.transport.policy.attempts
         while True:
             if offset >= size:
                 try:
@@ -362,9 +374,17 @@ class Repository:
                         return  # the PUT landed; its answer did not
                     # Ask where the session stands: it may still hold every byte, and then
                     # only the closing PUT is sent again.
-                    stalled = self._stalled(stalled, lost.error)
+                    stalled = self._stalled(stalled, lost.error, progress)
                     location, offset = self._resume(location, lost.error, what)
                     continue
+            sent += 1
+            if sent > most:
+                raise _SessionLost(
+                    RegistryError(
+                        f"{what}: the registry took {sent - 1} chunks and holds {offset} of "
+                        f"{size} bytes; the registry is broken"
+                    )
+                )
             length = min(chunk, size - offset)
             start = offset
 
@@ -382,14 +402,24 @@ class Repository:
                     "PATCH", location, self._push, what, headers=headers, body=body, retry=False
                 )
             except Unreachable as exc:
-                stalled = self._stalled(stalled, exc)
+                stalled = self._stalled(stalled, exc, progress)
                 location, offset = self._resume(location, exc, what)
                 continue
             with response:
                 if response.status == 202 and response.header("Location"):
                     location = urljoin(response.url, response.header("Location") or "")
                     offset = _range_end(response.header("Range"), start + length) or 0
-                    stalled = 0
+                    if offset > start:
+                        progress.advanced()
+                        stalled = 0
+                        continue
+                    # Taken, yet the registry holds no more than before: it would be sent
+                    # again and again.
+                    error = RegistryError(
+                        f"{what}: the registry takes chunks but its upload does not advance "
+                        f"(it holds {offset} of {size} bytes); the registry is broken"
+                    )
+                    stalled = self._stalled(stalled, error, progress)
                     continue
                 if response.status in (416, 500, 502, 503, 504) or (
                     response.status == 404 and self._failure(response).code == "BLOB_UPLOAD_UNKNOWN"
@@ -397,11 +427,11 @@ class Repository:
                     error = self._error(response, what, kind="blob", action="push")
                 else:
                     raise self._error(response, what, kind="blob", action="push")
-            stalled = self._stalled(stalled, error)
+            stalled = self._stalled(stalled, error, progress)
             location, offset = self._resume(location, error, what)
 
-    def _stalled(self, stalled: int, error: RegistryError) -> int:
-        if stalled + 1 >= self.registry.transport.policy.attempts:
+    def _stalled(self, stalled: int, error: RegistryError, progress: _Progress) -> int:
+        if stalled + 1 >= self.registry.transport.policy.attempts or progress.expired():
             raise _SessionLost(error)
         self._pause(stalled)
         return stalled + 1
@@ -445,8 +475,10 @@ class Repository:
             raise error
 
     def _pause(self, attempt: int) -> None:
-        policy = self.registry.transport.policy
-        time.sleep(min(policy.backoff_cap, policy.backoff * (2**attempt)))
+        """Wait before trying again (a cancel ends the wait at once)."""
+        transport = self.registry.transport
+        policy = transport.policy
+        transport.sleep(min(policy.backoff_cap, policy.backoff * (2**attempt)))
 
     # ---- manifests -----------------------------------------------------------------------
 
@@ -460,7 +492,7 @@ class Repository:
         with self._request("GET", url, self._pull, what, headers=headers) as response:
             if response.status != 200:
                 raise self._error(response, what, kind="manifest")
-            data = response.read(MANIFEST_MAX)
+            data = _read(response, MANIFEST_MAX, what)
             if data is None:
                 raise RegistryError(
                     f"{what}: the manifest is larger than {MANIFEST_MAX // _MIB} MiB, which no "
@@ -512,7 +544,7 @@ class Repository:
             headers = {"Accept": OCI_INDEX}
             with self._request("GET", url, self._pull, what, headers=headers) as response:
                 if response.status == 404 and pages == 0:
-                    index = _index_of(response)
+                    index = _index_of(response, what)
                     if index is None:
                         self._referrers_api = False
                         found = self._fallback_referrers(digest, what)
@@ -521,7 +553,7 @@ class Repository:
                     break
                 if response.status != 200:
                     raise self._error(response, what, kind="manifest")
-                body = response.read(MANIFEST_MAX)
+                body = _read(response, MANIFEST_MAX, what)
                 index = _manifests(body)
                 if index is None:
                     raise RegistryError(
@@ -577,7 +609,7 @@ class Repository:
             doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
         else:
             try:
-                doc = json.loads(manifest.data)
+                doc = load_json(manifest.data)
             except ValueError:
                 doc = None  # type: ignore[assignment]
             if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
@@ -598,9 +630,10 @@ class Repository:
             url = self._url(f"referrers/{subject}")
             with self._request("GET", url, self._pull, what, headers=headers) as response:
                 if response.status == 200:
-                    self._referrers_api = _manifests(response.read(MANIFEST_MAX)) is not None
+                    body = _read(response, MANIFEST_MAX, what)
+                    self._referrers_api = _manifests(body) is not None
                 elif response.status == 404:
-                    self._referrers_api = _index_of(response) is not None
+                    self._referrers_api = _index_of(response, what) is not None
                 else:
                     raise self._error(response, what, kind="manifest")
         return bool(self._referrers_api)
@@ -617,9 +650,9 @@ class Repository:
             with self._request("GET", url, self._pull, what) as response:
                 if response.status != 200:
                     raise self._error(response, what, kind="repository")
-                body = response.read(MANIFEST_MAX)
+                body = _read(response, MANIFEST_MAX, what)
                 try:
-                    doc = json.loads(body or b"")
+                    doc = load_json(body or b"")
                 except ValueError:
                     doc = None
                 if not isinstance(doc, dict):
@@ -658,14 +691,18 @@ class Repository:
         follow: bool = False,
     ) -> Response:
         """One authorised request: with the login the registry's challenge wants, once more
-        with fresh authorisation after a 401 that a new token can fix. A host that cannot be
-        reached is an error naming ``what``."""
+        with fresh authorisation after a 401 that a new token can fix. A URL the registry
+        named (an upload ``Location``, a ``Link``) on another scheme, host or port gets no
+        login, and its 401 is an error. A host that cannot be reached is an error naming
+        ``what``."""
         auth = self.registry.auth
         transport = self.registry.transport
         try:
+            base = self.registry.base_url
             if url.startswith("/"):
-                url = self.registry.base_url + url
-            sent = auth.headers(scopes)
+                url = base + url
+            own = same_origin(url, base)
+            sent = auth.headers(scopes) if own else {}
             response = transport.request(
                 method,
                 url,
@@ -674,6 +711,13 @@ class Repository:
                 retry=retry,
                 follow=follow,
             )
+            if response.status == 401 and not own:
+                response.discard()
+                raise RegistryAuthError(
+                    f"the registry sent this request on to {_origin_of(url)}, which wants a "
+                    f"login; the login for {self.registry.host} goes to no other host, port or "
+                    "scheme (is the registry's own URL set right?)"
+                )
             if response.status == 401:
                 again = auth.refused(response, scopes, sent)
                 if again is not None:
@@ -707,11 +751,11 @@ class Repository:
         if response.status and response.raw.headers.get("Content-Length") != "0":
             try:
                 body = response.read(_ERROR_BODY_MAX) or b""
-            except (urllib3.exceptions.HTTPError, OSError):
+            except (urllib3.exceptions.HTTPError, OSError, RegistryError):
                 body = b""  # an unreadable error body is just no body
         code = message = None
         try:
-            doc = json.loads(body) if body else None
+            doc = load_json(body) if body else None
         except ValueError:
             doc = None
         errors = doc.get("errors") if isinstance(doc, dict) else None
@@ -772,8 +816,19 @@ class Repository:
         return RegistryError(f"{what}: the registry answered {said} (HTTP {failure.status})")
 
 
-class _CutOff(Unreachable):
-    """A body that stopped arriving part way: worth one more GET if the output can rewind."""
+class _Progress:
+    """When an upload last advanced (the registry held more of the blob than before): one
+    that has not for ``total`` seconds, over every session, is given up on."""
+
+    def __init__(self, total: float):
+        self._total = total
+        self._since = time.monotonic()
+
+    def advanced(self) -> None:
+        self._since = time.monotonic()
+
+    def expired(self) -> bool:
+        return time.monotonic() - self._since > self._total
 
 
 class _SessionLost(Exception):
@@ -895,7 +950,7 @@ def _media_type(content_type: str | None, data: bytes) -> str:
     if media_type and media_type not in ("application/json", "text/plain"):
         return media_type
     try:
-        doc = json.loads(data) if data else None
+        doc = load_json(data) if data else None
     except ValueError:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("mediaType"), str):
@@ -905,7 +960,7 @@ def _media_type(content_type: str | None, data: bytes) -> str:
 
 def _manifests(body: bytes | None) -> list[dict[str, Any]] | None:
     try:
-        doc = json.loads(body) if body else None
+        doc = load_json(body) if body else None
     except ValueError:
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
@@ -913,13 +968,21 @@ def _manifests(body: bytes | None) -> list[dict[str, Any]] | None:
     return [d for d in doc["manifests"] if isinstance(d, dict)]
 
 
-def _index_of(response: Response) -> list[dict[str, Any]] | None:
+def _index_of(response: Response, what: str) -> list[dict[str, Any]] | None:
     """The manifests of a 404's body if it is an OCI index (a registry with the referrers
     API and nothing to list), else None: the registry lacks the API."""
     content_type = (response.header("Content-Type") or "").split(";")[0].strip()
     if content_type != OCI_INDEX:
         return None
-    return _manifests(response.read(MANIFEST_MAX))
+    return _manifests(_read(response, MANIFEST_MAX, what))
+
+
+def _read(response: Response, limit: int, what: str) -> bytes | None:
+    """:meth:`Response.read`, its failures (a body cut off, or too slow) led by ``what``."""
+    try:
+        return response.read(limit)
+    except RegistryError as exc:
+        raise _prefixed(exc, what) from None
 
 
 def _next_link(response: Response) -> str | None:
@@ -931,6 +994,11 @@ def _next_link(response: Response) -> str | None:
     return None
 
 
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def _fallback_tag(digest: Digest) -> str:
     return f"{digest.algorithm}-{digest.hex}"
 
@@ -940,10 +1008,6 @@ def _position(stream: BinaryIO) -> int | None:
         return stream.tell() if stream.seekable() else None
     except (AttributeError, OSError, ValueError):
         return None
-
-
-def _is_transfer_error(exc: BaseException) -> bool:
-    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
 
 
 def _one_line(value: object) -> str | None:

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pydistroless.core.digest import Digest
-from pydistroless.core.errors import ImageFormatError
+from pydistroless.oci.documents import read_artifact
 from pydistroless.oci.model import (
     INDEX_TYPES,
     MANIFEST_TYPES,
     Artifact,
     Blob,
     Descriptor,
-    Image,
     Index,
     walk,
 )
@@ -36,7 +35,6 @@ _SPOOL_IN_MEMORY = 8 << 20
 # Blobs sent at once: registries serve a few parallel uploads well, and one layer alone
 # rarely fills a link.
 UPLOAD_JOBS = 6
-_MAX_NESTING = 8
 
 
 @dataclass(frozen=True)
@@ -62,34 +60,18 @@ class RemoteBlob:
 
 
 def read(repository: Repository, reference: Reference) -> Artifact:
-    """The image or index ``reference`` names, with every child manifest (blobs unread)."""
+    """The image or index ``reference`` names, with every child manifest (blobs unread; a
+    child listed many times fetched once)."""
     manifest = repository.fetch_manifest(reference.identifier)
-    return _artifact(repository, manifest.data, manifest.media_type, str(reference), 0)
+    top = Descriptor(manifest.media_type, manifest.digest, len(manifest.data))
 
-
-def _artifact(
-    repository: Repository, data: bytes, media_type: str, where: str, depth: int
-) -> Artifact:
-    if depth > _MAX_NESTING:
-        raise ImageFormatError(f"{where}: indexes nest more than {_MAX_NESTING} deep")
+    def document_of(descriptor: Descriptor) -> bytes:
+        return repository.fetch_manifest(str(descriptor.digest)).data
 
     def blob_of(descriptor: Descriptor) -> Blob:
         return RemoteBlob(repository, descriptor)
 
-    if media_type in INDEX_TYPES:
-        shell = Index(raw=data, children=(), media_type=media_type)
-        children = []
-        others = []
-        for child in shell.manifests():
-            if child.media_type not in (*INDEX_TYPES, *MANIFEST_TYPES):
-                others.append((child, blob_of(child)))
-                continue
-            fetched = repository.fetch_manifest(str(child.digest))
-            children.append(_artifact(repository, fetched.data, child.media_type, where, depth + 1))
-        return Index(
-            raw=data, children=tuple(children), media_type=media_type, others=tuple(others)
-        )
-    return Image.read(data, media_type, blob_of, where=where)
+    return read_artifact(top, manifest.data, document_of, blob_of, where=str(reference))
 
 
 @dataclass
@@ -123,10 +105,9 @@ def write(
     report = PushReport()
     documents: list[tuple[Descriptor, bytes]] = []
     blobs: list[tuple[Descriptor, Blob]] = []
+    own = _documents(artifact)
     for descriptor, blob in walk(artifact):
-        if descriptor.media_type in (*MANIFEST_TYPES, *INDEX_TYPES) and _is_document(
-            artifact, descriptor.digest
-        ):
+        if descriptor.media_type in (*MANIFEST_TYPES, *INDEX_TYPES) and descriptor.digest in own:
             with blob.open() as stream:
                 documents.append((descriptor, stream.read()))
         else:
@@ -142,7 +123,13 @@ def write(
         return outcome
 
     with ThreadPoolExecutor(max_workers=UPLOAD_JOBS) as pool:
-        outcomes = list(pool.map(send, blobs))
+        try:
+            outcomes = list(pool.map(send, blobs))
+        except KeyboardInterrupt:
+            # Ctrl-C reaches the main thread, waiting here: the transport's cancel ends the
+            # uploads in the pool's threads now, before the pool waits for them.
+            repository.registry.cancel()
+            raise
     for (descriptor, _), outcome in zip(blobs, outcomes, strict=True):
         if outcome == "uploaded":
             report.uploaded += 1
@@ -169,11 +156,16 @@ def _raw(artifact: Artifact) -> tuple[bytes, str]:
     return artifact.manifest, artifact.media_type
 
 
-def _is_document(artifact: Artifact, digest: Digest) -> bool:
-    """Whether ``digest`` is a manifest or an index of ``artifact`` (not a blob that
-    happens to carry a manifest's media type)."""
-    if isinstance(artifact, Image):
-        return artifact.digest == digest
-    if artifact.digest == digest:
-        return True
-    return any(_is_document(child, digest) for child in artifact.children)
+def _documents(artifact: Artifact) -> set[Digest]:
+    """The digests of the manifests and indexes of ``artifact`` (not of blobs that happen to
+    carry a manifest's media type), each index visited once however often it is listed."""
+    found: set[Digest] = set()
+    pending = [artifact]
+    while pending:
+        item = pending.pop()
+        if item.digest in found:
+            continue
+        found.add(item.digest)
+        if isinstance(item, Index):
+            pending.extend(item.children)
+    return found

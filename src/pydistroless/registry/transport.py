@@ -1,9 +1,10 @@
 """HTTP to registries: one urllib3 pool manager per client, TLS checked, failures retried.
 
 Registries are HTTPS. Plain HTTP is used only for the loopback hosts (``localhost``,
-``127.0.0.1``, ``[::1]``, any port), where a local test registry runs and nothing crosses a
-network, and for hosts the user names with ``--insecure-registry``, and for those only when
-they do not speak TLS (docker's order: HTTPS first, then HTTP). Certificates are checked
+``127.0.0.1``, ``[::1]`` in any spelling, ``127.1`` or ``[0:0::1]`` say, any port), where a
+local test registry runs and nothing crosses a network, and for hosts the user names with
+``--insecure-registry``, and for those only when they do not speak TLS (docker's order: HTTPS
+first, then HTTP). Certificates are checked
 against the system's store plus the ``--ca-cert`` files; one that does not verify is a
 :class:`RegistryTrustError` saying so, never retried and never ignored.
 
@@ -14,17 +15,27 @@ that are safe to repeat are retried, and a body is never a stream that a first a
 have half consumed: it is bytes or a factory that opens it afresh. ``PATCH`` of an upload
 chunk is sent once: the client asks the registry how much arrived and resumes from there.
 
-``$PYDISTROLESS_DEADLINE_SCALE`` multiplies every wait, timeout and total, as for the Debian
-downloads: more than 1 on a slow link, much less in tests. A cancel (:meth:`Transport.cancel`,
-as Ctrl-C does to the downloads) shuts every open socket down, so a blocked read ends now.
+A response's body has a deadline of its own, for the whole body rather than each read (30 s
+plus 10 s per MB, as for the Debian downloads), so a registry that sends a byte now and then
+fails in time. ``$PYDISTROLESS_DEADLINE_SCALE`` multiplies every wait, timeout and total: more
+than 1 on a slow link, much less in tests. A cancel (:meth:`Transport.cancel`, as Ctrl-C does
+to the downloads) shuts every open socket down and wakes every wait between attempts, so a
+blocked read or a backoff ends now.
+
+A login goes only where it is for: the ``Authorization`` of a request is dropped on a redirect
+to another scheme, host or port (:func:`same_origin`), and the client sends none to an upload
+``Location`` or a ``Link`` elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import ipaddress
 import os
 import random
+import re
+import socket
 import ssl
 import threading
 import time
@@ -38,10 +49,20 @@ import urllib3
 
 from pydistroless import __version__
 from pydistroless.core.errors import RegistryError, RegistryTrustError, UsageError
-from pydistroless.core.net import Interrupted, Sockets, deadline_scale, pool_classes
+from pydistroless.core.net import (
+    DEADLINE_SCALE_VAR,
+    Interrupted,
+    Sockets,
+    deadline_scale,
+    pool_classes,
+)
 
 CHUNK = 1 << 20
+# The loopback hosts as canonical_host spells them.
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A socket read is never given less than this (zero would make it non-blocking).
+_LEAST_TIMEOUT = 0.05
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
@@ -68,6 +89,14 @@ class Policy:
     connect_timeout: float = 10.0
     # The longest wait for response headers or any one read of a body.
     read_timeout: float = 60.0
+    # A whole body must be in within body_grace + size / min_rate seconds: 30 s plus 10 s per
+    # MB, so a registry slower than 100 kB/s is failing (of a body of unknown size, each
+    # byte must come at that rate after the grace).
+    body_grace: float = 30.0
+    min_rate: float = 100_000.0
+
+    def body_deadline(self, size: int) -> float:
+        return self.body_grace + size / self.min_rate
 
     def scaled(self, factor: float) -> Policy:
         return Policy(
@@ -76,6 +105,8 @@ class Policy:
             backoff_cap=self.backoff_cap * factor,
             retry_after_cap=self.retry_after_cap * factor,
             total=self.total * factor,
+            body_grace=self.body_grace * factor,
+            min_rate=self.min_rate / factor,
             # Timeouts shrink in tests but never grow past the defaults: a longer wait for a
             # dead peer helps no slow link.
             connect_timeout=min(self.connect_timeout, self.connect_timeout * factor),
@@ -97,26 +128,51 @@ class Policy:
 
 class Response:
     """A response whose body is still on the socket: read it with :meth:`read` or
-    :meth:`chunks`, and :meth:`close` it (or use ``with``) so its connection is reused."""
+    :meth:`chunks`, and :meth:`close` it (or use ``with``) so its connection is reused.
 
-    def __init__(self, raw: urllib3.BaseHTTPResponse, url: str):
+    Reading the body fails in one line: :class:`TooSlow` when it misses its deadline
+    (:meth:`Policy.body_deadline`), :class:`BodyCutOff` when the connection breaks off or a
+    read times out, :class:`Interrupted` after a cancel."""
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse, url: str, transport: Transport):
         self.raw = raw
         self.url = url
         self.status = raw.status
         self.headers = raw.headers
+        self._transport = transport
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
 
-    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
-        """The body in pieces of at most ``size`` bytes, as they arrive."""
-        while chunk := self.raw.read1(size):
+    @property
+    def announced(self) -> int | None:
+        """The ``Content-Length``, when there is a valid one."""
+        value = self.headers.get("Content-Length", "")
+        return int(value) if value.isdigit() else None
+
+    def chunks(self, size: int = CHUNK, *, expected: int | None = None) -> Iterator[bytes]:
+        """The body in pieces of at most ``size`` bytes, as they arrive, the whole of it
+        within the deadline of ``expected`` bytes (by default the ``Content-Length``)."""
+        clock = _BodyClock(self._transport.policy, expected or self.announced)
+        got = 0
+        while True:
+            self._bound_next_read(clock, got)
+            try:
+                chunk = self.raw.read1(size)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise self._broken(exc, clock, got) from None
+            if not chunk:
+                if self._transport.cancelled:
+                    # A cancel shuts the socket down: the body just ends, and is not all.
+                    raise Interrupted()
+                return
+            got += len(chunk)
             yield chunk
 
     def read(self, limit: int) -> bytes | None:
         """The whole body, or None as soon as it is known to be longer than ``limit``."""
-        announced = self.headers.get("Content-Length", "")
-        if announced.isdigit() and int(announced) > limit:
+        announced = self.announced
+        if announced is not None and announced > limit:
             return None
         parts: list[bytes] = []
         got = 0
@@ -127,6 +183,38 @@ class Response:
             parts.append(chunk)
         return b"".join(parts)
 
+    def _bound_next_read(self, clock: _BodyClock, got: int) -> None:
+        """Fail now if the body is cancelled or late, else let the next read wait no longer
+        than the deadline leaves (and than the read timeout)."""
+        if self._transport.cancelled:
+            raise Interrupted()
+        if clock.left(got) <= _LEAST_TIMEOUT:
+            raise self._too_slow(clock, got)
+        connection = self.raw.connection  # None once the body is in and the socket pooled
+        if connection is not None and connection.sock is not None:
+            timeout = min(self._transport.policy.read_timeout, clock.left(got))
+            connection.sock.settimeout(max(_LEAST_TIMEOUT, timeout))
+
+    def _broken(self, exc: BaseException, clock: _BodyClock, got: int) -> BaseException:
+        if self._transport.cancelled:
+            return Interrupted()
+        if clock.left(got) <= _LEAST_TIMEOUT:
+            return self._too_slow(clock, got)
+        reason, host = _reason(exc), _host_of(self.url)
+        if reason == "timed out":
+            wait = self._transport.policy.read_timeout
+            what = f"{host} sent nothing for {wait:.0f} s after {got} bytes of its answer"
+        else:
+            what = f"the answer of {host} broke off after {got} bytes ({reason})"
+        return BodyCutOff(f"{what}; try again", reason)
+
+    def _too_slow(self, clock: _BodyClock, got: int) -> TooSlow:
+        host = _host_of(self.url)
+        return TooSlow(
+            f"{host} is too slow: its answer was not all in after {clock.budget(got):.1f} s "
+            f"(${DEADLINE_SCALE_VAR} gives a slow link more time)"
+        )
+
     def close(self) -> None:
         """Drop what is left of the body (a half-read body cannot precede the next response
         on the connection) and give the connection back."""
@@ -136,7 +224,7 @@ class Response:
 
     def discard(self) -> None:
         """Read a small rest of the body so the connection can be reused, then close."""
-        with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
+        with contextlib.suppress(urllib3.exceptions.HTTPError, OSError, RegistryError):
             self.read(64 << 10)
         self.close()
 
@@ -145,6 +233,22 @@ class Response:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _BodyClock:
+    """The deadline of one body: ``Policy.body_deadline`` of its size, counted from the
+    first read; of a body of unknown size, of what has come so far."""
+
+    def __init__(self, policy: Policy, expected: int | None):
+        self._policy = policy
+        self._expected = expected
+        self._start = time.monotonic()
+
+    def budget(self, got: int) -> float:
+        return self._policy.body_deadline(self._expected if self._expected is not None else got)
+
+    def left(self, got: int) -> float:
+        return self._start + self.budget(got) - time.monotonic()
 
 
 class Transport:
@@ -174,10 +278,13 @@ class Transport:
         self._http.pool_classes_by_scheme = pool_classes(self._sockets)
 
     def plain_allowed(self, host: str) -> bool:
-        """Whether ``host`` may be spoken to in plain HTTP: loopback, or named by the user."""
-        host = host.lower()
-        name = host.rpartition(":")[0] if _has_port(host) else host
-        return name in LOOPBACK or host in self.insecure or name in self.insecure
+        """Whether ``host`` (``NAME[:PORT]``) may be spoken to in plain HTTP: loopback
+        however it is spelt, or named by the user (with this port, or with none)."""
+        name, port = split_host(host)
+        if name in LOOPBACK:
+            return True
+        named = {split_host(h) for h in self.insecure}
+        return (name, port) in named or (name, None) in named
 
     def base_url(self, host: str) -> str:
         """``https://HOST``, or ``http://HOST`` for a host that may use plain HTTP and does
@@ -204,6 +311,12 @@ class Transport:
         """End every request of this transport, now and from now on (:class:`Interrupted`)."""
         self._sockets.cancel()
 
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (between attempts), or raise :class:`Interrupted` as soon as the
+        transport is cancelled."""
+        if self._sockets.cancelled.wait(max(0.0, seconds)):
+            raise Interrupted()
+
     def close(self) -> None:
         self._http.clear()
 
@@ -219,11 +332,12 @@ class Transport:
     ) -> Response:
         """Send one request (retried when ``retry``, see the module's notes) and return the
         response, whatever its status, once its headers are in. With ``follow``, redirects
-        of a GET or HEAD are followed; the ``Authorization`` header goes only to the host it
-        was meant for. Failing to reach the host at all is a :class:`RegistryError`."""
+        of a GET or HEAD are followed; the ``Authorization`` header goes only to the scheme,
+        host and port it was meant for (a redirect elsewhere, or from https to http, goes
+        without it, from then on). Failing to reach the host at all is a
+        :class:`RegistryError`."""
         target = url
         sent_headers = dict(headers or {})
-        origin = urlsplit(url).netloc
         for _ in range(_MAX_REDIRECTS + 1):
             response = self._with_retries(method, target, sent_headers, body, retry)
             location = response.header("Location")
@@ -231,7 +345,7 @@ class Transport:
                 return response
             response.discard()
             target = urljoin(target, location)
-            if urlsplit(target).netloc != origin:
+            if not same_origin(target, url):
                 sent_headers = {
                     k: v for k, v in sent_headers.items() if k.lower() != "authorization"
                 }
@@ -261,7 +375,7 @@ class Transport:
                 if not last:
                     wait = self._wait(attempt, None, started)
                     if wait is not None:
-                        time.sleep(wait)
+                        self.sleep(wait)
                         continue
                 raise failure.error(url, attempt + 1, time.monotonic() - started) from None
             if response.status not in RETRY_STATUSES or attempt + 1 >= attempts:
@@ -271,7 +385,7 @@ class Transport:
             if wait is None:
                 return response
             response.discard()
-            time.sleep(wait)
+            self.sleep(wait)
         raise AssertionError("unreachable")
 
     def _wait(self, attempt: int, retry_after: float | None, started: float) -> float | None:
@@ -314,7 +428,7 @@ class Transport:
             close = getattr(payload, "close", None)
             if callable(body) and callable(close):
                 close()
-        return Response(raw, url)
+        return Response(raw, url, self)
 
 
 class Unreachable(RegistryError):
@@ -324,6 +438,15 @@ class Unreachable(RegistryError):
     def __init__(self, message: str, reason: str):
         super().__init__(message)
         self.reason = reason
+
+
+class BodyCutOff(Unreachable):
+    """A body that stopped arriving part way (the connection broke off, or a read timed
+    out): worth one more GET where what came can be dropped."""
+
+
+class TooSlow(RegistryError):
+    """A body that was not all in by its deadline."""
 
 
 class _HandshakeFailed(RegistryError):
@@ -465,10 +588,59 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _has_port(host: str) -> bool:
+def split_host(host: str) -> tuple[str, int | None]:
+    """``NAME[:PORT]`` (``[V6]:PORT``, or a bare IPv6 address) -> the canonical name and the
+    port, or None for none (or one that is not a number)."""
+    host = host.strip()
     if host.startswith("["):
-        return "]:" in host
-    return ":" in host
+        name, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif host.count(":") == 1:
+        name, _, port = host.partition(":")
+    else:
+        name, port = host, ""
+    return canonical_host(name), int(port) if port.isdigit() else None
+
+
+def canonical_host(name: str) -> str:
+    """A host name as it compares: lower case without a final dot, an IP address in one
+    spelling whatever the one given (``127.1``, ``0x7f.0.0.1`` and ``2130706433`` are
+    ``127.0.0.1``; ``0:0::1`` and ``::ffff:127.0.0.1`` are ``[::1]`` and ``127.0.0.1``), an
+    IPv6 address in brackets."""
+    name = name.strip().strip("[]").lower().rstrip(".")
+    if ":" in name:
+        try:
+            address = ipaddress.IPv6Address(name)
+        except ValueError:
+            return name
+        mapped = address.ipv4_mapped
+        return str(mapped) if mapped is not None else f"[{address}]"
+    # What the resolver takes for an IPv4 address (inet_aton's forms), it connects to as one.
+    if re.fullmatch(r"[0-9a-fx.]+", name) and name[:1].isdigit():
+        try:
+            return str(ipaddress.IPv4Address(socket.inet_aton(name)))
+        except OSError:
+            return name
+    return name
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """The scheme, canonical host and port (the scheme's default when none is given) of
+    ``url``: what must be equal for a login to go along."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # not a port: equal to nothing real
+    return scheme, canonical_host(parts.hostname or ""), port or _DEFAULT_PORTS.get(scheme)
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether ``url`` has the scheme, host and port of ``other`` (so a login for the one
+    may go to the other: not to another host or port, nor from https to http)."""
+    mine = origin(url)
+    return mine[0] in _DEFAULT_PORTS and mine == origin(other)
 
 
 def _host_of(url: str) -> str:
