@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pydistroless.core.cache import Cache
-from pydistroless.core.errors import UsageError
+from pydistroless.core.errors import ResolveError, UsageError
 from pydistroless.core.fetch import Fetcher
 from pydistroless.core.report import hide_logins, log
 from pydistroless.debian.store import Store
@@ -179,6 +179,40 @@ def test_pins_without_files_are_looked_up_on_the_files_own_indexes(
     ]
     (login,) = deps.logins
     assert (login.host, login.user, login.password) == ("pypi.corp.example", "ci-bot", TOKEN)
+
+
+def test_an_sdist_builds_with_the_files_indexes_given_to_uv_in_its_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its build requirements come from the same indexes; the login is in uv's environment,
+    not on its command line (which any user may read)."""
+    seen: list[tuple[list[str], dict[str, str] | None]] = []
+
+    def uv(args: list[str], what: str, *, env: dict[str, str] | None = None) -> str:
+        seen.append((args, env))
+        raise ResolveError("no backend here")
+
+    monkeypatch.setattr(wheels, "_uv_text", uv)
+    monkeypatch.setenv("PDL_TOKEN", TOKEN)
+    sdist = tmp_path / "pdl_src-1.0.tar.gz"
+    sdist.write_bytes(b"not built")
+    sha = sha256_of(sdist)
+    pin = Pin("pdl-src", "1.0", frozenset({sha}), (), WheelFile(sdist.name, sdist.as_uri(), sha))
+    lines = (
+        f"--index-url https://{USER}:${{PDL_TOKEN}}@pypi.corp.example/simple",
+        "--extra-index-url https://pypi.org/simple",
+        "--find-links https://links.example/",
+    )
+    fetcher = Fetcher(Cache(tmp_path / "cache"), progress=False)
+    with pytest.raises(ResolveError):
+        wheels.download([wheels.Chosen(pin, pin.sdist, build=True)], fetcher, TARGET, indexes=lines)
+    ((args, env),) = seen
+    assert TOKEN not in " ".join(args)
+    assert env == {
+        "UV_INDEX_URL": f"https://{USER}:{TOKEN}@pypi.corp.example/simple",
+        "UV_EXTRA_INDEX_URL": "https://pypi.org/simple",
+        "UV_FIND_LINKS": "https://links.example/",
+    }
 
 
 def test_a_lock_url_with_a_login_is_split_off_for_its_host(tmp_path: Path) -> None:

@@ -231,11 +231,11 @@ def index_logins(lines: Iterable[str]) -> tuple[Login, ...]:
 
 
 def _logins(urls: Iterable[str]) -> tuple[Login, ...]:
-    found = (split_login(_expand(url))[1] for url in urls)
+    found = (split_login(expand_variables(url))[1] for url in urls)
     return tuple(login for login in found if login is not None)
 
 
-def _expand(text: str) -> str:
+def expand_variables(text: str) -> str:
     """``${NAME}`` replaced by the environment's ``NAME`` (pip's rule: upper case, digits and
     ``_``), left as it is when unset."""
     return re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: os.environ.get(m.group(1), m.group(0)), text)

@@ -15,7 +15,7 @@ import os
 import subprocess
 import tempfile
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,13 @@ from pydistroless.core.errors import IntegrityError, ResolveError, UsageError
 from pydistroless.core.fetch import Download, Fetcher
 from pydistroless.core.net import split_login
 from pydistroless.core.report import hide_logins, log
-from pydistroless.python.dependencies import Dependencies, Pin, WheelFile, pylock_pins
+from pydistroless.python.dependencies import (
+    Dependencies,
+    Pin,
+    WheelFile,
+    expand_variables,
+    pylock_pins,
+)
 from pydistroless.python.runtime import Target
 
 _UV_TIMEOUT = 600.0
@@ -155,9 +161,12 @@ def download(
     fetcher: Fetcher,
     target: Target,
     compile_for: CompileFor | None = None,
+    *,
+    indexes: Sequence[str] = (),
 ) -> list[Chosen]:
     """Each wheel in the cache, checked against its SHA256 (a source distribution too, and
-    the wheel built from it); the same list with the wheels' paths."""
+    the wheel built from it, its build requirements from ``indexes``, the dependency file's
+    index lines); the same list with the wheels' paths."""
     items = [
         Download((c.wheel.url,), c.wheel.sha256, c.wheel.size, c.wheel.filename) for c in chosen
     ]
@@ -165,7 +174,7 @@ def download(
     done = []
     for c, path in zip(chosen, paths, strict=True):
         if c.build:
-            wheel, path = _build_wheel(c, path, target, fetcher.cache, compile_for)
+            wheel, path = _build_wheel(c, path, target, fetcher.cache, compile_for, indexes)
             done.append(Chosen(c.pin, wheel, path))
         else:
             done.append(Chosen(c.pin, c.wheel, path))
@@ -173,7 +182,12 @@ def download(
 
 
 def _build_wheel(
-    chosen: Chosen, sdist: Path, target: Target, cache: Cache, compile_for: CompileFor | None
+    chosen: Chosen,
+    sdist: Path,
+    target: Target,
+    cache: Cache,
+    compile_for: CompileFor | None,
+    indexes: Sequence[str] = (),
 ) -> tuple[WheelFile, Path]:
     """The wheel of a source distribution, built by uv (in its own isolated build
     environment), kept if it fits the target: a pure-Python wheel does anywhere. A compiled
@@ -188,6 +202,7 @@ def _build_wheel(
             _uv_text(
                 ["build", "--wheel", "--out-dir", str(out), str(named)],
                 f"building {pin.line()} from its source distribution with uv",
+                env=index_environment(indexes),
             )
         except ResolveError:
             if compile_for is None:
@@ -275,11 +290,38 @@ def _platform_args(target: Target) -> list[str]:
     return ["--python-platform", target.uv_platform, "--python-version", target.version]
 
 
-def _uv_text(args: Sequence[str], what: str) -> str:
+def index_environment(lines: Sequence[str]) -> dict[str, str]:
+    """Requirements-file index lines as uv's environment (never its command line, which
+    every user of the machine may read), for a uv command that reads no such file."""
+    env: dict[str, str] = {}
+    extra: list[str] = []
+    links: list[str] = []
+    for line in lines:
+        option, _, url = line.partition(" ")
+        url = expand_variables(url)
+        if option in ("-i", "--index-url"):
+            env["UV_INDEX_URL"] = url
+        elif option == "--extra-index-url":
+            extra.append(url)
+        elif option in ("-f", "--find-links"):
+            links.append(url)
+        elif option == "--no-index":
+            env["UV_NO_INDEX"] = "1"
+    if extra:
+        env["UV_EXTRA_INDEX_URL"] = " ".join(extra)
+    if links:
+        env["UV_FIND_LINKS"] = ",".join(links)
+    return env
+
+
+def _uv_text(args: Sequence[str], what: str, *, env: Mapping[str, str] | None = None) -> str:
     command = [uv_binary(), *args, "--quiet", "--color", "never"]
     log(f"{what} ...")
+    environ = {**os.environ, **env} if env else None
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=_UV_TIMEOUT)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=_UV_TIMEOUT, env=environ
+        )
     except subprocess.TimeoutExpired:
         raise ResolveError(f"{what}: uv gave no answer in {_UV_TIMEOUT:.0f} s") from None
     except OSError as exc:

@@ -201,6 +201,7 @@ def _build_one(
     if source is not None or spec.packages:
         chosen: list[wheels.Chosen] = []
         fetcher = ctx.fetcher
+        indexes: tuple[str, ...] = ()
         if source is not None:
             deps = dependencies.read(source, target.markers, extras=spec.extras)
             pins = wheels.pins_for(deps, target, ctx.cache)
@@ -211,8 +212,9 @@ def _build_one(
             )
             # The indexes' logins, for their hosts only; the mirrors' stay with the mirrors.
             fetcher = ctx.fetcher.with_credentials(index_logins.credentials(deps, spec.project))
+            indexes = deps.indexes
         found = _dependency_layers(
-            chosen, target, given, files, mtime, spec.packages, ctx, compile_sdist, fetcher
+            chosen, target, given, files, mtime, spec.packages, ctx, compile_sdist, fetcher, indexes
         )
         dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
@@ -256,10 +258,12 @@ def _dependency_layers(
     ctx: Store,
     compile_sdist: SdistCompiler | None,
     fetcher: Fetcher,
+    indexes: Sequence[str],
 ) -> _Dependencies:
     """The layers of the distributions, the scripts they install and the Debian packages
     added for them, from the cache when the same wheels went into the same base before.
-    ``fetcher`` downloads the wheels, with the logins of their indexes."""
+    ``fetcher`` downloads the wheels, with the logins of their indexes (``indexes``, the
+    dependency file's index lines, serve the builds of source distributions)."""
     key = cache_key(
         {
             "wheels": sorted(c.wheel.sha256 for c in chosen),
@@ -288,7 +292,7 @@ def _dependency_layers(
         if compile_sdist is None
         else lambda sdist, into: compile_sdist(sdist, into, target)  # type: ignore[misc]
     )
-    downloaded = wheels.download(chosen, fetcher, target, compile_for)
+    downloaded = wheels.download(chosen, fetcher, target, compile_for, indexes=indexes)
     installed = install.install_all(
         [
             (c.path, c.wheel.filename, c.pin.name, c.pin.version)
