@@ -285,6 +285,22 @@ def test_index_logins_come_from_uv_pip_and_netrc_each_for_its_host(tmp_path: Pat
     }
 
 
+def test_project_settings_give_logins_unless_they_lead_out(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "pyproject.toml").write_text(
+        '[tool.uv]\nindex-url = "https://k:11@uv-project.example/simple"\n'
+    )
+    environ = {"PIP_CONFIG_FILE": os.devnull, "NETRC": os.devnull}
+    deps = Dependencies(tmp_path / "p" / "r.txt", resolve=tmp_path / "p" / "r.txt")
+    creds = index_logins.credentials(deps, tmp_path / "p", environ=environ, home=tmp_path)
+    assert creds.basic_auth("https://uv-project.example/x.whl") == "k:11"
+    (tmp_path / "shared.toml").write_text('index-url = "https://l:12@shared.example/simple"\n')
+    (tmp_path / "p" / "uv.toml").symlink_to(tmp_path / "shared.toml")
+    creds = index_logins.credentials(deps, tmp_path / "p", environ=environ, home=tmp_path)
+    assert creds.basic_auth("https://shared.example/x.whl") is None  # not the project's
+    assert creds.basic_auth("https://uv-project.example/x.whl") == "k:11"
+
+
 def test_a_download_sends_the_login_to_its_host_only(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "w", "pdl_one", "1.0")
     private = Index(login=(USER, TOKEN))

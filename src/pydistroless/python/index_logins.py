@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydistroless.core.errors import UsageError
 from pydistroless.core.net import Credentials, Login, split_login
 from pydistroless.python.dependencies import Dependencies
 from pydistroless.python.project import within
@@ -123,12 +124,12 @@ def _uv_tables(project: Path, env: Mapping[str, str], home: Path) -> list[dict[s
     if env.get("UV_CONFIG_FILE"):
         return [_toml(Path(env["UV_CONFIG_FILE"]))]
     tables = []
-    own = within(project, "uv.toml", "the project's uv.toml")
-    if own.is_file():
+    own = _of_project(project, "uv.toml")
+    if own is not None and own.is_file():
         tables.append(_toml(own))
     else:
-        pyproject = within(project, "pyproject.toml", "the project's pyproject.toml")
-        tool = _toml(pyproject).get("tool") if pyproject.is_file() else None
+        pyproject = _of_project(project, "pyproject.toml")
+        tool = _toml(pyproject).get("tool") if pyproject is not None else None
         uv = tool.get("uv") if isinstance(tool, dict) else None
         if isinstance(uv, dict):
             tables.append(uv)
@@ -138,6 +139,15 @@ def _uv_tables(project: Path, env: Mapping[str, str], home: Path) -> list[dict[s
     system = [d / "uv" / "uv.toml" for d in dirs] + [Path("/etc/uv/uv.toml")]
     tables += [_toml(next((p for p in system if p.is_file()), system[-1]))]
     return tables
+
+
+def _of_project(project: Path, name: str) -> Path | None:
+    """The project's own file ``name``; None for one that leads out of the project, which is
+    not the project's to configure."""
+    try:
+        return within(project, name, name)
+    except UsageError:
+        return None
 
 
 def _toml(path: Path) -> dict[str, Any]:
