@@ -181,19 +181,17 @@ def test_pins_without_files_are_looked_up_on_the_files_own_indexes(
     assert (login.host, login.user, login.password) == ("pypi.corp.example", "ci-bot", TOKEN)
 
 
-def test_an_sdist_builds_with_the_files_indexes_given_to_uv_in_its_environment(
+def test_an_sdist_builds_with_the_files_indexes_never_on_the_host(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Its build requirements come from the same indexes; the login is in uv's environment,
-    not on its command line (which any user may read)."""
-    seen: list[tuple[list[str], dict[str, str] | None]] = []
+    """An sdist is never built on this host (uv is not asked to build it): the compiler,
+    the builder image's in the sandbox, gets it with the dependency file's index lines, for
+    its build requirements."""
 
     def uv(args: list[str], what: str, *, env: dict[str, str] | None = None) -> str:
-        seen.append((args, env))
-        raise ResolveError("no backend here")
+        raise AssertionError(f"uv {args} ran on the host")
 
     monkeypatch.setattr(wheels, "_uv_text", uv)
-    monkeypatch.setenv("PDL_TOKEN", TOKEN)
     sdist = tmp_path / "pdl_src-1.0.tar.gz"
     sdist.write_bytes(b"not built")
     sha = sha256_of(sdist)
@@ -201,18 +199,21 @@ def test_an_sdist_builds_with_the_files_indexes_given_to_uv_in_its_environment(
     lines = (
         f"--index-url https://{USER}:${{PDL_TOKEN}}@pypi.corp.example/simple",
         "--extra-index-url https://pypi.org/simple",
-        "--find-links https://links.example/",
     )
+    given: list[tuple[str, tuple[str, ...]]] = []
+
+    def compile_for(named: Path, into: Path, indexes: tuple[str, ...]) -> Path:
+        given.append((named.name, indexes))
+        raise ResolveError("no builder image here")
+
     fetcher = Fetcher(Cache(tmp_path / "cache"), progress=False)
-    with pytest.raises(ResolveError):
-        wheels.download([wheels.Chosen(pin, pin.sdist, build=True)], fetcher, TARGET, indexes=lines)
-    ((args, env),) = seen
-    assert TOKEN not in " ".join(args)
-    assert env == {
-        "UV_INDEX_URL": f"https://{USER}:{TOKEN}@pypi.corp.example/simple",
-        "UV_EXTRA_INDEX_URL": "https://pypi.org/simple",
-        "UV_FIND_LINKS": "https://links.example/",
-    }
+    with pytest.raises(ResolveError, match="no builder image here"):
+        wheels.download(
+            [wheels.Chosen(pin, pin.sdist, build=True)], fetcher, TARGET, compile_for, indexes=lines
+        )
+    assert given == [(sdist.name, lines)]
+    with pytest.raises(ResolveError, match=r"publishes no wheel .* only a source distribution"):
+        wheels.download([wheels.Chosen(pin, pin.sdist, build=True)], fetcher, TARGET)
 
 
 def test_a_lock_url_with_a_login_is_split_off_for_its_host(tmp_path: Path) -> None:

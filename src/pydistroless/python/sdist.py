@@ -29,9 +29,12 @@ from pydistroless.python.runtime import Target
 
 class SdistCompiler(Protocol):
     """Compiles ``sdist`` (named as the index names it) for ``target`` and gives the path of
-    its wheel, written into ``into``."""
+    its wheel, written into ``into``; its build requirements are looked up on ``indexes``
+    (requirements-file lines, the dependency file's own) besides the default index."""
 
-    def __call__(self, sdist: Path, into: Path, target: Target) -> Path: ...
+    def __call__(
+        self, sdist: Path, into: Path, target: Target, indexes: tuple[str, ...] = ()
+    ) -> Path: ...
 
 
 # Puts the wheels of build requirements (for the target's Python) into a new folder:

@@ -152,8 +152,9 @@ def choose(
 
 
 # Compiles a source distribution (its path, named as the index names it) for the target, in
-# the base's builder image, and gives the wheel's path in the folder it is given.
-CompileFor = Callable[[Path, Path], Path]
+# the base's builder image, and gives the wheel's path in the folder it is given; its build
+# requirements come from the index lines given (the dependency file's).
+CompileFor = Callable[[Path, Path, tuple[str, ...]], Path]
 
 
 def download(
@@ -189,40 +190,29 @@ def _build_wheel(
     compile_for: CompileFor | None,
     indexes: Sequence[str] = (),
 ) -> tuple[WheelFile, Path]:
-    """The wheel of a source distribution, built by uv (in its own isolated build
-    environment), kept if it fits the target: a pure-Python wheel does anywhere. A compiled
-    one built on this host is for this host's Python, not the image's: it is compiled again
-    by ``compile_for``, in the base's builder image."""
+    """The wheel of a source distribution, built by ``compile_for`` in the base's builder
+    image, in the sandbox: an sdist's build runs its own code (``setup.py``, a build backend),
+    which never runs on this host."""
     pin = chosen.pin
+    if compile_for is None:
+        raise ResolveError(
+            f"{pin.line()} publishes no wheel for {target.describe()}, only a source "
+            "distribution, and nothing here may build it; build its wheel yourself "
+            "(--variant builder) and lock that"
+        )
     with tempfile.TemporaryDirectory(prefix="pydistroless-sdist-") as tmp:
         named = Path(tmp) / chosen.wheel.filename
         named.symlink_to(sdist)
-        out = Path(tmp) / "out"
-        try:
-            _uv_text(
-                ["build", "--wheel", "--out-dir", str(out), str(named)],
-                f"building {pin.line()} from its source distribution with uv",
-                env=index_environment(indexes),
-            )
-        except ResolveError:
-            if compile_for is None:
-                raise
-        built = sorted(out.glob("*.whl"))
-        # No wheel built here (the host lacks what it compiles against), or one for this
-        # host's Python: the base's builder image compiles it for the image's.
-        if (not built or target.wheel_rank(built[0].name) is None) and compile_for is not None:
-            built = [compile_for(named, Path(tmp))]
-        if not built:
-            raise ResolveError(f"building {pin.line()} from source made no wheel")
-        if target.wheel_rank(built[0].name) is None:
+        built = compile_for(named, Path(tmp), tuple(indexes))
+        if target.wheel_rank(built.name) is None:
             raise ResolveError(
                 f"{pin.line()} has no wheel for {target.describe()}, and its source builds "
-                f"{built[0].name} here, for this host's Python only; build its wheel with "
-                f"Python {target.python} on {target.arch.debian} and lock that, or pin a "
-                "version that publishes one"
+                f"{built.name}, which does not fit it; build its wheel with Python "
+                f"{target.python} on {target.arch.debian} and lock that, or pin a version "
+                "that publishes one"
             )
-        data = built[0].read_bytes()
-        name = built[0].name
+        data = built.read_bytes()
+        name = built.name
     digest = cache.put_blob(data)
     log(f"built {name} from {chosen.wheel.filename}")
     return WheelFile(name, chosen.wheel.url, digest, len(data)), cache.blob_path(digest)

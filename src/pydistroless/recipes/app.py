@@ -290,7 +290,7 @@ def _dependency_layers(
     compile_for = (
         None
         if compile_sdist is None
-        else lambda sdist, into: compile_sdist(sdist, into, target)  # type: ignore[misc]
+        else lambda sdist, into, indexes: compile_sdist(sdist, into, target, indexes)
     )
     downloaded = wheels.download(chosen, fetcher, target, compile_for, indexes=indexes)
     installed = install.install_all(

@@ -21,17 +21,18 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pydistroless.core.arch import host_arch
+from pydistroless.core.arch import architecture, host_arch
 from pydistroless.core.cache import finished_folder
 from pydistroless.core.errors import ResolveError, UsageError
 from pydistroless.core.fetch import Fetcher
+from pydistroless.core.net import Credentials, split_login
 from pydistroless.core.report import log
 from pydistroless.debian.store import Store
 from pydistroless.fs import generate
 from pydistroless.fs.disk import make_devices, write_tree
 from pydistroless.oci.unpack import tree_of
 from pydistroless.python import cpython, runtime, sdist, tools, wheels
-from pydistroless.python.dependencies import Dependencies
+from pydistroless.python.dependencies import Dependencies, expand_variables
 from pydistroless.python.runtime import Target
 from pydistroless.recipes import base
 from pydistroless.recipes.app import AppSpec, Base, build_app
@@ -88,16 +89,33 @@ class BuilderImageCompiler:
     ctx: Store
     _roots: dict[str, Path] = field(default_factory=dict)
 
-    def __call__(self, sdist_path: Path, into: Path, target: Target) -> Path:
-        key = f"{target.interpreter} {target.version} {target.arch.debian} {target.suite}"
+    def __call__(
+        self, sdist_path: Path, into: Path, target: Target, indexes: tuple[str, ...] = ()
+    ) -> Path:
+        # Code of an architecture this host cannot run cannot compile; a pure-Python wheel,
+        # which fits any, is built in the builder image of this host's architecture.
+        where = target
+        if not cpython.runnable(target.arch.debian):
+            where = replace(target, arch=architecture(host_arch()))
+        key = f"{where.interpreter} {where.version} {where.arch.debian} {where.suite}"
         if key not in self._roots:
-            self._roots[key] = builder_root(target, self.ctx)
+            self._roots[key] = builder_root(where, self.ctx)
         fetcher = self.ctx.fetcher
 
         def requirements(requires: list[str], what: str, target: Target, folder: Path) -> None:
-            _fetch_requirements(requires, what, target, folder, fetcher)
+            _fetch_requirements(requires, what, target, folder, fetcher, indexes)
 
-        return sdist.build_wheel(sdist_path, self._roots[key], target, into, requirements)
+        wheel = sdist.build_wheel(sdist_path, self._roots[key], where, into, requirements)
+        if where is not target and target.wheel_rank(wheel.name) is None:
+            arch = target.arch.debian
+            raise UsageError(
+                f"a source distribution must be compiled for {target.describe()} "
+                f"({sdist_path.name} builds {wheel.name}), and this {host_arch()} host cannot "
+                f"run {arch} code (no qemu-user registered with binfmt_misc's F flag); install "
+                f"qemu-user-static and binfmt-support, or build its wheel on an {arch} machine "
+                "and lock that"
+            )
+        return wheel
 
 
 def builder_root(target: Target, ctx: Store) -> Path:
@@ -141,15 +159,23 @@ def builder_root(target: Target, ctx: Store) -> Path:
 
 
 def _fetch_requirements(
-    requires: list[str], what: str, target: Target, into: Path, fetcher: Fetcher
+    requires: list[str],
+    what: str,
+    target: Target,
+    into: Path,
+    fetcher: Fetcher,
+    indexes: tuple[str, ...] = (),
 ) -> None:
-    """Wheels of ``requires`` and what they need, for ``target``'s Python, into ``into``."""
+    """Wheels of ``requires`` and what they need, for ``target``'s Python, into ``into``,
+    looked up on ``indexes`` too (the dependency file's index lines), with their logins."""
     into.mkdir()
-    listed = into / "build-requirements.txt"
-    listed.write_text("".join(f"{r}\n" for r in requires))
     log(f"{what}: build requirements {', '.join(requires)}, as wheels for {target.describe()}")
-    deps = Dependencies(source=listed, resolve=listed)
-    pins = wheels.pins_for(deps, target)
+    # Outside the build's workspace: index lines may carry a login.
+    with tempfile.TemporaryDirectory(prefix="pydistroless-build-requirements-") as tmp:
+        listed = Path(tmp) / "build-requirements.txt"
+        listed.write_text("".join(f"{line}\n" for line in (*indexes, *requires)))
+        deps = Dependencies(source=listed, resolve=listed, indexes=indexes)
+        pins = wheels.pins_for(deps, target)
     chosen = wheels.choose(pins, target, source=f"the build requirements of {what}")
     sdists = [c.pin.line() for c in chosen if c.build]
     if sdists:
@@ -157,7 +183,14 @@ def _fetch_requirements(
             f"{what} builds with {', '.join(sdists)}, which has no wheel for "
             f"{target.describe()}; build its wheel yourself (--variant builder) and lock that"
         )
-    for c in wheels.download(chosen, fetcher, target):
+    logins = tuple(
+        login
+        for line in indexes
+        for word in line.split()
+        if (login := split_login(expand_variables(word))[1]) is not None
+    )
+    if logins:
+        fetcher = fetcher.with_credentials(Credentials(logins))
+    for c in wheels.download(chosen, fetcher, target, indexes=indexes):
         assert c.path is not None
         shutil.copyfile(c.path, into / c.wheel.filename)
-    listed.unlink()
