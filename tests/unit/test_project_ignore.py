@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import random
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,31 @@ def test_a_broken_docker_pattern_is_one_line_naming_it() -> None:
 def test_git_patterns(pattern: str, path: str, is_dir: bool, excluded: bool) -> None:
     rules = ignore.GitIgnore(lambda folder: pattern if not folder else None)
     assert rules.excluded(path, is_dir=is_dir) is excluded
+
+
+GIT_PATTERNS = (
+    "*.log", "!keep.log", "/b.secret", "**/c.secret", "sub/", "deep/*.py", "!main.py",
+    "secrets/", "!secrets/public.txt", "build/**", "!build/keep.txt", "a.*", "*.s?cret",
+    "[bc].secret", "**/deep/**", "sub/**/d.secret", "\\!odd", "trailing.log   ",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_gitignore_agrees_with_git_itself(tmp_path: Path, seed: int) -> None:
+    """Random rules at the root and in a subfolder: the files we copy are those git
+    lists as not ignored (``git ls-files --others --exclude-standard``)."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.fail("git is not installed", pytrace=False)
+    pick = random.Random(seed)
+    root = _project(tmp_path / "project")
+    (root / ".gitignore").write_text("\n".join(pick.sample(GIT_PATTERNS, 5)) + "\n")
+    (root / "sub" / ".gitignore").write_text("\n".join(pick.sample(GIT_PATTERNS, 3)) + "\n")
+    run = {"cwd": root, "check": True, "capture_output": True, "text": True}
+    subprocess.run([git, "init", "-q"], **run)
+    listed = subprocess.run([git, "ls-files", "--others", "--exclude-standard"], **run)
+    shutil.rmtree(root / ".git")
+    assert _copied(root) == sorted(listed.stdout.split()), (
+        (root / ".gitignore").read_text(),
+        (root / "sub" / ".gitignore").read_text(),
+    )
