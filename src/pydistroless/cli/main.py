@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -359,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(code, int) and code:
             return code
     except PydistrolessError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback, and still the error's own exit code
+            traceback.print_exc()
         click.echo(f"pydistroless: error: {hide_logins(str(exc))}", err=True)
         return exc.exit_code
     except click.exceptions.Abort as exc:
