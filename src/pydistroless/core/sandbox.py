@@ -69,6 +69,8 @@ SETUP_STATUS = 125
 LOG_TAIL = 15
 
 
+# The folder the pydistroless package lies in.
+_PACKAGE_HOME = Path(__file__).resolve().parents[2]
 # Where a root's builds work: a folder beside the (read-only) root, seen inside at /build.
 BUILD_DIR = "/build"
 
@@ -107,7 +109,13 @@ def command(
         "env": dict(env),
         "weak": os.environ.get(WEAK_VAR, "") not in ("", "0"),
     }
-    return [sys.executable, "-I", "-m", "pydistroless.core.sandbox", json.dumps(spec)]
+    # Isolated (-I: no environment, no user site), with the folder this package lies in on
+    # the path, wherever that is (an install, a checkout on PYTHONPATH).
+    start = (
+        f"import sys, runpy; sys.path.insert(0, {str(_PACKAGE_HOME)!r}); "
+        "runpy.run_module('pydistroless.core.sandbox', run_name='__main__')"
+    )
+    return [sys.executable, "-I", "-c", start, json.dumps(spec)]
 
 
 def run(
