@@ -216,7 +216,9 @@ def _bases(
         from pydistroless.recipes.base import host_python
         from pydistroless.recipes.builder import build_image
 
-        spec = spec_from(kw, sbom_format=kw["sbom_format"])
+        # The app's own options of these names (its --package, --tag, --ca-cert) are not
+        # the base's.
+        spec = spec_from(kw, packages=(), exclude=(), tags=(), ca_certs=())
         built = build_image(spec, context)
         # Bytecode does not depend on the CPU: another architecture's .pyc are compiled by the
         # same Debian Python built for this machine.

@@ -14,7 +14,7 @@ import click
 from pydistroless import __version__
 from pydistroless.cli.app import app_cmd
 from pydistroless.cli.images import COMMANDS, insecure_registry_option, registry_settings
-from pydistroless.cli.options import csv, image_options, source_options, sources_from, spec_from
+from pydistroless.cli.options import image_options, source_options, sources_from, spec_from
 from pydistroless.cli.outdated import outdated_cmd
 from pydistroless.cli.outputs import output_options, outputs_from, print_pushed
 from pydistroless.core import files, sandbox
@@ -151,16 +151,7 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     from pydistroless.recipes import lock as lockfile
     from pydistroless.recipes.builder import build_image
 
-    spec = spec_from(
-        kw,
-        packages=csv(kw["packages"]),
-        exclude=csv(kw["exclude"]),
-        ca_certs=tuple(kw.get("ca_certs", ())),
-        tags=tuple(kw.get("tags", ())),
-        keep=csv(kw.get("keep", ())),
-        sbom_format=kw.get("sbom_format", "spdx"),
-        pyc=not kw.get("no_pyc", False),
-    )
+    spec = spec_from(kw)
     if os.environ.get("SOURCE_DATE_EPOCH"):
         check_source_date_epoch(os.environ["SOURCE_DATE_EPOCH"], "SOURCE_DATE_EPOCH")
     specs, config = _with_config(ctx, spec, kw)
@@ -326,16 +317,7 @@ def lock_cmd(**kw: Any) -> None:
     from pydistroless.recipes import lock as lockfile
     from pydistroless.recipes.plan import plan
 
-    spec = spec_from(
-        kw,
-        packages=csv(kw["packages"]),
-        exclude=csv(kw["exclude"]),
-        ca_certs=tuple(kw.get("ca_certs", ())),
-        tags=tuple(kw.get("tags", ())),
-        keep=csv(kw.get("keep", ())),
-        sbom_format=kw.get("sbom_format", "spdx"),
-        pyc=not kw.get("no_pyc", False),
-    )
+    spec = spec_from(kw)
     if str(kw["output"]) != "-":
         files.file_target(kw["output"], "--output")
     context = Store.create(sources_from(**kw))

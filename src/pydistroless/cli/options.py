@@ -173,19 +173,26 @@ def sources_from(**kw: Any) -> SourceOptions:
     )
 
 
-def spec_from(kw: dict[str, Any], **more: Any) -> ImageSpec:
-    """The image that :func:`image_options` describe, with the fields a command sets
-    otherwise (``more``)."""
-    return ImageSpec(
-        suite=kw["suite"],
-        python=kw["python"],
-        archs=csv(kw["archs"]) or (host_arch(),),
-        variant=kw["variant"],
-        user=kw["user"],
-        python_from=kw["python_from"],
-        optimize_python=not kw["no_python_optimizations"],
-        source_url=kw["source_url"],
-        source_sha256=kw["source_sha256"],
-        source_signature=kw["source_signature"],
-        **more,
-    )
+def spec_from(kw: dict[str, Any], **instead: Any) -> ImageSpec:
+    """The image the options describe (those a command lacks take their defaults), with
+    the fields a command means otherwise given ``instead``."""
+    fields: dict[str, Any] = {
+        "suite": kw["suite"],
+        "python": kw["python"],
+        "archs": csv(kw["archs"]) or (host_arch(),),
+        "variant": kw["variant"],
+        "user": kw["user"],
+        "python_from": kw["python_from"],
+        "optimize_python": not kw["no_python_optimizations"],
+        "source_url": kw["source_url"],
+        "source_sha256": kw["source_sha256"],
+        "source_signature": kw["source_signature"],
+        "packages": csv(kw.get("packages", ())),
+        "exclude": csv(kw.get("exclude", ())),
+        "ca_certs": tuple(kw.get("ca_certs", ())),
+        "tags": tuple(kw.get("tags", ())),
+        "keep": csv(kw.get("keep", ())),
+        "sbom_format": kw.get("sbom_format", "spdx"),
+        "pyc": not kw.get("no_pyc", False),
+    }
+    return ImageSpec(**{**fields, **instead})
