@@ -34,6 +34,7 @@ from pydistroless.core.errors import (
 from pydistroless.core.net import Interrupted
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.layer import layer_from_tree
+from pydistroless.oci.layout import write_layout
 from pydistroless.oci.model import (
     OCI_CONFIG,
     OCI_INDEX,
@@ -554,3 +555,47 @@ def test_a_manifest_nested_too_deep_is_a_one_line_error() -> None:
         repo = Registry(registry.host, credentials=lambda _h: None, policy=FAST).repository("app")
         with pytest.raises(ImageFormatError, match="nests deeper than 64 levels"):
             remote.read(repo, parse(f"{registry.host}/app:v1"))
+
+
+def test_ctrl_c_during_a_pull_ends_the_stalled_downloads(tmp_path: Path) -> None:
+    """A pull into a layout fetches blobs in a pool; Ctrl-C reaches the main thread waiting
+    on it, and the transport's sockets are shut, so a blob the registry never sends does
+    not hold the exit until its deadline."""
+    tree = Tree()
+    tree.add_file("data", bytes(range(256)) * 64)
+    layer = layer_from_tree(tree, mtime=0, comment="", compression="none")
+    image = new_image(Platform("amd64"), ImageConfig(entrypoint=("/data",)), (layer,))
+    blobs = {str(image.config_descriptor.digest): image.config}
+    stalled = threading.Event()
+
+    def answer(request: Request) -> Reply:
+        if request.path.endswith(f"/manifests/{image.digest}") or request.path.endswith("/v1"):
+            return reply(200, image.manifest, Content_Type=image.media_type)
+        digest = request.path.rsplit("/", 1)[-1]
+        if digest in blobs:
+            return reply(200, blobs[digest])
+        if "/blobs/" in request.path:
+            stalled.set()
+            return Reply(200, {"Content-Length": str(layer.size)}, b"x", delay=30)
+        return reply(404)
+
+    with scripted(answer) as registry:
+        client = Registry(registry.host, credentials=lambda _h: None, policy=Policy())
+        pulled = remote.read(client.repository("app"), parse(f"{registry.host}/app:v1"))
+        main = threading.main_thread().ident
+        assert main == threading.get_ident()
+        sent: dict[str, float] = {}
+
+        def interrupt() -> None:
+            if stalled.wait(10):
+                time.sleep(0.3)
+                sent["at"] = time.monotonic()
+                signal.pthread_kill(main, signal.SIGINT)
+
+        interrupter = threading.Thread(target=interrupt, daemon=True)
+        interrupter.start()
+        with pytest.raises(KeyboardInterrupt):
+            write_layout(tmp_path / "layout", pulled, tags=["app:v1"])
+        ended = time.monotonic()
+        interrupter.join(5)
+    assert ended - sent["at"] < 2

@@ -15,17 +15,13 @@ socket read, so a mirror that drips bytes fails and the next mirror is tried. A 
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import urllib3
 
@@ -40,6 +36,7 @@ from pydistroless.core.net import (
     deadline_scale,
     pool_classes,
 )
+from pydistroless.core.net import cancel_on_sigint as net_cancel_on_sigint
 from pydistroless.core.report import log, redact
 
 _PARALLEL = 8
@@ -516,27 +513,11 @@ def _ignore(_n: int) -> None:
 
 # ---- Ctrl-C ----------------------------------------------------------------------------------
 
-_WATCHED: weakref.WeakSet[Fetcher] = weakref.WeakSet()
-
 
 def cancel_on_sigint(fetcher: Fetcher) -> None:
-    """Make Ctrl-C cancel ``fetcher``'s downloads wherever the main thread is (waiting on a
-    pool in a ``with`` block, say), then raise KeyboardInterrupt as usual. Left alone when
-    SIGINT is not Python's default (ignored, or someone else's handler), or off the main
-    thread, where no handler can be installed."""
-    _WATCHED.add(fetcher)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    current = signal.getsignal(signal.SIGINT)
-    if current is _on_sigint or current is not signal.default_int_handler:
-        return
-    signal.signal(signal.SIGINT, _on_sigint)
-
-
-def _on_sigint(signum: int, frame: FrameType | None) -> Any:
-    for fetcher in list(_WATCHED):
-        fetcher.cancel()
-    return signal.default_int_handler(signum, frame)
+    """Make Ctrl-C cancel ``fetcher``'s downloads wherever the main thread is (see
+    :func:`pydistroless.core.net.cancel_on_sigint`)."""
+    net_cancel_on_sigint(fetcher._sockets)
 
 
 class _NoProgress:

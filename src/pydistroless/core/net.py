@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -159,3 +162,28 @@ def pool_classes(sockets: Sockets) -> dict[str, type[HTTPConnectionPool]]:
         ConnectionCls = TLSConnection
 
     return {"http": Pool, "https": TLSPool}
+
+
+# Every set of sockets a Ctrl-C must end: the process's, as the signal is.
+_WATCHED: weakref.WeakSet[Sockets] = weakref.WeakSet()
+
+
+def cancel_on_sigint(sockets: Sockets) -> None:
+    """Make Ctrl-C cancel ``sockets`` (a downloader's, a registry transport's) wherever the
+    main thread is (waiting on a pool in a ``with`` block, say), so that no read blocked in
+    another thread holds the exit; then KeyboardInterrupt is raised as usual. The handler is
+    left alone when SIGINT is not Python's default (ignored, or someone else's), or off the
+    main thread, where no handler can be installed."""
+    _WATCHED.add(sockets)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    current = signal.getsignal(signal.SIGINT)
+    if current is _on_sigint or current is not signal.default_int_handler:
+        return
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> Any:
+    for sockets in list(_WATCHED):
+        sockets.cancel()
+    return signal.default_int_handler(signum, frame)

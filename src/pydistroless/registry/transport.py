@@ -53,6 +53,7 @@ from pydistroless.core.net import (
     DEADLINE_SCALE_VAR,
     Interrupted,
     Sockets,
+    cancel_on_sigint,
     deadline_scale,
     pool_classes,
 )
@@ -276,6 +277,8 @@ class Transport:
             ssl_context=_ssl_context(ca_certs),
         )
         self._http.pool_classes_by_scheme = pool_classes(self._sockets)
+        # Ctrl-C ends this transport's requests too, whichever thread waits on them.
+        cancel_on_sigint(self._sockets)
 
     def plain_allowed(self, host: str) -> bool:
         """Whether ``host`` (``NAME[:PORT]``) may be spoken to in plain HTTP: loopback
