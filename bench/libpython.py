@@ -21,7 +21,8 @@ from python_source import SUITE, VERSION
 
 from pydistroless.core import sandbox
 from pydistroless.debian import buildroot
-from pydistroless.debian.store import SourceOptions, Store
+from pydistroless.debian.sources import SourceOptions
+from pydistroless.debian.store import Store
 from pydistroless.python import cpython, source
 
 MODULES = "import ssl, sqlite3, ctypes, bz2, lzma, zlib, zoneinfo, uuid, readline, dbm.gnu, decimal"

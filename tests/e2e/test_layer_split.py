@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.debian.store import SourceOptions, Store, load_index, load_releases
+from pydistroless.debian.sources import SourceOptions
+from pydistroless.debian.store import Store, load_index, load_releases
 from pydistroless.oci.archive import read_tar
 from pydistroless.oci.model import Image
 from tests.fixtures.tools import need_network, pydistroless, run, shared_cache_dir

@@ -29,7 +29,8 @@ from elftools.elf.elffile import ELFFile
 
 from pydistroless.core.arch import host_arch
 from pydistroless.core.fetch import Download
-from pydistroless.debian.store import SourceOptions, Store
+from pydistroless.debian.sources import SourceOptions
+from pydistroless.debian.store import Store
 from pydistroless.python import cpython
 from pydistroless.python import source as upstream
 from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES

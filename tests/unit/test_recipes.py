@@ -27,7 +27,8 @@ from pydistroless.core import sandbox
 from pydistroless.core.arch import architecture, host_arch
 from pydistroless.core.cache import Cache
 from pydistroless.core.errors import ImageCheckError, ResolveError, UsageError
-from pydistroless.debian.store import SourceOptions, Store
+from pydistroless.debian.sources import SourceOptions
+from pydistroless.debian.store import Store
 from pydistroless.fs.tree import Kind, Tree
 from pydistroless.oci.model import Image, Layer
 from pydistroless.oci.unpack import apply_layer, tree_of

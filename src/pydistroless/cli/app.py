@@ -19,8 +19,6 @@ from pydistroless.core import files
 from pydistroless.core.arch import host_arch
 from pydistroless.core.errors import UsageError
 from pydistroless.recipes.spec import check_source_date_epoch
-from pydistroless.transfer import places
-from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
 
 if TYPE_CHECKING:
     from pydistroless.debian.store import Store
@@ -75,6 +73,7 @@ def _config_base(project: Path, text: str) -> Location:
     """``[tool.pydistroless.app] base``: a registry reference, or a tar or layout of the
     project (relative to it); one elsewhere on this machine is refused before it is read."""
     from pydistroless.python.project import within
+    from pydistroless.transfer import places
 
     where = places.parse_location(text)
     if where.path is None:
@@ -138,6 +137,8 @@ def app_cmd(**kw: Any) -> None:
     """
     from pydistroless.recipes.app import AppSpec, build_app
     from pydistroless.recipes.builder import BuilderImageCompiler
+    from pydistroless.transfer import places
+    from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
 
     project = kw["project_dir"]
     config = _app_config(project)
@@ -232,6 +233,7 @@ def _bases(
         ]
     from pydistroless.core.arch import architecture
     from pydistroless.oci.model import platform_image
+    from pydistroless.transfer import places
 
     artifact = places.read(where, registry_settings(kw))
     if not kw["archs"]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,6 @@ from pydistroless.recipes.spec import (
     ImageSpec,
     check_source_date_epoch,
 )
-from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
 
 if TYPE_CHECKING:
     from pydistroless.recipes import config as config_file
@@ -150,6 +148,7 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     from pydistroless.debian.store import Store
     from pydistroless.recipes import lock as lockfile
     from pydistroless.recipes.builder import build_image
+    from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
 
     spec = spec_from(kw)
     if os.environ.get("SOURCE_DATE_EPOCH"):
@@ -343,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             return code
     except PydistrolessError as exc:
         if debug:  # the traceback, and still the error's own exit code
+            import traceback
+
             traceback.print_exc()
         click.echo(f"pydistroless: error: {hide_logins(str(exc))}", err=True)
         return exc.exit_code

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from pydistroless.core.arch import host_arch
-from pydistroless.debian.store import SourceOptions
+from pydistroless.debian.sources import SourceOptions
 from pydistroless.recipes.spec import DEFAULT_SUITE, ImageSpec
 
 

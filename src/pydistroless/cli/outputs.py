@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pydistroless.core import files
 from pydistroless.core.errors import UsageError
 from pydistroless.recipes.sbom import FORMATS
-from pydistroless.transfer import places
-from pydistroless.transfer.outputs import OutputOptions
+
+if TYPE_CHECKING:
+    # Imported when an image is written: the registry client costs every start otherwise.
+    from pydistroless.transfer import places
+    from pydistroless.transfer.outputs import OutputOptions
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,6 +80,7 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def outputs_from(kw: dict[str, Any], registry: places.RegistryOptions) -> OutputOptions:
     """The output options as given, checked before anything is built."""
+    from pydistroless.transfer.outputs import OutputOptions
     if kw["push_report"] is not None:
         if not kw["push_to"]:
             raise UsageError("--push-report needs --push REGISTRY/REPO")

@@ -13,13 +13,13 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
 from pydistroless.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from urllib3.connectionpool import HTTPConnectionPool
 
 DEADLINE_SCALE_VAR = "PYDISTROLESS_DEADLINE_SCALE"
 
@@ -144,6 +144,10 @@ class Sockets:
 
 def pool_classes(sockets: Sockets) -> dict[str, type[HTTPConnectionPool]]:
     """urllib3 pools whose connections report their sockets to ``sockets``."""
+    # Imported here: the logins above are read by every command, and urllib3 costs each
+    # start a thirtieth of a second; only a download or a registry needs it.
+    from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: PLC0415
 
     class Connection(HTTPConnection):
         def connect(self) -> None:

@@ -38,6 +38,19 @@ class AptEntry:
 
 
 @dataclass(frozen=True)
+class SourceOptions:
+    """Where packages come from and how they are checked."""
+
+    mirrors: tuple[str, ...] = ()
+    security_mirrors: tuple[str, ...] = ()
+    keyrings: tuple[Path, ...] = ()
+    insecure: bool = False
+    offline: bool = False
+    cache_dir: Path | None = None
+    accept_expired: bool = False  # take a signed Release past its Valid-Until
+
+
+@dataclass(frozen=True)
 class Mirrors:
     """Base URLs (no trailing slash, no login) of the main and the security archive, in order
     of preference, and the logins that go with them."""

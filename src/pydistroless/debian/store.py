@@ -10,7 +10,6 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pydistroless.core.cache import Cache, default_cache_dir
 from pydistroless.core.errors import PackageFormatError, UsageError
@@ -19,7 +18,7 @@ from pydistroless.core.report import log
 from pydistroless.debian.archive import Archive, Release
 from pydistroless.debian.deb import DebPackage, read_deb
 from pydistroless.debian.index import IndexText, LazyPackageIndex, PackageIndex, PackageRecord
-from pydistroless.debian.sources import Mirrors, choose_mirrors, split_login
+from pydistroless.debian.sources import Mirrors, SourceOptions, choose_mirrors, split_login
 
 COMPONENT = "main"
 
@@ -36,19 +35,6 @@ class LockedPackage:
     source_version: str
     suite: str
     url: str  # where it was found, for the SBOM and for humans
-
-
-@dataclass(frozen=True)
-class SourceOptions:
-    """Where packages come from and how they are checked."""
-
-    mirrors: tuple[str, ...] = ()
-    security_mirrors: tuple[str, ...] = ()
-    keyrings: tuple[Path, ...] = ()
-    insecure: bool = False
-    offline: bool = False
-    cache_dir: Path | None = None
-    accept_expired: bool = False  # take a signed Release past its Valid-Until
 
 
 @dataclass
