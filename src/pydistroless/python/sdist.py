@@ -4,18 +4,21 @@ An sdist that compiles must be built by the image's own interpreter, against the
 image will load: in a root that has them (the builder image of the same base), never with the
 host's Python. :class:`SdistCompiler` is what an app build is given to do that; the builder
 recipe supplies the root. The build itself is pip's, inside the sandbox: ``pip wheel`` with
-no index, its build requirements from a folder of wheels fetched beforehand.
+no index, its build requirements from a folder of wheels fetched beforehand. So is the
+metadata of an sdist that only its build gives (``pip install --dry-run --report``, which runs
+the backend's ``prepare_metadata_for_build_wheel``), which uv needs to resolve.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import tarfile
 import tempfile
 import tomllib
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +39,14 @@ class SdistCompiler(Protocol):
         self, sdist: Path, into: Path, target: Target, indexes: tuple[str, ...] = ()
     ) -> Path: ...
 
+    def metadata(
+        self, sdist: Path, target: Target, indexes: tuple[str, ...] = ()
+    ) -> Mapping[str, object]:
+        """The core metadata of ``sdist`` (named as the index names it) for ``target``, as
+        JSON (PEP 566: ``name``, ``version``, ``requires_dist``, ...), computed by its own
+        build backend where it may run; its build requirements as for a build."""
+        ...
+
 
 # Puts the wheels of build requirements (for the target's Python) into a new folder:
 # (requirements, what needs them, target, folder).
@@ -46,6 +57,8 @@ FetchRequirements = Callable[[list[str], str, Target, Path], None]
 IMAGE_BUILD_TOOLS = frozenset({"setuptools", "wheel"})
 # A pyproject.toml is a few kB; anything far larger is not one.
 MAX_PYPROJECT = 1024 * 1024
+# pip's report of one sdist's metadata: a few kB, rarely a few hundred.
+MAX_REPORT = 16 * 1024 * 1024
 
 
 def build_wheel(
@@ -55,6 +68,65 @@ def build_wheel(
     image's own interpreter, copied into ``into``. Build requirements beyond the image's own
     setuptools and wheel are put, as wheels, into a folder by ``requirements``: the build has
     no index to ask."""
+
+    def pip(inside: str) -> tuple[list[str], list[str]]:
+        return ["wheel", "--no-deps"], ["--wheel-dir", f"{inside}/out"]
+
+    def result(work: Path) -> tuple[str, bytes] | None:
+        built = sorted(p.name for p in (work / "out").glob("*.whl"))
+        data = sandbox.read_result(work, f"out/{built[0]}") if built else None
+        return (built[0], data) if data is not None else None
+
+    name, data = _in_sandbox(sdist, root, target, requirements, pip, result, "compiling")
+    wheel = into / name
+    wheel.write_bytes(data)
+    return wheel
+
+
+def prepare_metadata(
+    sdist: Path, root: Path, target: Target, requirements: FetchRequirements
+) -> dict[str, object]:
+    """The core metadata of ``sdist`` (named as the index names it) as JSON (PEP 566), as
+    its build backend gives it in ``root`` to the image's own interpreter (pip's
+    ``install --dry-run --report``, which calls ``prepare_metadata_for_build_wheel`` or, for a
+    backend without it, builds the wheel). Build requirements as for :func:`build_wheel`."""
+
+    def pip(inside: str) -> tuple[list[str], list[str]]:
+        return ["install", "--dry-run", "--ignore-installed", "--no-deps"], [
+            "--break-system-packages", "--quiet", "--report", f"{inside}/report.json",
+        ]  # fmt: skip
+
+    def result(work: Path) -> tuple[str, bytes] | None:
+        data = sandbox.read_result(work, "report.json")
+        return ("report.json", data) if data is not None else None
+
+    _, data = _in_sandbox(sdist, root, target, requirements, pip, result, "reading the metadata of")
+    try:
+        if len(data) > MAX_REPORT:
+            raise ValueError("too large")
+        report = json.loads(data)
+        metadata = report["install"][0]["metadata"]
+        if not isinstance(metadata, dict):
+            raise TypeError("no table")
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ResolveError(
+            f"{sdist.name}: pip's report of its metadata is unreadable ({exc})"
+        ) from None
+    return metadata
+
+
+def _in_sandbox(
+    sdist: Path,
+    root: Path,
+    target: Target,
+    requirements: FetchRequirements,
+    pip: Callable[[str], tuple[list[str], list[str]]],
+    result: Callable[[Path], tuple[str, bytes] | None],
+    doing: str,
+) -> tuple[str, bytes]:
+    """A pip command (``pip``, given the workspace's path inside, gives its command and its
+    options) run on ``sdist`` by the image's interpreter in ``root``, in the sandbox, and what
+    ``result`` reads back from the workspace: its file's name and bytes."""
     workspace = sandbox.workspace(root)
     work = Path(tempfile.mkdtemp(prefix="sdist-", dir=workspace))
     # The log stays outside what the build can write, so that it cannot be swapped for a
@@ -70,11 +142,11 @@ def build_wheel(
             else:
                 requirements(requires, sdist.name, target, work / "requires")
                 isolation = ["--find-links", f"{inside}/requires"]
+            verb, options = pip(inside)
             argv = [
-                target.interpreter, "-m", "pip", "wheel", "--no-deps", *isolation,
+                target.interpreter, "-m", "pip", *verb, *isolation,
                 "--no-index", "--no-cache-dir", "--disable-pip-version-check",
-                "--wheel-dir", f"{inside}/out",
-                f"{inside}/{sdist.name}",
+                *options, f"{inside}/{sdist.name}",
             ]  # fmt: skip
             code = sandbox.run(
                 root,
@@ -83,19 +155,16 @@ def build_wheel(
                 log=log_path,
                 binds=[sandbox.Bind(workspace, sandbox.BUILD_DIR, writable=True)],
             )
-            built = sorted(p.name for p in (work / "out").glob("*.whl"))
-            data = sandbox.read_result(work, f"out/{built[0]}") if built else None
-            if code != 0 or data is None:
+            found = result(work) if code == 0 else None
+            if found is None:
                 last = sandbox.show_failure(log_path)
                 raise ResolveError(
-                    f"compiling {sdist.name} in the builder image failed (exit {code}): "
+                    f"{doing} {sdist.name} in the builder image failed (exit {code}): "
                     f"{last}; its build needs more than its declared build requirements and "
                     "the image's -dev packages, so build its wheel yourself (--variant "
                     "builder) and lock that"
                 )
-            wheel = into / built[0]
-            wheel.write_bytes(data)
-            return wheel
+            return found
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

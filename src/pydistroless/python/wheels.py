@@ -2,11 +2,13 @@
 
 uv does what needs an index: resolving requirements for another platform and Python
 (``uv pip compile --python-platform``), reading its own ``uv.lock`` (``uv export``), and
-finding the files of exact pins (``--no-deps``). It speaks PEP 751, so each of those answers is
-a ``pylock.toml``, read by :func:`dependencies.pylock_pins`, and it uses the user's own index
-configuration. The choice of the wheel for the target is ours (:mod:`packaging.tags` over
-the base's tags), as is the download: into the content-addressed cache, checked against the
-lock's SHA256 when it has one, else the index's.
+finding the files of exact pins (``--no-deps``), never building an sdist on this host: an sdist
+whose metadata only its build gives has it computed in the builder image, in the sandbox, and
+handed to uv (:mod:`pydistroless.python.uv_metadata`). It speaks PEP 751, so each of those
+answers is a ``pylock.toml``, read by :func:`dependencies.pylock_pins`, and it uses the user's
+own index configuration. The choice of the wheel for the target is ours (:mod:`packaging.tags`
+over the base's tags), as is the download: into the content-addressed cache, checked against
+the lock's SHA256 when it has one, else the index's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydistroless.core.errors import IntegrityError, ResolveError, UsageError
 from pydistroless.core.fetch import Download, Fetcher
 from pydistroless.core.net import split_login
 from pydistroless.core.report import hide_logins, log
+from pydistroless.python import uv_metadata
 from pydistroless.python.dependencies import (
     Dependencies,
     Pin,
@@ -32,8 +35,19 @@ from pydistroless.python.dependencies import (
     pylock_pins,
 )
 from pydistroless.python.runtime import Target
+from pydistroless.python.uv_metadata import SdistNeedsBuild
 
 _UV_TIMEOUT = 600.0
+# How many sdists' metadata one resolution may have computed in the builder image.
+_MAX_SDIST_METADATA = 64
+
+# The core metadata (as JSON, PEP 566) of the sdist of (name, version), computed where its
+# build may run; what uv needs of an sdist whose metadata is not static.
+SdistMetadata = Callable[[str, str], Mapping[str, object]]
+# Computes the core metadata of a source distribution (its path, named as the index names
+# it) for the target, in the base's builder image; its build requirements come from the
+# index lines given (the dependency file's).
+MetadataFor = Callable[[Path, tuple[str, ...]], Mapping[str, object]]
 
 
 @dataclass(frozen=True)
@@ -62,10 +76,18 @@ def uv_binary() -> str:
     return find_uv_bin()
 
 
-def pins_for(deps: Dependencies, target: Target, cache: Cache | None = None) -> tuple[Pin, ...]:
+def pins_for(
+    deps: Dependencies,
+    target: Target,
+    cache: Cache | None = None,
+    *,
+    sdist_metadata: SdistMetadata | None = None,
+) -> tuple[Pin, ...]:
     """Exact pins for ``target``: the lock's own, or what uv resolves. What uv reads from a
     ``uv.lock`` is kept in ``cache``, keyed by the lock and its project's ``pyproject.toml``
-    (a resolution is not: the index moves)."""
+    (a resolution is not: the index moves). uv builds nothing: the metadata of an sdist that
+    only its build gives comes from ``sdist_metadata`` (without it, such an sdist is
+    refused)."""
     if deps.pins is not None:
         return deps.pins
     assert deps.resolve is not None
@@ -84,8 +106,9 @@ def pins_for(deps: Dependencies, target: Target, cache: Cache | None = None) -> 
         if known is not None:
             return pylock_pins(_toml(known, "uv"), target.markers, where=str(deps.resolve))
         command = [
-            "export", "--locked", "--no-dev", "--no-emit-project", "--no-emit-workspace",
-            "--no-header", "--format", "pylock.toml", "--directory", str(deps.resolve.parent),
+            "export", "--locked", "--no-build", "--no-dev", "--no-emit-project",
+            "--no-emit-workspace", "--no-header", "--format", "pylock.toml",
+            "--directory", str(deps.resolve.parent),
             *[f"--extra={e}" for e in deps.extras],
         ]  # fmt: skip
         what = f"reading {deps.resolve} with uv"
@@ -96,11 +119,74 @@ def pins_for(deps: Dependencies, target: Target, cache: Cache | None = None) -> 
         return pylock_pins(lock, target.markers, where=str(deps.resolve))
     command = [
         "pip", "compile", str(deps.resolve), "--format", "pylock.toml", "--no-header",
-        *_platform_args(target), *[f"--extra={e}" for e in deps.extras],
+        "--require-build-hashes", *_platform_args(target), *[f"--extra={e}" for e in deps.extras],
     ]  # fmt: skip
     what = f"resolving {deps.resolve} for {target.describe()} with uv"
-    lock = _uv(command, what)
+    lock = _resolve(command, what, sdist_metadata)
     return pylock_pins(lock, target.markers, where=str(deps.resolve))
+
+
+def _resolve(command: list[str], what: str, sdist_metadata: SdistMetadata | None) -> dict:
+    """uv's resolution, again with the metadata of each sdist uv stopped at (uv builds none:
+    ``--require-build-hashes`` stops a build before its backend runs), as uv's
+    ``dependency-metadata`` in a config file of our own (mode 0700: it may copy logins)."""
+    entries: list[dict[str, object]] = []
+    given: set[tuple[str, str]] = set()
+    with tempfile.TemporaryDirectory(prefix="pydistroless-resolve-") as tmp:
+        while True:
+            args = command
+            if entries:
+                config = uv_metadata.config_file(entries, Path(tmp) / "uv.toml")
+                args = [*command, "--config-file", str(config)]
+            try:
+                return _uv(args, what)
+            except SdistNeedsBuild as needed:
+                asked = (needed.name, needed.version)
+                if sdist_metadata is None:
+                    raise
+                if asked in given or len(given) >= _MAX_SDIST_METADATA:
+                    raise ResolveError(
+                        f"{what}: uv still wants to build {needed.name}=={needed.version} "
+                        f"after {len(given)} source distribution(s)' metadata were given to it; "
+                        "pin it (a lock, or ==VERSION --hash lines)"
+                    ) from None
+                given.add(asked)
+                metadata = sdist_metadata(needed.name, needed.version)
+                entries.append(uv_metadata.entry(metadata, needed.name, needed.version))
+
+
+def sdist_metadata_by(
+    metadata_for: MetadataFor,
+    fetcher: Fetcher,
+    target: Target,
+    *,
+    indexes: Sequence[str] = (),
+) -> SdistMetadata:
+    """What :func:`pins_for` asks for an sdist's metadata: the sdist located on ``indexes``
+    (the dependency file's index lines; none: uv's own), downloaded by ``fetcher`` and checked
+    against the index's SHA256, its metadata computed by ``metadata_for`` (in the builder
+    image, in the sandbox)."""
+
+    def metadata(name: str, version: str) -> Mapping[str, object]:
+        pin = Pin(name, version)
+        found = _locate([pin], target, fetcher.cache, indexes)
+        sdist = next((p.sdist for p in found if p.name == name and p.sdist is not None), None)
+        if sdist is None:
+            raise ResolveError(
+                f"uv needs the metadata of {pin.line()}'s source distribution, and the index "
+                "lists none; pin it (a lock, or ==VERSION --hash lines)"
+            )
+        (path,) = fetcher.fetch_paths(
+            [Download((sdist.url,), sdist.sha256, sdist.size, sdist.filename)],
+            what="source distributions",
+        )
+        log(f"reading the metadata of {sdist.filename} in the builder image")
+        with tempfile.TemporaryDirectory(prefix="pydistroless-sdist-") as tmp:
+            named = Path(tmp) / sdist.filename
+            named.symlink_to(path)
+            return metadata_for(named, tuple(indexes))
+
+    return metadata
 
 
 def choose(
@@ -259,6 +345,7 @@ def _lookup(pins: Sequence[Pin], target: Target, indexes: Sequence[str] = ()) ->
                 "compile",
                 str(listing),
                 "--no-deps",
+                "--require-build-hashes",
                 "--format",
                 "pylock.toml",
                 "--no-header",
@@ -307,16 +394,27 @@ def index_environment(lines: Sequence[str]) -> dict[str, str]:
 def _uv_text(args: Sequence[str], what: str, *, env: Mapping[str, str] | None = None) -> str:
     command = [uv_binary(), *args, "--quiet", "--color", "never"]
     log(f"{what} ...")
-    environ = {**os.environ, **env} if env else None
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=_UV_TIMEOUT, env=environ
-        )
+        with tempfile.TemporaryDirectory(prefix="pydistroless-uv-") as tmp:
+            environ = {**os.environ, **(env or {}), **uv_metadata.no_python(Path(tmp))}
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=_UV_TIMEOUT, env=environ
+            )
     except subprocess.TimeoutExpired:
         raise ResolveError(f"{what}: uv gave no answer in {_UV_TIMEOUT:.0f} s") from None
     except OSError as exc:
         raise UsageError(f"{what}: cannot run uv ({exc.strerror}); pip install uv") from None
     if done.returncode != 0:
+        needed = uv_metadata.needs_build(done.stderr)
+        if needed is not None:
+            raise SdistNeedsBuild(what, *needed)
+        if uv_metadata.build_refused(done.stderr):
+            raise ResolveError(
+                f"{what}: uv would have to run a build backend on this host to read some "
+                "metadata (the project's own, when its dependencies are dynamic, or a "
+                "distribution named by URL), and nothing builds on this host; list the "
+                "dependencies statically, or pin them in a lock"
+            )
         said = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
         said = hide_logins(said)
         raise ResolveError(f"{what} failed: {said[:600] or f'exit {done.returncode}'}")

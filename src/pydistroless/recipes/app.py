@@ -204,14 +204,24 @@ def _build_one(
         indexes: tuple[str, ...] = ()
         if source is not None:
             deps = dependencies.read(source, target.markers, extras=spec.extras)
-            pins = wheels.pins_for(deps, target, ctx.cache)
+            # The indexes' logins, for their hosts only; the mirrors' stay with the mirrors.
+            fetcher = ctx.fetcher.with_credentials(index_logins.credentials(deps, spec.project))
+            metadata = (
+                None
+                if compile_sdist is None
+                else wheels.sdist_metadata_by(
+                    lambda sdist, indexes: compile_sdist.metadata(sdist, target, indexes),
+                    fetcher,
+                    target,
+                    indexes=deps.indexes,
+                )
+            )
+            pins = wheels.pins_for(deps, target, ctx.cache, sdist_metadata=metadata)
             if meta.name:  # the project itself is installed from its own files
                 pins = tuple(p for p in pins if p.name != _canonical(meta.name))
             chosen = wheels.choose(
                 pins, target, source=str(source), cache=ctx.cache, indexes=deps.indexes
             )
-            # The indexes' logins, for their hosts only; the mirrors' stay with the mirrors.
-            fetcher = ctx.fetcher.with_credentials(index_logins.credentials(deps, spec.project))
             indexes = deps.indexes
         found = _dependency_layers(
             chosen, target, given, files, mtime, spec.packages, ctx, compile_sdist, fetcher, indexes

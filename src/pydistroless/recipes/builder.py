@@ -11,13 +11,16 @@ headers and gcc), unpacked into the cache once and run in the sandbox, as CPytho
 is (:class:`BuilderImageCompiler`, which the app recipe is handed as its
 :class:`~pydistroless.python.sdist.SdistCompiler`). An sdist that declares build requirements
 beyond setuptools (Cython, a build backend) gets them as wheels for the image's Python,
-resolved and downloaded on the host like an app's dependencies: the build has no index.
+resolved and downloaded on the host like an app's dependencies: the build has no index. The
+metadata of an sdist that only its build gives, which uv needs to resolve and never computes
+on the host, comes from the same image (:meth:`BuilderImageCompiler.metadata`).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -92,20 +95,9 @@ class BuilderImageCompiler:
     def __call__(
         self, sdist_path: Path, into: Path, target: Target, indexes: tuple[str, ...] = ()
     ) -> Path:
-        # Code of an architecture this host cannot run cannot compile; a pure-Python wheel,
-        # which fits any, is built in the builder image of this host's architecture.
-        where = target
-        if not cpython.runnable(target.arch.debian):
-            where = replace(target, arch=architecture(host_arch()))
-        key = f"{where.interpreter} {where.version} {where.arch.debian} {where.suite}"
-        if key not in self._roots:
-            self._roots[key] = builder_root(where, self.ctx)
-        fetcher = self.ctx.fetcher
-
-        def requirements(requires: list[str], what: str, target: Target, folder: Path) -> None:
-            _fetch_requirements(requires, what, target, folder, fetcher, indexes)
-
-        wheel = sdist.build_wheel(sdist_path, self._roots[key], where, into, requirements)
+        where, root = self._root(target)
+        requirements = self._requirements(indexes)
+        wheel = sdist.build_wheel(sdist_path, root, where, into, requirements)
         if where is not target and target.wheel_rank(wheel.name) is None:
             arch = target.arch.debian
             raise UsageError(
@@ -116,6 +108,34 @@ class BuilderImageCompiler:
                 "and lock that"
             )
         return wheel
+
+    def metadata(
+        self, sdist_path: Path, target: Target, indexes: tuple[str, ...] = ()
+    ) -> Mapping[str, object]:
+        """The sdist's metadata, from its build backend in the same builder image as its
+        build (for an architecture this host cannot run, this host's: a ``setup.py`` that
+        asks the platform answers for this host's)."""
+        where, root = self._root(target)
+        return sdist.prepare_metadata(sdist_path, root, where, self._requirements(indexes))
+
+    def _root(self, target: Target) -> tuple[Target, Path]:
+        # Code of an architecture this host cannot run cannot compile; a pure-Python wheel,
+        # which fits any, is built in the builder image of this host's architecture.
+        where = target
+        if not cpython.runnable(target.arch.debian):
+            where = replace(target, arch=architecture(host_arch()))
+        key = f"{where.interpreter} {where.version} {where.arch.debian} {where.suite}"
+        if key not in self._roots:
+            self._roots[key] = builder_root(where, self.ctx)
+        return where, self._roots[key]
+
+    def _requirements(self, indexes: tuple[str, ...]) -> sdist.FetchRequirements:
+        fetcher = self.ctx.fetcher
+
+        def requirements(requires: list[str], what: str, target: Target, folder: Path) -> None:
+            _fetch_requirements(requires, what, target, folder, fetcher, indexes)
+
+        return requirements
 
 
 def builder_root(target: Target, ctx: Store) -> Path:
