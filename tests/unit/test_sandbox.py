@@ -8,6 +8,7 @@ The root is a folder holding a static busybox (Debian's busybox-static, which
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.core import sandbox
+from pydistroless.core import jail, sandbox
 from pydistroless.core.errors import BuildError, UsageError
 from pydistroless.python import bytecode
 
@@ -36,7 +37,7 @@ def root(tmp_path: Path) -> Path:
     (tree / "bin" / "sh").symlink_to("busybox")
     (tree / "etc").mkdir()
     (tree / "etc" / "greeting").write_text("hello\n")
-    for name in sandbox.MOUNT_POINTS:  # as the roots pydistroless makes have them
+    for name in jail.MOUNT_POINTS:  # as the roots pydistroless makes have them
         (tree / name).mkdir()
     return tree
 
@@ -71,7 +72,7 @@ def test_root_inside_is_an_unprivileged_uid_outside(root: Path, tmp_path: Path):
     )
     assert (code, said.split()) == (0, ["0"])
     owner = (out / "file").stat().st_uid
-    expected = sandbox.SANDBOX_UID if os.geteuid() == 0 else os.geteuid()
+    expected = jail.SANDBOX_UID if os.geteuid() == 0 else os.geteuid()
     assert owner == expected and owner != 0
 
 
@@ -178,7 +179,7 @@ def test_results_are_read_without_following_links(tmp_path: Path):
 
 
 def test_a_host_without_user_namespaces_gets_one_line_that_names_the_way_out():
-    said = f"some output\n{sandbox.SETUP_FAILED} unshare(user): Operation not permitted\n"
+    said = f"some output\n{jail.SETUP_FAILED} unshare(user): Operation not permitted\n"
     with pytest.raises(UsageError) as caught:
         sandbox.check_setup(said)
     line = str(caught.value)
@@ -187,8 +188,13 @@ def test_a_host_without_user_namespaces_gets_one_line_that_names_the_way_out():
     sandbox.check_setup("a build that failed for its own reasons\n")  # no error from this
 
 
-def test_the_launcher_is_this_interpreter_running_the_module_wherever_it_lies():
+def test_the_launcher_is_a_script_of_the_standard_library():
+    """Run isolated, with no site-packages: it must import nothing of the package."""
     argv = sandbox.command(Path("/cache/root"), ["make", "-j2"], cwd="/build/src")
-    assert argv[:2] == [sys.executable, "-I"]
-    package_home = str(Path(sandbox.__file__).resolve().parents[2])
-    assert repr(package_home) in argv[3] and "'pydistroless.core.sandbox'" in argv[3]
+    assert argv[:4] == [sys.executable, "-I", "-S", jail.__file__]
+    imported = {
+        node.names[0].name.split(".")[0] if isinstance(node, ast.Import) else node.module
+        for node in ast.walk(ast.parse(Path(jail.__file__).read_text()))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    }
+    assert not any(name and name.startswith("pydistroless") for name in imported), imported
