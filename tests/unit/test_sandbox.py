@@ -198,3 +198,33 @@ def test_the_launcher_is_a_script_of_the_standard_library():
         if isinstance(node, (ast.Import, ast.ImportFrom))
     }
     assert not any(name and name.startswith("pydistroless") for name in imported), imported
+
+
+def test_two_sandboxes_on_one_fresh_root_start_together(tmp_path: Path):
+    """The two compilers of a build start at the same moment on a root just unpacked: the
+    mount point of their folder may be made by the other between a look and a mkdir."""
+    bind = {"source": str(tmp_path), "target": "/work/deep", "writable": False}
+    for attempt in range(30):
+        fresh = tmp_path / f"root-{attempt}"
+        fresh.mkdir()
+        start = threading.Barrier(8)
+        failures: list[BaseException] = []
+
+        def prepare(
+            root: Path = fresh,
+            barrier: threading.Barrier = start,
+            failed: list[BaseException] = failures,
+        ) -> None:
+            barrier.wait()
+            try:
+                jail._prepare_root(str(root), [bind], None)
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=prepare) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert (fresh / "work" / "deep").is_dir()

@@ -108,8 +108,10 @@ def _prepare_root(root: str, binds: Sequence[dict[str, Any]], uid: int | None) -
         os.makedirs(os.path.join(root, name), exist_ok=True)
     for bind in binds:
         target = os.path.join(root, bind["target"].lstrip("/"))
-        if not os.path.isdir(target) or os.path.islink(target):
-            os.makedirs(target)
+        if os.path.islink(target):
+            raise _SetupError(f"{bind['target']} is a link in the sandbox's root")
+        # exist_ok: two sandboxes on one root (the two compilers of a build) start together.
+        os.makedirs(target, exist_ok=True)
         if bind["writable"] and uid is not None:
             _own(bind["source"], uid)
 
