@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import tarfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import replace
@@ -801,6 +802,50 @@ def test_without_a_compiler_an_sdist_is_refused_not_built_on_the_host(
         "python-ldap==3.4.4 publishes no wheel for Python 3.99.1 (cp399, glibc 2.41, "
     )
     assert "only a source distribution, and nothing here may build it" in str(caught.value)
+
+
+def package_project(tmp_path: Path) -> Path:
+    project = tmp_path / "mypkg-project"
+    (project / "mypkg").mkdir(parents=True)
+    (project / "mypkg" / "__init__.py").write_text("print('hi')\n")
+    (project / "requirements.txt").write_text("")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "mypkg"\nversion = "1.0"\n\n'
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
+    return project
+
+
+def test_a_package_projects_wheel_is_built_by_the_compiler_not_on_the_host(
+    libc_base: Base, builder_store: Store, tmp_path: Path
+):
+    """The project's build backend comes from the index: its wheel is built as an sdist's
+    is, from an archive of the project's files, by the compiler (the builder image's, in the
+    sandbox)."""
+    given: list[set[str]] = []
+
+    def compiler(sdist_path: Path, into: Path, target: Target, indexes=()) -> Path:
+        with tarfile.open(sdist_path) as archive:
+            given.append(set(archive.getnames()))
+        return make_wheel(into, "mypkg", "1.0")
+
+    app = build_app(
+        AppSpec(project=package_project(tmp_path)),
+        [libc_base],
+        builder_store,
+        compile_sdist=compiler,
+    )
+    (names,) = given
+    assert {"mypkg-0/pyproject.toml", "mypkg-0/mypkg/__init__.py"} <= names
+    project_layer = app.images[0].layers[-1]
+    assert f"{SITE}/mypkg/__init__.py" in paths(files_of(project_layer))
+
+
+def test_a_package_project_without_a_compiler_is_refused_in_one_line(
+    libc_base: Base, builder_store: Store, tmp_path: Path
+):
+    with pytest.raises(UsageError, match=r"is a package \(it has a \[build-system\]\)"):
+        build_app(AppSpec(project=package_project(tmp_path)), [libc_base], builder_store)
 
 
 # ---- the builder recipe --------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import subprocess
+import tarfile
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,11 +29,12 @@ from pathlib import Path
 from pydistroless.core.arch import architecture, for_platform
 from pydistroless.core.cache import Cache, cache_key
 from pydistroless.core.digest import Digest
-from pydistroless.core.errors import ImageCheckError, PackageFormatError, UsageError
+from pydistroless.core.errors import ImageCheckError, UsageError
 from pydistroless.core.fetch import Fetcher
-from pydistroless.core.report import hide_logins, log
+from pydistroless.core.report import log
 from pydistroless.debian.store import Store
 from pydistroless.fs import elf, ldcache
+from pydistroless.fs.disk import write_tree
 from pydistroless.fs.tree import Kind, Tree
 from pydistroless.oci import layer_cache
 from pydistroless.oci.layer import layer_from_tree
@@ -198,10 +199,10 @@ def _build_one(
     scripts: tuple[str, ...] = ()
     debian: tuple[sbom.SbomPackage, ...] = ()
     packages: list[sbom.PythonPackage] = []
+    indexes: tuple[str, ...] = ()
     if source is not None or spec.packages:
         chosen: list[wheels.Chosen] = []
         fetcher = ctx.fetcher
-        indexes: tuple[str, ...] = ()
         if source is not None:
             deps = dependencies.read(source, target.markers, extras=spec.extras)
             # The indexes' logins, for their hosts only; the mirrors' stay with the mirrors.
@@ -233,7 +234,7 @@ def _build_one(
             )
             for c in chosen
         ]
-    project_tree = _project_tree(spec, meta, target)
+    project_tree = _project_tree(spec, meta, target, compile_sdist, indexes)
     _compile([project_tree], target, files, given.compiler)
     project_layer = layer_from_tree(
         project_tree, mtime=mtime, comment=f"the project {meta.name or spec.project.name}"
@@ -426,26 +427,40 @@ def _system_libraries(
 # ---- the project ---------------------------------------------------------------------------
 
 
-def _project_tree(spec: AppSpec, meta: project.Metadata, target: Target) -> Tree:
+def _project_tree(
+    spec: AppSpec,
+    meta: project.Metadata,
+    target: Target,
+    compile_sdist: SdistCompiler | None,
+    indexes: tuple[str, ...],
+) -> Tree:
     """The project's files under the working directory, or, for a package (it has a
-    ``[build-system]``), its wheel installed like the others."""
+    ``[build-system]``), its wheel installed like the others. The wheel is built as an
+    sdist's is, in the sandboxed builder image: its build backend comes from the index, and
+    runs nowhere else."""
     if not meta.is_package:
         return project.files(spec.project, into=spec.workdir)
-    with tempfile.TemporaryDirectory(prefix="pydistroless-build-") as out:
-        command = [wheels.uv_binary(), "build", "--wheel", "--out-dir", out, "--quiet"]
-        done = subprocess.run(
-            [*command, str(spec.project)], capture_output=True, text=True, check=False
+    if compile_sdist is None:
+        raise UsageError(
+            f"{spec.project} is a package (it has a [build-system]), whose wheel is built in "
+            "the base's builder image, and this build has none; leave out its "
+            "[build-system] to copy its files as they are"
         )
-        built = sorted(Path(out).glob("*.whl"))
-        if done.returncode != 0 or not built:
-            said = hide_logins(" ".join(done.stderr.split()))[-400:]
-            raise PackageFormatError(
-                f"building the wheel of {spec.project} failed: {said or 'no wheel'}; check its "
-                "[build-system] (`uv build --wheel` reproduces it)"
-            )
-        wheel = built[0]
-        name, version = wheel.name.split("-")[:2]
-        tree = install.install_wheel(wheel, name, version, target).tree
+    name = re.sub(r"[^A-Za-z0-9.]+", "_", meta.name or spec.project.resolve().name)
+    top = f"{name}-0"
+    with tempfile.TemporaryDirectory(prefix="pydistroless-project-") as tmp:
+        # The project as an sdist: the files that go into an image, ignore rules applied.
+        unpacked = Path(tmp) / "unpacked"
+        unpacked.mkdir()
+        write_tree(project.files(spec.project, into=top), unpacked)
+        archive = Path(tmp) / f"{top}.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(unpacked / top, arcname=top)
+        out = Path(tmp) / "out"
+        out.mkdir()
+        wheel = compile_sdist(archive, out, target, indexes)
+        wheel_name, version = wheel.name.split("-")[:2]
+        tree = install.install_wheel(wheel, wheel_name, version, target).tree
     tree.add_dir(spec.workdir.strip("/"))
     return tree
 
