@@ -228,3 +228,14 @@ def test_two_sandboxes_on_one_fresh_root_start_together(tmp_path: Path):
             thread.join()
         assert failures == []
         assert (fresh / "work" / "deep").is_dir()
+
+
+def test_a_mount_point_that_leads_out_through_a_link_is_refused(root: Path, tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "work").symlink_to(outside)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(BuildError, match="leads out of the sandbox's root through a link"):
+        run(root, "true", tmp_path, binds=[sandbox.Bind(work, "/work/deep", writable=True)])
+    assert list(outside.iterdir()) == []

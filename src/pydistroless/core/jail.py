@@ -104,14 +104,15 @@ def _prepare_root(root: str, binds: Sequence[dict[str, Any]], uid: int | None) -
     """The mount points the sandbox needs, made in the tree while it is still writable by
     us; the tree's top readable by the sandbox's user; writable folders given to it."""
     os.chmod(root, 0o755)
-    for name in MOUNT_POINTS:
-        os.makedirs(os.path.join(root, name), exist_ok=True)
-    for bind in binds:
-        target = os.path.join(root, bind["target"].lstrip("/"))
-        if os.path.islink(target):
-            raise _SetupError(f"{bind['target']} is a link in the sandbox's root")
+    inside = [name for name in MOUNT_POINTS] + [b["target"].lstrip("/") for b in binds]
+    for relative in inside:
+        target = os.path.join(root, relative)
+        # No part of it a link: a mount point made or mounted through one would be outside.
+        if os.path.realpath(target) != os.path.join(os.path.realpath(root), relative):
+            raise _SetupError(f"/{relative} leads out of the sandbox's root through a link")
         # exist_ok: two sandboxes on one root (the two compilers of a build) start together.
         os.makedirs(target, exist_ok=True)
+    for bind in binds:
         if bind["writable"] and uid is not None:
             _own(bind["source"], uid)
 

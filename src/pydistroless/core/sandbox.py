@@ -142,14 +142,18 @@ def check_setup(output: str) -> None:
     """Raise the one-line error for a sandbox that could not be made, if ``output`` (what a
     run printed) says so."""
     found = re.search(rf"^{re.escape(SETUP_FAILED)} (.*)$", output, re.MULTILINE)
-    if found is not None:
-        raise UsageError(
-            f"cannot make a sandbox for code from an image or a package: {found.group(1)}; "
-            "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
-            f"user.max_user_namespaces > 0), or set {WEAK_VAR}=1 to run it as root with only "
-            "a read-only root around it (it could then reach the network, and the host if it "
-            "escapes)"
-        )
+    if found is None:
+        return
+    cause = found.group(1)
+    if not cause.startswith("unshare("):
+        raise BuildError(f"cannot make a sandbox for code from an image or a package: {cause}")
+    raise UsageError(
+        f"cannot make a sandbox for code from an image or a package: {cause}; "
+        "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+        f"user.max_user_namespaces > 0), or pass --weak-sandbox ({WEAK_VAR}=1) to run it "
+        "as root with only a read-only root around it (it could then reach the network, "
+        "and the host if it escapes)"
+    )
 
 
 def show_failure(log: Path) -> str:
