@@ -164,7 +164,7 @@ def test_pins_without_files_are_looked_up_on_the_files_own_indexes(
         "_meta": {
             "sources": [
                 {"name": "corp", "url": "https://ci-bot:${PDL_TOKEN}@pypi.corp.example/simple"},
-                {"name": "pypi", "url": "https://pypi.org/simple"},
+                {"name": "pypi", "url": "https://public-index.example/simple"},
             ]
         },
         "default": {"attrs": {"version": "==25.1.0", "hashes": ["sha256:" + "b" * 64]}},
@@ -175,7 +175,7 @@ def test_pins_without_files_are_looked_up_on_the_files_own_indexes(
         wheels.choose(deps.pins or (), TARGET, source="Pipfile.lock", indexes=deps.indexes)
     assert asked == [
         f"--index-url https://ci-bot:{TOKEN}@pypi.corp.example/simple\n"
-        "--extra-index-url https://pypi.org/simple\nattrs==25.1.0\n"
+        "--extra-index-url https://public-index.example/simple\nattrs==25.1.0\n"
     ]
     (login,) = deps.logins
     assert (login.host, login.user, login.password) == ("pypi.corp.example", "ci-bot", TOKEN)
@@ -198,7 +198,7 @@ def test_an_sdist_builds_with_the_files_indexes_never_on_the_host(
     pin = Pin("pdl-src", "1.0", frozenset({sha}), (), WheelFile(sdist.name, sdist.as_uri(), sha))
     lines = (
         f"--index-url https://{USER}:${{PDL_TOKEN}}@pypi.corp.example/simple",
-        "--extra-index-url https://pypi.org/simple",
+        "--extra-index-url https://public-index.example/simple",
     )
     given: list[tuple[str, tuple[str, ...]]] = []
 
@@ -228,7 +228,7 @@ def test_a_lock_url_with_a_login_is_split_off_for_its_host(tmp_path: Path) -> No
     creds = index_logins.credentials(deps, tmp_path, environ={"UV_NO_CONFIG": "1"}, home=tmp_path)
     assert creds.basic_auth("https://files.corp.example/y/z.whl") == f"u:{TOKEN}"
     assert creds.basic_auth("http://files.corp.example/y/z.whl") is None  # not in clear
-    assert creds.basic_auth("https://pypi.org/simple/x/") is None
+    assert creds.basic_auth("https://public-index.example/simple/x/") is None
 
 
 def test_index_logins_come_from_uv_pip_and_netrc_each_for_its_host(tmp_path: Path) -> None:
@@ -269,7 +269,7 @@ def test_index_logins_come_from_uv_pip_and_netrc_each_for_its_host(tmp_path: Pat
             "uv-index-env.example",
             "pip-env.example",
             "plain.example",
-            "pypi.org",
+            "public-index.example",
         )
     } == {
         "uv-extra.example": "a:1",
@@ -282,7 +282,7 @@ def test_index_logins_come_from_uv_pip_and_netrc_each_for_its_host(tmp_path: Pat
         "uv-index-env.example": "i:9",
         "pip-env.example": "j:10",
         "plain.example": None,
-        "pypi.org": None,  # netrc's "default" goes nowhere
+        "public-index.example": None,  # netrc's "default" goes nowhere
     }
 
 
