@@ -140,8 +140,8 @@ def _path_problem(component: str) -> str:
 
 def split_reference(reference: str) -> tuple[str, str]:
     """A local image name as written and its tag: ``"example.com/me/app:1.0"`` ->
-    ``("example.com/me/app", "1.0")``, the tag ``latest`` by default. Refuses what docker would refuse (a digest too:
-    a local name is a tag), so the error comes before the build."""
+    ``("example.com/me/app", "1.0")``, the tag ``latest`` by default. Refuses what docker
+    would refuse (a digest too: a local name is a tag), so the error comes before the build."""
     try:
         parsed = parse(reference)
     except UsageError:
