@@ -27,7 +27,7 @@ import pytest
 from pydistroless.core import sandbox
 from pydistroless.core.arch import architecture, host_arch
 from pydistroless.core.cache import Cache
-from pydistroless.core.errors import ImageCheckError, ResolveError, UsageError
+from pydistroless.core.errors import ImageCheckError, PydistrolessError, ResolveError, UsageError
 from pydistroless.debian.sources import SourceOptions
 from pydistroless.debian.store import Store
 from pydistroless.fs.tree import Kind, Tree
@@ -44,6 +44,7 @@ from pydistroless.recipes.spec import ImageSpec
 from tests.fixtures import debs
 from tests.fixtures.archives import write_tar
 from tests.fixtures.repo import Repo, RepoPackage, build_repo, fake_python_repo
+from tests.unit.test_elf import ET_EXEC, make_elf
 
 PY = "3.99"
 INTERPRETER = f"/usr/bin/python{PY}"
@@ -165,8 +166,10 @@ def make_wheel(
     tag: str = "py3-none-any",
     *,
     scripts: dict[str, str] | None = None,
+    extra: dict[str, bytes] | None = None,
 ) -> Path:
-    """A wheel of one module ``name`` (with console ``scripts``), its RECORD right."""
+    """A wheel of one module ``name`` (with console ``scripts``, and ``extra`` files), its
+    RECORD right."""
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": (
@@ -177,6 +180,7 @@ def make_wheel(
             f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n"
         ).encode(),
     }
+    files.update(extra or {})
     if scripts:
         lines = "".join(f"{script} = {entry}\n" for script, entry in scripts.items())
         files[f"{dist}/entry_points.txt"] = f"[console_scripts]\n{lines}".encode()
@@ -358,6 +362,28 @@ def libc_base(builder_repo: Repo, builder_store: Store) -> Base:
     built = base.build(spec_of(builder_repo), builder_store)
     assert built.images[0].labels[runtime.LABEL_GLIBC] == "2.41"
     return Base(built.images[0], built.sboms[0][1])
+
+
+def test_the_files_checked_for_libraries_are_the_elf_files_whatever_their_names(
+    base_image: Base, store: Store, tmp_path: Path
+):
+    """A data file whose name holds ".so" is no library (pyarrow ships one); an executable
+    without ".so" in its name is checked like any extension module."""
+    project = tmp_path / "named"
+    project.mkdir()
+    (project / "main.py").write_text("import tinylib\n")
+    parquet = "tinylib/data/v0.7.1.some-named-index.parquet"
+    wheel = make_wheel(project / "wheels", "tinylib", "1.0", extra={parquet: b"PAR1 data"})
+    write_pylock(project, [wheel_entry("tinylib", "1.0", wheel, project)])
+    app = build_app(AppSpec(project=project), [base_image], store)
+    assert f"{SITE}/{parquet}" in paths(files_of(app.images[0].layers[-2]))
+
+    tool = make_elf(architecture(ARCH).machine, e_type=ET_EXEC, needed=("libnothere.so.9",))
+    wheel = make_wheel(project / "wheels", "toolpkg", "1.0", extra={"toolpkg/bin/tool": tool})
+    write_pylock(project, [wheel_entry("toolpkg", "1.0", wheel, project)])
+    (project / "main.py").write_text("import toolpkg\n")
+    with pytest.raises(PydistrolessError, match=r"libnothere\.so\.9"):
+        build_app(AppSpec(project=project), [base_image], store)
 
 
 def test_an_app_keeps_the_base_and_adds_its_distributions_and_itself(

@@ -395,8 +395,10 @@ def _system_libraries(
     in a wheel (auditwheel's ``.libs``), in the base, or added from Debian here, with the
     packages asked for ``by_hand`` (libraries loaded with ``dlopen``, which no ELF header
     names)."""
+    # Judged by content, not by name: a data file called "x.so.parquet" is no library, and an
+    # executable in bin/ needs its libraries as much as an extension module does.
     owner_of = {
-        e.path: i.name for i in installed for e in i.tree.files() if ".so" in e.path.rsplit("/")[-1]
+        e.path: i.name for i in installed for e in i.tree.files() if e.data[:4] == elf.ELF_MAGIC
     }
     arch = target.arch.debian
     dirs = ldcache.cache_directories(merged, arch)
