@@ -5,9 +5,11 @@ the host, read none of its files, and reach no server of the host's."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydistroless.core.arch import host_arch
@@ -37,15 +39,9 @@ raise SystemExit("a hostile encodings package")
 """
 
 
-def test_a_hostile_base_writes_nothing_on_the_host(tmp_path: Path) -> None:
-    need_network()
-    base_tar = tmp_path / "base.tar"
-    result = pydistroless("build", "-o", base_tar)
-    assert result.returncode == 0, describe(result)
-    base = platform_image(read_tar(base_tar), None, where=str(base_tar))
-    version = base.labels["dev.pydistroless.python.version"]
-    python = ".".join(version.split(".")[:2])
-
+@contextlib.contextmanager
+def host_server() -> Iterator[tuple[int, list[object]]]:
+    """A server on the host's loopback, its port, and every connection it took."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
@@ -60,27 +56,39 @@ def test_a_hostile_base_writes_nothing_on_the_host(tmp_path: Path) -> None:
             except OSError:
                 continue
 
-    marker = tmp_path / "written-by-the-base"
-    hostile = Tree()
-    stdlib = f"usr/lib/python{python}/encodings"
-    hostile.add_file(f"{stdlib}/.wh.__init__.pyc", b"", 0o644)  # the compiled one removed
-    payload = PAYLOAD.format(marker=str(marker), port=server.getsockname()[1])
-    hostile.add_file(f"{stdlib}/__init__.py", payload.encode(), 0o644)
-    image = append(base, [layer_from_tree(hostile, mtime=0, comment="hostile")], created=0)
-    hostile_tar = tmp_path / "hostile.tar"
-    write_tar(hostile_tar, image, tags=["hostile/python:1"])
-
     waiter = threading.Thread(target=accept)
     waiter.start()
     try:
-        result = pydistroless(
-            "app", EXAMPLES / "hello-world", "--base", hostile_tar, "-o", tmp_path / "app.tar"
-        )
+        yield server.getsockname()[1], reached
     finally:
-        time.sleep(0.5)
+        time.sleep(0.5)  # a connection made at the end is still taken
         stop.set()
         waiter.join()
         server.close()
+
+
+def test_a_hostile_base_writes_nothing_on_the_host(tmp_path: Path) -> None:
+    need_network()
+    base_tar = tmp_path / "base.tar"
+    result = pydistroless("build", "-o", base_tar)
+    assert result.returncode == 0, describe(result)
+    base = platform_image(read_tar(base_tar), None, where=str(base_tar))
+    version = base.labels["dev.pydistroless.python.version"]
+    python = ".".join(version.split(".")[:2])
+
+    marker = tmp_path / "written-by-the-base"
+    with host_server() as (port, reached):
+        hostile = Tree()
+        stdlib = f"usr/lib/python{python}/encodings"
+        hostile.add_file(f"{stdlib}/.wh.__init__.pyc", b"", 0o644)  # the compiled one removed
+        payload = PAYLOAD.format(marker=str(marker), port=port)
+        hostile.add_file(f"{stdlib}/__init__.py", payload.encode(), 0o644)
+        image = append(base, [layer_from_tree(hostile, mtime=0, comment="hostile")], created=0)
+        hostile_tar = tmp_path / "hostile.tar"
+        write_tar(hostile_tar, image, tags=["hostile/python:1"])
+        result = pydistroless(
+            "app", EXAMPLES / "hello-world", "--base", hostile_tar, "-o", tmp_path / "app.tar"
+        )
     assert not marker.exists(), "the base image's code wrote a file on the host"
     assert reached == [], "the base image's code reached a server on the host"
     # The build itself goes on: with no interpreter that starts, the app has no .pyc.
@@ -114,20 +122,6 @@ setup(name="evilpkg", version="1.0", packages=["evilpkg"])
 
 def test_a_hostile_setup_py_writes_reads_and_reaches_nothing_of_the_host(tmp_path: Path) -> None:
     need_network()
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    reached: list[object] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                reached.append(server.accept())
-            except OSError:
-                continue
-
     marker = tmp_path / "written-by-setup-py"
     project = tmp_path / "evil"
     (project / "evilpkg").mkdir(parents=True)
@@ -137,24 +131,14 @@ def test_a_hostile_setup_py_writes_reads_and_reaches_nothing_of_the_host(tmp_pat
         '[project]\nname = "evilpkg"\nversion = "1.0"\n\n'
         '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
     )
-    setup_py = SETUP_PY.format(marker=str(marker), port=server.getsockname()[1])
-    (project / "setup.py").write_text(setup_py)
-    waiter = threading.Thread(target=accept)
-    waiter.start()
-    try:
+    with host_server() as (port, reached):
+        (project / "setup.py").write_text(SETUP_PY.format(marker=str(marker), port=port))
         result = pydistroless("app", project, "-o", tmp_path / "app.tar")
-    finally:
-        time.sleep(0.5)
-        stop.set()
-        waiter.join()
-        server.close()
     assert result.returncode == 0, describe(result)
     assert not marker.exists(), "setup.py wrote a file on the host"
     assert reached == [], "setup.py reached a server on the host"
-    image = platform_image(read_tar(tmp_path / "app.tar"), None, where="the app")
-    seen = tree_of(image).read(
-        next(e.path for e in tree_of(image).files() if e.path.endswith("evilpkg/_seen.py"))
-    )
+    tree = tree_of(platform_image(read_tar(tmp_path / "app.tar"), None, where="the app"))
+    seen = tree.read(next(e.path for e in tree.files() if e.path.endswith("evilpkg/_seen.py")))
     assert seen is not None
     text = seen.decode()
     assert "wrote on the host" not in text and "reached the host" not in text, text
