@@ -18,7 +18,7 @@ import signal
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -415,6 +415,28 @@ def test_an_upload_that_advances_a_byte_a_chunk_is_given_up() -> None:
     assert patches <= upload.sessions * (2 * 16 + FAST.attempts)
 
 
+def seconds_to_end_on_ctrl_c(stalled: threading.Event, work: Callable[[], object]) -> float:
+    """Run ``work`` in the main thread, press Ctrl-C (SIGINT) 0.3 s after ``stalled`` is set,
+    and give how long ``work`` took from then to end in KeyboardInterrupt."""
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+    sent: dict[str, float] = {}
+
+    def interrupt() -> None:
+        if stalled.wait(10):
+            time.sleep(0.3)
+            sent["at"] = time.monotonic()
+            signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt, daemon=True)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        work()
+    ended = time.monotonic()
+    interrupter.join(5)
+    return ended - sent["at"]
+
+
 def test_ctrl_c_during_a_push_ends_the_stalled_uploads() -> None:
     """Ctrl-C reaches the main thread, which waits for the uploads in a pool: it cancels the
     transport, so a chunk the registry never answers does not hold the push."""
@@ -436,23 +458,10 @@ def test_ctrl_c_during_a_push_ends_the_stalled_uploads() -> None:
     upload = UploadPolicy(monolithic_max=0, chunk_size=4096)
     with scripted(answer) as registry:
         client = Registry(registry.host, credentials=lambda _h: None, policy=policy, upload=upload)
-        main = threading.main_thread().ident
-        assert main == threading.get_ident()
-        sent: dict[str, float] = {}
-
-        def interrupt() -> None:
-            if answered.wait(10):
-                time.sleep(0.3)
-                sent["at"] = time.monotonic()
-                signal.pthread_kill(main, signal.SIGINT)
-
-        interrupter = threading.Thread(target=interrupt, daemon=True)
-        interrupter.start()
-        with pytest.raises(KeyboardInterrupt):
-            remote.write(image, client.repository("app"), ["v1"])
-        ended = time.monotonic()
-        interrupter.join(5)
-    assert ended - sent["at"] < 2
+        took = seconds_to_end_on_ctrl_c(
+            answered, lambda: remote.write(image, client.repository("app"), ["v1"])
+        )
+    assert took < 2
 
 
 @pytest.mark.parametrize("stall", ["backoff", "retry-after"])
@@ -582,20 +591,7 @@ def test_ctrl_c_during_a_pull_ends_the_stalled_downloads(tmp_path: Path) -> None
     with scripted(answer) as registry:
         client = Registry(registry.host, credentials=lambda _h: None, policy=Policy())
         pulled = remote.read(client.repository("app"), parse(f"{registry.host}/app:v1"))
-        main = threading.main_thread().ident
-        assert main == threading.get_ident()
-        sent: dict[str, float] = {}
-
-        def interrupt() -> None:
-            if stalled.wait(10):
-                time.sleep(0.3)
-                sent["at"] = time.monotonic()
-                signal.pthread_kill(main, signal.SIGINT)
-
-        interrupter = threading.Thread(target=interrupt, daemon=True)
-        interrupter.start()
-        with pytest.raises(KeyboardInterrupt):
-            write_layout(tmp_path / "layout", pulled, tags=["app:v1"])
-        ended = time.monotonic()
-        interrupter.join(5)
-    assert ended - sent["at"] < 2
+        took = seconds_to_end_on_ctrl_c(
+            stalled, lambda: write_layout(tmp_path / "layout", pulled, tags=["app:v1"])
+        )
+    assert took < 2
