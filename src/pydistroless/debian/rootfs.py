@@ -85,15 +85,26 @@ DLOPENED_FILES = ("libgcc_s.so.1",)
 
 
 def unused_libraries(
-    tree: Tree, arch: str, *, elves: Mapping[str, ElfInfo] | None = None
+    tree: Tree,
+    arch: str,
+    *,
+    elves: Mapping[str, ElfInfo] | None = None,
+    asked: Iterable[str] = (),
 ) -> list[str]:
     """Shared libraries in the library directories that no program, module or library of
     the image loads: what a package ships besides the library the image needs (libc6's
     libmvec and libnsl, libexpat's wide-character twin, ...). Returned with the symlinks that
-    name them, ready to be removed."""
+    name them, ready to be removed. The libraries of the packages ``asked`` for by name are
+    what the user wants in the image: they are used by definition."""
     elves = scan(tree) if elves is None else elves
     libdirs = {f"usr/lib/{multiarch_triplet(arch)}", "usr/lib"}
-    libraries = {p for p, info in elves.items() if info.soname and posixpath.dirname(p) in libdirs}
+    wanted = set(asked)
+    origin = {p: e.origin for p in elves if (e := tree.get(p)) is not None}
+    libraries = {
+        p
+        for p, info in elves.items()
+        if info.soname and posixpath.dirname(p) in libdirs and origin.get(p) not in wanted
+    }
     roots = [p for p in elves if p not in libraries]
     used = set(needed_closure(tree, arch, roots, elves=elves).values())
     unused = {

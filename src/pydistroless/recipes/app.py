@@ -33,7 +33,7 @@ from pydistroless.core.errors import ImageCheckError, UsageError
 from pydistroless.core.fetch import Fetcher
 from pydistroless.core.report import log
 from pydistroless.debian.store import Store
-from pydistroless.fs import elf, ldcache
+from pydistroless.fs import elf
 from pydistroless.fs.disk import write_tree
 from pydistroless.fs.tree import Kind, Tree
 from pydistroless.oci import layer_cache
@@ -391,38 +391,18 @@ def _system_libraries(
     by_hand: Sequence[str],
     ctx: Store,
 ) -> app_libraries.Added | None:
-    """Every shared library a distribution's extension modules need must be in the image:
-    in a wheel (auditwheel's ``.libs``), in the base, or added from Debian here, with the
-    packages asked for ``by_hand`` (libraries loaded with ``dlopen``, which no ELF header
-    names)."""
+    """Every shared library the installed distributions' ELF files need must be in the
+    image: in a wheel (auditwheel's ``.libs``), in the base, or added from Debian here, with
+    the packages asked for ``by_hand`` (libraries loaded with ``dlopen``, which no ELF header
+    names), and what those need in turn."""
     # Judged by content, not by name: a data file called "x.so.parquet" is no library, and an
     # executable in bin/ needs its libraries as much as an extension module does.
     owner_of = {
         e.path: i.name for i in installed for e in i.tree.files() if e.data[:4] == elf.ELF_MAGIC
     }
-    arch = target.arch.debian
-    dirs = ldcache.cache_directories(merged, arch)
-    missing = (
-        elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs)
-        if owner_of
-        else []
-    )
-    if not missing and not by_hand:
-        return None
-    added = app_libraries.add_missing(
-        merged, missing, target, ctx, owner_of=owner_of, by_hand=by_hand
-    )
-    app_libraries.with_ld_cache(merged, added.tree, arch)
-    for line in added.report:
+    added = app_libraries.complete(merged, owner_of, target, ctx, by_hand=by_hand)
+    for line in added.report if added else ():
         log(line)
-    dirs = ldcache.cache_directories(merged, arch)
-    still = elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs)
-    if still:
-        shown = ", ".join(f"{m.path.rsplit('/', 1)[-1]} needs {m.soname}" for m in still[:4])
-        raise ImageCheckError(
-            f"the wheels still lack libraries after adding {', '.join(added.packages)} "
-            f"({shown}); add the package that provides them with the base's --package"
-        )
     return added
 
 

@@ -1,29 +1,34 @@
-"""Shared libraries an app's wheels need and the base lacks, found in Debian, not guessed.
+"""Shared libraries an app's files need and the base lacks, found in Debian, not guessed.
 
 A manylinux wheel expects the system to have some libraries (libstdc++, glibc's libdl and
-libpthread stubs, ...); others wheels simply assume. After the install, every soname that
-neither a wheel nor the base provides is looked up in the ``Contents`` index of the base's
-suite. Its package and that package's dependencies, less what the base has, are added, with
-their ``status.d`` records, and the image gets a new ``ld.so.cache`` that lists them. A
-library the base's own package ships but the base left out (it was unused there, as glibc's
-compatibility stubs are) is put back from that very package version.
+libpthread stubs, ...); others wheels simply assume; an sdist compiled against libpq needs
+libpq. After the install, every soname that neither a wheel nor the base provides is looked
+up in the ``Contents`` index of the base's suite. Its package and that package's
+dependencies, less what the base has, are added, with their ``status.d`` records, and the
+image gets a new ``ld.so.cache`` that lists them. A library the base's own package ships but
+the base left out (it was unused there, as glibc's compatibility stubs are) is put back from
+that very package version.
+
+This runs to a fixed point: what is added is checked in turn, so a library that an added
+package needs and the base slimmed away (libkrb5's ``libresolv.so.2``) is put back too.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pydistroless.core.errors import ImageCheckError, IntegrityError, NetworkError
+from pydistroless.core.errors import ImageCheckError, NetworkError
 from pydistroless.core.report import log
 from pydistroless.debian import contents
 from pydistroless.debian.archive import Release
+from pydistroless.debian.deb import DebPackage
 from pydistroless.debian.index import PackageIndex, PackageRecord
 from pydistroless.debian.resolve import Requirement, resolve
 from pydistroless.debian.rootfs import unpack
 from pydistroless.debian.status import STATUS_DIR, add_status_d
-from pydistroless.debian.store import Store, load_index, load_releases, locked
+from pydistroless.debian.store import LockedPackage, Store, load_index, load_releases, locked
 from pydistroless.fs import elf, ldcache, slicing
 from pydistroless.fs.tree import Kind, Tree
 from pydistroless.python.runtime import Target
@@ -38,7 +43,7 @@ class Added:
 
     tree: Tree
     packages: tuple[str, ...]  # new Debian packages
-    report: tuple[str, ...]  # "added libstdc++6 for pandas: ... needs libstdc++.so.6"
+    report: tuple[str, ...]  # "added libstdc++6 for pandas (libstdc++.so.6)"
     sbom: tuple[SbomPackage, ...] = ()  # the new packages, for the image's SBOM
 
 
@@ -55,83 +60,154 @@ def base_packages(tree: Tree) -> dict[str, str]:
     return found
 
 
-def add_missing(
+def missing(merged: Tree, owner_of: Mapping[str, str], arch: str) -> list[elf.MissingLibrary]:
+    """What the files of ``owner_of`` (and what they load) need and the loader would not
+    find in ``merged``."""
+    if not owner_of:
+        return []
+    dirs = ldcache.cache_directories(merged, arch)
+    return elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs)
+
+
+def complete(
     merged: Tree,
-    missing: Sequence[elf.MissingLibrary],
+    owner_of: Mapping[str, str],
     target: Target,
     ctx: Store,
     *,
-    owner_of: dict[str, str],
     by_hand: Sequence[str] = (),
-) -> Added:
-    """The files that give ``merged`` (the base and the installed wheels) the libraries of
-    ``missing``, and the packages ``by_hand``; ``owner_of`` names the distribution of each
-    needing file (for the report)."""
-    sonames = sorted({m.soname for m in missing})
+) -> Added | None:
+    """The files that give ``merged`` (the base and what is installed on it) every library
+    that the ELF files of ``owner_of`` (path -> the distribution it belongs to, for the
+    report) need, and the packages ``by_hand``; None if nothing is missing. The files added
+    are checked in turn, until nothing is missing; ``merged`` gets them all, and a new
+    ``ld.so.cache``."""
+    arch = target.arch.debian
+    needing = dict(owner_of)
+    lacking = missing(merged, needing, arch)
+    if not lacking and not by_hand:
+        return None
     if target.suite is None:
-        wanted = ", ".join([*sonames, *by_hand])
+        wanted = ", ".join([*sorted({m.soname for m in lacking}), *by_hand])
         raise ImageCheckError(
             f"the app needs {wanted} from Debian, and the base names no Debian suite to take "
             "them from; use a pydistroless base"
         )
     releases = load_releases(ctx.archive, ctx.mirrors, target.suite)
-    arch = target.arch.debian
     index = load_index(ctx.archive, releases, arch)
+    original = base_packages(merged)
+    part = Tree()
+    touched: dict[str, DebPackage] = {}
+    report: list[str] = []
+    tried: dict[str, str] = {}  # soname -> the package taken for it
+    new: list[LockedPackage] = []
+    asked = list(by_hand)
+    while lacking or asked:
+        stuck = [m for m in lacking if m.soname in tried]
+        if stuck:
+            first = stuck[0]
+            raise ImageCheckError(
+                f"{first.path} needs {first.soname}, and {tried[first.soname]} was added for "
+                "it, yet the loader does not find it there; this image cannot load that file"
+            )
+        step = _one_round(merged, lacking, asked, needing, releases, index, target, ctx)
+        tried.update(step.chosen)
+        report += step.report
+        new += step.new
+        for deb in step.debs:
+            touched[deb.name] = deb
+        for entry in step.tree.entries():
+            if entry.kind is not Kind.DIR or entry.path not in merged:
+                merged.add(entry)
+                part.add(entry)
+            if entry.kind is Kind.FILE and (entry.data or b"")[:4] == elf.ELF_MAGIC:
+                needing[entry.path] = entry.origin or "?"
+        asked = []
+        lacking = missing(merged, needing, arch)
+    # status.d lists only the files really in the image: written over the whole of it, for
+    # the new packages and for the base's whose files were put back.
+    add_status_d(merged, touched.values())
+    for name in touched:
+        for suffix in ("", ".md5sums"):
+            path = f"{STATUS_DIR}/{name}{suffix}"
+            part.add_file(path, merged.read(path) or b"")
+    with_ld_cache(merged, part, arch)
+    added = [d for d in touched.values() if d.name not in original]
+    documents = sbom_packages(ArchLock(arch, target.python, "", tuple(new)), added)
+    return Added(part, tuple(sorted(d.name for d in added)), tuple(report), tuple(documents))
+
+
+@dataclass(frozen=True)
+class _Round:
+    tree: Tree  # the files this round adds
+    debs: tuple[DebPackage, ...]  # the packages they come from (new ones, and the base's)
+    new: tuple[LockedPackage, ...]  # the new packages, for the SBOM
+    chosen: Mapping[str, str]  # soname -> package
+    report: tuple[str, ...]
+
+
+def _one_round(
+    merged: Tree,
+    lacking: Sequence[elf.MissingLibrary],
+    asked: Sequence[str],
+    owner_of: Mapping[str, str],
+    releases: Sequence[Release],
+    index: PackageIndex,
+    target: Target,
+    ctx: Store,
+) -> _Round:
+    """The packages (new ones, or the base's own, whose left-out files are put back) that
+    give ``lacking`` its sonames, and the ``asked`` packages, as files not yet in ``merged``."""
+    arch = target.arch.debian
     have = base_packages(merged)
+    sonames = sorted({m.soname for m in lacking})
     chosen = _owners(sonames, releases, index, have, arch, ctx)
     unknown = [s for s in sonames if s not in chosen]
     if unknown:
         raise ImageCheckError(
-            f"no Debian package of {target.suite} ships {', '.join(unknown)}, which the wheels "
-            f"need ({_who(missing, unknown, owner_of)}); use a wheel that bundles it"
+            f"no Debian package of {target.suite} ships {', '.join(unknown)}, which "
+            f"{_who(lacking, unknown, owner_of)} needs; use a wheel that bundles it"
         )
-    new = sorted({p for p in [*chosen.values(), *by_hand] if p not in have})
-    roots = [Requirement.parse(p) for p in new]
+    new = sorted({p for p in [*chosen.values(), *asked] if p not in have})
     resolution = (
-        resolve(index, roots, exclude=set(have), suites=[r.suite for r in releases])
+        resolve(index, [Requirement.parse(p) for p in new], exclude=set(have),
+                suites=[r.suite for r in releases])
         if new
         else None
-    )
+    )  # fmt: skip
     records = list(resolution.packages) if resolution else []
-    for package in sorted({p for p in chosen.values() if p in have}):
-        record = next((r for r in index.candidates(package) if r.version == have[package]), None)
-        if record is None:
-            raise ImageCheckError(
-                f"the wheels need a library of {package} {have[package]} that the base left out, "
-                f"and {target.suite} no longer has that version; rebuild the base (or build the "
-                "app on the default base)"
-            )
-        records.append(record)
-    debs = ctx.debs([locked(r) for r in records])
+    restored = [
+        _base_record(p, have[p], index, target) for p in sorted(set(chosen.values()) & set(have))
+    ]
+    debs = ctx.debs([locked(r) for r in [*records, *restored]])
     tree = unpack(debs)
     slicing.cut(tree)
-    part = Tree()
+    files = Tree()
     for deb in debs:
         if deb.name in have:
-            _restore(tree, part, [s for s, p in chosen.items() if p == deb.name])
+            _restore(tree, files, [s for s, p in chosen.items() if p == deb.name])
         else:
             for entry in tree.entries():
                 if entry.origin == deb.name and entry.path not in merged:
-                    part.add(entry)
-    added = [d for d in debs if d.name not in have]
-    for entry in part.entries():
-        if entry.kind is not Kind.DIR or entry.path not in merged:
-            merged.add(entry)
-    # status.d lists only the files really in the image: written over the whole of it.
-    add_status_d(merged, added)
-    for deb in added:
-        for suffix in ("", ".md5sums"):
-            path = f"{STATUS_DIR}/{deb.name}{suffix}"
-            part.add_file(path, merged.read(path) or b"")
+                    files.add(entry)
     report = tuple(
-        f"added {chosen[s]} for {_who(missing, [s], owner_of)} ({s})"
+        f"added {chosen[s]} for {_who(lacking, [s], owner_of)} ({s})"
         if chosen[s] not in have
-        else f"put back {s} of the base's {chosen[s]} for {_who(missing, [s], owner_of)}"
+        else f"put back {s} of the base's {chosen[s]} for {_who(lacking, [s], owner_of)}"
         for s in sonames
-    ) + tuple(f"added {p} (--package)" for p in by_hand if p not in have)
-    entries = [locked(r) for r in records if r.name not in have]
-    documents = sbom_packages(ArchLock(arch, target.python, "", tuple(entries)), added)
-    return Added(part, tuple(d.name for d in added), report, tuple(documents))
+    ) + tuple(f"added {p} (--package)" for p in asked if p not in have)
+    return _Round(files, tuple(debs), tuple(locked(r) for r in records), chosen, report)
+
+
+def _base_record(package: str, version: str, index: PackageIndex, target: Target) -> PackageRecord:
+    record = next((r for r in index.candidates(package) if r.version == version), None)
+    if record is None:
+        raise ImageCheckError(
+            f"the app needs a library of {package} {version} that the base left out, and "
+            f"{target.suite} no longer has that version; rebuild the base (or build the app "
+            "on the default base)"
+        )
+    return record
 
 
 def with_ld_cache(merged: Tree, part: Tree, arch: str) -> None:
@@ -145,14 +221,15 @@ def _owners(
     sonames: Sequence[str],
     releases: Sequence[Release],
     index: PackageIndex,
-    have: dict[str, str],
+    have: Mapping[str, str],
     arch: str,
     ctx: Store,
 ) -> dict[str, str]:
     """The package to take each soname from: one of the base's own packages that ships it,
-    else its owner in the suite's ``Contents`` index. A mirror whose ``Contents`` does not
-    match its signed Release gets Debian's library package naming (``libstdc++.so.6`` is in
-    ``libstdc++6``) instead, each candidate's own file list deciding."""
+    else its owner in the suite's signed ``Contents`` index. Where the mirror's ``Contents``
+    is not the one its Release signs, the packages it names are hints, each taken only if its
+    own verified ``.deb`` holds the library; Debian's library package naming
+    (``libstdc++.so.6`` is in ``libstdc++6``) comes last, checked the same way."""
     base = [
         r for name, version in have.items() for r in index.candidates(name) if r.version == version
     ]
@@ -162,16 +239,20 @@ def _owners(
         return found
     try:
         owners = contents.library_owners(releases, arch, ctx.fetcher, ctx.cache)
-    except (IntegrityError, NetworkError) as exc:
-        log(f"note: the archive's Contents index is not usable ({exc}); looking for each "
-            "library in the package Debian's naming gives it")  # fmt: skip
-        guesses = [r for s in rest for name in policy_names(s) for r in index.candidates(name)[:1]]
-        found.update(_shipped_by(rest, guesses, arch, ctx))
-        return found
+    except NetworkError as exc:
+        log(f"note: no Contents index of {releases[0].suite} could be read ({exc}); looking "
+            "for each library in the package Debian's naming gives it")  # fmt: skip
+        owners = contents.LibraryOwners({}, verified=False)
     for soname in rest:
-        candidates = [p for p in owners.get(soname, []) if index.candidates(p)]
-        if candidates:
-            found[soname] = sorted(candidates)[0]
+        candidates = sorted(p for p in owners.packages.get(soname, []) if index.candidates(p))
+        if candidates and owners.verified:
+            found[soname] = candidates[0]
+        elif candidates:
+            hinted = [index.candidates(p)[0] for p in candidates]
+            found.update(_shipped_by([soname], hinted, arch, ctx))
+    rest = [s for s in rest if s not in found]
+    guesses = [r for s in rest for name in policy_names(s) for r in index.candidates(name)[:1]]
+    found.update(_shipped_by(rest, guesses, arch, ctx))
     return found
 
 

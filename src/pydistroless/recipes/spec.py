@@ -126,6 +126,11 @@ class ImageSpec:
         return user_id(self.user)
 
     @property
+    def asked_packages(self) -> tuple[str, ...]:
+        """The names of the packages asked for with ``--package`` (NAME of NAME=VERSION)."""
+        return tuple(p.partition("=")[0].strip() for p in self.packages)
+
+    @property
     def kept(self) -> tuple[str, ...]:
         """The slices kept: those asked for, and those the variant needs."""
         extra = BUILDER_KEEPS if self.variant == "builder" else ()
