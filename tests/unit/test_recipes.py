@@ -644,11 +644,18 @@ def test_an_sdist_that_does_not_compile_is_one_line_with_the_log_tail_shown(
     into = tmp_path / "into"
     into.mkdir()
     with pytest.raises(ResolveError) as caught:
-        sdist.build_wheel(ldap_sdist(tmp_path), builder_tree, TARGET, into, no_requirements)
+        sdist.build_wheel(
+            ldap_sdist(tmp_path), builder_tree, TARGET, into, no_requirements, tmp_path / "logs"
+        )
     line = str(caught.value)
-    assert line.startswith(f"compiling {LDAP_SDIST} in the builder image failed (exit 1): ")
-    assert line.endswith("build its wheel yourself (--variant builder) and lock that")
-    assert "\n" not in line
+    (kept,) = (tmp_path / "logs").iterdir()
+    assert line == (
+        f"compiling {LDAP_SDIST} in the builder image failed (exit 1): {CAUSE} (whole log: "
+        f"{kept}); add the Debian packages its build needs with --build-package NAME, or "
+        "build its wheel yourself (--variant builder) and lock that"
+    )
+    # The whole log is kept where the line says.
+    assert kept.read_text() == PIP_LOG
     assert caught.value.exit_code == 6
     # The tail of the log is shown, each line as "  | ...", the compiler's error among them.
     shown = [s for s in capsys.readouterr().err.splitlines() if s.startswith("  | ")]
@@ -671,8 +678,10 @@ def test_a_compiler_log_that_ends_on_its_error_names_it_in_the_line(
     compiler_log = f"gcc -c Modules/LDAPObject.c\nIn file included from x.c:3:\n{CAUSE}\n\n"
     monkeypatch.setattr(sandbox, "run", FakeSandbox(log=compiler_log, code=1))
     with pytest.raises(ResolveError) as caught:
-        sdist.build_wheel(ldap_sdist(tmp_path), builder_tree, TARGET, tmp_path, no_requirements)
-    assert f"failed (exit 1): {CAUSE}; its build needs more" in str(caught.value)
+        sdist.build_wheel(
+            ldap_sdist(tmp_path), builder_tree, TARGET, tmp_path, no_requirements, tmp_path / "logs"
+        )
+    assert f"failed (exit 1): {CAUSE} (whole log: " in str(caught.value)
 
 
 def test_the_line_names_the_compilers_error_from_pips_log(
@@ -680,7 +689,9 @@ def test_the_line_names_the_compilers_error_from_pips_log(
 ):
     monkeypatch.setattr(sandbox, "run", FakeSandbox(log=PIP_LOG, code=1))
     with pytest.raises(ResolveError) as caught:
-        sdist.build_wheel(ldap_sdist(tmp_path), builder_tree, TARGET, tmp_path, no_requirements)
+        sdist.build_wheel(
+            ldap_sdist(tmp_path), builder_tree, TARGET, tmp_path, no_requirements, tmp_path / "logs"
+        )
     assert "lber.h: No such file or directory" in str(caught.value)
 
 
@@ -688,8 +699,10 @@ def test_a_run_that_exits_0_without_a_wheel_is_a_failure_too(
     builder_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(sandbox, "run", FakeSandbox(log="", code=0))
-    with pytest.raises(ResolveError, match=r"failed \(exit 0\): no output;"):
-        sdist.build_wheel(ldap_sdist(tmp_path), builder_tree, TARGET, tmp_path, no_requirements)
+    with pytest.raises(ResolveError, match=r"failed \(exit 0\): no output \(whole log: "):
+        sdist.build_wheel(
+            ldap_sdist(tmp_path), builder_tree, TARGET, tmp_path, no_requirements, tmp_path / "logs"
+        )
 
 
 def test_a_compiled_wheel_is_copied_out_and_the_build_folder_removed(
@@ -699,7 +712,9 @@ def test_a_compiled_wheel_is_copied_out_and_the_build_folder_removed(
     monkeypatch.setattr(sandbox, "run", FakeSandbox(wheel=tag))
     into = tmp_path / "into"
     into.mkdir()
-    wheel = sdist.build_wheel(ldap_sdist(tmp_path), builder_tree, TARGET, into, no_requirements)
+    wheel = sdist.build_wheel(
+        ldap_sdist(tmp_path), builder_tree, TARGET, into, no_requirements, tmp_path / "logs"
+    )
     assert wheel == into / f"python_ldap-3.4.4-{tag}.whl"
     assert TARGET.wheel_rank(wheel.name) is not None
     with zipfile.ZipFile(wheel) as archive:
@@ -720,7 +735,9 @@ def test_build_requirements_beyond_setuptools_come_as_wheels(
         make_wheel(folder, "Cython", "3.1.0")
 
     pyproject = b'[build-system]\nrequires = ["setuptools", "Cython>=3"]\n'
-    sdist.build_wheel(ldap_sdist(tmp_path, pyproject), builder_tree, TARGET, tmp_path, requirements)
+    sdist.build_wheel(
+        ldap_sdist(tmp_path, pyproject), builder_tree, TARGET, tmp_path, requirements, tmp_path
+    )
     assert asked == [(["setuptools", "Cython>=3"], LDAP_SDIST, TARGET, "requires")]
     ((_, argv, cwd),) = fake.calls
     assert "--no-build-isolation" not in argv
@@ -1017,9 +1034,7 @@ def test_sdists_compile_in_the_builder_image_of_the_base_made_once(
     fake = FakeSandbox(wheel=tag)
     roots: list[set[str]] = []
 
-    def run(
-        root: Path, argv: Sequence[str], *, cwd: str, log: Path, binds: Sequence = ()
-    ) -> int:
+    def run(root: Path, argv: Sequence[str], *, cwd: str, log: Path, binds: Sequence = ()) -> int:
         roots.append({str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()})
         assert (root / "tmp").stat().st_mode & 0o7777 == 0o1777
         return fake(root, argv, cwd=cwd, log=log, binds=binds)
@@ -1030,9 +1045,13 @@ def test_sdists_compile_in_the_builder_image_of_the_base_made_once(
     into.mkdir()
     sdist_path = ldap_sdist(tmp_path / "dl")
     first = compiler(sdist_path, into, base_target)
+    metadata = compiler.metadata(sdist_path, base_target)
     second = compiler(sdist_path, into, base_target)
+    # Another run (a new compiler, as another `pydistroless app` has) finds the wheel too.
+    third = builder.BuilderImageCompiler(builder_store)(sdist_path, into, base_target)
 
-    assert first == second == into / f"python_ldap-3.4.4-{tag}.whl"
+    assert first == second == third == into / f"python_ldap-3.4.4-{tag}.whl"
+    assert (metadata["name"], metadata["version"]) == ("python_ldap", "3.4.4")
     (spec,) = made  # the builder image is made once per base Python
     assert (spec.variant, spec.user, spec.suite, spec.python, spec.python_from) == (
         "builder",
@@ -1043,8 +1062,8 @@ def test_sdists_compile_in_the_builder_image_of_the_base_made_once(
     )
     assert spec.archs == (ARCH,)
     assert not spec.optimize_python
-    (root_a, _, _), (root_b, argv, _) = fake.calls
-    assert root_a == root_b
+    # Compiled once: the metadata and the later builds took the kept wheel.
+    ((root_a, argv, _),) = fake.calls
     assert root_a.parent == builder_store.cache.root / "builders"
     assert root_a.name.endswith(f"-{ARCH}")
     # The root is the builder image: its interpreter, compilers, busybox and pip.

@@ -6,7 +6,6 @@ uv with --find-links, no index."""
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 import sys
 import tarfile
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.core import sandbox
 from pydistroless.core.arch import architecture
 from pydistroless.core.cache import Cache
 from pydistroless.core.errors import ResolveError
@@ -277,41 +275,36 @@ def test_uvs_words_for_a_build_it_would_need_are_read():
     assert uv_metadata.needs_build("error: No solution found when resolving dependencies") is None
 
 
-def test_the_builder_images_pip_reports_the_metadata_from_the_sandbox(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """:func:`sdist.prepare_metadata`: pip's ``install --dry-run --report`` by the image's
-    interpreter in the sandbox, no index, the image's setuptools; its report read back."""
-    root = tmp_path / "builder"
-    root.mkdir()
-    sdist_path = _tar(
-        tmp_path / "dyn-1.0.tar.gz", {"dyn-1.0/setup.py": "raise SystemExit('not here')\n"}
+def test_the_metadata_of_an_sdist_is_read_from_the_wheel_its_build_made(tmp_path: Path):
+    """:func:`sdist.wheel_metadata`: the wheel's METADATA as PEP 566 JSON, what uv is given
+    for an sdist (which is then compiled once, not once more for its metadata)."""
+    wheel = tmp_path / "dyn-1.0-cp313-cp313-linux_x86_64.whl"
+    text = (
+        "Metadata-Version: 2.1\nName: dyn\nVersion: 1.0\nRequires-Python: >=3.9\n"
+        'Requires-Dist: idna>=3\nRequires-Dist: pysocks; extra == "socks"\n'
+        "Provides-Extra: socks\n\nA long description.\nRequires-Dist: not-a-header\n"
     )
-    calls: list[list[str]] = []
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("dyn/__init__.py", "")
+        archive.writestr("dyn-1.0.dist-info/METADATA", text)
+    got = sdist.wheel_metadata(wheel)
+    assert got == {
+        "metadata_version": "2.1",
+        "name": "dyn",
+        "version": "1.0",
+        "requires_python": ">=3.9",
+        "requires_dist": ["idna>=3", 'pysocks; extra == "socks"'],
+        "provides_extra": ["socks"],
+    }
+    assert uv_metadata.entry(got, "dyn", "1.0")["requires-dist"] == got["requires_dist"]
 
-    def run(root: Path, argv, *, cwd: str, log: Path, binds=()) -> int:
-        calls.append(list(argv))
-        (bind,) = [b for b in binds if cwd.startswith(f"{b.target}/") and b.writable]
-        work = bind.source / cwd.removeprefix(f"{bind.target}/")
-        report = {"install": [{"metadata": {"name": "dyn", "version": "1.0"}}]}
-        (work / "report.json").write_text(json.dumps(report))
-        log.write_text("")
-        return 0
 
-    monkeypatch.setattr(sandbox, "run", run)
-
-    def no_requirements(requires: list[str], what: str, target: Target, folder: Path) -> None:
-        raise AssertionError(requires)
-
-    got = sdist.prepare_metadata(sdist_path, root, TARGET, no_requirements)
-    assert got == {"name": "dyn", "version": "1.0"}
-    ((argv),) = calls
-    assert argv[:8] == [
-        TARGET.interpreter, "-m", "pip", "install", "--dry-run", "--ignore-installed",
-        "--no-deps", "--no-build-isolation",
-    ]  # fmt: skip
-    assert "--no-index" in argv and "--report" in argv and argv[-1].endswith("/dyn-1.0.tar.gz")
-    assert list(sandbox.workspace(root).iterdir()) == []
+def test_a_wheel_without_its_metadata_is_one_line(tmp_path: Path):
+    wheel = tmp_path / "dyn-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("dyn/__init__.py", "")
+    with pytest.raises(ResolveError, match=r"^dyn-1.0-py3-none-any.whl: its metadata is unr"):
+        sdist.wheel_metadata(wheel)
 
 
 def test_a_project_whose_dependencies_are_dynamic_is_refused_not_built(

@@ -110,6 +110,14 @@ def _config_base(project: Path, text: str) -> Location:
 @click.option("--workdir", help="Working directory, where the project's files go (default /app).")
 @click.option("--expose", multiple=True, metavar="PORT[/PROTO]", help="Port to expose.")
 @click.option("--main", help="File of the project the interpreter runs (default: main.py/app.py).")
+@click.option(
+    "--build-package",
+    "build_packages",
+    multiple=True,
+    metavar="NAME",
+    help="A Debian package (a -dev package, a tool) the builds of source distributions get, "
+    "beside those Debian's own build of each names (repeatable, or comma-separated).",
+)
 @image_options
 @click.option(
     "--write-lock",
@@ -194,7 +202,10 @@ def app_cmd(**kw: Any) -> None:
         bases,
         context,
         sbom_format=kw["sbom_format"],
-        compile_sdist=BuilderImageCompiler(context),
+        compile_sdist=BuilderImageCompiler(
+            context,
+            build_packages=csv(kw["build_packages"]) or tuple(config.get("build-packages") or ()),
+        ),
     )
     rows = write_outputs(built, outputs, output_dir=None, several=False)
     click.echo(built.digest)

@@ -163,14 +163,31 @@ def show_failure(log: Path) -> str:
     lines = log.read_bytes().decode("utf-8", "replace").splitlines()
     for line in lines[-LOG_TAIL:]:
         say(f"  | {line}")
-    cause = next((line.strip() for line in lines if _CAUSE.search(line.strip())), None)
     last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
-    return (cause or last)[:200]
+    return (first_error(lines) or last)[:200]
 
 
-# A compiler's or linker's own error line: "x.c:3:10: fatal error: lber.h: No such file",
-# "ld: cannot find -lpq". Build front ends (pip, make) end their logs with a summary instead.
-_CAUSE = re.compile(r"^\S+?:(?:\d+:){1,2} (?:fatal )?error: |^\S*ld(?:\.\w+)?: cannot find ")
+def first_error(lines: Sequence[str]) -> str | None:
+    """The first line of a build's output that says what went wrong (:data:`_CAUSE`), not
+    the summary a front end ends with ("See above for details"), stripped."""
+    for line in lines:
+        text = line.strip()
+        if _CAUSE.search(text) and not _FRONT_END.search(text):
+            return text
+    return None
+
+
+# A compiler's or linker's own error line ("x.c:3:10: fatal error: lber.h: No such file",
+# "ld: cannot find -lpq"), a build script's ("Error: pg_config executable not found.",
+# setuptools' "error: command 'gcc' failed") or the last line of a Python traceback
+# ("ModuleNotFoundError: No module named 'numpy'"). Build front ends (pip, make) end their
+# logs with a summary instead.
+_CAUSE = re.compile(
+    r"^\S+?:(?:\d+:){1,2} (?:fatal )?error: |^\S*ld(?:\.\w+)?: cannot find |(?:^|: )fatal error: "
+    r"|^(?:error|Error): \S|^[\w.]*(?:Error|Exception): \S"
+)
+# pip's own error lines: a code word ("error: subprocess-exited-with-error") or "ERROR: ...".
+_FRONT_END = re.compile(r"^error: [a-z]+(?:-[a-z]+)+$|^ERROR: ")
 
 
 def read_result(folder: Path, relative: str) -> bytes | None:

@@ -106,6 +106,7 @@ _APP_KEYS = {
     "base": ("string", '"./python.tar"'),
     "tags": ("strings", '["myapp:1.0"]'),
     "packages": ("strings", '["libpq5"]'),
+    "build-packages": ("strings", '["libpq-dev"]'),
 }
 _KINDS = {
     "string": "a string",

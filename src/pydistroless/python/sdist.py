@@ -4,15 +4,19 @@ An sdist that compiles must be built by the image's own interpreter, against the
 image will load: in a root that has them (the builder image of the same base), never with the
 host's Python. :class:`SdistCompiler` is what an app build is given to do that; the builder
 recipe supplies the root. The build itself is pip's, inside the sandbox: ``pip wheel`` with
-no index, its build requirements from a folder of wheels fetched beforehand. So is the
-metadata of an sdist that only its build gives (``pip install --dry-run --report``, which runs
-the backend's ``prepare_metadata_for_build_wheel``), which uv needs to resolve.
+no index, its build requirements from a folder of wheels fetched beforehand. The metadata of
+an sdist that only its build gives, which uv needs to resolve, is read from the wheel that
+build makes (:func:`wheel_metadata`): an sdist is compiled once, not once for its metadata
+and again for its wheel. A failed build's whole log is kept, and its one line says where.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import io
-import json
+import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -44,7 +48,8 @@ class SdistCompiler(Protocol):
     ) -> Mapping[str, object]:
         """The core metadata of ``sdist`` (named as the index names it) for ``target``, as
         JSON (PEP 566: ``name``, ``version``, ``requires_dist``, ...), computed by its own
-        build backend where it may run; its build requirements as for a build."""
+        build backend where it may run (the wheel's, which is kept for the build that
+        follows); its build requirements as for a build."""
         ...
 
 
@@ -57,116 +62,103 @@ FetchRequirements = Callable[[list[str], str, Target, Path], None]
 IMAGE_BUILD_TOOLS = frozenset({"setuptools", "wheel"})
 # A pyproject.toml is a few kB; anything far larger is not one.
 MAX_PYPROJECT = 1024 * 1024
-# pip's report of one sdist's metadata: a few kB, rarely a few hundred.
-MAX_REPORT = 16 * 1024 * 1024
+# A wheel's METADATA: a few kB, a long description makes it a few hundred.
+MAX_METADATA = 16 * 1024 * 1024
+# The core metadata fields that may occur more than once: lists in JSON (PEP 566).
+_MULTIPLE_USE = frozenset(
+    {
+        "classifier", "dynamic", "license_file", "obsoletes_dist", "platform",
+        "project_url", "provides_dist", "provides_extra", "requires_dist",
+        "requires_external", "supported_platform",
+    }
+)  # fmt: skip
 
 
 def build_wheel(
-    sdist: Path, root: Path, target: Target, into: Path, requirements: FetchRequirements
+    sdist: Path,
+    root: Path,
+    target: Target,
+    into: Path,
+    requirements: FetchRequirements,
+    logs: Path,
 ) -> Path:
     """The wheel of ``sdist`` (named as the index names it) compiled in ``root`` by the
     image's own interpreter, copied into ``into``. Build requirements beyond the image's own
     setuptools and wheel are put, as wheels, into a folder by ``requirements``: the build has
-    no index to ask."""
-
-    def pip(inside: str) -> tuple[list[str], list[str]]:
-        return ["wheel", "--no-deps"], ["--wheel-dir", f"{inside}/out"]
-
-    def result(work: Path) -> tuple[str, bytes] | None:
-        built = sorted(p.name for p in (work / "out").glob("*.whl"))
-        data = sandbox.read_result(work, f"out/{built[0]}") if built else None
-        return (built[0], data) if data is not None else None
-
-    name, data = _in_sandbox(sdist, root, target, requirements, pip, result, "compiling")
-    wheel = into / name
-    wheel.write_bytes(data)
-    return wheel
-
-
-def prepare_metadata(
-    sdist: Path, root: Path, target: Target, requirements: FetchRequirements
-) -> dict[str, object]:
-    """The core metadata of ``sdist`` (named as the index names it) as JSON (PEP 566), as
-    its build backend gives it in ``root`` to the image's own interpreter (pip's
-    ``install --dry-run --report``, which calls ``prepare_metadata_for_build_wheel`` or, for a
-    backend without it, builds the wheel). Build requirements as for :func:`build_wheel`."""
-
-    def pip(inside: str) -> tuple[list[str], list[str]]:
-        return ["install", "--dry-run", "--ignore-installed", "--no-deps"], [
-            "--break-system-packages", "--quiet", "--report", f"{inside}/report.json",
-        ]  # fmt: skip
-
-    def result(work: Path) -> tuple[str, bytes] | None:
-        data = sandbox.read_result(work, "report.json")
-        return ("report.json", data) if data is not None else None
-
-    _, data = _in_sandbox(sdist, root, target, requirements, pip, result, "reading the metadata of")
-    try:
-        if len(data) > MAX_REPORT:
-            raise ValueError("too large")
-        report = json.loads(data)
-        metadata = report["install"][0]["metadata"]
-        if not isinstance(metadata, dict):
-            raise TypeError("no table")
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise ResolveError(
-            f"{sdist.name}: pip's report of its metadata is unreadable ({exc})"
-        ) from None
-    return metadata
-
-
-def _in_sandbox(
-    sdist: Path,
-    root: Path,
-    target: Target,
-    requirements: FetchRequirements,
-    pip: Callable[[str], tuple[list[str], list[str]]],
-    result: Callable[[Path], tuple[str, bytes] | None],
-    doing: str,
-) -> tuple[str, bytes]:
-    """A pip command (``pip``, given the workspace's path inside, gives its command and its
-    options) run on ``sdist`` by the image's interpreter in ``root``, in the sandbox, and what
-    ``result`` reads back from the workspace: its file's name and bytes."""
+    no index to ask. A failed build's whole log is kept in ``logs``, and its line names it."""
     workspace = sandbox.workspace(root)
     work = Path(tempfile.mkdtemp(prefix="sdist-", dir=workspace))
     # The log stays outside what the build can write, so that it cannot be swapped for a
     # link to a host file that the error would then show.
-    with tempfile.TemporaryDirectory(prefix="pydistroless-sdist-log-") as logs:
-        log_path = Path(logs) / f"{sdist.name}.log"
-        try:
-            shutil.copyfile(sdist, work / sdist.name)
-            inside = f"{sandbox.BUILD_DIR}/{work.name}"
-            requires = build_requirements(sdist)
-            if {canonicalize_name(Requirement(r).name) for r in requires} <= IMAGE_BUILD_TOOLS:
-                isolation = ["--no-build-isolation"]
-            else:
-                requirements(requires, sdist.name, target, work / "requires")
-                isolation = ["--find-links", f"{inside}/requires"]
-            verb, options = pip(inside)
-            argv = [
-                target.interpreter, "-m", "pip", *verb, *isolation,
-                "--no-index", "--no-cache-dir", "--disable-pip-version-check",
-                *options, f"{inside}/{sdist.name}",
-            ]  # fmt: skip
-            code = sandbox.run(
-                root,
-                argv,
-                cwd=inside,
-                log=log_path,
-                binds=[sandbox.Bind(workspace, sandbox.BUILD_DIR, writable=True)],
+    logs.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"{sdist.name}-", suffix=".log", dir=logs)
+    os.close(fd)
+    log_path = Path(name)
+    try:
+        shutil.copyfile(sdist, work / sdist.name)
+        inside = f"{sandbox.BUILD_DIR}/{work.name}"
+        requires = build_requirements(sdist)
+        if {canonicalize_name(Requirement(r).name) for r in requires} <= IMAGE_BUILD_TOOLS:
+            isolation = ["--no-build-isolation"]
+        else:
+            requirements(requires, sdist.name, target, work / "requires")
+            isolation = ["--find-links", f"{inside}/requires"]
+        argv = [
+            target.interpreter, "-m", "pip", "wheel", "--no-deps", *isolation,
+            "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+            "--wheel-dir", f"{inside}/out", f"{inside}/{sdist.name}",
+        ]  # fmt: skip
+        code = sandbox.run(
+            root,
+            argv,
+            cwd=inside,
+            log=log_path,
+            binds=[sandbox.Bind(workspace, sandbox.BUILD_DIR, writable=True)],
+        )
+        built = sorted(p.name for p in (work / "out").glob("*.whl")) if code == 0 else []
+        data = sandbox.read_result(work, f"out/{built[0]}") if built else None
+        if data is None:
+            cause = sandbox.show_failure(log_path)
+            raise ResolveError(
+                f"compiling {sdist.name} in the builder image failed (exit {code}): {cause} "
+                f"(whole log: {log_path}); add the Debian packages its build needs with "
+                "--build-package NAME, or build its wheel yourself (--variant builder) and "
+                "lock that"
             )
-            found = result(work) if code == 0 else None
-            if found is None:
-                last = sandbox.show_failure(log_path)
-                raise ResolveError(
-                    f"{doing} {sdist.name} in the builder image failed (exit {code}): "
-                    f"{last}; its build needs more than its declared build requirements and "
-                    "the image's -dev packages, so build its wheel yourself (--variant "
-                    "builder) and lock that"
-                )
-            return found
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        log_path.unlink()
+        wheel = into / built[0]
+        wheel.write_bytes(data)
+        return wheel
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def wheel_metadata(wheel: Path) -> dict[str, object]:
+    """The core metadata of a built wheel as JSON (PEP 566: ``name``, ``version``,
+    ``requires_dist``, ...), from its ``.dist-info/METADATA``."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            infos = [
+                i
+                for i in archive.infolist()
+                if re.fullmatch(r"[^/]+\.dist-info/METADATA", i.filename)
+            ]
+            if len(infos) != 1 or infos[0].file_size > MAX_METADATA:
+                raise ValueError("no single METADATA file of a sane size")
+            raw = archive.read(infos[0])
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise ResolveError(f"{wheel.name}: its metadata is unreadable ({exc})") from None
+    message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    metadata: dict[str, object] = {}
+    for key, value in message.items():
+        field = key.lower().replace("-", "_")
+        if field in _MULTIPLE_USE:
+            listed = metadata.setdefault(field, [])
+            assert isinstance(listed, list)
+            listed.append(str(value))
+        else:
+            metadata[field] = str(value)
+    return metadata
 
 
 def build_requirements(sdist: Path) -> list[str]:

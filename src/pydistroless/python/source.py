@@ -24,9 +24,10 @@ import pysequoia
 from debian.deb822 import Sources
 
 from pydistroless.core.cache import sha256_hex
-from pydistroless.core.errors import IntegrityError, NetworkError, PydistrolessError, UsageError
+from pydistroless.core.errors import IntegrityError, NetworkError, UsageError
 from pydistroless.core.fetch import Download
 from pydistroless.core.report import log
+from pydistroless.debian import source_packages
 from pydistroless.debian.archive import Release
 from pydistroless.debian.store import Store
 
@@ -256,16 +257,9 @@ def signing_keys(minor: str, suite: str, ctx: Store) -> list[pysequoia.Cert]:
 def upstream_sources(
     ctx: Store, failures: list[str], suites: Sequence[str] = UPSTREAM_SUITES
 ) -> Iterator[tuple[str, Release, bytes]]:
-    """The ``Sources`` index of each of ``suites`` the mirror serves, in order; why a suite
-    could not be read (an expired Release, say) is appended to ``failures``."""
-    for suite in suites:
-        try:
-            release = ctx.archive.release(ctx.mirrors.main, suite, required=False)
-        except PydistrolessError as exc:
-            failures.append(str(exc))
-            continue
-        if release is not None:
-            yield suite, release, ctx.archive.sources(release, "main")
+    """The signed ``Sources`` index of each of ``suites`` the mirror serves, in order; why a
+    suite could not be read (an expired Release, say) is appended to ``failures``."""
+    return source_packages.suite_sources(ctx, suites, failures)
 
 
 def fetch(tarball: Tarball, ctx: Store) -> Path:
@@ -301,11 +295,11 @@ def _local(tarball: Tarball, ctx: Store) -> Path:
     return ctx.cache.blob_path(tarball.sha256)
 
 
-def _python_sources(text: bytes, minor: str):
-    marker = f"Package: python{minor}\n".encode()
-    for chunk in text.split(b"\n\n"):
-        if chunk.startswith(marker) or b"\n" + marker in chunk:
-            yield Sources(chunk.decode("utf-8", "replace"))
+def _python_sources(text: bytes, minor: str) -> Iterator[Sources]:
+    name = f"python{minor}"
+    for paragraph in source_packages.paragraphs(text, "Package", name):
+        if paragraph.get("Package") == name:
+            yield paragraph
 
 
 def _signing_key(debian_tarball: Path) -> list[pysequoia.Cert]:

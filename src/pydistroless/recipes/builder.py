@@ -12,12 +12,19 @@ is (:class:`BuilderImageCompiler`, which the app recipe is handed as its
 :class:`~pydistroless.python.sdist.SdistCompiler`). An sdist that declares build requirements
 beyond setuptools (Cython, a build backend) gets them as wheels for the image's Python,
 resolved and downloaded on the host like an app's dependencies: the build has no index. The
-metadata of an sdist that only its build gives, which uv needs to resolve and never computes
-on the host, comes from the same image (:meth:`BuilderImageCompiler.metadata`).
+Debian packages it compiles against (libpq's headers and ``pg_config`` for psycopg2) come from
+Debian's own source package of it (:mod:`pydistroless.python.build_packages`) and
+``--build-package``, added to the builder image for that build. Each sdist is compiled once:
+its wheel is kept in the cache under the sdist's SHA256, the base's Python and architecture
+and the build packages' versions, and the metadata that uv needs of an sdist that only its
+build gives (never computed on the host) is read from that wheel
+(:meth:`BuilderImageCompiler.metadata`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -25,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydistroless.core.arch import architecture, host_arch
-from pydistroless.core.cache import finished_folder
+from pydistroless.core.cache import cache_key, finished_folder
 from pydistroless.core.errors import ResolveError, UsageError
 from pydistroless.core.fetch import Fetcher
 from pydistroless.core.net import Credentials, split_login
@@ -34,7 +41,7 @@ from pydistroless.debian.store import Store
 from pydistroless.fs import generate
 from pydistroless.fs.disk import make_devices, write_tree
 from pydistroless.oci.unpack import tree_of
-from pydistroless.python import cpython, runtime, sdist, tools, wheels
+from pydistroless.python import build_packages, cpython, runtime, sdist, tools, wheels
 from pydistroless.python.dependencies import Dependencies, expand_variables
 from pydistroless.python.runtime import Target
 from pydistroless.recipes import base
@@ -87,47 +94,100 @@ def build_image(spec: ImageSpec, ctx: Store, *, lock: Lock | None = None) -> Bui
 @dataclass
 class BuilderImageCompiler:
     """Compiles an app's sdists in the builder image of its base, made the first time an
-    sdist needs it (most apps never do), once per base Python."""
+    sdist needs it (most apps never do), once per base Python and set of build packages.
+    Each sdist is compiled once: its wheel is kept in the cache under what it is built from
+    (:meth:`_wheel`), and its metadata is read from that wheel. ``build_packages`` are Debian
+    packages every build gets, beside those found from Debian's own build of the sdist
+    (:mod:`pydistroless.python.build_packages`)."""
 
     ctx: Store
+    build_packages: tuple[str, ...] = ()
     _roots: dict[str, Path] = field(default_factory=dict)
 
     def __call__(
         self, sdist_path: Path, into: Path, target: Target, indexes: tuple[str, ...] = ()
     ) -> Path:
-        where, root = self._root(target)
-        requirements = self._requirements(indexes)
-        wheel = sdist.build_wheel(sdist_path, root, where, into, requirements)
-        if where is not target and target.wheel_rank(wheel.name) is None:
+        where, name, kept = self._wheel(sdist_path, target, indexes)
+        if where is not target and target.wheel_rank(name) is None:
             arch = target.arch.debian
             raise UsageError(
                 f"a source distribution must be compiled for {target.describe()} "
-                f"({sdist_path.name} builds {wheel.name}), and this {host_arch()} host cannot "
+                f"({sdist_path.name} builds {name}), and this {host_arch()} host cannot "
                 f"run {arch} code (no qemu-user registered with binfmt_misc's F flag); install "
                 f"qemu-user-static and binfmt-support, or build its wheel on an {arch} machine "
                 "and lock that"
             )
+        wheel = into / name
+        shutil.copyfile(kept, wheel)
         return wheel
 
     def metadata(
         self, sdist_path: Path, target: Target, indexes: tuple[str, ...] = ()
     ) -> Mapping[str, object]:
-        """The sdist's metadata, from its build backend in the same builder image as its
-        build (for an architecture this host cannot run, this host's: a ``setup.py`` that
-        asks the platform answers for this host's)."""
-        where, root = self._root(target)
-        return sdist.prepare_metadata(sdist_path, root, where, self._requirements(indexes))
+        """The sdist's metadata, from the wheel its build makes in the builder image (for an
+        architecture this host cannot run, this host's: a ``setup.py`` that asks the
+        platform answers for this host's)."""
+        _, name, kept = self._wheel(sdist_path, target, indexes)
+        with tempfile.TemporaryDirectory(prefix="pydistroless-wheel-") as tmp:
+            named = Path(tmp) / name  # the cache names blobs by digest; a wheel by its name
+            named.symlink_to(kept)
+            return sdist.wheel_metadata(named)
 
-    def _root(self, target: Target) -> tuple[Target, Path]:
+    def _wheel(
+        self, sdist_path: Path, target: Target, indexes: tuple[str, ...]
+    ) -> tuple[Target, str, Path]:
+        """Where the sdist is built (:meth:`_where`), its wheel's name and the wheel in the
+        cache: built now unless a build of the same sdist for the same Python (version and
+        ABI), architecture and build packages (names and versions) was kept before. Nothing
+        else of the app (its entrypoint, tags, environment) is a part of that key."""
+        where = self._where(target)
+        if where.suite is None:
+            raise ResolveError(
+                f"a source distribution must be compiled for {target.describe()}, and the base "
+                "names no Debian suite to make its builder image from; use a pydistroless base"
+            )
+        packages = build_packages.for_sdist(
+            sdist_path.name, where.suite, where.arch.debian, self.ctx, self.build_packages
+        )
+        cache = self.ctx.cache
+        key = cache_key(
+            {
+                "format": _WHEEL_FORMAT,
+                "sdist": _sha256_of(sdist_path),
+                "python": [where.interpreter, where.version, where.abi],
+                "arch": where.arch.debian,
+                "build-packages": list(packages.closure),
+            },
+            tool=False,
+        )
+        known = cache.get_checked_record(_wheel_record, _WHEELS, key)
+        kept = cache.checked_blob_path(known[1]) if known is not None else None
+        if known is not None and kept is not None:
+            log(f"{sdist_path.name}: its wheel {known[0]} from the cache, not compiled again")
+            return where, known[0], kept
+        root = self._root(where, packages.names)
+        logs = cache.root / "sdists" / "logs"
+        with tempfile.TemporaryDirectory(prefix="pydistroless-sdist-") as tmp:
+            log(f"compiling {sdist_path.name} in the builder image")
+            wheel = sdist.build_wheel(
+                sdist_path, root, where, Path(tmp), self._requirements(indexes), logs
+            )
+            digest = cache.put_blob(wheel.read_bytes())
+        cache.put_checked_record({"file": wheel.name, "sha256": digest}, _WHEELS, key)
+        return where, wheel.name, cache.blob_path(digest)
+
+    def _where(self, target: Target) -> Target:
         # Code of an architecture this host cannot run cannot compile; a pure-Python wheel,
         # which fits any, is built in the builder image of this host's architecture.
-        where = target
-        if not cpython.runnable(target.arch.debian):
-            where = replace(target, arch=architecture(host_arch()))
-        key = f"{where.interpreter} {where.version} {where.arch.debian} {where.suite}"
+        if cpython.runnable(target.arch.debian):
+            return target
+        return replace(target, arch=architecture(host_arch()))
+
+    def _root(self, where: Target, packages: tuple[str, ...]) -> Path:
+        key = f"{where.interpreter} {where.version} {where.arch.debian} {where.suite} {packages}"
         if key not in self._roots:
-            self._roots[key] = builder_root(where, self.ctx)
-        return where, self._roots[key]
+            self._roots[key] = builder_root(where, self.ctx, packages)
+        return self._roots[key]
 
     def _requirements(self, indexes: tuple[str, ...]) -> sdist.FetchRequirements:
         fetcher = self.ctx.fetcher
@@ -138,8 +198,33 @@ class BuilderImageCompiler:
         return requirements
 
 
-def builder_root(target: Target, ctx: Store) -> Path:
-    """The builder image of ``target``'s base, unpacked in the cache (once per its digest)."""
+# How a kept wheel is made from its sdist: bump it when the build changes, and every sdist
+# is compiled again.
+_WHEEL_FORMAT = 1
+_WHEELS = "sdist-wheels"
+
+
+def _sha256_of(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _wheel_record(body: object) -> tuple[str, str]:
+    if not (
+        isinstance(body, dict)
+        and set(body) == {"file", "sha256"}
+        and isinstance(body["file"], str)
+        and re.fullmatch(r"[^/\\]+\.whl", body["file"])
+        and isinstance(body["sha256"], str)
+        and re.fullmatch(r"[0-9a-f]{64}", body["sha256"])
+    ):
+        raise ValueError("not a record of a built wheel")
+    return body["file"], body["sha256"]
+
+
+def builder_root(target: Target, ctx: Store, packages: tuple[str, ...] = ()) -> Path:
+    """The builder image of ``target``'s base with the Debian ``packages`` (and what they
+    depend on) added, unpacked in the cache (once per its digest)."""
     arch = target.arch.debian
     if not cpython.runnable(arch):
         raise UsageError(
@@ -162,8 +247,10 @@ def builder_root(target: Target, ctx: Store) -> Path:
         archs=(arch,),
         variant="builder",
         user="root",
+        packages=packages,
     )
-    log(f"building the builder image of {target.describe()} to compile source distributions")
+    what = f" with {' '.join(packages)}" if packages else ""
+    log(f"building the builder image of {target.describe()}{what} to compile source distributions")
     image = build_image(spec, ctx).images[0]
     root = ctx.cache.root / "builders" / f"image-{image.digest.hex[:32]}-{arch}"
 
