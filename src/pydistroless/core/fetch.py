@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -477,8 +478,17 @@ def _announced(response: urllib3.BaseHTTPResponse) -> int:
         return 0
 
 
+def local_path(url: str) -> Path:
+    """The file a ``file:`` URL names, percent-decoded (RFC 8089: ``%20`` is a space, ``%25``
+    a percent sign); ``file://localhost/`` is this host too."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise NotFound(f"{url}: not a file of this host")
+    return Path(urllib.parse.unquote(parts.path))
+
+
 def _file_chunks(url: str, limit: int) -> Iterator[bytes]:
-    path = Path(url.removeprefix("file://"))
+    path = local_path(url)
     try:
         with path.open("rb") as handle:
             got = 0

@@ -8,7 +8,12 @@ handed to uv (:mod:`pydistroless.python.uv_metadata`). It speaks PEP 751, so eac
 answers is a ``pylock.toml``, read by :func:`dependencies.pylock_pins`, and it uses the user's
 own index configuration. The choice of the wheel for the target is ours (:mod:`packaging.tags`
 over the base's tags), as is the download: into the content-addressed cache, checked against
-the lock's SHA256 when it has one, else the index's.
+the lock's SHA256 when it has one, else the index's. A direct reference's file is the one
+installed (or built, an sdist's), never one an index offers under its name and version.
+
+uv never fetches an interpreter (``--no-python-downloads``, on every call): a resolution is
+for the image's Python and platform (``--python-version``, ``--python-platform``), whatever
+Python this host has, and reading a ``uv.lock`` asks for none (:func:`_export`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from pydistroless.core.cache import Cache, cache_key, sha256_hex
 from pydistroless.core.errors import IntegrityError, ResolveError, UsageError
@@ -103,30 +111,108 @@ def pins_for(
             tool=False,
         )
         known = cache.get_checked_record(_pylock_record, "uv-exports", key) if cache else None
+        # The lock's paths are relative to its project, as uv's answer keeps them.
+        folder = deps.resolve.parent
         if known is not None:
-            return pylock_pins(_toml(known, "uv"), target.markers, where=str(deps.resolve))
-        command = [
-            "export", "--locked", "--no-build", "--no-dev", "--no-emit-project",
-            "--no-emit-workspace", "--no-header", "--format", "pylock.toml",
-            "--directory", str(deps.resolve.parent),
-            *[f"--extra={e}" for e in deps.extras],
-        ]  # fmt: skip
-        what = f"reading {deps.resolve} with uv"
-        text = _uv_text(command, what)
-        lock = _toml(text, what)
+            return pylock_pins(
+                _toml(known, "uv"), target.markers, where=str(deps.resolve), base=folder
+            )
+        text = _export(deps.resolve, deps.extras)
+        lock = _toml(text, f"reading {deps.resolve} with uv")
         if cache is not None:
             cache.put_checked_record({"pylock": text}, "uv-exports", key)
-        return pylock_pins(lock, target.markers, where=str(deps.resolve))
+        return pylock_pins(lock, target.markers, where=str(deps.resolve), base=folder)
     command = [
         "pip", "compile", str(deps.resolve), "--format", "pylock.toml", "--no-header",
         "--require-build-hashes", *_platform_args(target), *[f"--extra={e}" for e in deps.extras],
     ]  # fmt: skip
     what = f"resolving {deps.resolve} for {target.describe()} with uv"
-    lock = _resolve(command, what, sdist_metadata)
-    return pylock_pins(lock, target.markers, where=str(deps.resolve))
+    # Run in the file's folder, whose relative paths (`x @ ./wheels/x.whl`) start there.
+    folder = deps.resolve.parent
+    lock = _resolve(command, what, sdist_metadata, cwd=folder)
+    return pylock_pins(lock, target.markers, where=str(deps.resolve), base=folder)
 
 
-def _resolve(command: list[str], what: str, sdist_metadata: SdistMetadata | None) -> dict:
+# uv's words when it finds no Python that fits a project's requires-python (none installed,
+# or one on PATH it cannot even ask, such as a version manager's shim of another version).
+_NO_INTERPRETER = (
+    "No interpreter found",
+    "Failed to inspect Python interpreter",
+    "which is incompatible with the project's Python requirement",
+)
+
+
+def _export(lock: Path, extras: Sequence[str]) -> str:
+    """``lock`` (a ``uv.lock``) as a PEP 751 lock, by ``uv export --locked``, which refuses a
+    lock that no longer matches its ``pyproject.toml``. That check needs a Python of the
+    lock's ``requires-python`` on this host, which the image's Python need not be: without
+    one, ``--frozen`` exports the lock as it stands (nothing is resolved, so nothing needs an
+    interpreter), after :func:`uv_lock_drift` compared the project's dependencies with the
+    ones the lock was made for."""
+    command = [
+        "export", "--no-build", "--no-dev", "--no-emit-project", "--no-emit-workspace",
+        "--no-header", "--format", "pylock.toml", "--directory", str(lock.parent),
+        *[f"--extra={e}" for e in extras],
+    ]  # fmt: skip
+    what = f"reading {lock} with uv"
+    try:
+        return _uv_text([*command, "--locked"], what)
+    except ResolveError as exc:
+        if not any(words in str(exc) for words in _NO_INTERPRETER):
+            raise
+    drift = uv_lock_drift(lock)
+    if drift:
+        raise ResolveError(
+            f"{what}: the lockfile needs to be updated ({drift} in pyproject.toml); run uv lock"
+        )
+    log(f"no Python of {lock.name}'s requires-python here: uv reads it as it stands (--frozen)")
+    return _uv_text([*command, "--frozen"], what)
+
+
+def uv_lock_drift(lock: Path) -> str:
+    """What the project's ``[project]`` dependencies (and optional ones) name that its
+    ``uv.lock`` was not made for, or the other way round ("" when they agree, or when there
+    is nothing to compare: a workspace without a project, dynamic dependencies)."""
+    try:
+        project = tomllib.loads((lock.parent / "pyproject.toml").read_text(encoding="utf-8"))
+        locked = tomllib.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return ""  # uv reads them next, and says what is wrong
+    table = project.get("project")
+    if not isinstance(table, dict) or "dependencies" in table.get("dynamic", []):
+        return ""
+    declared = [*table.get("dependencies", [])]
+    for group in (table.get("optional-dependencies") or {}).values():
+        declared += group
+    root = next(
+        (
+            p
+            for p in locked.get("package", [])
+            if isinstance(p, dict)
+            and isinstance(p.get("source"), dict)
+            and p["source"].get("editable", p["source"].get("virtual")) == "."
+        ),
+        None,
+    )
+    metadata = root.get("metadata") if root else None
+    if not isinstance(metadata, dict):
+        return ""
+    try:
+        wanted = {canonicalize_name(Requirement(r).name) for r in declared}
+    except (InvalidRequirement, TypeError):
+        return ""
+    made_for = {
+        canonicalize_name(r["name"])
+        for r in metadata.get("requires-dist", [])
+        if isinstance(r, dict) and isinstance(r.get("name"), str)
+    }
+    added, removed = sorted(wanted - made_for), sorted(made_for - wanted)
+    return ", ".join([*(f"{n} added" for n in added), *(f"{n} removed" for n in removed)])
+
+
+def _resolve(
+    command: list[str], what: str, sdist_metadata: SdistMetadata | None, *, cwd: Path
+) -> dict:
     """uv's resolution, again with the metadata of each sdist uv stopped at (uv builds none:
     ``--require-build-hashes`` stops a build before its backend runs), as uv's
     ``dependency-metadata`` in a config file of our own (mode 0700: it may copy logins)."""
@@ -139,7 +225,7 @@ def _resolve(command: list[str], what: str, sdist_metadata: SdistMetadata | None
                 config = uv_metadata.config_file(entries, Path(tmp) / "uv.toml")
                 args = [*command, "--config-file", str(config)]
             try:
-                return _uv(args, what)
+                return _toml(_uv_text(args, what, cwd=cwd), what)
             except SdistNeedsBuild as needed:
                 asked = (needed.name, needed.version)
                 if sdist_metadata is None:
@@ -201,11 +287,15 @@ def choose(
     pipenv, hashed requirements) are located by uv, without resolving, on the ``indexes``
     the dependency file names (requirements-file lines; none: uv's own); the answer is kept
     in ``cache``, as the files of an exact version with known hashes do not change. A pin
-    the lock gives a source distribution and no wheel has none to find."""
-    unlisted = [p for p in pins if not p.wheels and p.sdist is None]
+    the lock gives a source distribution and no wheel has none to find, and a direct
+    reference is its own file, never looked for on an index."""
+    unlisted = [p for p in pins if not p.wheels and p.sdist is None and not p.direct]
     located = {p.name: p for p in _locate(unlisted, target, cache, indexes)} if unlisted else {}
     chosen, missing = [], []
     for pin in pins:
+        if pin.direct:
+            chosen.append(_direct(pin, target, source))
+            continue
         offered = pin.wheels or located.get(pin.name, pin).wheels
         if pin.hashes:
             allowed = tuple(w for w in offered if w.sha256 in pin.hashes)
@@ -235,6 +325,25 @@ def choose(
             "or leave these packages out"
         )
     return chosen
+
+
+def _direct(pin: Pin, target: Target, source: str) -> Chosen:
+    """A direct reference's own file: its wheel if that fits ``target``, or its sdist, to
+    build; anything else stops the build (an index's file of that name is no stand-in)."""
+    if pin.sdist is not None:
+        return Chosen(pin, pin.sdist, build=True)
+    if not pin.wheels:
+        raise ResolveError(
+            f"{source}: {pin.name} comes from {pin.direct}, which is not a wheel or a source "
+            "distribution file; build its wheel and reference that file"
+        )
+    wheel = pin.wheels[0]
+    if target.wheel_rank(wheel.filename) is None:
+        raise ResolveError(
+            f"{source}: {pin.name} is the file {pin.direct}, a wheel that does not fit "
+            f"{target.describe()}; reference a wheel for it, or the project's sdist"
+        )
+    return Chosen(pin, wheel)
 
 
 # Compiles a source distribution (its path, named as the index names it) for the target, in
@@ -391,14 +500,30 @@ def index_environment(lines: Sequence[str]) -> dict[str, str]:
     return env
 
 
-def _uv_text(args: Sequence[str], what: str, *, env: Mapping[str, str] | None = None) -> str:
-    command = [uv_binary(), *args, "--quiet", "--color", "never"]
+# uv fetches no interpreter, whatever its settings say: what it resolves for is the image's
+# Python (--python-version), and a download would cost seconds, or fail, on every call.
+NO_PYTHON_DOWNLOADS = ("--no-python-downloads",)
+
+
+def _uv_text(
+    args: Sequence[str],
+    what: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> str:
+    command = [uv_binary(), *args, *NO_PYTHON_DOWNLOADS, "--quiet", "--color", "never"]
     log(f"{what} ...")
     try:
         with tempfile.TemporaryDirectory(prefix="pydistroless-uv-") as tmp:
-            environ = {**os.environ, **(env or {}), **uv_metadata.no_python(Path(tmp))}
+            environ = {
+                **os.environ,
+                **(env or {}),
+                **uv_metadata.no_python(Path(tmp)),
+                "UV_PYTHON_DOWNLOADS": "never",
+            }
             done = subprocess.run(
-                command, capture_output=True, text=True, timeout=_UV_TIMEOUT, env=environ
+                command, capture_output=True, text=True, timeout=_UV_TIMEOUT, env=environ, cwd=cwd
             )
     except subprocess.TimeoutExpired:
         raise ResolveError(f"{what}: uv gave no answer in {_UV_TIMEOUT:.0f} s") from None
@@ -419,10 +544,6 @@ def _uv_text(args: Sequence[str], what: str, *, env: Mapping[str, str] | None = 
         said = hide_logins(said)
         raise ResolveError(f"{what} failed: {said[:600] or f'exit {done.returncode}'}")
     return done.stdout
-
-
-def _uv(args: Sequence[str], what: str) -> dict:
-    return _toml(_uv_text(args, what), what)
 
 
 def _toml(text: str, what: str) -> dict:

@@ -230,7 +230,12 @@ def _build_one(
         dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
             sbom.PythonPackage(
-                c.pin.name, c.pin.version, c.wheel.sha256, c.wheel.filename, c.wheel.url
+                c.pin.name,
+                c.pin.version,
+                c.wheel.sha256,
+                c.wheel.filename,
+                c.wheel.url,
+                direct=bool(c.pin.direct),
             )
             for c in chosen
         ]

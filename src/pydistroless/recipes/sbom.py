@@ -273,6 +273,9 @@ class PythonPackage:
     sha256: str  # of the file downloaded: the wheel, or the sdist
     wheel: str  # its file name
     url: str = ""  # where it was downloaded from
+    # The file a direct reference named (not an index's release): its URL, without a login,
+    # goes into the SBOM, which otherwise names the package by its purl alone.
+    direct: bool = False
 
     @property
     def source_info(self) -> str:
@@ -326,7 +329,7 @@ def _add_spdx(document: dict, packages: Sequence[PythonPackage], subject: SbomSu
                 "SPDXID": ident,
                 "name": package.name,
                 "versionInfo": package.version,
-                "downloadLocation": "NOASSERTION",
+                "downloadLocation": package.url if package.direct else "NOASSERTION",
                 "filesAnalyzed": False,
                 "checksums": [{"algorithm": "SHA256", "checksumValue": package.sha256}],
                 "licenseConcluded": "NOASSERTION",
@@ -365,16 +368,17 @@ def _add_cyclonedx(
     added = []
     for package in sorted(packages, key=lambda p: p.name):
         ref = pypi_purl(package)
-        added.append(
-            {
-                "type": "library",
-                "bom-ref": ref,
-                "name": package.name,
-                "version": package.version,
-                "purl": ref,
-                "hashes": [{"alg": "SHA-256", "content": package.sha256}],
-            }
-        )
+        component = {
+            "type": "library",
+            "bom-ref": ref,
+            "name": package.name,
+            "version": package.version,
+            "purl": ref,
+            "hashes": [{"alg": "SHA-256", "content": package.sha256}],
+        }
+        if package.direct:
+            component["externalReferences"] = [{"type": "distribution", "url": package.url}]
+        added.append(component)
     document["components"] = [*document.get("components", []), *added]
     for dependency in document.get("dependencies", []):
         if dependency.get("ref") == "image":
