@@ -12,6 +12,7 @@ import click
 
 from pydistroless import __version__
 from pydistroless.cli.app import app_cmd
+from pydistroless.cli.check import check_cmd
 from pydistroless.cli.images import COMMANDS, insecure_registry_option, registry_settings
 from pydistroless.cli.options import image_options, source_options, sources_from, spec_from
 from pydistroless.cli.outdated import outdated_cmd
@@ -329,7 +330,7 @@ def lock_cmd(**kw: Any) -> None:
         click.echo(f"wrote {kw['output']}", err=True)
 
 
-for _command in (app_cmd, outdated_cmd, *COMMANDS):
+for _command in (app_cmd, check_cmd, outdated_cmd, *COMMANDS):
     cli.add_command(_command)
 
 

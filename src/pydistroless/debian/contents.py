@@ -87,8 +87,8 @@ def _owners(
         urls = release.dist_urls(by_hash) + urls
     try:
         path = fetcher.fetch_path(Download(urls, entry.sha256, entry.size, label))
-    except (IntegrityError, NetworkError) as exc:
-        hints = _unverified(release, relative, entry.size, fetcher, label, exc)
+    except (IntegrityError, NetworkError):
+        hints = _unverified(release, relative, entry.size, fetcher, label)
         cache.put_checked_record(hints, *hint_record)
         return hints, False
     with path.open("rb") as stream:
@@ -98,12 +98,12 @@ def _owners(
 
 
 def _unverified(
-    release: Release, relative: str, size: int, fetcher: Fetcher, label: str, why: Exception
+    release: Release, relative: str, size: int, fetcher: Fetcher, label: str
 ) -> dict[str, list[str]]:
     """The mirror's own copy of the index, read as hints (see the module's docstring)."""
     log(
-        f"note: {label} does not match the signed Release ({why}); its library map is used as "
-        "hints, each checked against the package's own verified files"
+        f"note: the mirror's {label} is not the one its Release signs; its library map serves "
+        "as hints, each checked against the package's own verified files"
     )
     cap = size * _HINT_GROWTH + _HINT_SLACK
     failure: NetworkError | IntegrityError = NetworkError(f"{label}: no mirror to try")

@@ -96,6 +96,19 @@ def load(tar_path: Path, *, tag: str, engine: str, also: Sequence[str] = ()) -> 
     return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
 
 
+def save(reference: str, into: Path, *, engine: str) -> Path:
+    """``engine``'s image ``reference`` written to the tar ``into`` (``docker save``)."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose docker or podman")
+    if _inspect_id(engine, reference) is None:
+        raise UsageError(
+            f"{engine} has no image {reference}; pull or build it first (`{engine} images` "
+            "lists what it has)"
+        )
+    _run(engine, ["save", "-o", str(into), reference], f"cannot save {reference} from {engine}")
+    return into
+
+
 def _run(engine: str, args: Sequence[str], what: str) -> str:
     try:
         result = subprocess.run(

@@ -405,7 +405,8 @@ def _system_libraries(
     owner_of = {
         e.path: i.name for i in installed for e in i.tree.files() if e.data[:4] == elf.ELF_MAGIC
     }
-    added = app_libraries.complete(merged, owner_of, target, ctx, by_hand=by_hand)
+    arch, suite = target.arch.debian, target.suite
+    added = app_libraries.complete(merged, owner_of, arch, suite, ctx, by_hand=by_hand)
     for line in added.report if added else ():
         log(line)
     return added

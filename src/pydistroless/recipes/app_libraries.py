@@ -31,7 +31,6 @@ from pydistroless.debian.status import STATUS_DIR, add_status_d
 from pydistroless.debian.store import LockedPackage, Store, load_index, load_releases, locked
 from pydistroless.fs import elf, ldcache, slicing
 from pydistroless.fs.tree import Kind, Tree
-from pydistroless.python.runtime import Target
 from pydistroless.recipes.assemble import sbom_packages
 from pydistroless.recipes.lock import ArchLock
 from pydistroless.recipes.sbom import SbomPackage
@@ -72,7 +71,8 @@ def missing(merged: Tree, owner_of: Mapping[str, str], arch: str) -> list[elf.Mi
 def complete(
     merged: Tree,
     owner_of: Mapping[str, str],
-    target: Target,
+    arch: str,
+    suite: str | None,
     ctx: Store,
     *,
     by_hand: Sequence[str] = (),
@@ -81,19 +81,19 @@ def complete(
     that the ELF files of ``owner_of`` (path -> the distribution it belongs to, for the
     report) need, and the packages ``by_hand``; None if nothing is missing. The files added
     are checked in turn, until nothing is missing; ``merged`` gets them all, and a new
-    ``ld.so.cache``."""
-    arch = target.arch.debian
+    ``ld.so.cache``. ``arch`` and ``suite`` are the image's Debian architecture and suite
+    (None: it names none, and nothing can be added)."""
     needing = dict(owner_of)
     lacking = missing(merged, needing, arch)
     if not lacking and not by_hand:
         return None
-    if target.suite is None:
+    if suite is None:
         wanted = ", ".join([*sorted({m.soname for m in lacking}), *by_hand])
         raise ImageCheckError(
             f"the app needs {wanted} from Debian, and the base names no Debian suite to take "
             "them from; use a pydistroless base"
         )
-    releases = load_releases(ctx.archive, ctx.mirrors, target.suite)
+    releases = load_releases(ctx.archive, ctx.mirrors, suite)
     index = load_index(ctx.archive, releases, arch)
     original = base_packages(merged)
     part = Tree()
@@ -110,7 +110,7 @@ def complete(
                 f"{first.path} needs {first.soname}, and {tried[first.soname]} was added for "
                 "it, yet the loader does not find it there; this image cannot load that file"
             )
-        step = _one_round(merged, lacking, asked, needing, releases, index, target, ctx)
+        step = _one_round(merged, lacking, asked, needing, releases, index, arch, ctx)
         tried.update(step.chosen)
         report += step.report
         new += step.new
@@ -133,7 +133,7 @@ def complete(
             part.add_file(path, merged.read(path) or b"")
     with_ld_cache(merged, part, arch)
     added = [d for d in touched.values() if d.name not in original]
-    documents = sbom_packages(ArchLock(arch, target.python, "", tuple(new)), added)
+    documents = sbom_packages(ArchLock(arch, "", "", tuple(new)), added)
     return Added(part, tuple(sorted(d.name for d in added)), tuple(report), tuple(documents))
 
 
@@ -153,19 +153,19 @@ def _one_round(
     owner_of: Mapping[str, str],
     releases: Sequence[Release],
     index: PackageIndex,
-    target: Target,
+    arch: str,
     ctx: Store,
 ) -> _Round:
     """The packages (new ones, or the base's own, whose left-out files are put back) that
     give ``lacking`` its sonames, and the ``asked`` packages, as files not yet in ``merged``."""
-    arch = target.arch.debian
+    suite = releases[0].suite
     have = base_packages(merged)
     sonames = sorted({m.soname for m in lacking})
     chosen = _owners(sonames, releases, index, have, arch, ctx)
     unknown = [s for s in sonames if s not in chosen]
     if unknown:
         raise ImageCheckError(
-            f"no Debian package of {target.suite} ships {', '.join(unknown)}, which "
+            f"no Debian package of {suite} ships {', '.join(unknown)}, which "
             f"{_who(lacking, unknown, owner_of)} needs; use a wheel that bundles it"
         )
     new = sorted({p for p in [*chosen.values(), *asked] if p not in have})
@@ -177,7 +177,7 @@ def _one_round(
     )  # fmt: skip
     records = list(resolution.packages) if resolution else []
     restored = [
-        _base_record(p, have[p], index, target) for p in sorted(set(chosen.values()) & set(have))
+        _base_record(p, have[p], index, suite) for p in sorted(set(chosen.values()) & set(have))
     ]
     debs = ctx.debs([locked(r) for r in [*records, *restored]])
     tree = unpack(debs)
@@ -199,12 +199,12 @@ def _one_round(
     return _Round(files, tuple(debs), tuple(locked(r) for r in records), chosen, report)
 
 
-def _base_record(package: str, version: str, index: PackageIndex, target: Target) -> PackageRecord:
+def _base_record(package: str, version: str, index: PackageIndex, suite: str) -> PackageRecord:
     record = next((r for r in index.candidates(package) if r.version == version), None)
     if record is None:
         raise ImageCheckError(
             f"the app needs a library of {package} {version} that the base left out, and "
-            f"{target.suite} no longer has that version; rebuild the base (or build the app "
+            f"{suite} no longer has that version; rebuild the base (or build the app "
             "on the default base)"
         )
     return record

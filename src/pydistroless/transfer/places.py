@@ -8,7 +8,8 @@ A place is written as skopeo writes it, or plainly:
 - ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:TAG]`` / an existing file, a name ending
   in ``.tar``, or another new path starting with ``/``, ``./`` or ``../``: an image tar (we
   write one tar that both kinds of reader take);
-- ``docker-daemon:NAME[:TAG]``, ``podman:NAME[:TAG]``: loaded into that engine (a sink only);
+- ``docker-daemon:NAME[:TAG]``, ``podman:NAME[:TAG]``: loaded into that engine, or read from
+  it (saved to a scratch folder first) by a command that reads any image (``check``);
 - ``docker://REF`` / anything else: a registry reference.
 """
 
@@ -54,7 +55,7 @@ class Location:
         if self.reference is not None:
             return str(self.reference)
         if self.kind in ("docker", "podman"):
-            return f"{self.kind}:{self.tag}"
+            return f"{'docker-daemon' if self.kind == 'docker' else 'podman'}:{self.tag}"
         return f"{self.path}{':' + self.tag if self.tag else ''}"
 
 
@@ -126,8 +127,13 @@ class RegistryOptions:
         return client.repository(reference.repository)
 
 
-def read(location: Location, options: RegistryOptions) -> Artifact:
-    """The image or index at ``location``."""
+def read(location: Location, options: RegistryOptions, *, scratch: Path | None = None) -> Artifact:
+    """The image or index at ``location``. An engine's image is saved into the folder
+    ``scratch`` first, which must outlive the artifact."""
+    if location.kind in ("docker", "podman") and scratch is not None:
+        assert location.tag is not None
+        saved = daemon.save(location.tag, scratch / "saved.tar", engine=location.kind)
+        return read_tar(saved)
     if location.kind == "tar":
         assert location.path is not None
         if not location.path.is_file():
