@@ -103,6 +103,9 @@ class BuilderImageCompiler:
     ctx: Store
     build_packages: tuple[str, ...] = ()
     _roots: dict[str, Path] = field(default_factory=dict)
+    _packages: dict[tuple[str, str, str], build_packages.BuildPackages] = field(
+        default_factory=dict
+    )
 
     def __call__(
         self, sdist_path: Path, into: Path, target: Target, indexes: tuple[str, ...] = ()
@@ -146,9 +149,10 @@ class BuilderImageCompiler:
                 f"a source distribution must be compiled for {target.describe()}, and the base "
                 "names no Debian suite to make its builder image from; use a pydistroless base"
             )
-        packages = build_packages.for_sdist(
-            sdist_path.name, where.suite, where.arch.debian, self.ctx, self.build_packages
-        )
+        asked = (sdist_path.name, where.suite, where.arch.debian)
+        if asked not in self._packages:  # once per sdist: its metadata, then its build
+            self._packages[asked] = build_packages.for_sdist(*asked, self.ctx, self.build_packages)
+        packages = self._packages[asked]
         cache = self.ctx.cache
         key = cache_key(
             {
