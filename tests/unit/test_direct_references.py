@@ -4,10 +4,12 @@ and version. And uv, which resolves and reads uv.lock, never fetches an interpre
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import urllib.parse
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from tests.unit.test_recipes import (  # noqa: F401 (fixtures)
     make_wheel,
     sha256_of,
 )
+from tests.unit.test_sdist_metadata import FakeMetadata, index  # noqa: F401 (fixture)
 from tests.unit.test_wheel_install import TARGET
 
 SHA_A = "a" * 64
@@ -375,6 +378,62 @@ url = "../tree"
         wheels.choose([pins["pdl-tree"]], TARGET, source="poetry.lock")
 
 
+# ---- an sdist by direct reference ---------------------------------------------------------------
+
+
+def test_a_referenced_sdist_in_a_resolution_has_its_own_files_metadata_computed(
+    index: tuple[Path, Path, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """uv stops at the referenced sdist (it would build it); the builder image's metadata
+    of that very file, not the index's dyn 1.0, goes back to uv, and the pin is the file."""
+    requirements, links, marker = index
+    referenced = tmp_path / AWKWARD / "dyn-1.0.tar.gz"
+    referenced.parent.mkdir()
+    with tarfile.open(referenced, "w:gz") as archive:
+        for member, text in {
+            "dyn-1.0/PKG-INFO": "Metadata-Version: 2.1\nName: dyn\nVersion: 1.0\n",
+            "dyn-1.0/setup.py": f"open({str(marker)!r}, 'w').write('ran')\n",
+        }.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    assert referenced.read_bytes() != (links / referenced.name).read_bytes()
+    requirements.write_text(f"--no-index\n--find-links {links}\ndyn @ {referenced.as_uri()}\n")
+    deps = dependencies.read(requirements, TARGET.markers)
+    fake = FakeMetadata()
+    fetcher = Fetcher(Cache(tmp_path / "cache"), progress=False)
+    metadata = wheels.sdist_metadata_by(fake, fetcher, TARGET, indexes=deps.indexes)
+    pins = {p.name: p for p in wheels.pins_for(deps, TARGET, sdist_metadata=metadata)}
+    assert not marker.exists()
+    ((name, data, _),) = fake.calls
+    assert (name, data) == (referenced.name, referenced.read_bytes())
+    dyn = pins["dyn"]
+    assert dyn.direct and dyn.sdist is not None and local_path(dyn.sdist.url) == referenced
+    assert set(pins) == {"dyn", "stat"}
+    with pytest.raises(ResolveError, match=r"dyn @ file:.* is a source distribution"):
+        wheels.pins_for(deps, TARGET)  # and without a builder image, one line
+
+
+def test_a_referenced_sdist_reaches_the_compiler_as_the_referenced_file(tmp_path: Path) -> None:
+    sdist = tmp_path / AWKWARD / "pdl_src-5.0.tar.gz"
+    sdist.parent.mkdir()
+    sdist.write_bytes(b"the referenced sdist")
+    path = write(tmp_path, "requirements.txt", f"pdl-src @ {sdist.as_uri()}\n")
+    (pin,) = dependencies.read(path, TARGET.markers).pins or ()
+    (chosen,) = wheels.choose([pin], TARGET, source="requirements.txt")
+    given: list[tuple[str, bytes]] = []
+
+    def compile_for(named: Path, into: Path, indexes: tuple[str, ...]) -> Path:
+        given.append((named.name, named.read_bytes()))
+        raise ResolveError("no builder image here")
+
+    fetcher = Fetcher(Cache(tmp_path / "cache"), progress=False)
+    with pytest.raises(ResolveError, match="no builder image here"):
+        wheels.download([chosen], fetcher, TARGET, compile_for)
+    assert given == [(sdist.name, b"the referenced sdist")]
+
+
 # ---- choosing, and the SBOM -----------------------------------------------------------------
 
 
@@ -427,17 +486,17 @@ def test_an_index_offering_another_file_of_the_same_version_is_not_used(
         extra={"pdl_direct/origin.py": b"ORIGIN = 'index'\n"},
     )  # fmt: skip
     other = make_wheel(tmp_path / "index-files", "pdl_other", "2.0")
-    index = Index()
-    with serve(index):
-        index.add("pdl-direct", impostor.name, impostor.read_bytes())
-        index.add("pdl-other", other.name, other.read_bytes())
+    served = Index()
+    with serve(served):
+        served.add("pdl-direct", impostor.name, impostor.read_bytes())
+        served.add("pdl-other", other.name, other.read_bytes())
         resolved = tmp_path / "resolved"
         resolved.mkdir()
         write(resolved, "main.py", "import pdl_direct\n")
         write(
             resolved,
             "requirements.txt",
-            f"--index-url {index.url}/simple\npdl-direct @ {wheel.as_uri()}\npdl-other\n",
+            f"--index-url {served.url}/simple\npdl-direct @ {wheel.as_uri()}\npdl-other\n",
         )
         locked = tmp_path / "locked"
         locked.mkdir()
@@ -446,13 +505,13 @@ def test_an_index_offering_another_file_of_the_same_version_is_not_used(
             locked,
             "pylock.toml",
             'lock-version = "1.0"\ncreated-by = "test"\n[[packages]]\nname = "pdl-direct"\n'
-            f'version = "1.0"\nindex = "{index.url}/simple"\n'
+            f'version = "1.0"\nindex = "{served.url}/simple"\n'
             f'archive = {{ path = "../{AWKWARD}/{wheel.name}" }}\n',
         )
         apps = [
             build_app(AppSpec(project=p), [libc_base], builder_store) for p in (resolved, locked)
         ]
-    assert not any(path.startswith(f"/files/{impostor.name}") for path, _ in index.requests)
+    assert not any(path.startswith(f"/files/{impostor.name}") for path, _ in served.requests)
     for app in apps:
         deps = app.images[0].layers[len(libc_base.image.layers)]
         assert files_of(deps).read(f"{SITE}/pdl_direct/origin.py") == b"ORIGIN = 'local'\n"

@@ -20,20 +20,24 @@ import json
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
 from packaging.version import InvalidVersion, Version
 
 from pydistroless.core.errors import ResolveError
+from pydistroless.core.net import split_login
 
 # uv's words when it would have to build an sdist (to read its metadata) and the build
 # cannot start: with --require-build-hashes, "Hash-checking is required, but no trusted hash
 # was provided for: `setuptools`" follows as its cause.
 _NEEDS_BUILD = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9._-]+)==([^`\s]+)`")
+# ... and for an sdist a requirement names by URL or path (a direct reference).
+_NEEDS_BUILD_OF = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9._-]+) @ ([^`\s]+)`")
 
 # Settings of a pyproject.toml's [tool.uv] that a uv.toml may not hold (project settings).
 _PROJECT_ONLY = frozenset(
@@ -46,16 +50,24 @@ _PROJECT_ONLY = frozenset(
 
 
 class SdistNeedsBuild(ResolveError):
-    """uv needs the metadata of ``name==version``'s sdist, which only its build gives."""
+    """uv needs the metadata of ``name==version``'s sdist, which only its build gives (the
+    file at ``url``, for a direct reference; else an index's)."""
 
-    def __init__(self, what: str, name: str, version: str) -> None:
+    def __init__(self, what: str, name: str, version: str, url: str = "") -> None:
         self.name = name
         self.version = version
+        self.url = url
+        fix = (
+            "pin every requirement (==VERSION --hash lines, the reference's file too) so "
+            "nothing is resolved, or reference its wheel"
+            if url
+            else "pin it (a lock, or ==VERSION --hash lines), or pin a version that publishes "
+            "wheels"
+        )
         super().__init__(
-            f"{what}: {name}=={version} is a source distribution whose metadata only its own "
-            "build gives, which never runs on this host, and nothing here may run it in the "
-            "builder image; pin it (a lock, or ==VERSION --hash lines), or pin a version "
-            "that publishes wheels"
+            f"{what}: {f'{name} @ {split_login(url)[0]}' if url else f'{name}=={version}'} is a "
+            "source distribution whose metadata only its own build gives, which never runs on "
+            f"this host, and nothing here may run it in the builder image; {fix}"
         )
 
 
@@ -90,6 +102,23 @@ def needs_build(stderr: str) -> tuple[str, str] | None:
     """The sdist (name, version) uv stopped at because it would have had to build it."""
     found = _NEEDS_BUILD.search(stderr)
     return (canonicalize_name(found[1]), found[2]) if found else None
+
+
+def needs_build_of(stderr: str) -> tuple[str, str, str] | None:
+    """The (name, version, URL) of the sdist a direct reference names that uv stopped at,
+    because it would have had to build it (its version from its file name; None when the
+    file is not named as an sdist is, such as a source tree)."""
+    found = _NEEDS_BUILD_OF.search(stderr)
+    if not found:
+        return None
+    filename = urllib.parse.unquote(urllib.parse.urlsplit(found[2]).path.rsplit("/", 1)[-1])
+    try:
+        name, version = parse_sdist_filename(filename)
+    except (InvalidSdistFilename, InvalidVersion):
+        return None
+    if name != canonicalize_name(found[1]):
+        return None
+    return name, str(version), found[2]
 
 
 def entry(metadata: Mapping[str, object], name: str, version: str) -> dict[str, object]:

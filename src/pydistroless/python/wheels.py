@@ -25,6 +25,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -39,6 +40,7 @@ from pydistroless.python.dependencies import (
     Dependencies,
     Pin,
     WheelFile,
+    direct_pin,
     expand_variables,
     pylock_pins,
 )
@@ -49,9 +51,17 @@ _UV_TIMEOUT = 600.0
 # How many sdists' metadata one resolution may have computed in the builder image.
 _MAX_SDIST_METADATA = 64
 
-# The core metadata (as JSON, PEP 566) of the sdist of (name, version), computed where its
-# build may run; what uv needs of an sdist whose metadata is not static.
-SdistMetadata = Callable[[str, str], Mapping[str, object]]
+
+class SdistMetadata(Protocol):
+    """The core metadata (as JSON, PEP 566) of the sdist of (name, version), computed where
+    its build may run; what uv needs of an sdist whose metadata is not static. ``file`` is
+    the sdist a direct reference names; without it, the index's."""
+
+    def __call__(
+        self, name: str, version: str, file: WheelFile | None = None
+    ) -> Mapping[str, object]: ...
+
+
 # Computes the core metadata of a source distribution (its path, named as the index names
 # it) for the target, in the base's builder image; its build requirements come from the
 # index lines given (the dependency file's).
@@ -237,8 +247,21 @@ def _resolve(
                         "pin it (a lock, or ==VERSION --hash lines)"
                     ) from None
                 given.add(asked)
-                metadata = sdist_metadata(needed.name, needed.version)
+                if needed.url:  # a direct reference: its own file, hash-checked, never the index's
+                    file = _referenced_sdist(needed, what, cwd)
+                    metadata = sdist_metadata(needed.name, needed.version, file)
+                else:
+                    metadata = sdist_metadata(needed.name, needed.version)
                 entries.append(uv_metadata.entry(metadata, needed.name, needed.version))
+
+
+def _referenced_sdist(needed: SdistNeedsBuild, what: str, folder: Path) -> WheelFile:
+    """The sdist file a direct reference uv stopped at names (a relative path from
+    ``folder``, where uv ran); a remote one needs its hash in the requirement."""
+    pin = direct_pin(needed.name, needed.version, needed.url, base=folder, where=what)
+    if pin.sdist is None:
+        raise ResolveError(f"{what}: uv wants to build {needed.name} @ {needed.url}, no sdist")
+    return pin.sdist
 
 
 def sdist_metadata_by(
@@ -253,10 +276,12 @@ def sdist_metadata_by(
     against the index's SHA256, its metadata computed by ``metadata_for`` (in the builder
     image, in the sandbox)."""
 
-    def metadata(name: str, version: str) -> Mapping[str, object]:
+    def metadata(name: str, version: str, file: WheelFile | None = None) -> Mapping[str, object]:
         pin = Pin(name, version)
-        found = _locate([pin], target, fetcher.cache, indexes)
-        sdist = next((p.sdist for p in found if p.name == name and p.sdist is not None), None)
+        sdist = file
+        if sdist is None:
+            found = _locate([pin], target, fetcher.cache, indexes)
+            sdist = next((p.sdist for p in found if p.name == name and p.sdist is not None), None)
         if sdist is None:
             raise ResolveError(
                 f"uv needs the metadata of {pin.line()}'s source distribution, and the index "
@@ -533,6 +558,9 @@ def _uv_text(
         needed = uv_metadata.needs_build(done.stderr)
         if needed is not None:
             raise SdistNeedsBuild(what, *needed)
+        referenced = uv_metadata.needs_build_of(done.stderr)
+        if referenced is not None:
+            raise SdistNeedsBuild(what, *referenced)
         if uv_metadata.build_refused(done.stderr):
             raise ResolveError(
                 f"{what}: uv would have to run a build backend on this host to read some "
