@@ -455,12 +455,7 @@ def ghost_wheel(folder: Path) -> Path:
 
 def test_bad_input_is_one_clear_line(tmp_path: Path, static_busybox: bytes) -> None:
     need_network()
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    (empty / "main.py").write_text("print(1)\n")
-    result = pydistroless("app", empty, "-o", tmp_path / "x.tar")
-    assert_clean_failure(result, 2, "no requirements.txt")
-
+    # A project of one script and no dependency file builds: tests/e2e/test_app_projects.py.
     stale = locked("fastapi-uvicorn", tmp_path)
     pyproject = stale / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"uvicorn"]', '"uvicorn", "httpx"]'))

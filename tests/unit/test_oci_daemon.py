@@ -3,6 +3,8 @@ and podman do and log how they were called."""
 
 from __future__ import annotations
 
+import grp
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,9 @@ echo "${0##*/} $*" >> "$ENGINE_LOG"
 case "$1" in
   info)
     [ -n "$INFO_FAILS" ] && { echo "Cannot connect to the Docker daemon" >&2; exit 1; }
+    [ -n "$INFO_DENIED" ] && { echo "permission denied while trying to connect to the Docker \
+daemon socket at unix://$INFO_DENIED: Get \"http://x/v1.50/info\": dial unix $INFO_DENIED: \
+connect: permission denied" >&2; exit 1; }
     echo 20.10.24 ;;
   load)
     [ -n "$LOAD_FAILS" ] && { printf 'Error: payload\\nError: %s\\n' "$LOAD_FAILS" >&2; exit 125; }
@@ -42,7 +47,7 @@ def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ENGINE_LOG", str(tmp_path / "log"))
     monkeypatch.setenv("TAGGED", str(tmp_path / "tagged"))
     monkeypatch.setenv("INSPECT_ID", f"sha256:{IMAGE_HEX}")
-    for name in ("INFO_FAILS", "LOAD_FAILS"):
+    for name in ("INFO_FAILS", "INFO_DENIED", "LOAD_FAILS"):
         monkeypatch.delenv(name, raising=False)
     return bin_dir
 
@@ -71,6 +76,27 @@ def test_podman_when_docker_is_down(engines: Path, monkeypatch: pytest.MonkeyPat
     assert detect_engine(None) == "podman"
     with pytest.raises(OutputError, match="cannot use docker: the docker daemon is not reachable"):
         detect_engine("docker")
+
+
+def test_a_socket_closed_to_this_user_is_not_a_daemon_to_start(
+    engines: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon runs, its socket is not this user's: the fix is a group or sudo, and the
+    line names the socket, not "start it"."""
+    install(engines, "docker")
+    socket = engines.parent / "docker.sock"
+    socket.write_bytes(b"")  # stands for the socket: its group is what the advice names
+    monkeypatch.setenv("INFO_DENIED", str(socket))
+    group = grp.getgrgid(socket.stat().st_gid).gr_name
+    with pytest.raises(OutputError) as caught:
+        detect_engine("docker")
+    assert str(caught.value) == (
+        f"cannot use docker: this user (uid {os.getuid()}) may not use the docker daemon's "
+        f"socket {socket} (permission denied); add the user to the group {group} (usermod "
+        f"-aG {group} USER, then log in again) or run pydistroless with sudo, or use podman"
+    )
+    with pytest.raises(OutputError, match=r"podman is not installed; add the user to the group"):
+        detect_engine(None)
 
 
 def test_no_engine_at_all(engines: Path) -> None:

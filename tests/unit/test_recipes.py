@@ -27,7 +27,13 @@ import pytest
 from pydistroless.core import sandbox
 from pydistroless.core.arch import architecture, host_arch
 from pydistroless.core.cache import Cache
-from pydistroless.core.errors import ImageCheckError, PydistrolessError, ResolveError, UsageError
+from pydistroless.core.errors import (
+    BuildError,
+    ImageCheckError,
+    PydistrolessError,
+    ResolveError,
+    UsageError,
+)
 from pydistroless.debian.sources import SourceOptions
 from pydistroless.debian.store import Store
 from pydistroless.fs.tree import Kind, Tree
@@ -497,7 +503,6 @@ EMPTY_PYLOCK = 'lock-version = "1.0"\ncreated-by = "test"\n'
 @pytest.mark.parametrize(
     ("files", "given", "error", "words"),
     [
-        ({"main.py": "print(1)\n"}, {}, UsageError, "has no requirements.txt, pyproject.toml"),
         (
             {"main.py": "", "pylock.toml": EMPTY_PYLOCK},
             {"entrypoint": ("nosuch",)},
@@ -505,10 +510,16 @@ EMPTY_PYLOCK = 'lock-version = "1.0"\ncreated-by = "test"\n'
             "the entrypoint nosuch is not an executable file in the image",
         ),
         (
-            {"main.py": "", "pylock.toml": EMPTY_PYLOCK},
+            {"gone.py": "", "pylock.toml": EMPTY_PYLOCK, ".dockerignore": "gone.py\n"},
             {"main": "gone.py"},
             ImageCheckError,
             "the entrypoint runs /app/gone.py, which is not in the image",
+        ),
+        (
+            {"main.py": "", "pylock.toml": EMPTY_PYLOCK},
+            {"main": "gone.py"},
+            UsageError,
+            "the file to run, gone.py, is not in",
         ),
         (
             {"a.py": "", "pylock.toml": EMPTY_PYLOCK},
@@ -517,7 +528,7 @@ EMPTY_PYLOCK = 'lock-version = "1.0"\ncreated-by = "test"\n'
             "no entrypoint to choose",
         ),
     ],
-    ids=["no dependency file", "no such entrypoint", "no such main", "nothing to run"],
+    ids=["no such entrypoint", "main left out", "no such main", "nothing to run"],
 )
 def test_an_app_that_cannot_be_built_is_one_clear_line(
     base_image: Base,
@@ -882,6 +893,65 @@ def test_a_package_projects_wheel_is_built_by_the_compiler_not_on_the_host(
     assert {"mypkg-0/pyproject.toml", "mypkg-0/mypkg/__init__.py"} <= names
     project_layer = app.images[0].layers[-1]
     assert f"{SITE}/mypkg/__init__.py" in paths(files_of(project_layer))
+
+
+def test_a_project_of_one_script_without_dependencies_is_one_layer(
+    base_image: Base, store: Store, tmp_path: Path
+):
+    """No dependency file at all: nothing to install, the script copied and run."""
+    project = tmp_path / "one"
+    project.mkdir()
+    (project / "main.py").write_text("print('hi')\n")
+    app = build_app(AppSpec(project=project), [base_image], store)
+    (image,) = app.images
+    assert len(image.layers) == len(base_image.image.layers) + 1
+    assert files_of(image.layers[-1]).read("app/main.py") == b"print('hi')\n"
+    assert config(image)["Entrypoint"] == [INTERPRETER, "/app/main.py"]
+
+
+def test_an_application_with_a_build_system_gets_its_files_not_its_wheel(
+    libc_base: Base, builder_store: Store, tmp_path: Path, capsys
+):
+    """poetry's package-mode = false: the project's build backend is never asked for a wheel
+    (a compiler that is called fails the test), its files go under /app as they are."""
+
+    def compiler(sdist_path: Path, into: Path, target: Target, indexes=()) -> Path:
+        raise AssertionError(f"the project was built: {sdist_path.name}")
+
+    project = package_project(tmp_path)
+    (project / "app.py").write_text("print('app')\n")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.poetry]\npackage-mode = false\n")
+    app = build_app(AppSpec(project=project), [libc_base], builder_store, compile_sdist=compiler)
+    own = paths(files_of(app.images[0].layers[-1]))
+    assert {"app/app.py", "app/mypkg/__init__.py", "app/pyproject.toml"} <= own
+    assert not any(p.startswith(SITE) for p in own)
+    assert config(app.images[0])["Entrypoint"] == [INTERPRETER, "/app/app.py"]
+    assert "the project is not installed ([tool.poetry] package-mode = false)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_projects_own_failed_build_names_the_project_and_the_flag(
+    libc_base: Base, builder_store: Store, tmp_path: Path
+):
+    """A failed build of the project's own wheel is the project's, not a dependency's: its
+    exit code is a build's, and the line says how to build it as an application."""
+
+    def compiler(sdist_path: Path, into: Path, target: Target, indexes=()) -> Path:
+        raise ResolveError(f"compiling {sdist_path.name} in the builder image failed (exit 1)")
+
+    with pytest.raises(BuildError) as caught:
+        build_app(
+            AppSpec(project=package_project(tmp_path)),
+            [libc_base],
+            builder_store,
+            compile_sdist=compiler,
+        )
+    message = str(caught.value)
+    assert message.startswith("building the project's own wheel (mypkg) failed: compiling ")
+    assert "--no-install-project" in message and "\n" not in message
+    assert caught.value.exit_code == 16
 
 
 def test_a_package_project_without_a_compiler_is_refused_in_one_line(

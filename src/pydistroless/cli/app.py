@@ -23,6 +23,7 @@ from pydistroless.recipes.spec import check_source_date_epoch
 if TYPE_CHECKING:
     from pydistroless.debian.store import Store
     from pydistroless.recipes.app import Base
+    from pydistroless.recipes.spec import ImageSpec
     from pydistroless.transfer.places import Location
 
 EPILOG = """\b
@@ -111,6 +112,12 @@ def _config_base(project: Path, text: str) -> Location:
 @click.option("--expose", multiple=True, metavar="PORT[/PROTO]", help="Port to expose.")
 @click.option("--main", help="File of the project the interpreter runs (default: main.py/app.py).")
 @click.option(
+    "--no-install-project",
+    is_flag=True,
+    help="Install the dependencies alone and copy the project's files as they are, never "
+    "building its own wheel (an application with a [build-system] that is no package).",
+)
+@click.option(
     "--build-package",
     "build_packages",
     multiple=True,
@@ -143,7 +150,7 @@ def app_cmd(**kw: Any) -> None:
 
     Prints the image digest on stdout and what happened on stderr.
     """
-    from pydistroless.recipes.app import AppSpec, build_app
+    from pydistroless.recipes.app import AppSpec, build_app, check_app
     from pydistroless.recipes.builder import BuilderImageCompiler
     from pydistroless.transfer import places
     from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
@@ -179,6 +186,7 @@ def app_cmd(**kw: Any) -> None:
         tags=tuple(kw["tags"]) or tuple(config.get("tags") or ()),
         packages=csv(kw["packages"]) or tuple(config.get("packages") or ()),
         source_date_epoch=check_source_date_epoch(epoch, "SOURCE_DATE_EPOCH") if epoch else None,
+        install_project=not (kw["no_install_project"] or config.get("no-install-project")),
     )
     if not spec.workdir.startswith("/"):
         raise UsageError(f"--workdir {spec.workdir!r}: give an absolute path such as /app")
@@ -187,6 +195,9 @@ def app_cmd(**kw: Any) -> None:
             "--exclude chooses the base's Debian packages; build that base with "
             "`pydistroless build --exclude ...` and pass it with --base"
         )
+    check_app(spec)  # the project, its tags and what the image runs, before any download
+    if base_where is None:
+        _base_spec(kw)  # its --user, --python ..., checked as early
     outputs = outputs_from(kw, registry_settings(kw))
     check_outputs(
         plan_outputs(None, (), kw["sbom_format"], outputs, output_dir=None, several=False)
@@ -216,6 +227,13 @@ def app_cmd(**kw: Any) -> None:
         print_pushed(rows, kw["push_report"])
 
 
+def _base_spec(kw: dict[str, Any]) -> ImageSpec:
+    """The pydistroless base the app is built on when no --base is given."""
+    # The app's own options of these names (its --package, --tag, --ca-cert) are not the
+    # base's.
+    return spec_from(kw, packages=(), exclude=(), tags=(), ca_certs=())
+
+
 def _bases(
     where: Location | None, location: str | None, kw: dict[str, Any], context: Store
 ) -> list[Base]:
@@ -228,9 +246,7 @@ def _bases(
         from pydistroless.recipes.base import host_python
         from pydistroless.recipes.builder import build_image
 
-        # The app's own options of these names (its --package, --tag, --ca-cert) are not
-        # the base's.
-        spec = spec_from(kw, packages=(), exclude=(), tags=(), ca_certs=())
+        spec = _base_spec(kw)
         built = build_image(spec, context)
         # Bytecode does not depend on the CPU: another architecture's .pyc are compiled by the
         # same Debian Python built for this machine.

@@ -48,7 +48,7 @@ checksum mismatch, 5 missing from cache with --offline, 6 unresolvable packages,
 7 malformed or hostile package, 8 image check failed, 9 output failed,
 10 registry failed, 11 registry login needed or refused, 12 not on the registry,
 13 registry certificate not trusted, 14 no image for that platform, 15 malformed image,
-16 compiling CPython failed.
+16 a build failed (CPython, or the project's own wheel).
 """
 
 

@@ -80,12 +80,13 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def outputs_from(kw: dict[str, Any], registry: places.RegistryOptions) -> OutputOptions:
     """The output options as given, checked before anything is built."""
-    from pydistroless.transfer.outputs import OutputOptions
+    from pydistroless.transfer.outputs import OutputOptions, check_engine
+
     if kw["push_report"] is not None:
         if not kw["push_to"]:
             raise UsageError("--push-report needs --push REGISTRY/REPO")
         files.file_target(kw["push_report"], "--push-report")
-    return OutputOptions(
+    options = OutputOptions(
         output=kw["output"],
         oci_layout=kw["oci_layout"],
         load=kw["load"],
@@ -93,6 +94,8 @@ def outputs_from(kw: dict[str, Any], registry: places.RegistryOptions) -> Output
         push_to=kw["push_to"],
         registry=registry,
     )
+    check_engine(options)
+    return options
 
 
 def print_pushed(rows: list[tuple[str, str]], report: Path | None) -> None:

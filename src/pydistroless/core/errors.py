@@ -110,6 +110,8 @@ class ImageFormatError(PydistrolessError):
 
 
 class BuildError(PydistrolessError):
-    """Compiling CPython failed; the message names the step, its last line and the log."""
+    """A build failed: compiling CPython (the message names the step, its last line and the
+    log), or the project's own wheel (the message names the project and how to build it as
+    an application instead)."""
 
     exit_code = 16

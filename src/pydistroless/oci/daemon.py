@@ -6,6 +6,8 @@ result where ``docker run`` / ``podman run`` find it.
 
 from __future__ import annotations
 
+import grp
+import os
 import re
 import shutil
 import subprocess
@@ -19,6 +21,11 @@ ENGINES = ("docker", "podman")
 # `docker info` hangs for a long time on some broken setups; a healthy daemon answers at once.
 _PROBE_TIMEOUT = 20
 _MAX_MESSAGE = 300
+# The docker CLI's words when the daemon's socket is there but not open to this user:
+# "permission denied while trying to connect to the Docker daemon socket at
+# unix:///var/run/docker.sock: ..." (older and newer clients word the middle differently).
+_DENIED = re.compile(r"permission denied\b.*?\bunix://(/[^\s:\"']+)", re.IGNORECASE | re.DOTALL)
+_START_DOCKER = "start it"
 
 
 def detect_engine(preferred: str | None = None) -> str:
@@ -30,7 +37,8 @@ def detect_engine(preferred: str | None = None) -> str:
         if preferred == "docker":
             problem = _docker_problem()
             if problem:
-                raise OutputError(f"cannot use docker: {problem}; start it or use podman")
+                why, fix = problem
+                raise OutputError(f"cannot use docker: {why}; {fix}, or use podman")
         elif shutil.which("podman") is None:
             raise OutputError("cannot use podman: it is not installed; install it or use docker")
         return preferred
@@ -39,16 +47,18 @@ def detect_engine(preferred: str | None = None) -> str:
         return "docker"
     if shutil.which("podman") is not None:
         return "podman"
+    why, fix = docker_problem
+    fix = "start docker" if fix == _START_DOCKER else fix
     raise OutputError(
-        f"no container engine to load the image into: {docker_problem}, and podman is not "
-        "installed; start docker, install podman, or write a tar with --output"
+        f"no container engine to load the image into: {why}, and podman is not "
+        f"installed; {fix}, install podman, or write a tar with --output"
     )
 
 
-def _docker_problem() -> str | None:
-    """None when ``docker info`` works, else why not (one line)."""
+def _docker_problem() -> tuple[str, str] | None:
+    """None when ``docker info`` works, else why not and what to do (one line each)."""
     if shutil.which("docker") is None:
-        return "docker is not installed"
+        return "docker is not installed", "install it"
     try:
         result = subprocess.run(
             ["docker", "info", "--format", "{{.ServerVersion}}"],
@@ -59,13 +69,31 @@ def _docker_problem() -> str | None:
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
-        return f"docker info did not answer within {_PROBE_TIMEOUT} s"
+        return f"docker info did not answer within {_PROBE_TIMEOUT} s", _START_DOCKER
     except OSError as e:
-        return f"docker cannot be run ({e.strerror})"
+        return f"docker cannot be run ({e.strerror})", "check its installation"
     if result.returncode != 0 or not result.stdout.strip():
+        denied = _DENIED.search(result.stderr)
+        if denied:
+            return _denied(denied.group(1))
         why = summarise(result.stderr) or "docker info failed"
-        return f"the docker daemon is not reachable ({why})"
+        return f"the docker daemon is not reachable ({why})", _START_DOCKER
     return None
+
+
+def _denied(socket: str) -> tuple[str, str]:
+    """Why and what to do when the daemon runs but its socket is closed to this user: it is
+    not in the socket's group (a running daemon would not be helped by starting it)."""
+    try:
+        group = grp.getgrgid(os.stat(socket).st_gid).gr_name
+    except (OSError, KeyError):
+        group = "docker"
+    return (
+        f"this user (uid {os.getuid()}) may not use the docker daemon's socket {socket} "
+        "(permission denied)",
+        f"add the user to the group {group} (usermod -aG {group} USER, then log in again) "
+        "or run pydistroless with sudo",
+    )
 
 
 def load(tar_path: Path, *, tag: str, engine: str, also: Sequence[str] = ()) -> str:

@@ -69,7 +69,9 @@ class Reference:
         return self.tag if self.tag is not None else DEFAULT_TAG
 
 
-_TAG_RULE = "a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+_TAG_RULE = (
+    "a tag is up to 128 ASCII letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+)
 
 
 def parse(text: str) -> Reference:
@@ -142,6 +144,11 @@ def split_reference(reference: str) -> tuple[str, str]:
     """A local image name as written and its tag: ``"example.com/me/app:1.0"`` ->
     ``("example.com/me/app", "1.0")``, the tag ``latest`` by default. Refuses what docker
     would refuse (a digest too: a local name is a tag), so the error comes before the build."""
+    _, colon, tag = reference.rpartition(":")
+    if colon and "/" not in tag and "@" not in reference and not _TAG.fullmatch(tag):
+        # The tag is what a careless name gets wrong most often (an accent, a space, a '+'):
+        # say so rather than that the whole name is wrong.
+        raise UsageError(f"{reference!r:.140} is not a valid image name: {_TAG_RULE}")
     try:
         parsed = parse(reference)
     except UsageError:

@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tomllib
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,6 +51,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from pydistroless.core.errors import IntegrityError, UsageError
+from pydistroless.core.files import describe_mode
 from pydistroless.core.net import Login, split_login
 from pydistroless.python.project import within
 
@@ -108,8 +110,18 @@ class Dependencies:
 def find(project: Path, explicit: Path | None = None) -> Path | None:
     """The dependency file of ``project``: ``explicit``, else the most exact one there."""
     if explicit is not None:
-        if not explicit.is_file():
-            raise UsageError(f"--requirements {explicit}: no such file")
+        try:
+            mode = explicit.stat().st_mode
+        except OSError:
+            raise UsageError(f"--requirements {explicit}: no such file") from None
+        if not stat.S_ISREG(mode):
+            # A device or a FIFO is no dependency file: /dev/null reads as empty, /dev/zero
+            # never ends. A project with no dependencies needs no file at all.
+            raise UsageError(
+                f"--requirements {explicit} is {describe_mode(mode)}, not a dependency file; "
+                "leave --requirements out for a project with no dependencies, or give an "
+                "empty requirements.txt"
+            )
         return explicit
     for name in (*LOCK_FILES, *DECLARATIONS):
         path = within(project, name, "the dependency file")

@@ -43,9 +43,16 @@ _HTTP_LOGIN = re.compile(rb"((?:git\+)?https?://)[^/\s?#\"'<>]*@", re.IGNORECASE
 class Metadata:
     """What ``pyproject.toml`` says of the project (all empty without one)."""
 
-    name: str | None = None
+    name: str | None = None  # [project] name, else [tool.poetry] name
     scripts: tuple[tuple[str, str], ...] = ()  # (name, "module:attr")
-    is_package: bool = False  # has a [build-system]: built into a wheel and installed
+    build_system: bool = False  # has a [build-system]: a wheel can be asked of it
+    # The setting by which the project says it is no package, as written ("[tool.poetry]
+    # package-mode = false"), or None.
+    not_a_package: str | None = None
+    # Something that only an installed distribution gives, or that tells the backend what
+    # goes into the wheel: [project.scripts], [tool.poetry] packages, [tool.setuptools]
+    # packages, a setup.py ... (see PACKAGING_KEYS).
+    packaging_declared: bool = False
     app: dict[str, Any] | None = None  # [tool.pydistroless.app]
 
 
@@ -69,18 +76,92 @@ def metadata(project: Path) -> Metadata:
         raise UsageError(
             f'{path}: [project.scripts] values must be strings such as "package.module:main"'
         )
-    tool = _table(_table(data, "tool", path), "pydistroless", path, "tool.pydistroless")
+    tools = _table(data, "tool", path)
+    tool = _table(tools, "pydistroless", path, "tool.pydistroless")
     app = tool.get("app")
     if app is not None:
         if not isinstance(app, dict):
             raise UsageError(f"{path}: [tool.pydistroless.app] must be a table")
         _check_app(app, path, project)
+    poetry = _table(tools, "poetry", path, "tool.poetry")
+    name = next((n for n in (table.get("name"), poetry.get("name")) if isinstance(n, str)), None)
     return Metadata(
-        name=table.get("name") if isinstance(table.get("name"), str) else None,
+        name=name,
         scripts=tuple(sorted(scripts.items())),
-        is_package="build-system" in data,
+        build_system="build-system" in data,
+        not_a_package=_not_a_package(tools),
+        packaging_declared=bool(scripts) or _declares_packaging(data, project),
         app=app,
     )
+
+
+def _not_a_package(tools: dict[str, Any]) -> str | None:
+    """The setting of poetry's or uv's by which a project says it is an application whose
+    own wheel is never built (``poetry install`` and ``uv sync`` then install only its
+    dependencies), as written."""
+    poetry, uv = tools.get("poetry"), tools.get("uv")
+    if isinstance(poetry, dict) and poetry.get("package-mode") is False:
+        return "[tool.poetry] package-mode = false"
+    if isinstance(uv, dict) and uv.get("package") is False:
+        return "[tool.uv] package = false"
+    return None
+
+
+# Settings that tell a build backend what goes into the wheel (dotted paths in pyproject.toml).
+PACKAGING_KEYS = (
+    "tool.poetry.packages",
+    "tool.poetry.scripts",
+    "tool.setuptools.packages",
+    "tool.setuptools.py-modules",
+    "tool.setuptools.package-dir",
+    "tool.hatch.build.packages",
+    "tool.hatch.build.include",
+    "tool.hatch.build.only-include",
+    "tool.hatch.build.sources",
+    "tool.hatch.build.force-include",
+    "tool.hatch.build.targets.wheel.packages",
+    "tool.hatch.build.targets.wheel.include",
+    "tool.hatch.build.targets.wheel.only-include",
+    "tool.hatch.build.targets.wheel.sources",
+    "tool.hatch.build.targets.wheel.force-include",
+    "tool.flit.module.name",
+    "tool.pdm.build.includes",
+    "tool.pdm.build.package-dir",
+    "tool.maturin",
+    "tool.scikit-build",
+    "tool.meson-python",
+    "project.gui-scripts",
+    "project.entry-points",
+)
+# setuptools reads these beside pyproject.toml.
+_SETUPTOOLS_FILES = ("setup.py", "setup.cfg")
+
+
+def _declares_packaging(data: dict[str, Any], project: Path) -> bool:
+    """Whether the project's configuration says what its wheel holds (any of
+    PACKAGING_KEYS, or setuptools' own files)."""
+    for key in PACKAGING_KEYS:
+        value: Any = data
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            return True
+    return any(within(project, n, "the project's file").is_file() for n in _SETUPTOOLS_FILES)
+
+
+def importable(project: Path, name: str) -> bool:
+    """Whether the project holds what a build backend packages by default for ``name``: a
+    package or module named after it (``-`` and ``.`` as ``_``, any case) at its top, or a
+    ``src/`` folder (the layout only packages have)."""
+    wanted = re.sub(r"[-_.]+", "_", name).lower()
+    root = project.resolve()
+    if (root / "src").is_dir():
+        return True
+    try:
+        names = {p.name.lower() for p in root.iterdir() if p.is_dir() or p.suffix == ".py"}
+    except OSError:
+        return False
+    return wanted in names or f"{wanted}.py" in names
 
 
 def _table(data: dict[str, Any], key: str, path: Path, name: str = "") -> dict[str, Any]:
@@ -107,6 +188,7 @@ _APP_KEYS = {
     "tags": ("strings", '["myapp:1.0"]'),
     "packages": ("strings", '["libpq5"]'),
     "build-packages": ("strings", '["libpq-dev"]'),
+    "no-install-project": ("bool", "true"),
 }
 _KINDS = {
     "string": "a string",
@@ -114,6 +196,7 @@ _KINDS = {
     "strings": "an array of strings",
     "env": "a table of names and strings (or numbers)",
     "ports": "an array of ports (numbers or strings)",
+    "bool": "true or false",
 }
 
 
@@ -139,6 +222,8 @@ def _check_app(table: dict[str, Any], path: Path, project: Path) -> None:
 def _is_kind(value: object, kind: str) -> bool:
     if kind in ("string", "path"):
         return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
     if kind == "strings":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == "ports":

@@ -29,7 +29,13 @@ from pathlib import Path
 from pydistroless.core.arch import architecture, for_platform
 from pydistroless.core.cache import Cache, cache_key
 from pydistroless.core.digest import Digest
-from pydistroless.core.errors import ImageCheckError, UsageError
+from pydistroless.core.errors import (
+    BuildError,
+    ImageCheckError,
+    PackageFormatError,
+    ResolveError,
+    UsageError,
+)
 from pydistroless.core.fetch import Fetcher
 from pydistroless.core.report import log
 from pydistroless.debian.store import Store
@@ -40,6 +46,7 @@ from pydistroless.oci import layer_cache
 from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import Artifact, Image, Layer
 from pydistroless.oci.mutate import append, new_index, with_config
+from pydistroless.oci.reference import check_tags
 from pydistroless.oci.unpack import tree_of
 from pydistroless.python import bytecode, dependencies, index_logins, install, project, wheels
 from pydistroless.python.runtime import Target, from_image
@@ -69,6 +76,19 @@ class AppSpec:
     packages: tuple[str, ...] = ()  # Debian packages to add by hand (dlopen'ed libraries)
     tags: tuple[str, ...] = ()
     source_date_epoch: int | None = None
+    # False: its dependencies alone, its files as they are, never its own wheel (as
+    # `poetry install --no-root` or `uv sync --no-install-project`).
+    install_project: bool = True
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What an app build reads of the project, checked before anything is downloaded."""
+
+    meta: project.Metadata
+    source: Path | None  # its dependency file; None: it has no dependencies
+    installs: bool  # its own wheel is built and installed (else its files are copied)
+    not_installed_because: str = ""  # for a project with a [build-system] that is not installed
 
 
 @dataclass(frozen=True)
@@ -114,19 +134,18 @@ def build_app(
     """``spec``'s project on each of ``bases`` (an image and its SBOM, if known).
     ``compile_sdist`` builds the wheels of source distributions that compile, for the base's
     Python; without it such a pin is refused."""
-    meta = project.metadata(spec.project)
-    source = dependencies.find(spec.project, spec.requirements)
-    if source is None and not meta.is_package:
-        raise UsageError(
-            f"{spec.project} has no requirements.txt, pyproject.toml or lock (pylock.toml, "
-            "uv.lock, poetry.lock, Pipfile.lock); add one (an empty requirements.txt if it "
-            "needs nothing)"
+    checked = check_app(spec)
+    meta = checked.meta
+    if checked.not_installed_because:
+        log(
+            f"the project is not installed ({checked.not_installed_because}): its dependencies "
+            f"alone, and its files under {spec.workdir} as they are"
         )
     name = _image_name(spec, meta)
     tags = spec.tags or (f"{name}:latest",)
     images, sboms, archs, pinned = [], [], [], []
     for base in bases:
-        image, packages, debian = _build_one(spec, meta, source, base, ctx, compile_sdist)
+        image, packages, debian = _build_one(spec, checked, base, ctx, compile_sdist)
         images.append(image)
         archs.append(_arch_of(image))
         pinned.append(_lock_entry(archs[-1], base.image, image, packages, debian))
@@ -149,6 +168,43 @@ def build_app(
         ca_certs=ca_certs,
         lock=(json.dumps({"lock-version": 1, "images": pinned}, indent=2) + "\n").encode(),
     )
+
+
+def check_app(spec: AppSpec) -> Checked:
+    """The project's metadata, its dependency file, whether it is installed, its tags and
+    what the image runs, each checked: a mistake in any is one line before the base is
+    built or a wheel downloaded."""
+    meta = project.metadata(spec.project)
+    source = dependencies.find(spec.project, spec.requirements)
+    check_tags(spec.tags)
+    installs, because = _installs(spec, meta)
+    checked = Checked(meta, source, installs, because)
+    if spec.entrypoint is None:
+        _default_program(spec, checked)
+    return checked
+
+
+def _installs(spec: AppSpec, meta: project.Metadata) -> tuple[bool, str]:
+    """Whether the project's own wheel is built and installed, and, for a project with a
+    [build-system] that is not, why. It is when it has a [build-system], is not said to be
+    no package, has a name, and has something to package: settings that say what goes into
+    the wheel (or scripts, which only an installed distribution has), or a package or module
+    named after it."""
+    if not meta.build_system:
+        return False, ""
+    if not spec.install_project:
+        return False, "asked with --no-install-project"
+    if meta.not_a_package:
+        return False, meta.not_a_package
+    if meta.name is None:
+        return False, "it has a [build-system] but no name in [project] or [tool.poetry]"
+    if not meta.packaging_declared and not project.importable(spec.project, meta.name):
+        module = _canonical(meta.name).replace("-", "_")
+        return False, (
+            f"it has a [build-system] but no package or module {module} (nor a src/ folder) "
+            "to put in a wheel"
+        )
+    return True, ""
 
 
 def _lock_entry(
@@ -182,14 +238,14 @@ def _lock_entry(
 
 def _build_one(
     spec: AppSpec,
-    meta: project.Metadata,
-    source: Path | None,
+    checked: Checked,
     given: Base,
     ctx: Store,
     compile_sdist: SdistCompiler | None,
 ) -> tuple[Image, list[sbom.PythonPackage], tuple[sbom.SbomPackage, ...]]:
     """The app on one base image, the Python distributions it holds and the Debian
     packages added for them."""
+    meta, source = checked.meta, checked.source
     base = given.image
     files = _BaseFiles(base, ctx.cache)
     target, executables = files.facts()
@@ -239,13 +295,13 @@ def _build_one(
             )
             for c in chosen
         ]
-    project_tree = _project_tree(spec, meta, target, compile_sdist, indexes)
+    project_tree = _project_tree(spec, checked, target, compile_sdist, indexes)
     _compile([project_tree], target, files, given.compiler)
     project_layer = layer_from_tree(
         project_tree, mtime=mtime, comment=f"the project {meta.name or spec.project.name}"
     )
     image = append(base, [*dep_layers, project_layer], created=mtime)
-    entrypoint = spec.entrypoint or default_entrypoint(spec, meta, target)
+    entrypoint = spec.entrypoint or default_entrypoint(spec, checked, target)
     check_entrypoint(project_tree, entrypoint, spec.workdir, scripts=(*scripts, *executables))
     env = dict(item.split("=", 1) for item in spec.env)
     env.setdefault("PYTHONUNBUFFERED", "1")  # logs reach `docker logs` as they are written
@@ -417,24 +473,24 @@ def _system_libraries(
 
 def _project_tree(
     spec: AppSpec,
-    meta: project.Metadata,
+    checked: Checked,
     target: Target,
     compile_sdist: SdistCompiler | None,
     indexes: tuple[str, ...],
 ) -> Tree:
-    """The project's files under the working directory, or, for a package (it has a
-    ``[build-system]``), its wheel installed like the others. The wheel is built as an
+    """The project's files under the working directory, or, for a project that is installed
+    (see :func:`_installs`), its wheel installed like the others. The wheel is built as an
     sdist's is, in the sandboxed builder image: its build backend comes from the index, and
     runs nowhere else."""
-    if not meta.is_package:
+    if not checked.installs:
         return project.files(spec.project, into=spec.workdir)
     if compile_sdist is None:
         raise UsageError(
             f"{spec.project} is a package (it has a [build-system]), whose wheel is built in "
-            "the base's builder image, and this build has none; leave out its "
-            "[build-system] to copy its files as they are"
+            "the base's builder image, and this build has none; give --no-install-project "
+            "to copy its files as they are"
         )
-    name = re.sub(r"[^A-Za-z0-9.]+", "_", meta.name or spec.project.resolve().name)
+    name = re.sub(r"[^A-Za-z0-9.]+", "_", checked.meta.name or spec.project.resolve().name)
     top = f"{name}-0"
     with tempfile.TemporaryDirectory(prefix="pydistroless-project-") as tmp:
         # The project as an sdist: the files that go into an image, ignore rules applied.
@@ -446,30 +502,67 @@ def _project_tree(
             tar.add(unpacked / top, arcname=top)
         out = Path(tmp) / "out"
         out.mkdir()
-        wheel = compile_sdist(archive, out, target, indexes)
-        wheel_name, version = wheel.name.split("-")[:2]
-        tree = install.install_wheel(wheel, wheel_name, version, target).tree
+        try:
+            wheel = compile_sdist(archive, out, target, indexes)
+            wheel_name, version = wheel.name.split("-")[:2]
+            tree = install.install_wheel(wheel, wheel_name, version, target).tree
+        except (ResolveError, PackageFormatError) as exc:
+            # The messages of a dependency's build blame the dependency; this is the
+            # project's own, which may be an application that was never meant to be built.
+            raise BuildError(
+                f"building the project's own wheel ({checked.meta.name}) failed: {exc}; if "
+                "it is an application, not a package, give --no-install-project (or "
+                "no-install-project = true in [tool.pydistroless.app]) to install its "
+                "dependencies alone and copy its files as they are"
+            ) from None
     tree.add_dir(spec.workdir.strip("/"))
     return tree
 
 
-def default_entrypoint(spec: AppSpec, meta: project.Metadata, target: Target) -> tuple[str, ...]:
-    """What the image runs when nothing says: the project's only script, else its package
-    with ``python -m``, else the file ``main`` names (or the one ``main.py``/``app.py``)."""
-    if meta.is_package and len(meta.scripts) == 1:
-        return (f"{install.SCRIPTS_DIR}/{meta.scripts[0][0]}",)
-    if meta.is_package and meta.name:
-        return (target.interpreter, "-m", _canonical(meta.name).replace("-", "_"))
+def default_entrypoint(spec: AppSpec, checked: Checked, target: Target) -> tuple[str, ...]:
+    """What the image runs when nothing says (see :func:`_default_program`)."""
+    kind, name = _default_program(spec, checked)
+    if kind == "script":
+        return (f"{install.SCRIPTS_DIR}/{name}",)
+    if kind == "module":
+        return (target.interpreter, "-m", name)
+    return (
+        target.interpreter,
+        name if name.startswith("/") else f"{spec.workdir.rstrip('/')}/{name}",
+    )
+
+
+def _default_program(spec: AppSpec, checked: Checked) -> tuple[str, str]:
+    """What the image runs when nothing says, decided from the project alone (so before any
+    download): for an installed project its only script (``("script", NAME)``), else its
+    package with ``python -m`` (``("module", NAME)``); else the file ``main`` names, or the
+    one of ``main.py`` and ``app.py`` there is (``("file", PATH)``)."""
+    meta = checked.meta
+    if checked.installs and len(meta.scripts) == 1:
+        return "script", meta.scripts[0][0]
+    if checked.installs and meta.name:
+        return "module", _canonical(meta.name).replace("-", "_")
     main = spec.main or (meta.app or {}).get("main")
-    if main is None:
-        candidates = [n for n in ("main.py", "app.py") if (spec.project / n).is_file()]
-        main = candidates[0] if len(candidates) == 1 else None
-    if main is None:
+    if main is not None:
+        if not main.startswith("/") and not (spec.project / main).is_file():
+            raise UsageError(
+                f"the file to run, {main}, is not in {spec.project}; check --main (or main "
+                "in [tool.pydistroless.app]): a file of the project, relative to its folder"
+            )
+        return "file", main
+    candidates = [n for n in ("main.py", "app.py") if (spec.project / n).is_file()]
+    if len(candidates) > 1:
+        raise UsageError(
+            f"{spec.project} has both main.py and app.py, and nothing says which the image "
+            "runs; give --main main.py (or --main app.py, or main = ... in "
+            "[tool.pydistroless.app]), or --entrypoint"
+        )
+    if not candidates:
         raise UsageError(
             f"{spec.project}: no entrypoint to choose (no [project.scripts], no main.py or "
             "app.py); give --entrypoint, or --main FILE"
         )
-    return (target.interpreter, f"{spec.workdir.rstrip('/')}/{main}")
+    return "file", candidates[0]
 
 
 def check_entrypoint(

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydistroless.core.arch import host_arch
 from pydistroless.core.errors import UsageError
 from pydistroless.fs import slicing
+from pydistroless.oci.reference import check_tags
 from pydistroless.recipes import sbom
 
 DEFAULT_SUITE = "trixie"
@@ -65,6 +66,7 @@ class ImageSpec:
             if not re.fullmatch(r"[a-z0-9]+", arch):
                 raise UsageError(f"--arch {arch!r} is not a Debian architecture name (amd64 …)")
         user_id(self.user)  # validates
+        check_tags(self.tags)
         for requested in self.packages:
             check_package_request(requested)
         for name in self.exclude:
@@ -175,6 +177,10 @@ def user_id(user: str) -> int:
         return NONROOT_UID
     if user == "root":
         return 0
-    if user.isdigit() and int(user) < 2**31:
+    # ASCII digits only: str.isdigit and int() take any script's ("６５５３２"), which an
+    # image config's User must not hold (docker cannot load it).
+    if user.isascii() and user.isdigit() and int(user) < 2**31:
         return int(user)
-    raise UsageError(f"--user {user!r} is not root, nonroot or a numeric UID")
+    raise UsageError(
+        f"--user {user!r} is not root, nonroot or a numeric UID (ASCII digits 0-9, below 2^31)"
+    )

@@ -104,6 +104,13 @@ def check_outputs(outputs: Outputs) -> None:
         files.file_target(path, "--output or --oci-layout (for the SBOM beside it)")
 
 
+def check_engine(options: OutputOptions) -> None:
+    """With ``--load``, the engine it loads into, asked now: one that cannot be used (not
+    running, its socket closed to this user) is one line before the build, not after it."""
+    if options.load:
+        daemon.detect_engine(options.engine)
+
+
 def write_outputs(
     built: Product, options: OutputOptions, *, output_dir: Path | None, several: bool
 ) -> list[tuple[str, str]]:
