@@ -149,7 +149,7 @@ def add_missing(
             "the image names no Debian suite (no VERSION_CODENAME in a Debian os-release), so "
             "its missing libraries cannot be taken from one; add them in its own build"
         )
-    needing = {p.path: p.path for p in found}
+    needing = {p.path: f"/{p.path}" for p in found}
     added = app_libraries.complete(tree, needing, arch, suite, ctx)
     if added is None:
         return Repaired(image, tags, (), (arch,), sbom_format, ())
