@@ -12,6 +12,7 @@ import subprocess
 import tarfile
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -278,8 +279,8 @@ def test_every_uv_call_forbids_interpreter_downloads_and_names_the_images_python
 ) -> None:
     calls: list[tuple[list[str], dict[str, str]]] = []
 
-    def run(command: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-        calls.append((command, kw["env"]))  # type: ignore[arg-type]
+    def run(command: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        calls.append((command, kw["env"]))
         return subprocess.CompletedProcess(command, 0, 'lock-version = "1.0"\n', "")
 
     monkeypatch.setattr(wheels.subprocess, "run", run)
