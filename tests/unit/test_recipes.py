@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import tarfile
 import zipfile
 from collections.abc import Sequence
@@ -877,22 +878,29 @@ def test_a_package_projects_wheel_is_built_by_the_compiler_not_on_the_host(
     is, from an archive of the project's files, by the compiler (the builder image's, in the
     sandbox)."""
     given: list[set[str]] = []
+    archives: list[bytes] = []
 
     def compiler(sdist_path: Path, into: Path, target: Target, indexes=()) -> Path:
         with tarfile.open(sdist_path) as archive:
             given.append(set(archive.getnames()))
+        archives.append(sdist_path.read_bytes())
         return make_wheel(into, "mypkg", "1.0")
 
-    app = build_app(
-        AppSpec(project=package_project(tmp_path)),
-        [libc_base],
-        builder_store,
-        compile_sdist=compiler,
-    )
+    project = package_project(tmp_path)
+    app = build_app(AppSpec(project=project), [libc_base], builder_store, compile_sdist=compiler)
     (names,) = given
     assert {"mypkg-0/pyproject.toml", "mypkg-0/mypkg/__init__.py"} <= names
     project_layer = app.images[0].layers[-1]
     assert f"{SITE}/mypkg/__init__.py" in paths(files_of(project_layer))
+    # The same files a while later are the same sdist, byte for byte, so the compiler's
+    # kept wheel serves it; a changed file is another sdist.
+    for path in project.rglob("*"):
+        os.utime(path, (1, 1))
+    build_app(AppSpec(project=project), [libc_base], builder_store, compile_sdist=compiler)
+    assert archives[0] == archives[1]
+    (project / "mypkg" / "__init__.py").write_text("VERSION = 2\n")
+    build_app(AppSpec(project=project), [libc_base], builder_store, compile_sdist=compiler)
+    assert archives[2] != archives[0]
 
 
 def test_a_project_of_one_script_without_dependencies_is_one_layer(

@@ -17,6 +17,7 @@ install nor a compression.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import re
 import tarfile
@@ -498,8 +499,7 @@ def _project_tree(
         unpacked.mkdir()
         write_tree(project.files(spec.project, into=top), unpacked)
         archive = Path(tmp) / f"{top}.tar.gz"
-        with tarfile.open(archive, "w:gz") as tar:
-            tar.add(unpacked / top, arcname=top)
+        _write_sdist(unpacked / top, archive)
         out = Path(tmp) / "out"
         out.mkdir()
         try:
@@ -517,6 +517,27 @@ def _project_tree(
             ) from None
     tree.add_dir(spec.workdir.strip("/"))
     return tree
+
+
+# The date of every file of the project's sdist: the earliest a wheel (a zip) can hold.
+_SDIST_MTIME = 315532800
+
+
+def _write_sdist(folder: Path, archive: Path) -> None:
+    """``folder`` as a ``.tar.gz`` whose bytes are those of its files and their modes alone
+    (no dates, owners or gzip timestamp): an unchanged project is the same sdist, whose wheel
+    the compiler keeps instead of building it again."""
+
+    def same(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime, info.uid, info.gid, info.uname, info.gname = _SDIST_MTIME, 0, 0, "", ""
+        return info
+
+    with (
+        archive.open("wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        tar.add(folder, arcname=folder.name, filter=same)
 
 
 def default_entrypoint(spec: AppSpec, checked: Checked, target: Target) -> tuple[str, ...]:
