@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import urllib.parse
 from pathlib import Path
@@ -301,6 +302,8 @@ def test_every_uv_call_forbids_interpreter_downloads_and_names_the_images_python
         at = command.index("--python-version")
         assert command[at + 1] == TARGET.version
         assert command[command.index("--python-platform") + 1] == TARGET.uv_platform
+        # uv runs with the Python running this, named: it searches the host for none.
+        assert command[command.index("--python") + 1] == sys.executable
 
 
 # ---- Pipfile.lock and poetry.lock -------------------------------------------------------------

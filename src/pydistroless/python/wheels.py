@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -498,7 +499,12 @@ def _read_or_empty(path: Path) -> bytes:
 
 
 def _platform_args(target: Target) -> list[str]:
-    return ["--python-platform", target.uv_platform, "--python-version", target.version]
+    """What ``uv pip compile`` resolves for (the image's Python and platform), and the
+    interpreter it runs with: the one running pydistroless, named, so that uv does not
+    search this host for a Python of the image's version (a version manager's shims on PATH
+    cost seconds per call) and settle for another one anyway; it builds nothing with it."""
+    own = ["--python", sys.executable] if sys.executable else []
+    return [*own, "--python-platform", target.uv_platform, "--python-version", target.version]
 
 
 def index_environment(lines: Sequence[str]) -> dict[str, str]:
