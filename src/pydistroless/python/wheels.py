@@ -13,7 +13,7 @@ installed (or built, an sdist's), never one an index offers under its name and v
 
 uv never fetches an interpreter (``--no-python-downloads``, on every call): a resolution is
 for the image's Python and platform (``--python-version``, ``--python-platform``), whatever
-Python this host has, and reading a ``uv.lock`` asks for none (:func:`_export`).
+Python this host has, and reading a ``uv.lock`` needs none (:func:`_export`).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def _export(lock: Path, extras: Sequence[str]) -> str:
     lock that no longer matches its ``pyproject.toml``. That check needs a Python of the
     lock's ``requires-python`` on this host, which the image's Python need not be: without
     one, ``--frozen`` exports the lock as it stands (nothing is resolved, so nothing needs an
-    interpreter), after :func:`uv_lock_drift` compared the project's dependencies with the
+    interpreter), after :func:`_lock_drift` compared the project's dependencies with the
     ones the lock was made for."""
     command = [
         "export", "--no-build", "--no-dev", "--no-emit-project", "--no-emit-workspace",
@@ -171,7 +171,7 @@ def _export(lock: Path, extras: Sequence[str]) -> str:
     except ResolveError as exc:
         if not any(words in str(exc) for words in _NO_INTERPRETER):
             raise
-    drift = uv_lock_drift(lock)
+    drift = _lock_drift(lock)
     if drift:
         raise ResolveError(
             f"{what}: the lockfile needs to be updated ({drift} in pyproject.toml); run uv lock"
@@ -180,7 +180,7 @@ def _export(lock: Path, extras: Sequence[str]) -> str:
     return _uv_text([*command, "--frozen"], what)
 
 
-def uv_lock_drift(lock: Path) -> str:
+def _lock_drift(lock: Path) -> str:
     """What the project's ``[project]`` dependencies (and optional ones) name that its
     ``uv.lock`` was not made for, or the other way round ("" when they agree, or when there
     is nothing to compare: a workspace without a project, dynamic dependencies)."""
@@ -261,7 +261,7 @@ def _referenced_sdist(needed: SdistNeedsBuild, what: str, folder: Path) -> Wheel
     ``folder``, where uv ran); a remote one needs its hash in the requirement."""
     pin = direct_pin(needed.name, needed.version, needed.url, base=folder, where=what)
     if pin.sdist is None:
-        raise ResolveError(f"{what}: uv wants to build {needed.name} @ {needed.url}, no sdist")
+        raise ResolveError(f"{what}: {needed.name} @ {pin.direct} is no source distribution")
     return pin.sdist
 
 
@@ -367,7 +367,7 @@ def _direct(pin: Pin, target: Target, source: str) -> Chosen:
     if target.wheel_rank(wheel.filename) is None:
         raise ResolveError(
             f"{source}: {pin.name} is the file {pin.direct}, a wheel that does not fit "
-            f"{target.describe()}; reference a wheel for it, or the project's sdist"
+            f"{target.describe()}; reference a wheel for it, or its sdist"
         )
     return Chosen(pin, wheel)
 
@@ -533,7 +533,7 @@ def index_environment(lines: Sequence[str]) -> dict[str, str]:
 
 # uv fetches no interpreter, whatever its settings say: what it resolves for is the image's
 # Python (--python-version), and a download would cost seconds, or fail, on every call.
-NO_PYTHON_DOWNLOADS = ("--no-python-downloads",)
+_NO_PYTHON_DOWNLOADS = ("--no-python-downloads",)
 
 
 def _uv_text(
@@ -543,7 +543,7 @@ def _uv_text(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> str:
-    command = [uv_binary(), *args, *NO_PYTHON_DOWNLOADS, "--quiet", "--color", "never"]
+    command = [uv_binary(), *args, *_NO_PYTHON_DOWNLOADS, "--quiet", "--color", "never"]
     log(f"{what} ...")
     try:
         with tempfile.TemporaryDirectory(prefix="pydistroless-uv-") as tmp:
