@@ -386,7 +386,7 @@ def direct_pin(
     except OSError as exc:
         raise UsageError(
             f"{where}: {name} @ {reference}: cannot read {path} ({exc.strerror}); fix the path "
-            f"(a relative one starts at {base})"
+            f"(a relative one starts at {base.absolute()})"
         ) from None
     if allowed and digest not in allowed:
         raise IntegrityError(
