@@ -71,14 +71,18 @@ class Built:
 
 
 @contextlib.contextmanager
-def built(project: Path, tmp_path: Path, name: str, *flags: str) -> Iterator[Built]:
+def built(
+    project: Path, tmp_path: Path, name: str, *flags: str, relative: bool = False
+) -> Iterator[Built]:
     """``project`` built by the CLI into a tar and loaded into docker, as a user would:
-    ``pydistroless app PROJECT -o TAR --load --tag NAME:RUN FLAGS``; the tag is removed
-    after."""
+    ``pydistroless app PROJECT -o TAR --load --tag NAME:RUN FLAGS``, with ``relative`` from
+    the project's parent folder as ``pydistroless app NAME``; the tag is removed after."""
     need_network()
     tag = f"{name}:{RUN}"
     tar = tmp_path / f"{name}.tar"
-    result = pydistroless("app", project, "-o", tar, "--load", "--tag", tag, *flags)
+    where = {"cwd": project.parent} if relative else {}
+    target = project.name if relative else project
+    result = pydistroless("app", target, "-o", tar, "--load", "--tag", tag, *flags, **where)
     if result.returncode != 0:
         pytest.fail(f"the build of {project.name} failed: {describe(result)}", pytrace=False)
     try:
@@ -470,8 +474,9 @@ def test_web_django_under_gunicorn_and_uvicorn(tmp_path: Path, docker_engine) ->
 
 def test_celery_task_through_redis(tmp_path: Path, docker_engine, redis) -> None:
     """A worker container and the project's sender (its main) meet through a real redis,
-    broker and result backend both."""
-    with built(CORPUS / "celery", tmp_path, "corpus-celery") as image:
+    broker and result backend both. Built as ``pydistroless app celery`` from its parent
+    folder: a project named by a relative path."""
+    with built(CORPUS / "celery", tmp_path, "corpus-celery", relative=True) as image:
         worker = ["-A", "tasks", "worker", "--pool", "solo", "--without-gossip",
                   "--without-mingle", "--loglevel", "INFO"]  # fmt: skip
         with detached(
