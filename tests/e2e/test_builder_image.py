@@ -1,7 +1,9 @@
 """The builder variant: the first stage of a multi-stage Dockerfile, in a real docker engine.
 
 It has Debian's Python with its headers, gcc, busybox as /bin/sh, pip, uv, poetry and pipenv,
-and runs as nonroot. It compiles the C extension of a source distribution that publishes no
+and, like python:X-slim as a build stage, runs as root in /, installs with pip without
+--break-system-packages, and makes venvs with pip in them; a venv made in it runs in the base.
+It compiles the C extension of a source distribution that publishes no
 wheel (crcmod 1.7, downloaded on the host: containers here have no network).
 """
 
@@ -57,17 +59,17 @@ def sdists(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_the_tools_are_there_and_it_runs_as_nonroot(image: str, docker_engine: Engine):
+def test_the_tools_are_there_and_it_runs_as_root_in_the_root(image: str, docker_engine: Engine):
     script = (
-        "id -u; for t in gcc make pkg-config pip uv poetry pipenv; do command -v $t; done; "
+        "id -u; pwd; for t in gcc make pkg-config pip uv poetry pipenv; do command -v $t; done; "
         "ls /usr/include/python3.13/Python.h /usr/include/openssl/ssl.h"
     )
     result = docker_engine(
         "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", image, "-c", script
     )
     lines = result.stdout.split()
-    assert lines[0] == "65532"
-    assert lines[1:] == [
+    assert lines[:2] == ["0", "/"]
+    assert lines[2:] == [
         "/usr/bin/gcc", "/usr/bin/make", "/usr/bin/pkg-config", "/usr/local/bin/pip",
         "/usr/local/bin/uv", "/usr/local/bin/poetry", "/usr/local/bin/pipenv",
         "/usr/include/openssl/ssl.h", "/usr/include/python3.13/Python.h",
@@ -214,3 +216,91 @@ def test_an_sdist_for_an_architecture_this_host_cannot_run_is_one_clear_error(tm
         "install qemu-user-static",
     )  # fmt: skip
     assert not (tmp_path / "app.tar").exists()
+
+
+def test_pip_installs_and_a_venv_made_in_it_runs_in_the_base(
+    image: str, docker_engine: Engine, tmp_path: Path
+):
+    """The multi-stage build users write: a venv made in the builder with pip, copied into
+    the base of the same Python, run there as 65532 on a read-only root. Plain `pip install`
+    works too (no PEP 668 marker). The wheel comes from the build context: builds here have
+    no network."""
+    need_network()
+    base = "pydistroless-test/python:builder-base"
+    built = pydistroless("build", "--output", tmp_path / "base.tar", "--tag", base)
+    assert built.returncode == 0, describe(built)
+    context = tmp_path / "context"
+    fetched = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "six==1.17.0", "--no-deps", "--only-binary",
+         ":all:", "--dest", str(context / "wheels"), "--quiet"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert fetched.returncode == 0, fetched.stderr
+    (context / "Dockerfile").write_text(
+        f"FROM {image} AS build\n"
+        "COPY wheels /wheels\n"
+        "RUN ! test -e /usr/lib/python3.13/EXTERNALLY-MANAGED\n"
+        "RUN pip install --no-index --find-links /wheels six\n"
+        "RUN python -m venv /venv && /venv/bin/pip install --no-index --find-links /wheels six\n"
+        f"FROM {base}\n"
+        "COPY --from=build /venv /venv\n"
+        'ENTRYPOINT ["/venv/bin/python", "-c", '
+        '"import six, sys; print(six.__version__, sys.prefix, sys.executable)"]\n'
+    )
+    tag = "pydistroless-test/venv-app:1"
+    docker_engine("load", "-i", str(tmp_path / "base.tar"))
+    try:
+        docker_engine("build", "--network", "none", "-q", "-t", tag, str(context), timeout=600)
+        out = docker_engine(
+            "run", "--rm", "--network", "none", "--read-only", "--user", "65532", tag
+        ).stdout.split()  # fmt: skip
+        assert out == ["1.17.0", "/venv", "/venv/bin/python"]
+        # `check` sees the venv whole in the base.
+        saved = pydistroless("check", f"docker-daemon:{tag}")
+        assert saved.returncode == 0, describe(saved)
+    finally:
+        docker_engine.remove_images(tag, base)
+
+
+def test_a_venv_whose_python_lives_elsewhere_is_named_by_check(
+    image: str, docker_engine: Engine, tmp_path: Path
+):
+    """A venv made by a Python in /usr/local (python:X-slim's, or a Python compiled from
+    source) copied into a base whose Python is /usr/bin's: `check` names its pyvenv.cfg and
+    its scripts, rather than the image failing when it starts."""
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {image}\n"
+        "RUN python -m venv --without-pip /venv && "
+        "sed -i 's|^home = .*|home = /usr/local/bin|' /venv/pyvenv.cfg && "
+        "printf '#!/usr/local/bin/python3\\nprint(1)\\n' > /venv/bin/tool && "
+        "chmod +x /venv/bin/tool\n"
+    )
+    tag = "pydistroless-test/moved-venv:1"
+    try:
+        docker_engine("build", "--network", "none", "-q", "-t", tag, str(context), timeout=600)
+        found = pydistroless("check", f"docker-daemon:{tag}")
+        assert found.returncode == 8, describe(found)
+        rows = {tuple(line.split(None, 1)) for line in found.stdout.splitlines()}
+        missing = "runs /usr/local/bin/python3, which is not in the image"
+        assert {("/venv/pyvenv.cfg", missing), ("/venv/bin/tool", missing)} <= rows, rows
+    finally:
+        docker_engine.remove_images(tag)
+
+
+def test_as_nonroot_its_home_is_its_own(docker_engine: Engine, tmp_path: Path):
+    need_network()
+    tag = "pydistroless-test/python:builder-nonroot"
+    result = pydistroless("build", "--variant", "builder", "--user", "nonroot",
+                          "--output", tmp_path / "b.tar", "--tag", tag)  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    docker_engine("load", "-i", str(tmp_path / "b.tar"))
+    try:
+        out = docker_engine(
+            "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", tag, "-c",
+            "id -u; pwd; stat -c '%u %a' $HOME; mkdir $HOME/site && echo written",
+        ).stdout.split()  # fmt: skip
+        assert out == ["65532", "/", "65532", "700", "written"]
+    finally:
+        docker_engine.remove_images(tag)

@@ -41,6 +41,10 @@ def test_each_kind_of_problem_is_found_and_named() -> None:
     # A venv made where Python lives in /usr/local/bin, copied into this image.
     tree.add_file("venv/bin/gunicorn", b"#!/usr/local/bin/python3\nimport x\n", mode=0o755)
     tree.add_file("venv/bin/plain", b"#!python\n", mode=0o755)
+    tree.add_file(
+        "venv/pyvenv.cfg", b"home = /usr/local/bin\ninclude-system-site-packages = false\n"
+    )
+    tree.add_file("good/pyvenv.cfg", b"home = /usr/bin\n")
     # Not executable: a #! line in a data file runs nothing.
     tree.add_file("usr/share/doc/example", b"#!/bin/sh\n", mode=0o644)
     assert check.problems(tree, "amd64") == [
@@ -48,6 +52,7 @@ def test_each_kind_of_problem_is_found_and_named() -> None:
         check.Problem(f"{site}/np/_core.so", check.LIBRARY, "libstdc++.so.6"),
         check.Problem("venv/bin/gunicorn", check.INTERPRETER, "/usr/local/bin/python3"),
         check.Problem("venv/bin/plain", check.INTERPRETER, "python"),
+        check.Problem("venv/pyvenv.cfg", check.INTERPRETER, "/usr/local/bin/python3"),
     ]
     text = check.table(check.problems(tree, "amd64"))
     assert f"/{site}/np/_core.so" in text

@@ -1047,9 +1047,15 @@ def test_the_builder_variant_is_the_base_with_the_python_tools_on_it(
     assert image.labels[runtime.LABEL_GLIBC] == "2.41"
     cfg = config(image)
     assert cfg["Entrypoint"] == [INTERPRETER]
-    assert cfg["WorkingDir"] == "/home/nonroot"
+    # A build stage as python:X-slim is: root, in /, every CA variable its tools read.
+    assert (cfg["User"], cfg["WorkingDir"]) == ("0", "/")
     assert next(e for e in cfg["Env"] if e.startswith("PATH=")).endswith(":/busybox")
+    assert "PIP_CERT=/etc/ssl/certs/ca-certificates.crt" in cfg["Env"]
+    assert "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt" in cfg["Env"]
     tree = tree_of(image)
+    home = tree.get("home/nonroot")
+    assert home is not None and (home.uid, home.mode & 0o777) == (65532, 0o700)
+    assert not [p for p in paths(tree) if p.endswith("EXTERNALLY-MANAGED")]
     shell = tree.get("usr/bin/sh")
     assert shell is not None and shell.kind is Kind.SYMLINK and shell.target == "busybox"
     assert tree.get("busybox/ash").target == "/usr/bin/busybox"

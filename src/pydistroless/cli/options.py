@@ -138,9 +138,9 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--user",
-            default="nonroot",
-            show_default=True,
-            help="Who the image runs as: nonroot (65532), root, or a numeric UID.",
+            default="",
+            help="Who the image runs as: nonroot (65532), root, or a numeric UID. Default: "
+            "nonroot, and root for the builder variant (a build stage, as python:X-slim).",
         ),
         click.option(
             "--package",

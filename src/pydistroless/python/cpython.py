@@ -421,14 +421,15 @@ def _fail(version: str, step: str, code: int, log_path: Path) -> None:
 # tools around it. (The standard library's own cuts are slices, as for Debian's Python.)
 def _dropped(minor: str, *, for_builds: bool) -> re.Pattern[str]:
     lib = re.escape(f"{PREFIX}/lib/python{minor}")
+    # ensurepip stays in a builder, where `python -m venv` installs pip with it.
     building = (
         rf"|{PREFIX}/include(/.*)?|{PREFIX}/lib/pkgconfig(/.*)?|{PREFIX}/lib/libpython.*\.a"
         rf"|{PREFIX}/bin/python3.*-config|{lib}/config-{re.escape(minor)}-[^/]*(/.*)?"
+        rf"|{lib}/ensurepip(/.*)?"
     )
     return re.compile(
         rf"{PREFIX}/share(/.*)?"
         rf"|{PREFIX}/bin/(idle3.*|pydoc3.*|2to3.*)"
-        rf"|{lib}/ensurepip(/.*)?"
         rf"|.*/__pycache__(/.*)?" + ("" if for_builds else building)
     )
 

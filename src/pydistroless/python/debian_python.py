@@ -40,6 +40,8 @@ def root_packages(python: str, variant: str) -> list[Requirement]:
     names += variant_packages(variant)
     if variant == "builder":
         names.append(f"libpython{python}-dev")  # Python.h and the rest of the C API
+        # ensurepip and the pip wheel it installs: `python -m venv` gives a venv with pip.
+        names.append(f"python{python}-venv")
     return [Requirement(n) for n in names]
 
 

@@ -83,6 +83,12 @@ def assemble(
     if spec.variant == "builder" and tree.get("usr/bin/sh") is None:
         # `RUN` in a Dockerfile runs /bin/sh: busybox's, as no Debian shell is installed.
         tree.add_symlink("usr/bin/sh", "busybox")
+    if spec.variant == "builder":
+        # A build stage's Python is there to be installed into, as python:X-slim's is: no
+        # PEP 668 marker asking for --break-system-packages.
+        tree.remove_entries(
+            [e.path for e in tree.entries() if e.path.endswith("/EXTERNALLY-MANAGED")]
+        )
 
     slicing.cut(tree, spec.kept)
     elves = scan(tree, elf_reader)

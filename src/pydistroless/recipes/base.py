@@ -41,7 +41,12 @@ from pydistroless.python import bytecode, cpython, debian_python, runtime, stdli
 from pydistroless.recipes.assemble import assemble
 from pydistroless.recipes.lock import ArchLock, Lock, runtime_of
 from pydistroless.recipes.plan import plan
-from pydistroless.recipes.spec import DEFAULT_SUITE, ImageSpec, check_source_date_epoch
+from pydistroless.recipes.spec import (
+    DEFAULT_SUITE,
+    ImageSpec,
+    check_source_date_epoch,
+    default_user,
+)
 
 IMAGE_NAME = "pydistroless/python"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -241,11 +246,13 @@ def default_tags(spec: ImageSpec, lock: Lock) -> tuple[str, ...]:
         python += "-upstream"
         full += "-upstream"
     debug = "" if spec.variant == "standard" else spec.variant
-    who = {"nonroot": "", "root": "root"}.get(spec.user, f"uid{spec.user}")
+    account = spec.account if spec.account in ("root", "nonroot") else f"uid{spec.account}"
+    # The variant's own user goes unsaid: ...-debian13 runs as nonroot, ...-builder as root.
+    who = "" if spec.account == default_user(spec.variant) else account
     suffix = "".join(f"-{part}" for part in (f"debian{lock.debian_major}", debug, who) if part)
     tags = [f"{IMAGE_NAME}:{python}{suffix}", f"{IMAGE_NAME}:{full}{suffix}"]
     if spec.python is None and spec.suite == DEFAULT_SUITE:
-        alias = "-".join(part for part in (debug, who or "nonroot") if part)
+        alias = "-".join(part for part in (debug, account) if part)
         tags.append(f"{IMAGE_NAME}:{alias}")
     return tuple(tags)
 
@@ -340,6 +347,15 @@ def host_python(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, ctx: Store) ->
     )
 
 
+# The builder's tools each read their CA bundle from a variable of their own (uv and
+# OpenSSL SSL_CERT_FILE, pip PIP_CERT, requests and so poetry REQUESTS_CA_BUNDLE): all are
+# pointed at the image's bundle, which holds any --ca-cert given.
+BUILDER_CA_ENV = (
+    f"PIP_CERT=/{generate.CA_BUNDLE}",
+    f"REQUESTS_CA_BUNDLE=/{generate.CA_BUNDLE}",
+)
+
+
 def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -> ImageConfig:
     python = arch_lock.python
     path = DEFAULT_PATH + ("" if spec.variant == "standard" else ":/busybox")
@@ -372,9 +388,13 @@ def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -
             f"PATH={path}",
             f"SSL_CERT_FILE=/{generate.CA_BUNDLE}",
             "LANG=C.UTF-8",
+            *(BUILDER_CA_ENV if spec.variant == "builder" else ()),
         ),
         user=str(spec.uid),
-        working_dir=generate.home_of(spec.uid) if spec.uid else "/",
+        # A build stage starts at / as python:X-slim does; a runtime image in its user's home.
+        working_dir="/"
+        if spec.variant == "builder" or not spec.uid
+        else generate.home_of(spec.uid),
         labels=tuple(sorted(labels.items())),
         created=mtime,
     )

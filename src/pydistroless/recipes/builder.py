@@ -38,7 +38,6 @@ from pydistroless.core.fetch import Fetcher
 from pydistroless.core.net import Credentials, split_login
 from pydistroless.core.report import log
 from pydistroless.debian.store import Store
-from pydistroless.fs import generate
 from pydistroless.fs.disk import make_devices, write_tree
 from pydistroless.oci.unpack import tree_of
 from pydistroless.python import build_packages, cpython, runtime, sdist, tools, wheels
@@ -71,7 +70,9 @@ def with_python_tools(built: Built, ctx: Store) -> Built:
                 project=project,
                 requirements=requirements,
                 entrypoint=(interpreter,),
-                workdir=generate.home_of(spec.uid) if spec.uid else "/",
+                # "/", which the tools' layer then leaves alone: a working directory there
+                # would be added owned by root, over the user's own home.
+                workdir="/",
                 tags=built.tags,
             ),
             [

@@ -62,9 +62,17 @@ def problems(tree: Tree, arch: str) -> list[Problem]:
 
 
 def _missing_interpreters(tree: Tree) -> list[Problem]:
-    """Executable scripts whose ``#!`` names a program the image does not have."""
+    """Executable scripts whose ``#!`` names a program the image does not have, and venvs
+    whose ``pyvenv.cfg`` ``home`` (the folder of the Python they were made with) has none:
+    a venv copied from a builder whose Python lives elsewhere would run nothing, or another
+    interpreter found on the way."""
     found = []
     for entry in tree.files():
+        if entry.path.endswith("pyvenv.cfg"):
+            home = _venv_home(entry.data or b"")
+            if home is not None and not _runnable(tree, f"{home}/python3"):
+                found.append(Problem(entry.path, INTERPRETER, f"{home}/python3"))
+            continue
         if not entry.mode & 0o111 or not (entry.data or b"").startswith(b"#!"):
             continue
         line = entry.data[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
@@ -72,11 +80,23 @@ def _missing_interpreters(tree: Tree) -> list[Problem]:
         if not program.startswith("/"):
             found.append(Problem(entry.path, INTERPRETER, program or "(none)"))
             continue
-        real = tree.resolve(program.lstrip("/"))
-        target = tree.get(real) if real is not None else None
-        if target is None or target.kind is not Kind.FILE or not target.mode & 0o111:
+        if not _runnable(tree, program):
             found.append(Problem(entry.path, INTERPRETER, program))
     return found
+
+
+def _runnable(tree: Tree, program: str) -> bool:
+    real = tree.resolve(program.lstrip("/"))
+    target = tree.get(real) if real is not None else None
+    return target is not None and target.kind is Kind.FILE and bool(target.mode & 0o111)
+
+
+def _venv_home(config: bytes) -> str | None:
+    for line in config.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "home" and value.strip().startswith("/"):
+            return value.strip().rstrip("/")
+    return None
 
 
 def table(found: Sequence[Problem]) -> str:

@@ -36,7 +36,7 @@ class ImageSpec:
     python: str | None = None  # "3.13" or "3.13.15"; None means the suite's default python3
     archs: tuple[str, ...] = field(default_factory=lambda: (host_arch(),))
     variant: str = "standard"
-    user: str = "nonroot"
+    user: str = ""  # root, nonroot or a UID; "": the variant's own (see account)
     packages: tuple[str, ...] = ()  # extra packages, NAME or NAME=VERSION
     exclude: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()  # slices to keep
@@ -65,7 +65,7 @@ class ImageSpec:
         for arch in self.archs:
             if not re.fullmatch(r"[a-z0-9]+", arch):
                 raise UsageError(f"--arch {arch!r} is not a Debian architecture name (amd64 …)")
-        user_id(self.user)  # validates
+        user_id(self.account)  # validates
         check_tags(self.tags)
         for requested in self.packages:
             check_package_request(requested)
@@ -124,8 +124,14 @@ class ImageSpec:
         return None if self.python is None else ".".join(self.python.split(".")[:2])
 
     @property
+    def account(self) -> str:
+        """Who the image runs as: the user asked for, else the variant's own: root for the
+        builder (a build stage, as python:X-slim is), nonroot for the others."""
+        return self.user or default_user(self.variant)
+
+    @property
     def uid(self) -> int:
-        return user_id(self.user)
+        return user_id(self.account)
 
     @property
     def asked_packages(self) -> tuple[str, ...]:
@@ -170,6 +176,10 @@ def check_source_date_epoch(value: object, where: str) -> int:
             "(a Unix time such as $(git log -1 --format=%ct))"
         )
     return value
+
+
+def default_user(variant: str) -> str:
+    return "root" if variant == "builder" else "nonroot"
 
 
 def user_id(user: str) -> int:
