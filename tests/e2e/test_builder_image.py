@@ -222,12 +222,15 @@ def test_pip_installs_and_a_venv_made_in_it_runs_in_the_base(
     image: str, docker_engine: Engine, tmp_path: Path
 ):
     """The multi-stage build users write: a venv made in the builder with pip, copied into
-    the base of the same Python, run there as 65532 on a read-only root. Plain `pip install`
+    the cc base of the same Python, run there as 65532 on a read-only root. Plain `pip install`
     works too (no PEP 668 marker). The wheel comes from the build context: builds here have
     no network."""
     need_network()
     base = "pydistroless-test/python:builder-base"
-    built = pydistroless("build", "--output", tmp_path / "base.tar", "--tag", base)
+    # The README's example: the venv goes into the cc variant.
+    built = pydistroless(
+        "build", "--variant", "cc", "--output", tmp_path / "base.tar", "--tag", base
+    )
     assert built.returncode == 0, describe(built)
     context = tmp_path / "context"
     fetched = subprocess.run(

@@ -1,7 +1,7 @@
-"""``pydistroless check`` on an image built the Dockerfile way: a manylinux wheel copied into
-the base by ``docker build``, which needs libstdc++ and glibc's libpthread stub that the base
-leaves out. The check finds them (exit 8), ``--add-missing`` adds them from Debian in one
-layer, and the image then runs, as 65532 on a read-only root."""
+"""Images built the Dockerfile way: a manylinux wheel copied into a base by ``docker build``.
+It needs libstdc++ and glibc's libpthread stub, which the standard base leaves out: ``check``
+finds them (exit 8), ``--add-missing`` adds them from Debian in one layer, and the image then
+runs, as 65532 on a read-only root. The cc variant, made for such copies, runs it as it is."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.network, pytest.mark.docker]
 BASE = "e2e-check-base:1"
 BROKEN = "e2e-check-numpy:1"
 FIXED = "e2e-check-numpy:fixed"
+CC = "e2e-check-cc:1"
+COPIED = "e2e-check-cc-numpy:1"
 SITE = "/usr/local/lib/python3.13/dist-packages"
 
 
@@ -49,7 +51,7 @@ def test_check_finds_what_a_copied_wheel_lacks_and_add_missing_mends_it(
     (context / "Dockerfile").write_text(f"FROM {BASE}\nCOPY site {SITE}/\n")
     ok(pydistroless("build", "-o", tmp_path / "base.tar", "--tag", BASE, "--load"))
     try:
-        docker_engine("build", "-q", "-t", BROKEN, str(context))
+        docker_engine("build", "-q", "--network", "none", "-t", BROKEN, str(context))
         failed = docker_engine("run", "--rm", "--read-only", "--user", "65532", BROKEN, "-c",
                                "import numpy", check=False)  # fmt: skip
         assert failed.returncode != 0 and "libstdc++.so.6" in failed.stderr
@@ -90,3 +92,20 @@ def test_check_finds_what_a_copied_wheel_lacks_and_add_missing_mends_it(
         assert inside == "['libstdc++6']"
     finally:
         docker_engine.remove_images(BROKEN, FIXED, BASE)
+
+
+def test_the_cc_variant_runs_a_copied_wheel_as_it_is(tmp_path: Path, docker_engine) -> None:
+    need_network()
+    context = numpy_site(tmp_path)
+    (context / "Dockerfile").write_text(f"FROM {CC}\nCOPY site {SITE}/\n")
+    ok(pydistroless("build", "--variant", "cc", "-o", tmp_path / "cc.tar", "--tag", CC, "--load"))
+    try:
+        docker_engine("build", "-q", "--network", "none", "-t", COPIED, str(context))
+        ok(pydistroless("check", f"docker-daemon:{COPIED}"))
+        out = docker_engine(
+            "run", "--rm", "--read-only", "--user", "65532", "--network", "none", COPIED, "-c",
+            "import numpy; print(int((numpy.arange(10) ** 2).sum()))",
+        ).stdout.strip()  # fmt: skip
+        assert out == "285"
+    finally:
+        docker_engine.remove_images(COPIED, CC)

@@ -129,12 +129,13 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--variant",
-            type=click.Choice(["standard", "debug", "builder"]),
+            type=click.Choice(["standard", "debug", "builder", "cc"]),
             default="standard",
             show_default=True,
             help="debug adds busybox under /busybox (a shell for troubleshooting); builder "
             "adds busybox as /bin/sh, gcc, make, the usual -dev headers, Python's headers, "
-            "pip, uv, poetry and pipenv (the first stage of a multi-stage Dockerfile).",
+            "pip, uv, poetry and pipenv (the first stage of a multi-stage Dockerfile); cc "
+            "adds the C++ runtime and keeps glibc whole, for what a Dockerfile copies in.",
         ),
         click.option(
             "--user",

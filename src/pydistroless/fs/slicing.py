@@ -45,6 +45,11 @@ SLICES: tuple[Slice, ...] = (
     Slice("info", "GNU info pages", ("usr/share/info/**",)),
     Slice("lintian", "Debian lintian overrides", ("usr/share/lintian/**",)),
     Slice(
+        "debugger",
+        "gdb's pretty-printers and auto-load scripts (libstdc++'s): no debugger runs here",
+        ("usr/share/gdb/**", "usr/share/gcc/python/**"),
+    ),
+    Slice(
         "locale",
         "message catalogues (translations of C programs' messages)",
         ("usr/share/locale/**",),

@@ -26,9 +26,23 @@ DEBUG_PACKAGES = ("busybox-static",)
 BUILDER_PACKAGES = (*DEBUG_PACKAGES, *buildroot.COMPILERS, *buildroot.CPYTHON_HEADERS)
 
 
+# The cc variant: what Google's distroless "cc" image adds for programs built elsewhere (a
+# venv or site-packages a Dockerfile copies in), the C++ runtime and glibc whole, with the
+# small libraries manylinux wheels still link (libdl, libpthread, librt, libutil, ...).
+CC_PACKAGES = ("libstdc++6",)
+CC_WHOLE = ("libc6", "libgcc-s1", "libstdc++6")
+
+
 def variant_packages(variant: str) -> tuple[str, ...]:
     """What a variant adds to the base packages."""
-    return {"debug": DEBUG_PACKAGES, "builder": BUILDER_PACKAGES}.get(variant, ())
+    return {"debug": DEBUG_PACKAGES, "builder": BUILDER_PACKAGES, "cc": CC_PACKAGES}.get(
+        variant, ()
+    )
+
+
+def whole_packages(variant: str) -> tuple[str, ...]:
+    """Packages a variant keeps every library of, loaded by something in it or not."""
+    return CC_WHOLE if variant == "cc" else ()
 
 
 def interpreter_package(python: str) -> str:

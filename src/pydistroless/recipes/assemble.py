@@ -93,7 +93,7 @@ def assemble(
     slicing.cut(tree, spec.kept)
     elves = scan(tree, elf_reader)
     if spec.cuts("unused-libs"):
-        unused = unused_libraries(tree, arch, elves=elves, asked=spec.asked_packages)
+        unused = unused_libraries(tree, arch, elves=elves, asked=spec.whole_packages)
         tree.remove_entries(unused)
         elves = {p: info for p, info in elves.items() if p in tree}
     tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch, elves=elves))

@@ -358,7 +358,7 @@ BUILDER_CA_ENV = (
 
 def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -> ImageConfig:
     python = arch_lock.python
-    path = DEFAULT_PATH + ("" if spec.variant == "standard" else ":/busybox")
+    path = DEFAULT_PATH + (":/busybox" if spec.variant in ("debug", "builder") else "")
     full = debian_python.upstream_version(arch_lock.python_package_version)
     source = arch_lock.python_source
     if source is None:

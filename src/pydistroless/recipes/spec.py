@@ -15,11 +15,12 @@ from pydistroless.core.arch import host_arch
 from pydistroless.core.errors import UsageError
 from pydistroless.fs import slicing
 from pydistroless.oci.reference import check_tags
+from pydistroless.python import debian_python
 from pydistroless.recipes import sbom
 
 DEFAULT_SUITE = "trixie"
 NONROOT_UID = 65532
-VARIANTS = ("standard", "debug", "builder")
+VARIANTS = ("standard", "debug", "builder", "cc")
 # Slices a builder image keeps: compilers and build scripts dlopen libraries and call glibc's
 # tools (getconf, ldd) that nothing in a runtime image needs.
 BUILDER_KEEPS = ("unused-libs", "libc-tools")
@@ -137,6 +138,12 @@ class ImageSpec:
     def asked_packages(self) -> tuple[str, ...]:
         """The names of the packages asked for with ``--package`` (NAME of NAME=VERSION)."""
         return tuple(p.partition("=")[0].strip() for p in self.packages)
+
+    @property
+    def whole_packages(self) -> tuple[str, ...]:
+        """Packages whose libraries all stay, whether the image loads them or not: those
+        asked for by name, and those the variant keeps whole (the cc variant's runtime)."""
+        return (*self.asked_packages, *debian_python.whole_packages(self.variant))
 
     @property
     def kept(self) -> tuple[str, ...]:
