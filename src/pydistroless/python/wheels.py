@@ -134,7 +134,7 @@ def pins_for(
             cache.put_checked_record({"pylock": text}, "uv-exports", key)
         return pylock_pins(lock, target.markers, where=str(deps.resolve), base=folder)
     command = [
-        "pip", "compile", str(deps.resolve), "--format", "pylock.toml", "--no-header",
+        "pip", "compile", deps.resolve.name, "--format", "pylock.toml", "--no-header",
         "--require-build-hashes", *_platform_args(target), *[f"--extra={e}" for e in deps.extras],
     ]  # fmt: skip
     what = f"resolving {deps.resolve} for {target.describe()} with uv"
