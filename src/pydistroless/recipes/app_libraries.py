@@ -59,13 +59,18 @@ def base_packages(tree: Tree) -> dict[str, str]:
     return found
 
 
-def missing(merged: Tree, owner_of: Mapping[str, str], arch: str) -> list[elf.MissingLibrary]:
+def missing(
+    merged: Tree,
+    owner_of: Mapping[str, str],
+    arch: str,
+    elves: Mapping[str, elf.ElfInfo] | None = None,
+) -> list[elf.MissingLibrary]:
     """What the files of ``owner_of`` (and what they load) need and the loader would not
-    find in ``merged``."""
+    find in ``merged`` (whose ELF files are ``elves``, when already scanned)."""
     if not owner_of:
         return []
     dirs = ldcache.cache_directories(merged, arch)
-    return elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs)
+    return elf.missing_libraries(merged, arch, only=list(owner_of), extra_dirs=dirs, elves=elves)
 
 
 def complete(
@@ -84,7 +89,10 @@ def complete(
     ``ld.so.cache``. ``arch`` and ``suite`` are the image's Debian architecture and suite
     (None: it names none, and nothing can be added)."""
     needing = dict(owner_of)
-    lacking = missing(merged, needing, arch)
+    # Scanned once: each round adds its own files' facts (reading every ELF file of a base
+    # and its wheels again, round after round, was most of this step's time).
+    elves = elf.scan(merged)
+    lacking = missing(merged, needing, arch, elves)
     if not lacking and not by_hand:
         return None
     if suite is None:
@@ -120,10 +128,13 @@ def complete(
             if entry.kind is not Kind.DIR or entry.path not in merged:
                 merged.add(entry)
                 part.add(entry)
-            if entry.kind is Kind.FILE and (entry.data or b"")[:4] == elf.ELF_MAGIC:
-                needing[entry.path] = entry.origin or "?"
+        added_elves = elf.scan(step.tree)
+        elves.update(added_elves)
+        for path in added_elves:
+            entry = step.tree.get(path)
+            needing[path] = (entry.origin if entry is not None else None) or "?"
         asked = []
-        lacking = missing(merged, needing, arch)
+        lacking = missing(merged, needing, arch, elves)
     # status.d lists only the files really in the image: written over the whole of it, for
     # the new packages and for the base's whose files were put back.
     add_status_d(merged, touched.values())
@@ -131,7 +142,7 @@ def complete(
         for suffix in ("", ".md5sums"):
             path = f"{STATUS_DIR}/{name}{suffix}"
             part.add_file(path, merged.read(path) or b"")
-    with_ld_cache(merged, part, arch)
+    with_ld_cache(merged, part, arch, elves)
     added = [d for d in touched.values() if d.name not in original]
     documents = sbom_packages(ArchLock(arch, "", "", tuple(new)), added)
     return Added(part, tuple(sorted(d.name for d in added)), tuple(report), tuple(documents))
@@ -210,9 +221,11 @@ def _base_record(package: str, version: str, index: PackageIndex, suite: str) ->
     return record
 
 
-def with_ld_cache(merged: Tree, part: Tree, arch: str) -> None:
+def with_ld_cache(
+    merged: Tree, part: Tree, arch: str, elves: Mapping[str, elf.ElfInfo] | None = None
+) -> None:
     """Regenerate ``ld.so.cache`` over ``merged`` (which holds ``part``) into ``part``."""
-    cache = ldcache.generate_ld_so_cache(merged, arch)
+    cache = ldcache.generate_ld_so_cache(merged, arch, elves=elves)
     part.add_file("etc/ld.so.cache", cache)
     merged.add_file("etc/ld.so.cache", cache)
 
@@ -272,17 +285,43 @@ def _shipped_by(
     sonames: Sequence[str], records: Sequence[PackageRecord], arch: str, ctx: Store
 ) -> dict[str, str]:
     """Which of ``records`` ships each soname in a library folder, by their own files."""
-    if not records:
-        return {}
     found: dict[str, str] = {}
     wanted = set(sonames)
-    folders = set(elf.default_search_dirs(arch))
-    for deb in ctx.debs([locked(r) for r in records]):
-        for entry in deb.entries:
-            folder, _, name = entry.path.rpartition("/")
-            if name in wanted and folder in folders and name not in found:
-                found[name] = deb.name
+    for record, names in zip(records, _libraries_of(records, arch, ctx), strict=True):
+        for name in sorted((wanted & names) - found.keys()):
+            found[name] = record.name
     return found
+
+
+def _libraries_of(records: Sequence[PackageRecord], arch: str, ctx: Store) -> list[set[str]]:
+    """The file names each package has in the loader's folders. Kept in the cache under the
+    package's SHA256: the base's packages are asked about on every app build."""
+    known: dict[str, set[str]] = {}
+    for record in records:
+        cached = ctx.cache.get_checked_record(_names_record, _LIBRARY_NAMES, record.sha256, arch)
+        if cached is not None:
+            known[record.sha256] = cached
+    todo = [r for r in records if r.sha256 not in known]
+    folders = set(elf.default_search_dirs(arch))
+    for record, deb in zip(todo, ctx.debs([locked(r) for r in todo]), strict=True):
+        names = {
+            name
+            for entry in deb.entries
+            for folder, _, name in [entry.path.rpartition("/")]
+            if folder in folders and name
+        }
+        ctx.cache.put_checked_record(sorted(names), _LIBRARY_NAMES, record.sha256, arch)
+        known[record.sha256] = names
+    return [known[r.sha256] for r in records]
+
+
+_LIBRARY_NAMES = "deb-library-names"
+
+
+def _names_record(body: object) -> set[str]:
+    if not isinstance(body, list) or not all(isinstance(n, str) for n in body):
+        raise ValueError("not a list of file names")
+    return set(body)
 
 
 def _who(
