@@ -42,11 +42,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import pytest
 
-from tests.fixtures import kube
 from tests.fixtures.kube import deployments_api
 from tests.fixtures.pubsub import publisher
 from tests.fixtures.tools import describe, need_command, need_network, pydistroless
@@ -577,24 +575,10 @@ def test_published_google_cloud(tmp_path: Path, docker_engine, published: Path) 
     assert server.created == [topic] and server.deleted == [topic]
 
 
-def _parse_qs_as_the_api_server(query: str) -> dict[str, list[str]]:
-    """The query as the API server reads it: its booleans are Go's (strconv.ParseBool), so
-    ``watch=True``, which the kubernetes client 28 of this app's lock sends, is a watch."""
-    parsed = parse_qs(query)
-    if "watch" in parsed:
-        parsed["watch"] = [
-            v.lower() if v in ("True", "TRUE", "t", "T") else v for v in parsed["watch"]
-        ]
-    return parsed
-
-
-def test_published_kubernetes(
-    tmp_path: Path, docker_engine, published: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_published_kubernetes(tmp_path: Path, docker_engine, published: Path) -> None:
     """Pipfile.lock; ``ENTRYPOINT ["python", "app.py", "--namespace", "default"]``; tests.sh
     (in kind, read-only root): its log has ``Event: MODIFIED distroless-python-test-...``.
     Here the API server is the stand-in of tests/fixtures/kube.py, named by a kubeconfig."""
-    monkeypatch.setattr(kube, "parse_qs", _parse_qs_as_the_api_server)
     entrypoint = '["python3", "app.py", "--namespace", "default"]'
     deployment = "distroless-python-test-3.13-debian13"
     with (
