@@ -14,7 +14,8 @@ beyond setuptools (Cython, a build backend) gets them as wheels for the image's 
 resolved and downloaded on the host like an app's dependencies: the build has no index. The
 Debian packages it compiles against (libpq's headers and ``pg_config`` for psycopg2) come from
 Debian's own source package of it (:mod:`pydistroless.python.build_packages`) and
-``--build-package``, added to the builder image for that build. Each sdist is compiled once:
+``--build-package``, unpacked over the builder image for that build (one image serves every
+set of build packages). Each sdist is compiled once:
 its wheel is kept in the cache under the sdist's SHA256, the base's Python and architecture
 and the build packages' versions, and the metadata that uv needs of an sdist that only its
 build gives (never computed on the host) is read from that wheel
@@ -37,13 +38,19 @@ from pydistroless.core.errors import ResolveError, UsageError
 from pydistroless.core.fetch import Fetcher
 from pydistroless.core.net import Credentials, split_login
 from pydistroless.core.report import log
-from pydistroless.debian.store import Store
+from pydistroless.debian.archive import Release
+from pydistroless.debian.resolve import Requirement, resolve
+from pydistroless.debian.rootfs import unpack
+from pydistroless.debian.store import LockedPackage, Store, load_index, load_releases, locked
+from pydistroless.fs import slicing
 from pydistroless.fs.disk import make_devices, write_tree
+from pydistroless.fs.ldcache import generate_ld_so_cache
+from pydistroless.fs.tree import Kind, Tree
 from pydistroless.oci.unpack import tree_of
 from pydistroless.python import build_packages, cpython, runtime, sdist, tools, wheels
 from pydistroless.python.dependencies import Dependencies, expand_variables
 from pydistroless.python.runtime import Target
-from pydistroless.recipes import base
+from pydistroless.recipes import app_libraries, base
 from pydistroless.recipes.app import AppSpec, Base, build_app
 from pydistroless.recipes.base import Built
 from pydistroless.recipes.lock import Lock, runtime_of
@@ -228,8 +235,9 @@ def _wheel_record(body: object) -> tuple[str, str]:
 
 
 def builder_root(target: Target, ctx: Store, packages: tuple[str, ...] = ()) -> Path:
-    """The builder image of ``target``'s base with the Debian ``packages`` (and what they
-    depend on) added, unpacked in the cache (once per its digest)."""
+    """The builder image of ``target``'s base, unpacked in the cache (once per its digest),
+    with the Debian ``packages`` (and what they need that it lacks) unpacked over it: one
+    builder image serves every set of build packages."""
     arch = target.arch.debian
     if not cpython.runnable(arch):
         raise UsageError(
@@ -252,15 +260,33 @@ def builder_root(target: Target, ctx: Store, packages: tuple[str, ...] = ()) -> 
         archs=(arch,),
         variant="builder",
         user="root",
-        packages=packages,
     )
-    what = f" with {' '.join(packages)}" if packages else ""
-    log(f"building the builder image of {target.describe()}{what} to compile source distributions")
+    log(f"building the builder image of {target.describe()} to compile source distributions")
     image = build_image(spec, ctx).images[0]
-    root = ctx.cache.root / "builders" / f"image-{image.digest.hex[:32]}-{arch}"
+    # Named by what decides the packages' closure: their names and the signed indexes.
+    releases = load_releases(ctx.archive, ctx.mirrors, target.suite) if packages else []
+    suffix = (
+        "-"
+        + cache_key(
+            {"packages": sorted(packages), "releases": [r.inrelease_sha256 for r in releases]},
+            tool=False,
+        )[:16]
+        if packages
+        else ""
+    )
+    root = ctx.cache.root / "builders" / f"image-{image.digest.hex[:32]}{suffix}-{arch}"
 
     def fill(staging: Path) -> None:
         tree = tree_of(image)
+        if packages:
+            added = _build_packages(tree, spec, packages, releases, ctx)
+            log(f"adding {' '.join(packages)} to the builder image ({len(added)} packages)")
+            extra = unpack(ctx.debs(added))
+            slicing.cut(extra, spec.kept)
+            for entry in extra.entries():
+                if entry.kind is not Kind.DIR or entry.path not in tree:
+                    tree.add(entry)
+            tree.add_file("etc/ld.so.cache", generate_ld_so_cache(tree, arch))
         tree.add_dir("build", 0o755)
         write_tree(tree, staging)
         (staging / "tmp").chmod(0o1777)
@@ -268,6 +294,24 @@ def builder_root(target: Target, ctx: Store, packages: tuple[str, ...] = ()) -> 
 
     finished_folder(root, fill)
     return root
+
+
+def _build_packages(
+    tree: Tree,
+    spec: ImageSpec,
+    packages: tuple[str, ...],
+    releases: list[Release],
+    ctx: Store,
+) -> list[LockedPackage]:
+    """``packages`` and what they depend on that the builder image (``tree``) has not."""
+    index = load_index(ctx.archive, releases, spec.archs[0])
+    resolution = resolve(
+        index,
+        [Requirement.parse(p) for p in packages],
+        exclude=set(app_libraries.base_packages(tree)),
+        suites=[r.suite for r in releases],
+    )
+    return [locked(r) for r in resolution.packages]
 
 
 def _fetch_requirements(
