@@ -201,11 +201,15 @@ def _one_round(
             for entry in tree.entries():
                 if entry.origin == deb.name and entry.path not in merged:
                     files.add(entry)
+    by_package: dict[str, list[str]] = {}
+    for soname in sonames:
+        by_package.setdefault(chosen[soname], []).append(soname)
     report = tuple(
-        f"added {chosen[s]} for {_who(lacking, [s], owner_of)} ({s})"
-        if chosen[s] not in have
-        else f"put back {s} of the base's {chosen[s]} for {_who(lacking, [s], owner_of)}"
-        for s in sonames
+        f"added {package} for {_who(lacking, found, owner_of)} ({', '.join(found)})"
+        if package not in have
+        else f"put back {', '.join(found)} of the base's {package} for "
+        f"{_who(lacking, found, owner_of)}"
+        for package, found in by_package.items()
     ) + tuple(f"added {p} (--package)" for p in asked if p not in have)
     return _Round(files, tuple(debs), tuple(locked(r) for r in records), chosen, report)
 
