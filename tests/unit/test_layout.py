@@ -89,3 +89,11 @@ def test_no_executor_or_unbounded_memo_lives_at_module_level(name):
                 assert not (text.endswith("cache") and _calls(node, EXECUTORS)), (
                     f"{name}:{node.lineno} {node.name} keeps a pool for the process"
                 )
+
+
+def test_no_two_test_files_share_a_name():
+    # The test folders are not packages: pytest imports each test file by its base name, and
+    # a second file of the same name stops the whole collection.
+    tests = PACKAGE.parents[1] / "tests"
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
