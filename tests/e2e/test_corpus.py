@@ -46,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.kube import deployments_api
+from tests.fixtures.kube import kubeconfig as kube_config
 from tests.fixtures.pubsub import publisher
 from tests.fixtures.tools import describe, need_command, need_network, pydistroless
 
@@ -588,13 +589,7 @@ def test_published_kubernetes(tmp_path: Path, docker_engine, published: Path) ->
         deployments_api([deployment]) as api,
     ):
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
-            "clusters": [{"name": "stand-in", "cluster": {"server": api.url}}],
-            "users": [{"name": "watcher", "user": {"token": "not-a-secret"}}],
-            "contexts": [{"name": "stand-in",
-                          "context": {"cluster": "stand-in", "user": "watcher"}}],
-        }))  # fmt: skip
+        kubeconfig.write_text(kube_config(api.url))
         kubeconfig.chmod(0o644)
         with detached(
             docker_engine, "published-kubernetes", image.tag, network="host",
