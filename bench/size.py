@@ -1,4 +1,6 @@
-"""Image size: the default image against a Google-distroless equivalent built by pydistroless.
+"""Image size: the default image against a Google-distroless equivalent built by pydistroless,
+and what the cc variant (the C++ runtime and glibc whole, for what a Dockerfile copies in)
+adds to it.
 
 The equivalent is Google's python3-debian13 package set, unsliced and without .pyc:
 `pydistroless build --no-pyc --keep <every slice> --package <each of Google's packages>`.
@@ -44,6 +46,7 @@ def main() -> None:
     variants = {
         "pydistroless default": [],
         "pydistroless --keep stdlib-sources": ["--keep", "stdlib-sources"],
+        "pydistroless --variant cc (C++ runtime, glibc whole)": ["--variant", "cc"],
         "Google-equivalent (our tool)": google_args,
     }
     stats = {}
