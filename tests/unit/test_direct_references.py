@@ -21,7 +21,7 @@ from pydistroless.core.cache import Cache
 from pydistroless.core.errors import IntegrityError, ResolveError, UsageError
 from pydistroless.core.fetch import Download, Fetcher
 from pydistroless.debian.store import Store
-from pydistroless.python import dependencies, wheels
+from pydistroless.python import dependencies, uv_metadata, wheels
 from pydistroless.python.dependencies import Dependencies, Pin, WheelFile
 from pydistroless.recipes import sbom
 from pydistroless.recipes.app import AppSpec, Base, build_app
@@ -526,3 +526,9 @@ def test_an_index_offering_another_file_of_the_same_version_is_not_used(
         (document,) = [json.loads(d) for _, d in app.sboms]
         (entry,) = [p for p in document["packages"] if p["name"] == "pdl-direct"]
         assert entry["downloadLocation"] == wheel.as_uri()
+
+
+def test_uv_s_message_of_a_referenced_sdist_is_read_when_uv_wrapped_it() -> None:
+    # uv wraps at $COLUMNS; pydistroless sets it wide, and reads a wrapped message all the same.
+    stderr = "error: Failed to build `dyn @\n       file:///tmp/a%20b/dyn-1.0.tar.gz`\n"
+    assert uv_metadata.needs_build_of(stderr) == ("dyn", "1.0", "file:///tmp/a%20b/dyn-1.0.tar.gz")

@@ -37,7 +37,9 @@ from pydistroless.core.net import split_login
 # was provided for: `setuptools`" follows as its cause.
 _NEEDS_BUILD = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9._-]+)==([^`\s]+)`")
 # ... and for an sdist a requirement names by URL or path (a direct reference).
-_NEEDS_BUILD_OF = re.compile(r"Failed to (?:download and )?build `([A-Za-z0-9._-]+) @ ([^`\s]+)`")
+_NEEDS_BUILD_OF = re.compile(
+    r"Failed to (?:download and )?build `([A-Za-z0-9._-]+)\s+@\s+([^`\s]+)`"
+)
 
 # Settings of a pyproject.toml's [tool.uv] that a uv.toml may not hold (project settings).
 _PROJECT_ONLY = frozenset(

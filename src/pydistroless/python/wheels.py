@@ -552,6 +552,10 @@ def _uv_text(
                 **(env or {}),
                 **uv_metadata.no_python(Path(tmp)),
                 "UV_PYTHON_DOWNLOADS": "never",
+                # uv wraps its messages at $COLUMNS (set under a test runner, a CI log, a
+                # narrow terminal), and the ones read here (which sdist it stopped at) name
+                # long paths: one line each.
+                "COLUMNS": "100000",
             }
             done = subprocess.run(
                 command, capture_output=True, text=True, timeout=_UV_TIMEOUT, env=environ, cwd=cwd
