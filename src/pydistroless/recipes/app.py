@@ -24,7 +24,6 @@ import tarfile
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from pydistroless.core.arch import architecture, for_platform
@@ -39,6 +38,7 @@ from pydistroless.core.errors import (
 )
 from pydistroless.core.fetch import Fetcher
 from pydistroless.core.report import log
+from pydistroless.core.timestamps import epoch_of
 from pydistroless.debian.store import Store
 from pydistroless.fs import elf
 from pydistroless.fs.disk import write_tree
@@ -744,13 +744,7 @@ def _merged(base: Tree, parts: Sequence[Tree]) -> Tree:
 
 
 def _created(image: Image) -> int:
-    created = image.config_json.get("created")
-    if not isinstance(created, str):
-        return 0
-    try:
-        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
+    return epoch_of(image.config_json.get("created"))
 
 
 def _arch_of(image: Image) -> str:
