@@ -152,6 +152,8 @@ def compile_stdlib(
             target = work / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(tree.read(path) or b"")
+            # Made here, once: the two compiler processes never race to create a folder.
+            (work / pyc_path(path, python)).parent.mkdir(exist_ok=True)
         failed = _run(compiler, work, sources, cancelled)
         compiled = _collect(tree, work, python, sources)
     for path in sources:
@@ -292,6 +294,10 @@ def _image_interpreter(tree: Tree, python: str, arch: str, root: Path) -> tuple[
     with tempfile.TemporaryDirectory(prefix="pydistroless-probe-") as probe_dir:
         log_path = Path(probe_dir) / "probe.log"
         code = sandbox.run(root, [*argv, "-c", "pass"], cwd="/", log=log_path, timeout=60)
+        if code != 0:
+            said = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["nothing"]
+            log(f"note: the {arch} interpreter did not start in the sandbox (exit {code}: "
+                f"{said[0][:200]}); another compiler is looked for")  # fmt: skip
     return argv if code == 0 else None
 
 
