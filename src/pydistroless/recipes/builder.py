@@ -305,13 +305,13 @@ def _build_packages(
 ) -> list[LockedPackage]:
     """``packages`` and what they depend on that the builder image (``tree``) has not."""
     index = load_index(ctx.archive, releases, spec.archs[0])
+    # Resolved whole, not with the image's packages excluded: a dependency on a virtual
+    # package (libsasl2-dev's libc-dev) is only met by its provider when that is resolved.
     resolution = resolve(
-        index,
-        [Requirement.parse(p) for p in packages],
-        exclude=set(app_libraries.base_packages(tree)),
-        suites=[r.suite for r in releases],
+        index, [Requirement.parse(p) for p in packages], suites=[r.suite for r in releases]
     )
-    return [locked(r) for r in resolution.packages]
+    have = app_libraries.base_packages(tree)
+    return [locked(r) for r in resolution.packages if have.get(r.name) != r.version]
 
 
 def _fetch_requirements(
