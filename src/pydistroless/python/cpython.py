@@ -56,6 +56,7 @@ BUILD_PYTHON = "/build/python-for-build"
 @dataclass(frozen=True)
 class Options:
     optimize: bool = True  # --enable-optimizations --with-lto (PGO: a profiled second build)
+    free_threaded: bool = False  # --disable-gil (PEP 703): python3.Xt, ABI cp3XYt
 
     def configure_args(self, arch: str, *, host: str = "", minor: str = "") -> list[str]:
         """The arguments of ``./configure`` for ``arch``; ``host`` is the architecture the
@@ -89,6 +90,8 @@ class Options:
             # installing and byte-compiling them is a good part of `make install`. A PGO
             # build keeps them, as its profile run exercises them.
             args.append("--disable-test-modules")
+        if self.free_threaded:
+            args.append("--disable-gil")
         return args
 
 
@@ -107,6 +110,13 @@ class CompiledPython:
     def minor(self) -> str:
         return self.version.rsplit(".", 1)[0]
 
+    @property
+    def name(self) -> str:
+        """``3.13``, or ``3.13t`` for a free-threaded build: the suffix of ``python3.13t`` and
+        ``lib/python3.13t``, as its ``make install`` names them."""
+        free_threaded = (self.root / PREFIX / "lib" / f"python{self.minor}t").is_dir()
+        return self.minor + ("t" if free_threaded else "")
+
 
 def _configure_args(tarball: Tarball, builder: BuilderTree, options: Options) -> list[str]:
     return options.configure_args(builder.arch, host=builder.host, minor=tarball.minor)
@@ -116,7 +126,7 @@ def build_key(tarball: Tarball, builder: BuilderTree, options: Options) -> str:
     return cache_key(
         {
             "recipe": RECIPE,
-            "strip": _strip_command("/", builder),
+            "strip": _strip_command("/", builder, free_threaded=options.free_threaded),
             "tarball": tarball.sha256,
             "arch": builder.arch,
             "configure": _configure_args(tarball, builder, options),
@@ -234,7 +244,7 @@ def _compile(
             ("configure", ["./configure", *_configure_args(tarball, builder, options)]),
             ("make", ["make", f"-j{jobs}"]),
             ("make install", ["make", "install", f"DESTDIR={dest}"]),
-            ("strip", _strip_command(dest, builder)),
+            ("strip", _strip_command(dest, builder, free_threaded=options.free_threaded)),
         ]
         for name, argv in steps:
             code = sandbox.run(
@@ -283,7 +293,7 @@ def compiled(
     code (itself, or through qemu-user), else cross-compiled with Debian's cross toolchain
     and the same release built for the host (in its tree of ``host_builder``)."""
     tarball = Tarball.of(source)
-    options = Options(optimize=source.optimize)
+    options = Options(optimize=source.optimize, free_threaded=source.free_threaded)
     host = host_arch()
     cross = not runnable(arch)
     # The trees a lock pins are taken where they fit: a lock made where the build was native
@@ -301,7 +311,7 @@ def compiled(
     # is compiled.
     cross_tree = builder_tree(suite, arch, ctx, host=host, packages=pinned)
     native = builder_tree(suite, host, ctx, packages=pinned_host)
-    for_build = build(tarball, native, Options(optimize=False), ctx)
+    for_build = build(tarball, native, replace(options, optimize=False), ctx)
     installed = build(tarball, cross_tree, options, ctx, for_build=for_build)
     return replace(installed, host_builder=native)
 
@@ -398,13 +408,15 @@ def _unpack(source: Path, work: Path, tarball: Tarball) -> None:
         ) from None
 
 
-def _strip_command(dest: str, builder: BuilderTree) -> list[str]:
+def _strip_command(dest: str, builder: BuilderTree, *, free_threaded: bool = False) -> list[str]:
     # The interpreter and the extension modules, not the scripts beside them (python3.X-config).
     # --strip-unneeded keeps the dynamic symbols the extension modules link against.
     strip = f"{architecture(builder.arch).gnu_type}-strip" if builder.host else "strip"
+    # A free-threaded build's interpreter is python3.Xt (python3.X links to it).
+    names = ["-o", "-name", "python3.[0-9][0-9]t"] if free_threaded else []
     return [
         "find", f"{dest}/{PREFIX}", "-type", "f", "(", "-name", "*.so", "-o", "-name",
-        "python3.[0-9]", "-o", "-name", "python3.[0-9][0-9]", ")", "-exec", strip,
+        "python3.[0-9]", "-o", "-name", "python3.[0-9][0-9]", *names, ")", "-exec", strip,
         "--strip-unneeded", "{}", "+",
     ]  # fmt: skip
 
@@ -437,7 +449,7 @@ def _dropped(minor: str, *, for_builds: bool) -> re.Pattern[str]:
 def runtime_tree(installed: CompiledPython, *, for_builds: bool = False) -> Tree:
     """What of the install goes into a runtime image, as a tree rooted at ``/``; with
     ``for_builds`` (the builder image), the headers and ``python3.X-config`` stay."""
-    dropped = _dropped(installed.minor, for_builds=for_builds)
+    dropped = _dropped(installed.name, for_builds=for_builds)
     tree = Tree()
     base = installed.root
     for directory, dirs, files in os.walk(base):
@@ -459,5 +471,5 @@ def runtime_tree(installed: CompiledPython, *, for_builds: bool = False) -> Tree
     for name in ("python", "python3"):
         link = f"{PREFIX}/bin/{name}"
         if tree.get(link) is None:
-            tree.add_symlink(link, f"python{installed.minor}")
+            tree.add_symlink(link, f"python{installed.name}")
     return tree

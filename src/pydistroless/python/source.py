@@ -56,6 +56,12 @@ class PythonSource:
     size: int | None
     origin: str  # where the SHA256 came from: "sid Sources (python3.13 3.13.15-1)", ...
     optimize: bool  # built with --enable-optimizations --with-lto
+    free_threaded: bool = False  # built with --disable-gil: python3.13t, ABI cp313t
+
+    @property
+    def abiflags(self) -> str:
+        """``sys.abiflags`` of the build: ``t`` for a free-threaded one."""
+        return "t" if self.free_threaded else ""
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,17 @@ class Tarball:
         """The tarball a lock's ``python-source`` names."""
         return cls(source.version, source.urls, source.sha256, source.size, source.origin)
 
-    def locked(self, *, optimize: bool) -> PythonSource:
-        """The lock's record of this tarball, built with or without PGO and LTO."""
+    def locked(self, *, optimize: bool, free_threaded: bool = False) -> PythonSource:
+        """The lock's record of this tarball, built with or without PGO and LTO, and with
+        or without the GIL."""
         return PythonSource(
-            self.version, self.urls, self.sha256, self.size, self.origin, optimize=optimize
+            self.version,
+            self.urls,
+            self.sha256,
+            self.size,
+            self.origin,
+            optimize=optimize,
+            free_threaded=free_threaded,
         )
 
     @property
