@@ -1,0 +1,223 @@
+"""Optimized CPython variants against Debian's python3.13: each flag's speed and build cost.
+
+Each variant is CPython 3.13.15 compiled by pydistroless's own recipe (`python/cpython.py`,
+in a trixie builder tree, in the sandbox, cached like any build) with the default optimized
+configure arguments plus the variant's. Every interpreter then runs the CPU-bound suite of
+`python_source.py` in the same container: the default Debian image (trixie's python3.13), with
+the variant's `/usr/local` mounted read-only for ours, so that only the interpreter differs.
+The sides alternate round by round. Reported per variant: Debian's time over the variant's
+(geometric mean; above 1 is faster than Debian's) and its build time over the default's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import (
+    PYDISTROLESS,
+    alternate,
+    default_cache_dir,
+    median,
+    parser,
+    report,
+    run,
+    scratch,
+    verdict,
+)
+from python_source import SUITE, VERSION
+
+from pydistroless.debian import buildroot
+from pydistroless.debian.resolve import Requirement, resolve
+from pydistroless.debian.sources import SourceOptions
+from pydistroless.debian.store import Store, load_index, load_releases, locked
+from pydistroless.python import cpython, source
+
+SPEED_TARGET = 1.05
+DEBIAN_TAG = "pydistroless-bench/python:debian-speed"
+SUITE_NAME = "trixie"
+LLVM = "/usr/lib/llvm-19"
+
+
+@dataclass(frozen=True)
+class Tuned(cpython.Options):
+    """The recipe's options with configure arguments added (they are part of the build's
+    cache key, as every configure argument is)."""
+
+    extra: tuple[str, ...] = ()
+
+    def configure_args(self, arch: str, *, host: str = "", minor: str = "") -> list[str]:
+        return [*super().configure_args(arch, host=host, minor=minor), *self.extra]
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    extra: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()  # added to the builder tree's roots
+
+
+VARIANTS = {
+    "default": Variant("PGO+LTO (the default)"),
+    # llvm-bolt rewrites the linked interpreter from a profile of its own instrumented run;
+    # CPython's configure then links it without PIE (-fno-pie -no-pie) and with --emit-relocs.
+    "bolt": Variant(
+        "PGO+LTO+BOLT",
+        ("--enable-bolt", f"LLVM_BOLT={LLVM}/bin/llvm-bolt", f"MERGE_FDATA={LLVM}/bin/merge-fdata"),
+        ("bolt-19", "libbolt-19-dev"),
+    ),
+    # What BOLT's configure changes besides BOLT itself: a position-dependent interpreter.
+    "nopie": Variant("PGO+LTO, no PIE", ("CFLAGS_NODIST=-fno-pie", "LINKCC=gcc -fno-pie -no-pie")),
+    "noplt": Variant("PGO+LTO, -fno-plt", ("CFLAGS_NODIST=-fno-plt",)),
+}
+
+
+def main() -> None:
+    p = parser(__doc__, runs=3)
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_dir(),
+        help="download and build cache to use (default: %(default)s)",
+    )
+    p.add_argument(
+        "--variants",
+        default="default,bolt",
+        help=f"comma-separated, of {', '.join(VARIANTS)} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--build-only", action="store_true", help="compile the variants into the cache and stop"
+    )
+    args = p.parse_args()
+    chosen = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in VARIANTS]
+    if unknown or not chosen:
+        raise SystemExit(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    cache = args.cache_dir.expanduser()
+    ctx = Store.create(SourceOptions(cache_dir=cache, accept_expired=True))
+    tarball = source.debian_tarball(VERSION, ctx)
+    builds = {name: _build(VARIANTS[name], tarball, ctx) for name in chosen}
+    if args.build_only:
+        for name, built in builds.items():
+            print(f"{name}: {built.root} ({built.seconds:.0f} s)")
+        return
+    work = scratch()
+    try:
+        run(
+            [
+                PYDISTROLESS,
+                "build",
+                "--cache-dir",
+                str(cache),
+                "--tag",
+                DEBIAN_TAG,
+                "--load",
+                "-o",
+                str(work / "debian.tar"),
+            ]
+        )
+        _speed(args, builds, chosen)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["docker", "rmi", "-f", DEBIAN_TAG], capture_output=True)
+
+
+def _build(variant: Variant, tarball: source.Tarball, ctx: Store) -> cpython.CompiledPython:
+    packages = ()
+    if variant.packages:
+        releases = load_releases(ctx.archive, ctx.mirrors, SUITE_NAME)
+        index = load_index(ctx.archive, releases, "amd64")
+        roots = (
+            *buildroot.COMPILERS,
+            *buildroot.SHELL_TOOLS,
+            *buildroot.CPYTHON_HEADERS,
+            *variant.packages,
+        )
+        resolution = resolve(
+            index, [Requirement(n) for n in roots], suites=[r.suite for r in releases]
+        )
+        packages = tuple(locked(r) for r in resolution.packages)
+    tree = buildroot.builder_tree(SUITE_NAME, "amd64", ctx, packages=packages)
+    options = Tuned(optimize=True, extra=variant.extra)
+    return cpython.build(tarball, tree, options, ctx)
+
+
+def _speed(args, builds: dict[str, cpython.CompiledPython], chosen: list[str]) -> None:
+    minor = VERSION.rsplit(".", 1)[0]
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in ["debian", *chosen]}
+
+    def side(name: str):
+        def once() -> float:
+            argv = ["docker", "run", "--rm", "--network", "none"]
+            if name != "debian":
+                local = builds[name].root / "usr" / "local"
+                argv += [
+                    "-v",
+                    f"{local}:/usr/local:ro",
+                    "--entrypoint",
+                    f"/usr/local/bin/python{minor}",
+                ]
+            found = json.loads(run([*argv, DEBIAN_TAG, "-c", SUITE, "5"]).stdout)
+            results[name].append(found)
+            return sum(found.values())
+
+        return once
+
+    alternate(args.runs, {name: side(name) for name in results})
+    benches = sorted(results["debian"][0])
+    theirs = {b: median([r[b] for r in results["debian"]]) for b in benches}
+    rows = [
+        ["Debian python3.13 (trixie)", *(f"{theirs[b] * 1000:.1f}" for b in benches), "1.00", "-"]
+    ]
+    lines = []
+    base_seconds = builds[chosen[0]].seconds
+    best = ("", 0.0)
+    for name in chosen:
+        ours = {b: median([r[b] for r in results[name]]) for b in benches}
+        geomean = math.exp(sum(math.log(theirs[b] / ours[b]) for b in benches) / len(benches))
+        cost = builds[name].seconds / base_seconds if base_seconds else float("nan")
+        rows.append(
+            [
+                VARIANTS[name].label,
+                *(f"{ours[b] * 1000:.1f}" for b in benches),
+                f"{geomean:.3f}",
+                f"{builds[name].seconds / 60:.1f} min ({cost:.2f}x)",
+            ]
+        )
+        if geomean > best[1]:
+            best = (name, geomean)
+        lines.append(
+            f"{VARIANTS[name].label}: Debian's time / ours (geometric mean of {len(benches)} "
+            f"benchmarks) **{geomean:.3f}x**, target >= {SPEED_TARGET}: "
+            f"**{verdict(geomean >= SPEED_TARGET)}**; build {builds[name].seconds / 60:.1f} min, "
+            f"{cost:.2f}x the {VARIANTS[chosen[0]].label} build"
+        )
+    load = os.getloadavg()
+    lines.append(
+        f"Fastest: {VARIANTS[best[0]].label}; machine load when done "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min; 2 cores)"
+    )
+    report(
+        args,
+        f"Optimized CPython {VERSION} variants against Debian's python3.13",
+        ["interpreter", *(f"{b} ms" for b in benches), "Debian / ours", "build"],
+        rows,
+        lines,
+        notes="""
+Each cell is the median over the rounds of the best of 5 timings of one call (each timing
+loops the call for at least 0.2 s), all in `docker run` of the same default Debian image; a
+compiled variant's `/usr/local` is mounted into it read-only and its `python3.13` is the
+entry point. The build column is the variant's whole `configure && make && make install`
+(PGO profile runs included) in the sandbox on this machine, and its ratio to the first row's.
+""",
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
