@@ -369,3 +369,73 @@ def test_the_format_of_an_sbom():
     assert provenance.sbom_format_of(b'{"bomFormat": "CycloneDX"}') == "cyclonedx"
     with pytest.raises(UsageError, match="neither SPDX nor CycloneDX"):
         provenance.sbom_format_of(b"[]")
+
+
+def sbom_image(arch: str, document: bytes | None):
+    tree = Tree()
+    tree.add_file("etc/what", arch.encode())
+    if document is not None:
+        tree.add_file("usr/share/sbom/pydistroless.spdx.json", document)
+    config = ImageConfig(entrypoint=("/usr/bin/python3.13",), created=CREATED)
+    return new_image(Platform(arch), config, (layer_from_tree(tree, mtime=CREATED),))
+
+
+def test_an_image_built_earlier_is_attested_by_the_sbom_inside_it():
+    amd64 = sbom_image("amd64", b'{"spdxVersion": "SPDX-2.3", "name": "amd64"}')
+    arm64 = sbom_image("arm64", None)  # a platform without one has none
+    index = new_index((amd64, arm64))
+    made = provenance.image_sbom_attestations(index, "r.example.invalid/python")
+    assert [(a.subject, a.predicate_type) for a in made] == [
+        (amd64.digest, provenance.SPDX),
+        (index.digest, provenance.SPDX),
+    ]
+    assert json.loads(made[0].statement)["predicate"]["name"] == "amd64"
+    assert provenance.image_sbom_attestations(arm64, "r") == ()
+
+
+def test_the_statements_file_reads_back_and_is_checked_against_the_image():
+    result = built()
+    made = provenance.base_attestations(result, "pydistroless/python")
+    where = "python.intoto.jsonl"
+    again = provenance.read_statements(provenance.statements_file(made), where)
+    assert again == made
+    assert provenance.for_artifact(again, result.artifact, where) == made
+    other = built(("amd64",))  # ... of another image: refused, naming the digest
+    with pytest.raises(UsageError, match=f"statement about {result.images[1].digest}"):
+        provenance.for_artifact(again, other.artifact, where)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "holds no statement"),
+        (b"not json\n", "line 1: not an in-toto v1 statement"),
+        (b'{"_type": "https://in-toto.io/Statement/v1"}\n', "line 1: not an in-toto"),
+        (
+            b'{"_type": "https://in-toto.io/Statement/v1", "predicateType": "x", '
+            b'"predicate": {}, "subject": [{"digest": {"sha256": "ab"}}]}',
+            "line 1: not an in-toto v1 statement about a sha256 digest",
+        ),
+    ],
+)
+def test_a_broken_statements_file_is_one_line(data, message):
+    with pytest.raises(UsageError, match=message):
+        provenance.read_statements(data, "x.intoto.jsonl")
+
+
+def test_a_statement_is_renamed_for_where_it_is_pushed():
+    [sbom, *_] = provenance.base_attestations(built(("amd64",)), "pydistroless/python")
+    moved = provenance.renamed(sbom, "r.example.invalid/team/python")
+    body = json.loads(moved.statement)
+    assert body["subject"] == [
+        {"name": "r.example.invalid/team/python", "digest": {"sha256": sbom.subject.hex}}
+    ]
+    assert (moved.subject, moved.predicate_type) == (sbom.subject, sbom.predicate_type)
+
+
+def test_the_statements_go_beside_the_tar_and_the_layout(tmp_path):
+    from pydistroless.transfer.outputs import OutputOptions, plan_outputs
+
+    options = OutputOptions(output=tmp_path / "python.tar", oci_layout=tmp_path / "oci")
+    planned = plan_outputs("python", ["amd64"], "spdx", options, output_dir=None, several=False)
+    assert planned.statements == (tmp_path / "python.intoto.jsonl", tmp_path / "oci.intoto.jsonl")

@@ -28,10 +28,13 @@ from pydistroless.core.digest import Digest
 from pydistroless.core.errors import UsageError
 from pydistroless.core.timestamps import epoch_of
 from pydistroless.debian.store import LockedPackage
-from pydistroless.oci.model import Image, canonical_json
+from pydistroless.fs.tree import Kind
+from pydistroless.oci.model import Artifact, Image, Index, canonical_json
+from pydistroless.oci.unpack import tree_of
 from pydistroless.recipes import lock as lockfile
 from pydistroless.recipes.app import AppBuilt, AppSpec
 from pydistroless.recipes.base import Built
+from pydistroless.recipes.sbom import SBOM_DIR
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -368,5 +371,96 @@ def _unique(found: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return result
 
 
-def provenance_of(attestations: Iterable[Attestation]) -> tuple[Attestation, ...]:
-    return tuple(a for a in attestations if a.predicate_type == SLSA_PROVENANCE)
+# ---- what is known of an image built earlier -------------------------------------------------
+
+
+def image_sbom_attestations(artifact: Artifact, name: str) -> tuple[Attestation, ...]:
+    """The SBOM attestation of each image of ``artifact`` (and, for an index, one per
+    platform about the index) from the SBOM inside it (``usr/share/sbom``, as the base
+    recipe puts it there); an image without one has none."""
+    images = list(artifact.images()) if isinstance(artifact, Index) else [artifact]
+    found = []
+    for image in images:
+        document = in_image_sbom(image)
+        if document is None:
+            continue
+        fmt = sbom_format_of(document)
+        found.append(sbom_statement(name, image.digest, document, fmt))
+        if isinstance(artifact, Index):
+            found.append(sbom_statement(name, artifact.digest, document, fmt))
+    # the image's own first, then those about the index
+    return tuple(sorted(found, key=lambda a: a.subject == artifact.digest))
+
+
+def in_image_sbom(image: Image) -> bytes | None:
+    """The SBOM document inside ``image``, if it has one."""
+    tree = tree_of(image)
+    for entry in tree.entries():
+        if (
+            entry.path.startswith(SBOM_DIR + "/")
+            and entry.kind is Kind.FILE
+            and entry.path.endswith((".spdx.json", ".cdx.json"))
+        ):
+            return tree.read(entry.path)
+    return None
+
+
+def statements_file(attestations: Iterable[Attestation]) -> bytes:
+    """The statements of a build, unsigned, one per line (JSON Lines), as written beside
+    its image and read back by ``push``/``copy --attestations``."""
+    return b"".join(a.statement + b"\n" for a in attestations)
+
+
+def read_statements(data: bytes, where: str) -> tuple[Attestation, ...]:
+    """The statements of a file :func:`statements_file` wrote, each checked for its form."""
+    found = []
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            body = json.loads(line)
+            subjects = body["subject"]
+            kind = body["predicateType"]
+            if (
+                body["_type"] != STATEMENT_TYPE
+                or not isinstance(kind, str)
+                or "predicate" not in body
+            ):
+                raise ValueError
+            digests = {Digest(s["digest"]["sha256"]) for s in subjects}
+        except (ValueError, KeyError, TypeError, UsageError):
+            raise UsageError(
+                f"{where}, line {number}: not an in-toto v1 statement about a sha256 digest; "
+                "give the .intoto.jsonl file the build wrote beside the image"
+            ) from None
+        if len(digests) != 1:
+            raise UsageError(f"{where}, line {number}: a statement about {len(digests)} digests")
+        found.append(Attestation(digests.pop(), kind, canonical_json(body)))
+    if not found:
+        raise UsageError(f"{where} holds no statement; give the .intoto.jsonl the build wrote")
+    return tuple(found)
+
+
+def for_artifact(
+    attestations: Sequence[Attestation], artifact: Artifact, where: str
+) -> tuple[Attestation, ...]:
+    """Those of ``attestations`` about ``artifact`` or its images; one about anything else
+    is refused: it was made for another image."""
+    digests = {artifact.digest}
+    if isinstance(artifact, Index):
+        digests |= {image.digest for image in artifact.images()}
+    stray = [a for a in attestations if a.subject not in digests]
+    if stray:
+        raise UsageError(
+            f"{where} has a statement about {stray[0].subject}, which is not the image pushed "
+            f"({artifact.digest}) nor one of its platforms; give the file written with this image"
+        )
+    return tuple(attestations)
+
+
+def renamed(attestation: Attestation, name: str) -> Attestation:
+    """The same statement with its subject named ``name`` (where it is pushed)."""
+    body = json.loads(attestation.statement)
+    for subject in body["subject"]:
+        subject["name"] = name
+    return Attestation(attestation.subject, attestation.predicate_type, canonical_json(body))

@@ -22,6 +22,9 @@ from pydistroless.oci.model import Artifact, Image
 from pydistroless.registry import referrers
 from pydistroless.transfer import places
 
+# Beside an image: the in-toto statements of its build (SBOM and provenance), unsigned.
+STATEMENTS_SUFFIX = ".intoto.jsonl"
+
 
 class Product(Protocol):
     """What a build made, as the outputs see it: base and app builds alike."""
@@ -59,11 +62,12 @@ class OutputOptions:
 @dataclass(frozen=True)
 class Outputs:
     """Where one built image goes: a tar, a layout, and the SBOMs (one per architecture)
-    beside each of them."""
+    and the in-toto statements of the build beside each of them."""
 
     tar: Path | None
     layout: Path | None
     sboms: tuple[tuple[str, Path], ...]  # (architecture, path)
+    statements: tuple[Path, ...] = ()  # <stem>.intoto.jsonl
 
 
 def plan_outputs(
@@ -85,11 +89,13 @@ def plan_outputs(
         layout = layout / name if name is not None else None
     suffix = ".spdx.json" if sbom_format == "spdx" else ".cdx.json"
     sboms = []
+    statements = []
     for stem in (tar.with_suffix("") if tar else None, layout):
         if stem is not None:
             stem = Path(os.path.abspath(stem))
             sboms += [(arch, stem.parent / f"{stem.name}.{arch}{suffix}") for arch in archs]
-    return Outputs(tar=tar, layout=layout, sboms=tuple(sboms))
+            statements.append(stem.parent / f"{stem.name}{STATEMENTS_SUFFIX}")
+    return Outputs(tar=tar, layout=layout, sboms=tuple(sboms), statements=tuple(statements))
 
 
 def check_outputs(outputs: Outputs) -> None:
@@ -102,6 +108,8 @@ def check_outputs(outputs: Outputs) -> None:
             check_layout_target(layout)
     for _, path in outputs.sboms:
         files.file_target(path, "--output or --oci-layout (for the SBOM beside it)")
+    for path in outputs.statements:
+        files.file_target(path, "--output or --oci-layout (for the statements beside it)")
 
 
 def check_engine(options: OutputOptions) -> None:
@@ -112,10 +120,16 @@ def check_engine(options: OutputOptions) -> None:
 
 
 def write_outputs(
-    built: Product, options: OutputOptions, *, output_dir: Path | None, several: bool
+    built: Product,
+    options: OutputOptions,
+    *,
+    output_dir: Path | None,
+    several: bool,
+    statements: bytes = b"",
 ) -> list[tuple[str, str]]:
-    """Write, load and push ``built`` as ``options`` say. Returns (reference, digest) for
-    every tag pushed."""
+    """Write, load and push ``built`` as ``options`` say; ``statements`` (the build's in-toto
+    statements, unsigned, JSON Lines) go beside the tar and the layout, for a later ``push
+    --sign-key --attestations``. Returns (reference, digest) for every tag pushed."""
     name = built.tags[0].split("/")[-1].replace(":", "-")
     archs = [arch for arch, _ in built.sboms]
     outputs = plan_outputs(
@@ -132,6 +146,9 @@ def write_outputs(
     for arch, path in outputs.sboms:
         files.atomic_write(path, documents[arch], "--output or --oci-layout")
         log(f"wrote SBOM {path}")
+    for path in outputs.statements if statements else ():
+        files.atomic_write(path, statements, "--output or --oci-layout")
+        log(f"wrote in-toto statements {path}")
     if options.load:
         assert outputs.tar is not None
         engine = daemon.detect_engine(options.engine)
