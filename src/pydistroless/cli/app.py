@@ -23,6 +23,7 @@ from pydistroless.recipes.spec import check_source_date_epoch
 if TYPE_CHECKING:
     from pydistroless.debian.store import Store
     from pydistroless.recipes.app import Base
+    from pydistroless.recipes.base import Built
     from pydistroless.recipes.spec import ImageSpec
     from pydistroless.transfer.places import Location
 
@@ -150,6 +151,8 @@ def app_cmd(**kw: Any) -> None:
 
     Prints the image digest on stdout and what happened on stderr.
     """
+    from pydistroless.oci.reference import split_reference
+    from pydistroless.recipes import provenance
     from pydistroless.recipes.app import AppSpec, build_app, check_app
     from pydistroless.recipes.builder import BuilderImageCompiler
     from pydistroless.transfer import places
@@ -207,7 +210,7 @@ def app_cmd(**kw: Any) -> None:
     from pydistroless.debian.store import Store
 
     context = Store.create(sources_from(**kw))
-    bases = _bases(base_where, base_text, kw, context)
+    bases, base_built = _bases(base_where, base_text, kw, context)
     built = build_app(
         spec,
         bases,
@@ -218,7 +221,12 @@ def app_cmd(**kw: Any) -> None:
             build_packages=csv(kw["build_packages"]) or tuple(config.get("build-packages") or ()),
         ),
     )
-    rows = write_outputs(built, outputs, output_dir=None, several=False)
+    name = split_reference(built.tags[0])[0]
+    attestations = provenance.app_attestations(
+        built, spec, name, base=base_built, base_location=base_text
+    )
+    statements = provenance.statements_file(attestations)
+    rows = write_outputs(built, outputs, output_dir=None, several=False, statements=statements)
     click.echo(built.digest)
     if kw["write_lock"] is not None:
         files.atomic_write(kw["write_lock"], built.lock, "--write-lock")
@@ -236,9 +244,9 @@ def _base_spec(kw: dict[str, Any]) -> ImageSpec:
 
 def _bases(
     where: Location | None, location: str | None, kw: dict[str, Any], context: Store
-) -> list[Base]:
+) -> tuple[list[Base], Built | None]:
     """The base image of each architecture (at ``where``, which ``location`` names), with its
-    SBOM when we built it."""
+    SBOM when we built it; and that build (whose inputs are the app's too)."""
     from pydistroless.recipes.app import Base
 
     archs = csv(kw["archs"]) or (host_arch(),)
@@ -257,15 +265,15 @@ def _bases(
         return [
             Base(image, document, compilers[arch])
             for arch, image, (_, document) in zip(archs, built.images, built.sboms, strict=True)
-        ]
+        ], built
     from pydistroless.core.arch import architecture
     from pydistroless.oci.model import platform_image
     from pydistroless.transfer import places
 
     artifact = places.read(where, registry_settings(kw))
     if not kw["archs"]:
-        return [Base(platform_image(artifact, None, where=location))]
+        return [Base(platform_image(artifact, None, where=location))], None
     return [
         Base(platform_image(artifact, architecture(arch).platform, where=location))
         for arch in archs
-    ]
+    ], None

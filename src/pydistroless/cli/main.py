@@ -30,6 +30,8 @@ from pydistroless.recipes.spec import (
 if TYPE_CHECKING:
     from pydistroless.recipes import config as config_file
     from pydistroless.recipes import lock as lockfile
+    from pydistroless.recipes.base import Built
+    from pydistroless.recipes.provenance import Attestation
 
 # The build pipeline (Debian archive, ELF reader, assembler) is imported by the commands that
 # use it, not here: `push`, `pull` and `copy` start in a fraction of the time without it.
@@ -148,6 +150,7 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     """
     from pydistroless.debian.store import Store
     from pydistroless.recipes import lock as lockfile
+    from pydistroless.recipes import provenance
     from pydistroless.recipes.builder import build_image
     from pydistroless.transfer.outputs import check_outputs, plan_outputs, write_outputs
 
@@ -198,10 +201,24 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     several = len(specs) > 1
     for image_spec in specs:
         built = build_image(image_spec, context, lock=lock)
-        pushed += write_outputs(built, outputs, output_dir=output_dir, several=several)
+        statements = provenance.statements_file(_attestations(built))
+        pushed += write_outputs(
+            built, outputs, output_dir=output_dir, several=several, statements=statements
+        )
         click.echo(f"{built.digest} {built.tags[0]}" if several else built.digest)
     if kw["push_to"]:
         print_pushed(pushed, kw["push_report"])
+
+
+def _attestations(built: Built) -> tuple[Attestation, ...]:
+    """The SBOM and provenance statements of a base build, about its local name."""
+    from pydistroless.oci.reference import split_reference
+    from pydistroless.recipes import provenance
+
+    # The --ca-cert files were read before the build, and are read again for their digests.
+    certs = [(str(path), path.read_bytes()) for path in built.ca_certs]
+    name = split_reference(built.tags[0])[0]
+    return provenance.base_attestations(built, name, ca_certs=certs)
 
 
 def _with_config(
