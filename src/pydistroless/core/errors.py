@@ -115,3 +115,13 @@ class BuildError(PydistrolessError):
     an application instead)."""
 
     exit_code = 16
+
+
+class KeyFileError(UsageError):
+    """A signing or verification key cannot be used: not a key file we read, the wrong
+    password, a key of an algorithm we do not sign with, a key file already in the way."""
+
+
+class SignatureError(IntegrityError):
+    """An image's signature or attestation is missing, made by another key, or says
+    something else than the image it is attached to."""

@@ -1,8 +1,9 @@
-"""The SBOM of a pushed image, as an OCI 1.1 artifact that refers to it.
+"""Documents about a pushed image (its SBOM, a Sigstore bundle of its signature or of an
+attestation) as OCI 1.1 artifacts that refer to it.
 
-The artifact is a manifest whose ``subject`` is the image, whose ``artifactType`` is the
-SBOM's media type, whose config is the empty descriptor and whose one layer is the SBOM
-document. Registries with the referrers API list it under the image's digest; for those
+The artifact is a manifest whose ``subject`` is the image, whose ``artifactType`` says what
+the document is (an SBOM's media type, a Sigstore bundle's), whose config is the empty
+descriptor and whose one layer is the document. Registries with the referrers API list it under the image's digest; for those
 without it (Debian's docker-registry is one), the client keeps the fallback index tagged
 ``sha256-<hex>`` that the distribution spec describes. Scanners and ``oras discover`` find
 it either way, and so does ``pydistroless sbom``.
@@ -10,8 +11,10 @@ it either way, and so does ``pydistroless sbom``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydistroless.core.digest import Digest
-from pydistroless.core.errors import RegistryNotFoundError
+from pydistroless.core.errors import ImageFormatError, RegistryNotFoundError
 from pydistroless.oci.model import (
     ANNOTATION_CREATED,
     OCI_EMPTY,
@@ -31,8 +34,16 @@ SBOM_TYPES = (SPDX, CYCLONEDX)
 EMPTY = b"{}"
 
 
-def sbom_artifact(subject: Image, document: bytes, media_type: str, *, created: str) -> Image:
-    """The artifact manifest that attaches ``document`` to ``subject``."""
+def artifact(
+    subject: Descriptor,
+    document: bytes,
+    media_type: str,
+    *,
+    artifact_type: str,
+    annotations: Mapping[str, str],
+) -> Image:
+    """The artifact manifest whose one layer is ``document`` and whose subject is the
+    manifest ``subject`` describes."""
     empty = Descriptor(OCI_EMPTY, Digest.of(EMPTY), len(EMPTY))
     layer = Layer(
         descriptor=Descriptor(media_type, Digest.of(document), len(document)),
@@ -42,14 +53,76 @@ def sbom_artifact(subject: Image, document: bytes, media_type: str, *, created: 
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": media_type,
+        "artifactType": artifact_type,
         "config": empty.to_json(),
         "layers": [layer.descriptor.to_json()],
-        "subject": subject.descriptor(with_platform=False).to_json(),
-        "annotations": {ANNOTATION_CREATED: created},
+        "subject": Descriptor(subject.media_type, subject.digest, subject.size).to_json(),
+        "annotations": dict(annotations),
     }
     return Image(
         manifest=canonical_json(manifest), config=EMPTY, layers=(layer,), media_type=OCI_MANIFEST
+    )
+
+
+def attach_document(
+    repository: Repository,
+    subject: Descriptor,
+    document: bytes,
+    media_type: str,
+    *,
+    artifact_type: str,
+    annotations: Mapping[str, str],
+) -> Digest:
+    """Push ``document`` as an artifact that refers to ``subject`` (already pushed) and make
+    it findable: by the referrers API, or in the ``sha256-<hex>`` fallback index."""
+    made = artifact(
+        subject, document, media_type, artifact_type=artifact_type, annotations=annotations
+    )
+    remote.write(made, repository, [])
+    repository.add_referrer(subject.digest, made.descriptor(with_platform=False).to_json())
+    return made.digest
+
+
+def referring(repository: Repository, subject: Digest, artifact_type: str) -> list[Descriptor]:
+    """The artifacts of ``artifact_type`` that refer to ``subject``, oldest first (a
+    malformed entry of the list is left out)."""
+    found = []
+    for entry in repository.referrers(subject):
+        if not isinstance(entry, dict) or entry.get("artifactType") != artifact_type:
+            continue
+        try:
+            found.append(Descriptor.from_json(entry, f"a referrer of {subject}"))
+        except ImageFormatError:
+            continue
+    return found
+
+
+def fetch_document(
+    repository: Repository, referrer: Descriptor, *, where: str, limit: int
+) -> bytes:
+    """The one document of the artifact ``referrer`` names, at most ``limit`` bytes."""
+    manifest = repository.fetch_manifest(str(referrer.digest))
+    found = Image.read(
+        manifest.data, manifest.media_type, lambda d: remote.RemoteBlob(repository, d), where=where
+    )
+    if not found.layers:
+        raise ImageFormatError(f"{where}: the artifact {referrer.digest} has no document")
+    if found.layers[0].size > limit:
+        raise ImageFormatError(
+            f"{where}: the artifact {referrer.digest} is larger than {limit} bytes"
+        )
+    with found.layers[0].open() as stream:
+        return stream.read()
+
+
+def sbom_artifact(subject: Image, document: bytes, media_type: str, *, created: str) -> Image:
+    """The artifact manifest that attaches ``document`` to ``subject``."""
+    return artifact(
+        subject.descriptor(with_platform=False),
+        document,
+        media_type,
+        artifact_type=media_type,
+        annotations={ANNOTATION_CREATED: created},
     )
 
 
@@ -57,10 +130,14 @@ def attach(
     repository: Repository, subject: Image, document: bytes, media_type: str, *, created: str
 ) -> Digest:
     """Push the SBOM artifact for ``subject`` (already pushed) and make it findable."""
-    artifact = sbom_artifact(subject, document, media_type, created=created)
-    remote.write(artifact, repository, [])
-    repository.add_referrer(subject.digest, artifact.descriptor(with_platform=False).to_json())
-    return artifact.digest
+    return attach_document(
+        repository,
+        subject.descriptor(with_platform=False),
+        document,
+        media_type,
+        artifact_type=media_type,
+        annotations={ANNOTATION_CREATED: created},
+    )
 
 
 def fetch_sbom(repository: Repository, image: Image, *, where: str) -> bytes:
