@@ -24,7 +24,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydistroless.core.digest import Digest
@@ -62,9 +62,12 @@ from pydistroless.oci.model import (
     ANNOTATION_CREATED,
     OCI_CONFIG,
     OCI_MANIFEST,
+    Artifact,
     Descriptor,
+    Index,
     canonical_json,
 )
+from pydistroless.oci.reference import Reference
 from pydistroless.registry import referrers
 from pydistroless.registry.client import Repository
 
@@ -99,6 +102,36 @@ class Attached:
 
 
 # ---- writing ----------------------------------------------------------------------------
+
+
+def subjects(artifact: Artifact) -> list[Descriptor]:
+    """What a signature of ``artifact`` covers: an index and each manifest below it (each
+    once), or the one image."""
+    found: dict[Digest, Descriptor] = {}
+    pending: list[Artifact] = [artifact]
+    while pending:
+        item = pending.pop(0)
+        if item.digest in found:
+            continue
+        if isinstance(item, Index):
+            found[item.digest] = item.descriptor()
+            pending.extend(item.children)
+        else:
+            found[item.digest] = item.descriptor(with_platform=False)
+    return list(found.values())
+
+
+def sign_artifact(
+    repository: Repository, artifact: Artifact, docker_reference: str, key: SigningKey
+) -> list[Digest]:
+    """Sign ``artifact`` (pushed to ``repository``): the index and every platform's image.
+    Returns the digests signed."""
+    created = now()
+    signed = []
+    for subject in subjects(artifact):
+        sign(repository, subject, docker_reference, key, created=created)
+        signed.append(subject.digest)
+    return signed
 
 
 def sign(
@@ -297,6 +330,17 @@ def verify_attestations(
         what=f"{predicate_type} attestation of {where} ({digest})",
         hint="attest it with the key's private half when pushing (--sign-key)",
     )
+
+
+def verify_reference(
+    repository: Repository, reference: Reference, key: PublicKey
+) -> tuple[Reference, list[Verified]]:
+    """Verify the signatures of what ``reference`` names now: the registry's digest for it,
+    checked; returns the reference pinned to that digest (read it by that, so no byte of
+    anything else is used) and what verified."""
+    manifest = repository.fetch_manifest(reference.identifier)
+    pinned = replace(reference, digest=manifest.digest)
+    return pinned, verify_signatures(repository, manifest.digest, key, where=str(reference))
 
 
 _SIGN_HINT = "sign it with `pydistroless sign` or `cosign sign --key`"

@@ -14,12 +14,15 @@ from typing import Protocol
 
 from pydistroless.core import files
 from pydistroless.core.digest import Digest
+from pydistroless.core.errors import UsageError
+from pydistroless.core.keys import SigningKey
 from pydistroless.core.report import log
 from pydistroless.oci import daemon
 from pydistroless.oci.archive import write_tar
 from pydistroless.oci.layout import check_layout_target, write_layout
 from pydistroless.oci.model import Artifact, Image
-from pydistroless.registry import referrers
+from pydistroless.registry import referrers, signatures
+from pydistroless.registry.client import Repository
 from pydistroless.transfer import places
 
 # Beside an image: the in-toto statements of its build (SBOM and provenance), unsigned.
@@ -57,6 +60,16 @@ class OutputOptions:
     engine: str | None = None  # docker or podman; None: whichever answers
     push_to: str | None = None  # REGISTRY/REPO[:TAG]
     registry: places.RegistryOptions = field(default_factory=places.RegistryOptions)
+    sign_key: SigningKey | None = None  # sign what is pushed (decrypted before the build)
+
+
+class Attestation(Protocol):
+    """An in-toto statement about one pushed manifest, to sign and attach with it."""
+
+    @property
+    def subject(self) -> Digest: ...
+    @property
+    def statement(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,7 @@ def write_outputs(
     output_dir: Path | None,
     several: bool,
     statements: bytes = b"",
+    attestations: Sequence[Attestation] = (),
 ) -> list[tuple[str, str]]:
     """Write, load and push ``built`` as ``options`` say; ``statements`` (the build's in-toto
     statements, unsigned, JSON Lines) go beside the tar and the layout, for a later ``push
@@ -154,12 +168,15 @@ def write_outputs(
         engine = daemon.detect_engine(options.engine)
         daemon.load(outputs.tar, tag=built.tags[0], engine=engine, also=built.tags[1:])
         log(f"loaded into {engine} as {', '.join(built.tags)}")
-    return push_built(built, options) if options.push_to else []
+    return push_built(built, options, attestations) if options.push_to else []
 
 
-def push_built(built: Product, options: OutputOptions) -> list[tuple[str, str]]:
+def push_built(
+    built: Product, options: OutputOptions, attestations: Sequence[Attestation] = ()
+) -> list[tuple[str, str]]:
     """Push what was just written, with a tag per architecture besides the index's, then
-    attach each image's SBOM to it. Returns (reference, digest) for every tag pushed."""
+    attach each image's SBOM to it; with a signing key, sign the index and every image, and
+    sign and attach ``attestations``. Returns (reference, digest) for every tag pushed."""
     target = options.push_to
     assert target is not None
     location = places.parse_location(target if "://" in target else f"docker://{target}")
@@ -183,4 +200,33 @@ def push_built(built: Product, options: OutputOptions) -> list[tuple[str, str]]:
         created = str(image.config_json.get("created", ""))
         referrers.attach(repository, image, documents[arch], media_type, created=created)
     log(f"attached {len(built.images)} SBOM(s) to {reference.name}")
+    if options.sign_key is not None:
+        sign_pushed(repository, built.artifact, reference.name, options.sign_key, attestations)
     return rows
+
+
+def sign_pushed(
+    repository: Repository,
+    artifact: Artifact,
+    name: str,
+    key: SigningKey,
+    attestations: Sequence[Attestation] = (),
+) -> None:
+    """Sign ``artifact`` (pushed to ``repository`` as ``name``): the index and every image,
+    then sign and attach each attestation to the manifest it is about."""
+    signed = signatures.sign_artifact(repository, artifact, name, key)
+    log(f"signed {len(signed)} manifest(s) of {name} with key {key.public.fingerprint[:12]}")
+    if not attestations:
+        return
+    subjects = {d.digest: d for d in signatures.subjects(artifact)}
+    grouped: dict[Digest, list[bytes]] = {}
+    for attestation in attestations:
+        if attestation.subject not in subjects:
+            raise UsageError(
+                f"an attestation is about {attestation.subject}, which {name} does not hold; "
+                "this is a bug"
+            )
+        grouped.setdefault(attestation.subject, []).append(attestation.statement)
+    for digest, statements in grouped.items():
+        signatures.attach_attestations(repository, subjects[digest], statements, key)
+    log(f"attached {len(attestations)} signed attestation(s) to {name}")

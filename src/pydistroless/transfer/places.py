@@ -23,13 +23,15 @@ from pathlib import Path
 from pydistroless.core.arch import Platform
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import RegistryAuthError, RegistryError, UsageError
+from pydistroless.core.keys import PublicKey
+from pydistroless.core.report import log
 from pydistroless.oci import daemon
 from pydistroless.oci import reference as references
 from pydistroless.oci.archive import read_tar, write_tar
 from pydistroless.oci.layout import is_layout, read_layout, write_layout
 from pydistroless.oci.model import Artifact, Descriptor, platform_image
 from pydistroless.oci.reference import split_reference
-from pydistroless.registry import keychain, remote
+from pydistroless.registry import keychain, remote, signatures
 from pydistroless.registry.client import Registry, Repository
 
 _PREFIXES = {
@@ -127,9 +129,31 @@ class RegistryOptions:
         return client.repository(reference.repository)
 
 
-def read(location: Location, options: RegistryOptions, *, scratch: Path | None = None) -> Artifact:
+def read(
+    location: Location,
+    options: RegistryOptions,
+    *,
+    scratch: Path | None = None,
+    verify_key: PublicKey | None = None,
+) -> Artifact:
     """The image or index at ``location``. An engine's image is saved into the folder
-    ``scratch`` first, which must outlive the artifact."""
+    ``scratch`` first, which must outlive the artifact. With ``verify_key``, a registry's
+    image is read only if a signature by that key verifies for the digest the registry
+    gives, and then by that digest (a tar, a layout or an engine carries no signature)."""
+    if verify_key is not None:
+        if location.kind != "registry":
+            raise UsageError(
+                f"{location} carries no signature to verify; --verify-key checks images "
+                "on a registry"
+            )
+        assert location.reference is not None
+        repository = options.repository(location.reference)
+        pinned, verified = signatures.verify_reference(repository, location.reference, verify_key)
+        log(
+            f"verified {location.reference} ({pinned.digest}): {len(verified)} signature(s) "
+            f"by key {verify_key.fingerprint[:12]}"
+        )
+        return remote.read(repository, pinned)
     if location.kind in ("docker", "podman") and scratch is not None:
         assert location.tag is not None
         saved = daemon.save(location.tag, scratch / "saved.tar", engine=location.kind)
