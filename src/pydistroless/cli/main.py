@@ -280,9 +280,9 @@ def _spec_from_lock(spec: ImageSpec, lock: lockfile.Lock, *, explicit: set[str])
         raise contradiction("--suite", spec.suite, lock.suite)
     source = lock.archs[0].python_source
     if source is not None:
-        python = source.version  # the lock's exact upstream release
-    if spec.python is not None and spec.python not in (python, lock.archs[0].python):
-        raise contradiction("--python", spec.python, f"Python {python}")
+        python = source.version + source.abiflags  # the lock's exact upstream release
+    if spec.python_label is not None and spec.python_label not in (python, lock.archs[0].python):
+        raise contradiction("--python", spec.python_label, f"Python {python}")
     if "archs" in explicit:
         extra = [a for a in spec.archs if a not in locked_archs]
         if extra:

@@ -83,10 +83,11 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--python",
-            metavar="3.X[.Y]",
+            metavar="3.X[.Y][t]",
             help="Python version. 3.X takes the suite's Python 3.X, or builds the newest "
             "upstream 3.X from source when the suite has none; 3.X.Y builds that upstream "
-            "release unless the suite has exactly it. Default: the suite's python3.",
+            "release unless the suite has exactly it; a t (3.13t, 3.13.15t) builds upstream "
+            "CPython free-threaded, without the GIL. Default: the suite's python3.",
         ),
         click.option(
             "--python-from",
