@@ -43,7 +43,7 @@ def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> Non
     compiled = python is not None and python[2]
     if python is not None:
         try:
-            upstream = outdated.upstream_python(python[0], python[1], context)
+            upstream = outdated.upstream_python(python[0], python[1], context, abiflags=python[3])
         except PydistrolessError as exc:
             note = f"upstream Python not checked: {exc}"
     if as_json:
@@ -58,13 +58,13 @@ def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> Non
             click.echo(outdated.table(rows))
         if upstream is not None and upstream.behind:
             why = (
-                f"compiled from source: rebuild with --python {upstream.newest}"
+                f"compiled from source: rebuild with --python {upstream.named(upstream.newest)}"
                 if compiled
                 else "Debian's own Python, so a rebuild does not change it"
             )
             click.echo(
-                f"python {upstream.minor}: {upstream.installed} here, {upstream.newest} upstream "
-                f"({upstream.where}; {why})"
+                f"python {upstream.named(upstream.minor)}: {upstream.named(upstream.installed)} "
+                f"here, {upstream.named(upstream.newest)} upstream ({upstream.where}; {why})"
             )
     if note:
         click.echo(f"note: {note}", err=True)
@@ -84,9 +84,9 @@ def outdated_cmd(ctx: click.Context, what: str, as_json: bool, **kw: Any) -> Non
 
 def _installed(
     what: str, kw: dict[str, Any]
-) -> tuple[str, list[Any], tuple[str, str, bool] | None]:
-    """The suite, the Debian packages and the Python (minor, version, compiled from source)
-    of a lock or an image."""
+) -> tuple[str, list[Any], tuple[str, str, bool, str] | None]:
+    """The suite, the Debian packages and the Python (minor, version, compiled from source,
+    ABI flags: ``t`` when free-threaded) of a lock or an image."""
     from pydistroless.core.arch import for_platform
     from pydistroless.oci.archive import is_image_tar
     from pydistroless.oci.model import Image, Index
@@ -107,7 +107,9 @@ def _installed(
         ]
         first = lock.archs[0]
         version = upstream_version(first.python_package_version)
-        return lock.suite, packages, (first.python, version, first.python_source is not None)
+        compiled = first.python_source is not None
+        flags = first.python_source.abiflags if first.python_source else ""
+        return lock.suite, packages, (first.minor, version, compiled, flags)
     artifact = places.read(places.parse_location(what), registry_settings(kw))
     images = list(artifact.images()) if isinstance(artifact, Index) else [artifact]
     suite = None
@@ -123,7 +125,8 @@ def _installed(
         version = image.labels.get("dev.pydistroless.python.version")
         if version and python is None:
             compiled = "dev.pydistroless.python.source" in image.labels
-            python = (".".join(version.split(".")[:2]), version, compiled)
+            flags = "t" if image.labels.get("dev.pydistroless.python.abi", "").endswith("t") else ""
+            python = (".".join(version.split(".")[:2]), version, compiled, flags)
         packages += [InstalledPackage(n, v, arch.debian) for n, v in base_packages(tree).items()]
     if suite is None or not packages:
         raise UsageError(

@@ -75,7 +75,8 @@ _MAX_COMMENT = 199
 
 # Files pydistroless makes, by path, for the group whose packages they are made from.
 _PYTHON_PATHS = re.compile(
-    r"usr/(local/)?lib/python3(\.\d+)?(/.*)?|usr/(local/)?bin/python3?(\.\d+)?"
+    # python3.13t: a free-threaded build's
+    r"usr/(local/)?lib/python3(\.\d+t?)?(/.*)?|usr/(local/)?bin/python3?(\.\d+t?)?"
 )
 _DATA_PATHS = frozenset(
     {

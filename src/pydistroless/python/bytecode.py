@@ -87,9 +87,10 @@ def pyc_path(source: str, python: str) -> str:
     """Where CPython looks for the ``.pyc`` of ``source`` (``importlib.util.cache_from_source``
     for an interpreter without -O)."""
     directory, _, name = source.rpartition("/")
-    return (
-        f"{directory}/__pycache__/{name.removesuffix('.py')}.cpython-{python.replace('.', '')}.pyc"
-    )
+    # The cache tag has no ABI flags: a free-threaded 3.13t writes cpython-313 too, and reads
+    # the same bytecode.
+    tag = python.removesuffix("t").replace(".", "")
+    return f"{directory}/__pycache__/{name.removesuffix('.py')}.cpython-{tag}.pyc"
 
 
 def compile_stdlib(

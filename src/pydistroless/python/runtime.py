@@ -31,7 +31,7 @@ LABEL_SUITE = "dev.pydistroless.debian.suite"
 
 # uv names manylinux platforms only up to the glibc it knows; a newer glibc accepts them all.
 _UV_NEWEST_MANYLINUX = (2, 40)
-_INTERPRETER = re.compile(r"usr/(?:local/)?bin/python(3\.\d+)")
+_INTERPRETER = re.compile(r"usr/(?:local/)?bin/python(3\.\d+t?)")
 _DEBIAN_UPSTREAM = re.compile(r"^(?:\d+:)?(\d+\.\d+)")
 
 
@@ -39,9 +39,9 @@ _DEBIAN_UPSTREAM = re.compile(r"^(?:\d+:)?(\d+\.\d+)")
 class Target:
     """One platform's Python, where wheels are installed for it."""
 
-    python: str  # "3.13"
+    python: str  # "3.13", or "3.13t" for a free-threaded build (python3.13t, lib/python3.13t)
     version: str  # "3.13.5"
-    abi: str  # "cp313"
+    abi: str  # "cp313", or "cp313t"
     interpreter: str  # "/usr/bin/python3.13"
     site_packages: str  # "/usr/local/lib/python3.13/dist-packages"
     glibc: tuple[int, int]  # (2, 41)
@@ -49,8 +49,18 @@ class Target:
     suite: str | None = None  # the Debian suite of the base, when it is one
 
     @property
+    def minor(self) -> str:
+        """The language version, ``3.13`` (of ``3.13t`` too): markers and tags speak it."""
+        return self.python.removesuffix("t")
+
+    @property
+    def free_threaded(self) -> bool:
+        """Built without the GIL (PEP 703): only ``cp313t`` wheels fit, never ``abi3``."""
+        return self.abi.endswith("t")
+
+    @property
     def python_tag(self) -> str:
-        return "cp" + self.python.replace(".", "")
+        return "cp" + self.minor.replace(".", "")
 
     @cached_property
     def platforms(self) -> tuple[str, ...]:
@@ -69,7 +79,8 @@ class Target:
     @cached_property
     def tags(self) -> tuple[wheel_tags.Tag, ...]:
         """Every wheel tag this Python accepts, best first."""
-        version = tuple(int(part) for part in self.python.split("."))
+        version = tuple(int(part) for part in self.minor.split("."))
+        # packaging leaves abi3 out for a "t" ABI, as a free-threaded CPython cannot load it.
         return (
             *wheel_tags.cpython_tags(version, [self.abi], self.platforms),
             *wheel_tags.compatible_tags(version, self.python_tag, self.platforms),
@@ -107,7 +118,7 @@ class Target:
             "platform_system": "Linux",
             "platform_version": "",
             "python_full_version": self.version,
-            "python_version": self.python,
+            "python_version": self.minor,
             "sys_platform": "linux",
         }
 
@@ -155,7 +166,7 @@ def from_image(image: Image, tree: Tree, *, where: str) -> Target:
         raise UsageError(f"{where}: its platform {image.platform} is not one Debian builds")
     found = image.labels
     interpreter = found.get(LABEL_INTERPRETER) or _interpreter_in(tree, where)
-    python_match = re.search(r"python(3\.\d+)$", interpreter)
+    python_match = re.search(r"python(3\.\d+t?)$", interpreter)
     if python_match is None:
         raise _not_python(where, f"its interpreter {interpreter} is not a python3.X")
     python = python_match.group(1)

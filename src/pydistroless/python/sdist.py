@@ -119,11 +119,20 @@ def build_wheel(
         data = sandbox.read_result(work, f"out/{built[0]}") if built else None
         if data is None:
             cause = sandbox.show_failure(log_path)
+            fix = (
+                "add the Debian packages its build needs with --build-package NAME, or build "
+                "its wheel yourself (--variant builder) and lock that"
+            )
+            if target.free_threaded:
+                # Many C extensions do not build, or not yet, without the GIL.
+                fix = (
+                    f"the base is free-threaded: pin a version that publishes {target.abi} "
+                    f"wheels, or drop free-threading (a base of Python {target.minor}, without "
+                    f"the t); or {fix}"
+                )
             raise ResolveError(
                 f"compiling {sdist.name} in the builder image failed (exit {code}): {cause} "
-                f"(whole log: {log_path}); add the Debian packages its build needs with "
-                "--build-package NAME, or build its wheel yourself (--variant builder) and "
-                "lock that"
+                f"(whole log: {log_path}); {fix}"
             )
         log_path.unlink()
         wheel = into / built[0]

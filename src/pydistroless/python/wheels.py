@@ -345,10 +345,15 @@ def choose(
         chosen.append(Chosen(pin, min(fitting, key=lambda item: (item[0], item[1].filename))[1]))
     if missing:
         names = ", ".join(p.line() for p in missing[:8])
+        fix = "pin versions that publish such wheels, or leave these packages out"
+        if target.free_threaded:
+            fix = (
+                f"pin versions that publish {target.abi} wheels, or drop free-threading (a "
+                f"base of Python {target.minor}, without the t)"
+            )
         raise ResolveError(
             f"no wheel for {target.describe()} of {names} in {source} or on the index, and no "
-            "source distribution to build one from; pin versions that publish such wheels, "
-            "or leave these packages out"
+            f"source distribution to build one from; {fix}"
         )
     return chosen
 
@@ -446,7 +451,7 @@ def _locate(
     nothing is resolved, only looked up."""
     asked: dict[str, object] = {
         "pins": [[p.line(), sorted(p.hashes)] for p in pins],
-        "platform": target.uv_platform,
+        "platform": "universal" if target.free_threaded else target.uv_platform,
         "python": target.version,
     }
     if indexes:  # where they are looked up, without the logins
@@ -504,6 +509,11 @@ def _platform_args(target: Target) -> list[str]:
     search this host for a Python of the image's version (a version manager's shims on PATH
     cost seconds per call) and settle for another one anyway; it builds nothing with it."""
     own = ["--python", sys.executable] if sys.executable else []
+    if target.free_threaded:
+        # uv has no way to say "cp313t" (--python-version takes no t, and its platform
+        # answers hold cp313 wheels alone): it resolves for every platform, which lists
+        # every file, and the target's own tags choose among them.
+        return [*own, "--universal", "--python-version", target.version]
     return [*own, "--python-platform", target.uv_platform, "--python-version", target.version]
 
 

@@ -241,17 +241,19 @@ def default_tags(spec: ImageSpec, lock: Lock) -> tuple[str, ...]:
     aliases Google's images use: ``nonroot``, ``debug-nonroot``, ``root``, ``debug-root``."""
     python = lock.archs[0].python
     full = debian_python.upstream_version(lock.archs[0].python_package_version)
-    if lock.archs[0].python_source is not None:
-        # Beside, not over, the tags of Debian's Python (which may be the same release).
+    source = lock.archs[0].python_source
+    if source is not None:
+        # Beside, not over, the tags of Debian's Python (which may be the same release); a
+        # free-threaded build says so as its interpreter does: 3.13t, 3.13.15t.
         python += "-upstream"
-        full += "-upstream"
+        full += f"{source.abiflags}-upstream"
     debug = "" if spec.variant == "standard" else spec.variant
     account = spec.account if spec.account in ("root", "nonroot") else f"uid{spec.account}"
     # The variant's own user goes unsaid: ...-debian13 runs as nonroot, ...-builder as root.
     who = "" if spec.account == default_user(spec.variant) else account
     suffix = "".join(f"-{part}" for part in (f"debian{lock.debian_major}", debug, who) if part)
     tags = [f"{IMAGE_NAME}:{python}{suffix}", f"{IMAGE_NAME}:{full}{suffix}"]
-    if spec.python is None and spec.suite == DEFAULT_SUITE:
+    if spec.python is None and spec.suite == DEFAULT_SUITE and source is None:
         alias = "-".join(part for part in (debug, account) if part)
         tags.append(f"{IMAGE_NAME}:{alias}")
     return tuple(tags)

@@ -254,7 +254,10 @@ def builder_root(target: Target, ctx: Store, packages: tuple[str, ...] = ()) -> 
     from_source = target.interpreter.startswith("/usr/local/")
     spec = ImageSpec(
         suite=target.suite,
-        python=target.version if from_source else target.python,
+        # A free-threaded base's builder is free-threaded too: its sdists build cp3XYt wheels.
+        python=target.version + ("t" if target.free_threaded else "")
+        if from_source
+        else target.python,
         python_from="source" if from_source else "debian",
         optimize_python=False,  # the ABI is the same; only the build is quicker
         archs=(arch,),

@@ -17,6 +17,7 @@ into one image per combination (suites x Pythons x variants x users; the archite
     suite = ["trixie", "bookworm"]
     variant = ["standard", "debug"]
     user = ["nonroot", "root"]
+    free-threading = [false, true]   # CPython with and without the GIL (3.13 and 3.13t)
 
 Unknown keys are errors, so a typo never silently builds something else.
 """
@@ -60,8 +61,11 @@ _OTHER = {
     "matrix",
     "source-date-epoch",
     "python-optimizations",
+    "free-threading",
 }
-_MATRIX_KEYS = {"suite", "python", "variant", "user", "python-from"}
+_MATRIX_KEYS = {"suite", "python", "variant", "user", "python-from", "free-threading"}
+# Matrix axes of true and false, and the ImageSpec fields they set.
+_BOOLEAN_AXES = {"free-threading": "free_threading"}
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,24 @@ def parse(data: dict[str, Any], *, path: Path, base: ImageSpec) -> Config:
         if not isinstance(data["python-optimizations"], bool):
             raise ConfigError(f"{path}: python-optimizations must be true or false")
         changes["optimize_python"] = data["python-optimizations"]
+    if "free-threading" in data:
+        if not isinstance(data["free-threading"], bool):
+            raise ConfigError(
+                f"{path}: free-threading must be true or false (true: CPython without the GIL, "
+                "as --python 3.13t)"
+            )
+        changes["free_threading"] = data["free-threading"]
     matrix = data.get("matrix", {})
     if not isinstance(matrix, dict) or set(matrix) - _MATRIX_KEYS:
         raise ConfigError(
             f"{path}: [matrix] takes lists for {', '.join(sorted(_MATRIX_KEYS))} only"
         )
-    axes = {key: _strings(values, f"matrix.{key}", path) for key, values in matrix.items()}
+    axes: dict[str, tuple[Any, ...]] = {
+        key: _booleans(values, f"matrix.{key}", path)
+        if key in _BOOLEAN_AXES
+        else _strings(values, f"matrix.{key}", path)
+        for key, values in matrix.items()
+    }
     for key, values in axes.items():
         if not values:
             raise ConfigError(
@@ -163,6 +179,9 @@ def parse(data: dict[str, Any], *, path: Path, base: ImageSpec) -> Config:
             values = dict(zip(axes, combination, strict=True))
             if "python-from" in values:
                 values["python_from"] = values.pop("python-from")
+            for key, field_name in _BOOLEAN_AXES.items():
+                if key in values:
+                    values[field_name] = values.pop(key)
             if values.get("python") == "default":
                 values["python"] = None
             images.append(replace(defaults, **values))
@@ -185,6 +204,14 @@ def _string(value: Any, key: str, path: Path) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
     return value
+
+
+def _booleans(value: Any, key: str, path: Path) -> tuple[bool, ...]:
+    if isinstance(value, bool):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, bool) for v in value):
+        raise ConfigError(f"{path}: {key} must be a list of true and false, not {value!r}")
+    return tuple(value)
 
 
 def _strings(value: Any, key: str, path: Path) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ class ReleaseInfo:
 @dataclass(frozen=True)
 class ArchLock:
     arch: str
-    python: str  # "3.13"
+    python: str  # "3.13", or "3.13t" for a free-threaded build: python3.13t, lib/python3.13t
     # The Debian version of python3.X-minimal, or the upstream version built from source.
     python_package_version: str
     packages: tuple[LockedPackage, ...]
@@ -52,6 +52,15 @@ class ArchLock:
 
     def package(self, name: str) -> LockedPackage | None:
         return next((p for p in self.packages if p.name == name), None)
+
+    @property
+    def minor(self) -> str:
+        """``3.13`` (of ``3.13t`` too)."""
+        return self.python.removesuffix("t")
+
+    @property
+    def free_threaded(self) -> bool:
+        return self.python.endswith("t")
 
     @property
     def prefix(self) -> str:
@@ -158,7 +167,7 @@ def read(path: Path) -> Lock:
 _NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _VERSION = re.compile(r"(?:[0-9]+:)?[0-9A-Za-z][0-9A-Za-z.+~-]*")
 _ARCH = re.compile(r"[a-z0-9]+")
-_PYTHON = re.compile(r"3\.[0-9]{1,2}")
+_PYTHON = re.compile(r"3\.[0-9]{1,2}t?")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -245,10 +254,15 @@ def arch_from_json(data: Any, *, where: str = "arch") -> ArchLock:
                 f"{where}: python-package-version {arch_lock.python_package_version} is not the "
                 f"version of its python-source ({arch_lock.python_source.version})"
             )
-        if not arch_lock.python_source.version.startswith(python + "."):
+        if not arch_lock.python_source.version.startswith(arch_lock.minor + "."):
             raise _Invalid(
                 f"{where}: python-source {arch_lock.python_source.version} is not {python}"
             )
+        if arch_lock.python_source.free_threaded != arch_lock.free_threaded:
+            built = "free-threaded" if arch_lock.python_source.free_threaded else "with the GIL"
+            raise _Invalid(f"{where}: python {python} is not its python-source's build ({built})")
+    elif arch_lock.free_threaded:
+        raise _Invalid(f"{where}: python {python} is free-threaded, which only a python-source is")
     elif found is None:
         raise _Invalid(
             f"{where} ({arch_lock.arch}) has no {interpreter}, so the image would have no "
@@ -300,6 +314,8 @@ def _tool_line(value: Any, where: str) -> str:
 def _source_json(source: PythonSource) -> dict[str, Any]:
     data = asdict(source)
     data["urls"] = list(source.urls)
+    if not source.free_threaded:  # said only when so: a lock with the GIL reads as before
+        del data["free_threaded"]
     return data
 
 
@@ -320,6 +336,8 @@ def _python_source(data: Any, where: str) -> PythonSource:
         raise _Invalid(f"{where}.size must be a positive number of bytes")
     if not isinstance(item.get("optimize"), bool):
         raise _Invalid(f"{where}.optimize must be true or false")
+    if not isinstance(item.get("free_threaded", False), bool):
+        raise _Invalid(f"{where}.free_threaded must be true or false")
     return PythonSource(
         version=_matching(item, "version", where, _UPSTREAM),
         urls=urls,
@@ -327,6 +345,7 @@ def _python_source(data: Any, where: str) -> PythonSource:
         size=size,
         origin=_string(item, "origin", where),
         optimize=item["optimize"],
+        free_threaded=item.get("free_threaded", False),
     )
 
 
@@ -434,7 +453,7 @@ def runtime_of(arch_lock: ArchLock, suite: str) -> runtime.Target:
     return runtime.Target(
         python=python,
         version=debian_python.upstream_version(arch_lock.python_package_version),
-        abi="cp" + python.replace(".", ""),
+        abi="cp" + python.replace(".", ""),  # cp313, or cp313t when free-threaded
         interpreter=debian_python.interpreter_path(python, arch_lock.prefix),
         site_packages=(
             runtime.debian_site_packages(python)

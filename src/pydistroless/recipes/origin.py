@@ -15,7 +15,7 @@ from pydistroless.debian.store import LockedPackage, Store
 from pydistroless.python import cpython, debian_python
 from pydistroless.python import source as upstream
 from pydistroless.python.source import PythonSource, Tarball
-from pydistroless.recipes.spec import ImageSpec
+from pydistroless.recipes.spec import FREE_THREADED_SINCE, ImageSpec
 
 
 def upstream_python(
@@ -33,8 +33,15 @@ def upstream_python(
     wanted = spec.python or python
     have = [r.version for r in index.candidates(debian_python.interpreter_package(python))]
     suite_version = debian_python.upstream_version(have[0]) if have else None
+    if spec.free_threading and tuple(map(int, python.split("."))) < FREE_THREADED_SINCE:
+        raise UsageError(
+            f"free-threading needs CPython 3.13 or later, and {spec.suite}'s Python is "
+            f"{python}; name one with --python 3.13t (or later), or drop free-threading"
+        )
     if spec.python_from == "source":
         why = "--python-from source"
+    elif spec.free_threading:
+        why = "Debian's Python has no free-threaded build"
     elif not have:
         why = f"{spec.suite} has no Python {python}"
     elif wanted != python and suite_version != wanted:
@@ -57,8 +64,9 @@ def upstream_python(
         tarballs[wanted] = found
     tarball = tarballs[wanted]
     if spec.archs.index(arch) == 0:  # said once for all architectures
-        log(f"Python {tarball.version}: compiling upstream CPython from source ({why})")
-    return tarball.locked(optimize=spec.optimize_python)
+        flag = "t" if spec.free_threading else ""
+        log(f"Python {tarball.version}{flag}: compiling upstream CPython from source ({why})")
+    return tarball.locked(optimize=spec.optimize_python, free_threaded=spec.free_threading)
 
 
 def _tarball(spec: ImageSpec, version: str, ctx: Store) -> Tarball:

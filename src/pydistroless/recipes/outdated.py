@@ -107,6 +107,11 @@ class Upstream:
     installed: str  # "3.13.5"
     newest: str  # "3.13.18"
     where: str  # "sid Sources"
+    abiflags: str = ""  # "t" for a free-threaded build, whose rebuild is one again
+
+    def named(self, version: str) -> str:
+        """``version`` as ``--python`` takes it for this build: ``3.13.18t`` if free-threaded."""
+        return version + self.abiflags
 
     @property
     def behind(self) -> bool:
@@ -119,11 +124,13 @@ class Upstream:
             "newest": self.newest,
             "from": self.where,
             "behind": self.behind,
+            "free_threaded": bool(self.abiflags),
         }
 
 
-def upstream_python(minor: str, installed: str, ctx: Store) -> Upstream:
-    """The newest ``python3.X`` upstream version in the ``Sources`` of sid (else forky).
+def upstream_python(minor: str, installed: str, ctx: Store, *, abiflags: str = "") -> Upstream:
+    """The newest ``python3.X`` upstream version in the ``Sources`` of sid (else forky), for a
+    Python ``minor`` built with ``abiflags`` (``t``: free-threaded, from the same tarballs).
 
     Raises a :class:`PydistrolessError` when neither can be read (an expired Release without
     ``--accept-expired-release``, a mirror without them)."""
@@ -133,7 +140,7 @@ def upstream_python(minor: str, installed: str, ctx: Store) -> Upstream:
         versions = [upstream_version(m.group(1).decode()) for m in re.finditer(pattern, text, re.M)]
         if versions:
             newest = max(versions, key=functools.cmp_to_key(version_compare))
-            return Upstream(minor, installed, newest, f"{suite} Sources")
+            return Upstream(minor, installed, newest, f"{suite} Sources", abiflags)
     raise UsageError(
         f"no upstream Python {minor} found in the Sources of {' or '.join(UPSTREAM_SUITES)}"
         + (f" ({failures[0]})" if failures else "")

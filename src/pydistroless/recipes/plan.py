@@ -74,7 +74,7 @@ def _plan_arch(
         {
             "releases": [r.inrelease_sha256 for r in releases],
             "arch": arch,
-            "python": spec.python,
+            "python": spec.python_label,
             "packages": sorted(spec.packages),
             "exclude": sorted(spec.exclude),
             "variant": spec.variant,
@@ -91,10 +91,10 @@ def _plan_arch(
     cached = ctx.cache.get_checked_record(arch_from_json, "resolutions", key)
     if cached is not None and cached.arch == arch:
         if cached.python_source is not None:  # say why, as the first resolution did
-            known = {spec.python or cached.python: Tarball.of(cached.python_source)}
+            known = {spec.python or cached.minor: Tarball.of(cached.python_source)}
             index = load_index(ctx.archive, releases, arch)
             tarballs.update({**known, **tarballs})
-            origin.upstream_python(spec, arch, cached.python, index, ctx, tarballs)
+            origin.upstream_python(spec, arch, cached.minor, index, ctx, tarballs)
         return cached
     index = load_index(ctx.archive, releases, arch)
     python = spec.python_minor or debian_python.default_python(index, spec.suite)
@@ -134,7 +134,8 @@ def _plan_arch(
         version = source.version
     arch_lock = ArchLock(
         arch=arch,
-        python=python,
+        # The interpreter's name: python3.13t for a free-threaded build.
+        python=python + (source.abiflags if source else ""),
         python_package_version=version,
         packages=packages,
         python_source=source,

@@ -27,6 +27,8 @@ BUILDER_KEEPS = ("unused-libs", "libc-tools")
 # Where the Python comes from: the suite's own packages, upstream's tarball compiled in a
 # builder tree, or whichever of the two has the version asked for (the suite's when it can).
 PYTHON_FROM = ("auto", "debian", "source")
+# The first CPython with a free-threaded build (PEP 703: ``--disable-gil``, ABI flag ``t``).
+FREE_THREADED_SINCE = (3, 13)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class ImageSpec:
 
     suite: str = DEFAULT_SUITE
     python: str | None = None  # "3.13" or "3.13.15"; None means the suite's default python3
+    # CPython built with --disable-gil (PEP 703), its ABI "cp313t": asked for as "3.13t" or
+    # "3.13.15t" (the suffix is moved here when the spec is made) or by itself.
+    free_threading: bool = False
     archs: tuple[str, ...] = field(default_factory=lambda: (host_arch(),))
     variant: str = "standard"
     user: str = ""  # root, nonroot or a UID; "": the variant's own (see account)
@@ -53,11 +58,19 @@ class ImageSpec:
     source_signature: str | None = None  # its detached OpenPGP signature, instead of a digest
 
     def __post_init__(self) -> None:
-        if self.python is not None and not re.fullmatch(r"3\.\d{1,2}(\.\d{1,3})?", self.python):
+        if self.python is not None and not re.fullmatch(r"3\.\d{1,2}(\.\d{1,3})?t?", self.python):
             raise UsageError(
                 f"--python {self.python!r} is not a Python version; use MAJOR.MINOR, e.g. 3.13, "
-                "or MAJOR.MINOR.PATCH for an upstream release, e.g. 3.13.15"
+                "or MAJOR.MINOR.PATCH for an upstream release, e.g. 3.13.15 (a t suffix, 3.13t, "
+                "for the free-threaded build)"
             )
+        if self.python is not None and self.python.endswith("t"):
+            # One spelling inside: the version, and the flag (which a config's axis may set).
+            object.__setattr__(self, "python", self.python.removesuffix("t"))
+            object.__setattr__(self, "free_threading", True)
+        if not isinstance(self.free_threading, bool):
+            raise UsageError(f"free-threading {self.free_threading!r} must be true or false")
+        self._check_free_threading()
         self._check_python_source()
         if self.variant not in VARIANTS:
             raise UsageError(f"--variant {self.variant!r} is unknown; use one of {VARIANTS}")
@@ -118,6 +131,29 @@ class ImageSpec:
                 "picked by MAJOR.MINOR: use --python "
                 f"{self.python.rsplit('.', 1)[0]} with --python-from debian, or drop it"
             )
+
+    def _check_free_threading(self) -> None:
+        if not self.free_threading:
+            return
+        minor = self.python_minor
+        if minor is not None and tuple(map(int, minor.split("."))) < FREE_THREADED_SINCE:
+            raise UsageError(
+                f"--python {self.python_label}: CPython has a free-threaded build from 3.13 on; "
+                f"use --python 3.13t or later, or drop the t (free-threading)"
+            )
+        if self.python_from == "debian":
+            raise UsageError(
+                f"--python {self.python_label or 'free-threading'}: Debian's Python has no "
+                "free-threaded build; drop --python-from debian (upstream CPython is compiled "
+                "with --disable-gil), or drop the t (free-threading)"
+            )
+
+    @property
+    def python_label(self) -> str | None:
+        """The Python as the user names it: ``3.13.15t`` for a free-threaded ``3.13.15``."""
+        if self.python is None:
+            return None
+        return self.python + ("t" if self.free_threading else "")
 
     @property
     def python_minor(self) -> str | None:
