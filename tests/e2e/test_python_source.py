@@ -41,6 +41,7 @@ from tests.fixtures.tools import (
     need_network,
     pydistroless,
     shared_cache_dir,
+    syft_artifacts,
 )
 
 if TYPE_CHECKING:
@@ -216,12 +217,33 @@ def test_the_sbom_lists_cpython_with_its_tarball(built: Built, files: Path):
     source = built.lock["archs"][0]["python-source"]
     assert python["versionInfo"] == VERSION
     assert python["checksums"] == [{"algorithm": "SHA256", "checksumValue": source["sha256"]}]
-    refs = {r["referenceType"]: r["referenceLocator"] for r in python["externalRefs"]}
-    assert refs["cpe23Type"] == f"cpe:2.3:a:python:python:{VERSION}:*:*:*:*:*:*:*"
-    assert refs["purl"].startswith(f"pkg:generic/python@{VERSION}?download_url=")
+    refs = sorted((r["referenceType"], r["referenceLocator"]) for r in python["externalRefs"])
+    assert refs[:2] == [
+        ("cpe23Type", f"cpe:2.3:a:python:python:{VERSION}:*:*:*:*:*:*:*"),
+        ("cpe23Type", f"cpe:2.3:a:python_software_foundation:python:{VERSION}:*:*:*:*:*:*:*"),
+    ]
+    assert refs[2][0] == "purl"
+    assert refs[2][1].startswith(f"pkg:generic/python@{VERSION}?download_url=")
     assert not (files / "usr/local/include").exists()
     assert not list((files / "usr/local/lib").glob("libpython*"))
     assert not (files / "usr/local/lib/python3.13/test").exists()
+
+
+def test_scanners_see_cpython_at_its_version(built: Built, files: Path):
+    """syft finds the compiled interpreter by its file name and the version string inside it;
+    trivy, which has no CPython detection of its own, reads any SBOM in the image whose name
+    ends in .spdx.json or .cdx.json, and ours lists CPython."""
+    found = syft_artifacts(f"oci-archive:{built.tar}")
+    (python,) = [a for a in found if a["type"] == "binary" and a["name"] == "python"]
+    assert python["version"] == VERSION
+    assert python["purl"] == f"pkg:generic/python@{VERSION}"
+    cpes = {c["cpe"] if isinstance(c, dict) else c for c in python["cpes"]}
+    assert {
+        f"cpe:2.3:a:python:python:{VERSION}:*:*:*:*:*:*:*",
+        f"cpe:2.3:a:python_software_foundation:python:{VERSION}:*:*:*:*:*:*:*",
+    } <= cpes
+    sboms = sorted(p.name for p in (files / "usr/share/sbom").iterdir())
+    assert sboms == ["pydistroless.spdx.json"]
 
 
 def test_a_second_build_comes_from_the_cache_offline(built: Built, tmp_path: Path):

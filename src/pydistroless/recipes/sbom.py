@@ -408,9 +408,13 @@ def cpython_purl(python: UpstreamPython) -> str:
     return f"pkg:generic/python@{python.version}?download_url={quote(python.url, safe='')}"
 
 
-def cpython_cpe(python: UpstreamPython) -> str:
-    """The name the NVD gives CPython's vulnerabilities, which scanners match on."""
-    return f"cpe:2.3:a:python:python:{python.version}:*:*:*:*:*:*:*"
+def cpython_cpes(python: UpstreamPython) -> tuple[str, str]:
+    """The names the NVD has given CPython's vulnerabilities (the current vendor first, then
+    the one older records use), which scanners match on; syft reports the same two."""
+    return (
+        f"cpe:2.3:a:python:python:{python.version}:*:*:*:*:*:*:*",
+        f"cpe:2.3:a:python_software_foundation:python:{python.version}:*:*:*:*:*:*:*",
+    )
 
 
 def add_cpython(document: bytes, python: UpstreamPython, *, fmt: str) -> bytes:
@@ -437,11 +441,14 @@ def add_cpython(document: bytes, python: UpstreamPython, *, fmt: str) -> bytes:
                         "referenceType": "purl",
                         "referenceLocator": cpython_purl(python),
                     },
-                    {
-                        "referenceCategory": "SECURITY",
-                        "referenceType": "cpe23Type",
-                        "referenceLocator": cpython_cpe(python),
-                    },
+                    *(
+                        {
+                            "referenceCategory": "SECURITY",
+                            "referenceType": "cpe23Type",
+                            "referenceLocator": cpe,
+                        }
+                        for cpe in cpython_cpes(python)
+                    ),
                 ],
             }
         )
@@ -461,7 +468,7 @@ def add_cpython(document: bytes, python: UpstreamPython, *, fmt: str) -> bytes:
                 "name": "python",
                 "version": python.version,
                 "purl": ref,
-                "cpe": cpython_cpe(python),
+                "cpe": cpython_cpes(python)[0],  # CycloneDX has room for one
                 "hashes": [{"alg": "SHA-256", "content": python.sha256}],
                 "licenses": [{"license": {"id": "PSF-2.0"}}],
                 "externalReferences": [{"type": "distribution", "url": python.url}],
