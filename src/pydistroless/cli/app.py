@@ -14,7 +14,7 @@ import click
 
 from pydistroless.cli.images import insecure_registry_option, registry_settings
 from pydistroless.cli.options import csv, image_options, source_options, sources_from, spec_from
-from pydistroless.cli.outputs import output_options, outputs_from, print_pushed
+from pydistroless.cli.outputs import output_options, outputs_from, print_pushed, subject_name
 from pydistroless.core import files
 from pydistroless.core.arch import host_arch
 from pydistroless.core.errors import UsageError
@@ -225,8 +225,15 @@ def app_cmd(**kw: Any) -> None:
     attestations = provenance.app_attestations(
         built, spec, name, base=base_built, base_location=base_text
     )
-    statements = provenance.statements_file(attestations)
-    rows = write_outputs(built, outputs, output_dir=None, several=False, statements=statements)
+    pushed_as = subject_name(built.tags[0], outputs.push_to)
+    rows = write_outputs(
+        built,
+        outputs,
+        output_dir=None,
+        several=False,
+        statements=provenance.statements_file(attestations),
+        attestations=[provenance.renamed(a, pushed_as) for a in attestations],
+    )
     click.echo(built.digest)
     if kw["write_lock"] is not None:
         files.atomic_write(kw["write_lock"], built.lock, "--write-lock")

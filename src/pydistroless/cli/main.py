@@ -16,7 +16,7 @@ from pydistroless.cli.check import check_cmd
 from pydistroless.cli.images import COMMANDS, insecure_registry_option, registry_settings
 from pydistroless.cli.options import image_options, source_options, sources_from, spec_from
 from pydistroless.cli.outdated import outdated_cmd
-from pydistroless.cli.outputs import output_options, outputs_from, print_pushed
+from pydistroless.cli.outputs import output_options, outputs_from, print_pushed, subject_name
 from pydistroless.core import files, sandbox
 from pydistroless.core.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.core.report import hide_logins
@@ -201,9 +201,15 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
     several = len(specs) > 1
     for image_spec in specs:
         built = build_image(image_spec, context, lock=lock)
-        statements = provenance.statements_file(_attestations(built))
+        attestations = _attestations(built)
+        name = subject_name(built.tags[0], outputs.push_to)
         pushed += write_outputs(
-            built, outputs, output_dir=output_dir, several=several, statements=statements
+            built,
+            outputs,
+            output_dir=output_dir,
+            several=several,
+            statements=provenance.statements_file(attestations),
+            attestations=[provenance.renamed(a, name) for a in attestations],
         )
         click.echo(f"{built.digest} {built.tags[0]}" if several else built.digest)
     if kw["push_to"]:

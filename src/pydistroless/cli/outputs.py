@@ -98,6 +98,19 @@ def outputs_from(kw: dict[str, Any], registry: places.RegistryOptions) -> Output
     return options
 
 
+def subject_name(local: str, push_to: str | None) -> str:
+    """The name the attestations of an image give it: the repository it is pushed to, else
+    its local name (``local``, NAME[:TAG]) without the tag."""
+    from pydistroless.oci.reference import split_reference
+    from pydistroless.transfer import places
+
+    if push_to:
+        where = places.parse_location(push_to if "://" in push_to else f"docker://{push_to}")
+        if where.reference is not None:
+            return where.reference.name
+    return split_reference(local)[0]
+
+
 def print_pushed(rows: list[tuple[str, str]], report: Path | None) -> None:
     """The table of what a push published, and the same as JSON for the next tool."""
     width = max(len(name) for name, _ in rows)
