@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pydistroless.cli.images import insecure_registry_option, registry_settings
+from pydistroless.cli.keys import load_public_key, verify_key_option
 from pydistroless.cli.options import csv, image_options, source_options, sources_from, spec_from
 from pydistroless.cli.outputs import output_options, outputs_from, print_pushed, subject_name
 from pydistroless.core import files
@@ -21,6 +22,7 @@ from pydistroless.core.errors import UsageError
 from pydistroless.recipes.spec import check_source_date_epoch
 
 if TYPE_CHECKING:
+    from pydistroless.core.keys import PublicKey
     from pydistroless.debian.store import Store
     from pydistroless.recipes.app import Base
     from pydistroless.recipes.base import Built
@@ -106,6 +108,7 @@ def _config_base(project: Path, text: str) -> Location:
     help="Base image: a tar, an OCI layout or a registry reference. Default: the pydistroless "
     "base of --suite/--python/--variant/--user, built or taken from the cache.",
 )
+@verify_key_option
 @click.option("--entrypoint", help="What the image runs: a JSON array or a command line.")
 @click.option("--cmd", help="Arguments after the entrypoint: a JSON array or a command line.")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE", help="Environment (repeatable).")
@@ -201,6 +204,12 @@ def app_cmd(**kw: Any) -> None:
     check_app(spec)  # the project, its tags and what the image runs, before any download
     if base_where is None:
         _base_spec(kw)  # its --user, --python ..., checked as early
+    if kw["verify_key"] is not None and (base_where is None or base_where.kind != "registry"):
+        raise UsageError(
+            "--verify-key checks a base image on a registry; give --base REGISTRY/REPO:TAG "
+            "(a tar, a layout or the base pydistroless builds carries no signature)"
+        )
+    verify_key = load_public_key(kw["verify_key"]) if kw["verify_key"] is not None else None
     outputs = outputs_from(kw, registry_settings(kw))
     check_outputs(
         plan_outputs(None, (), kw["sbom_format"], outputs, output_dir=None, several=False)
@@ -210,7 +219,7 @@ def app_cmd(**kw: Any) -> None:
     from pydistroless.debian.store import Store
 
     context = Store.create(sources_from(**kw))
-    bases, base_built = _bases(base_where, base_text, kw, context)
+    bases, base_built = _bases(base_where, base_text, kw, context, verify_key)
     built = build_app(
         spec,
         bases,
@@ -250,10 +259,15 @@ def _base_spec(kw: dict[str, Any]) -> ImageSpec:
 
 
 def _bases(
-    where: Location | None, location: str | None, kw: dict[str, Any], context: Store
+    where: Location | None,
+    location: str | None,
+    kw: dict[str, Any],
+    context: Store,
+    verify_key: PublicKey | None = None,
 ) -> tuple[list[Base], Built | None]:
     """The base image of each architecture (at ``where``, which ``location`` names), with its
-    SBOM when we built it; and that build (whose inputs are the app's too)."""
+    SBOM when we built it; and that build (whose inputs are the app's too). With
+    ``verify_key``, a registry's base is read only once its signature verifies."""
     from pydistroless.recipes.app import Base
 
     archs = csv(kw["archs"]) or (host_arch(),)
@@ -277,7 +291,7 @@ def _bases(
     from pydistroless.oci.model import platform_image
     from pydistroless.transfer import places
 
-    artifact = places.read(where, registry_settings(kw))
+    artifact = places.read(where, registry_settings(kw), verify_key=verify_key)
     if not kw["archs"]:
         return [Base(platform_image(artifact, None, where=location))], None
     return [

@@ -13,15 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pydistroless.cli.keys import (
+    load_public_key,
+    load_signing_key,
+    sign_key_option,
+    verify_key_option,
+)
 from pydistroless.core.arch import Platform
 from pydistroless.core.errors import UsageError
 from pydistroless.oci import reference as references
-from pydistroless.oci.model import Image, platform_image
+from pydistroless.oci.model import Image, Index, platform_image
 from pydistroless.registry import keychain
 
 if TYPE_CHECKING:
     # Imported by the commands that use it: `build` and `app`, which only offer --push
     # from here, start without the registry client.
+    from pydistroless.core.keys import SigningKey
     from pydistroless.transfer import places
 
 
@@ -88,8 +95,9 @@ Examples:
 )
 @click.argument("source")
 @click.argument("destination")
+@sign_key_option
 @registry_options
-def push_cmd(source: str, destination: str, **kw: Any) -> None:
+def push_cmd(source: str, destination: str, sign_key: Path | None, **kw: Any) -> None:
     """Push an image tar or OCI layout (SOURCE) to a registry (DESTINATION) as it is: every
     digest stays the same, blobs the registry has are not sent again."""
     from pydistroless.transfer import places
@@ -100,8 +108,27 @@ def push_cmd(source: str, destination: str, **kw: Any) -> None:
     dst = places.parse_location(destination)
     if dst.kind != "registry":
         dst = places.Location("registry", reference=references.parse(destination))
+    key = load_signing_key(sign_key) if sign_key is not None else None
     options = registry_settings(kw)
-    _report(places.write(places.read(src, options), dst, options))
+    artifact = places.read(src, options)
+    written = places.write(artifact, dst, options)
+    _sign(artifact, dst, options, key)
+    _report(written)
+
+
+def _sign(
+    artifact: Image | Index,
+    destination: places.Location,
+    options: places.RegistryOptions,
+    key: SigningKey | None,
+) -> None:
+    """Sign what was just pushed to ``destination``, when a key was given."""
+    from pydistroless.transfer.outputs import sign_pushed
+
+    if key is None or destination.reference is None:
+        return
+    repository = options.repository(destination.reference)
+    sign_pushed(repository, artifact, destination.reference.name, key)
 
 
 @click.command(
@@ -131,9 +158,15 @@ Examples:
     metavar="OS/ARCH[/VARIANT]",
     help="Take only this platform's image of an index (default: every platform).",
 )
+@verify_key_option
 @registry_options
 def pull_cmd(
-    reference: str, output: Path | None, oci_layout: Path | None, platform: str | None, **kw: Any
+    reference: str,
+    output: Path | None,
+    oci_layout: Path | None,
+    platform: str | None,
+    verify_key: Path | None,
+    **kw: Any,
 ) -> None:
     """Pull an image or index from a registry, every digest checked while it streams."""
     from pydistroless.transfer import places
@@ -141,6 +174,7 @@ def pull_cmd(
     if (output is None) == (oci_layout is None):
         raise UsageError("pull needs exactly one of --output FILE or --oci-layout DIR")
     ref = references.parse(reference)
+    key = load_public_key(verify_key) if verify_key is not None else None
     options = registry_settings(kw)
     target = (
         places.Location("tar", path=output)
@@ -148,7 +182,7 @@ def pull_cmd(
         else places.Location("layout", path=oci_layout)
     )
     _check_target(target)
-    artifact = places.read(places.Location("registry", reference=ref), options)
+    artifact = places.read(places.Location("registry", reference=ref), options, verify_key=key)
     artifact = places.narrow(artifact, _platform(platform), str(ref))
     tag = ref.tag or "latest"
     _report(places.write(artifact, target, options, tags=[f"{ref.name}:{tag}"]))
@@ -166,8 +200,17 @@ Examples:
 @click.argument("source")
 @click.argument("destination")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Copy only this platform's image.")
+@verify_key_option
+@sign_key_option
 @registry_options
-def copy_cmd(source: str, destination: str, platform: str | None, **kw: Any) -> None:
+def copy_cmd(
+    source: str,
+    destination: str,
+    platform: str | None,
+    verify_key: Path | None,
+    sign_key: Path | None,
+    **kw: Any,
+) -> None:
     """Copy an image between any two of: a tar, an OCI layout, a registry, docker or podman
     (as a destination). Digests stay the same unless --platform picks one image of an index."""
     from pydistroless.transfer import places
@@ -175,8 +218,16 @@ def copy_cmd(source: str, destination: str, platform: str | None, **kw: Any) -> 
     src = places.parse_location(source)
     dst = places.parse_location(destination)
     _check_target(dst)
+    if sign_key is not None and dst.kind != "registry":
+        raise UsageError(
+            f"--sign-key signs an image on a registry; {destination} is not one (a tar, a "
+            "layout or an engine keeps no signature)"
+        )
+    public = load_public_key(verify_key) if verify_key is not None else None
+    key = load_signing_key(sign_key) if sign_key is not None else None
     options = registry_settings(kw)
-    artifact = places.narrow(places.read(src, options), _platform(platform), str(src))
+    read = places.read(src, options, verify_key=public)
+    artifact = places.narrow(read, _platform(platform), str(src))
     mount_from: list[str] = []
     if (
         src.reference is not None
@@ -186,7 +237,9 @@ def copy_cmd(source: str, destination: str, platform: str | None, **kw: Any) -> 
     ):
         mount_from.append(src.reference.repository)
     tags = [f"{src.reference.name}:{src.reference.tag or 'latest'}"] if src.reference else []
-    _report(places.write(artifact, dst, options, tags=tags, mount_from=mount_from))
+    written = places.write(artifact, dst, options, tags=tags, mount_from=mount_from)
+    _sign(artifact, dst, options, key)
+    _report(written)
 
 
 def _check_target(location: places.Location) -> None:

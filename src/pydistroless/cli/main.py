@@ -17,6 +17,7 @@ from pydistroless.cli.images import COMMANDS, insecure_registry_option, registry
 from pydistroless.cli.options import image_options, source_options, sources_from, spec_from
 from pydistroless.cli.outdated import outdated_cmd
 from pydistroless.cli.outputs import output_options, outputs_from, print_pushed, subject_name
+from pydistroless.cli.signing import COMMANDS as SIGNING_COMMANDS
 from pydistroless.core import files, sandbox
 from pydistroless.core.errors import OutputError, PydistrolessError, UsageError
 from pydistroless.core.report import hide_logins
@@ -164,7 +165,9 @@ def build_cmd(ctx: click.Context, **kw: Any) -> None:
             "use --output-dir instead of --output"
         )
     output_dir = kw["output_dir"] or (config.output_dir if config else None)
-    outputs = outputs_from(kw, registry_settings(kw))
+    outputs = outputs_from(
+        kw, registry_settings(kw), config_sign_key=config.sign_key if config else None
+    )
     for image_spec in specs:
         check_outputs(
             plan_outputs(
@@ -353,7 +356,7 @@ def lock_cmd(**kw: Any) -> None:
         click.echo(f"wrote {kw['output']}", err=True)
 
 
-for _command in (app_cmd, check_cmd, outdated_cmd, *COMMANDS):
+for _command in (app_cmd, check_cmd, outdated_cmd, *COMMANDS, *SIGNING_COMMANDS):
     cli.add_command(_command)
 
 

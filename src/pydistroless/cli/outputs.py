@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pydistroless.cli.keys import load_signing_key
 from pydistroless.core import files
 from pydistroless.core.errors import UsageError
 from pydistroless.recipes.sbom import FORMATS
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--output``, ``--oci-layout``, ``--load``, ``--engine``, ``--push``, ``--push-report``,
-    ``--tag`` and ``--sbom-format``."""
+    ``--sign-key``, ``--tag`` and ``--sbom-format``."""
     options = [
         click.option(
             "--output",
@@ -58,6 +59,14 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="With --push: write the pushed tags and their digests here as JSON.",
         ),
         click.option(
+            "--sign-key",
+            type=click.Path(path_type=Path, dir_okay=False),
+            metavar="FILE",
+            help="With --push: sign the index and every image pushed with this private key "
+            "(cosign.key; its password from COSIGN_PASSWORD or a prompt), where `cosign verify "
+            "--key` looks.",
+        ),
+        click.option(
             "--tag",
             "tags",
             multiple=True,
@@ -78,14 +87,23 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def outputs_from(kw: dict[str, Any], registry: places.RegistryOptions) -> OutputOptions:
-    """The output options as given, checked before anything is built."""
+def outputs_from(
+    kw: dict[str, Any], registry: places.RegistryOptions, *, config_sign_key: Path | None = None
+) -> OutputOptions:
+    """The output options as given, checked before anything is built: the signing key (the
+    option's, else the config file's ``sign-key`` when pushing) is read and decrypted now."""
     from pydistroless.transfer.outputs import OutputOptions, check_engine
 
     if kw["push_report"] is not None:
         if not kw["push_to"]:
             raise UsageError("--push-report needs --push REGISTRY/REPO")
         files.file_target(kw["push_report"], "--push-report")
+    sign_key = None
+    if kw.get("sign_key") is not None and not kw["push_to"]:
+        raise UsageError("--sign-key signs what --push pushes; add --push REGISTRY/REPO")
+    key_path = kw.get("sign_key") or (config_sign_key if kw["push_to"] else None)
+    if key_path is not None:
+        sign_key = load_signing_key(key_path)
     options = OutputOptions(
         output=kw["output"],
         oci_layout=kw["oci_layout"],
@@ -93,6 +111,7 @@ def outputs_from(kw: dict[str, Any], registry: places.RegistryOptions) -> Output
         engine=kw["engine"],
         push_to=kw["push_to"],
         registry=registry,
+        sign_key=sign_key,
     )
     check_engine(options)
     return options

@@ -62,6 +62,7 @@ _OTHER = {
     "source-date-epoch",
     "python-optimizations",
     "free-threading",
+    "sign-key",
 }
 _MATRIX_KEYS = {"suite", "python", "variant", "user", "python-from", "free-threading"}
 # Matrix axes of true and false, and the ImageSpec fields they set.
@@ -75,6 +76,7 @@ class Config:
     output_dir: Path | None
     mirrors: tuple[str, ...]
     security_mirrors: tuple[str, ...]
+    sign_key: Path | None = None  # signs what `build --push` pushes, relative to the file
 
 
 def discover(directory: Path) -> Path | None:
@@ -191,12 +193,14 @@ def parse(data: dict[str, Any], *, path: Path, base: ImageSpec) -> Config:
     if not isinstance(mirrors, dict) or set(mirrors) - {"main", "security"}:
         raise ConfigError(f"{path}: [mirrors] takes the lists main and security only")
     output_dir = data.get("output-dir")
+    sign_key = data.get("sign-key")
     return Config(
         path=path,
         images=tuple(images),
         output_dir=path.parent / _string(output_dir, "output-dir", path) if output_dir else None,
         mirrors=_strings(mirrors.get("main", []), "mirrors.main", path),
         security_mirrors=_strings(mirrors.get("security", []), "mirrors.security", path),
+        sign_key=path.parent / _string(sign_key, "sign-key", path) if sign_key else None,
     )
 
 
