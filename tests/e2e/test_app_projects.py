@@ -29,6 +29,7 @@ from tests.fixtures.tools import (
     need_network,
     pydistroless,
 )
+from tests.unit.test_recipes import make_wheel
 
 EXIT_USAGE, EXIT_OUTPUT, EXIT_BUILD = 2, 9, 16
 UNREACHABLE = ("--mirror", "http://127.0.0.1:9/debian", "--security-mirror", "http://127.0.0.1:9/x")
@@ -261,3 +262,29 @@ def test_a_failed_build_of_the_project_names_it_and_the_flag(tmp_path: Path) -> 
     assert "--no-install-project" in line
     assert not (tmp_path / "app.tar").exists()
     ok(pydistroless("app", project, "-o", tmp_path / "app.tar", "--no-install-project"))
+
+
+@pytest.mark.network
+@pytest.mark.docker
+def test_wheels_from_a_folder_the_requirements_name_relatively(
+    tmp_path: Path, docker_engine
+) -> None:
+    """`--find-links ./dist` with `--no-index`, as pip reads it: relative to the requirements
+    file, whatever folder the command is run from."""
+    need_network()  # the base
+    project = project_of(
+        tmp_path / "local-wheels",
+        {
+            "requirements.txt": "--no-index\n--find-links ./dist\npdl-local==1.0\n",
+            "main.py": "from pdl_local.origin import ORIGIN\nprint(ORIGIN)\n",
+        },
+    )
+    extra = {"pdl_local/origin.py": b"ORIGIN = 'the project folder'\n"}
+    make_wheel(project / "dist", "pdl_local", "1.0", extra=extra)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = pydistroless(
+        "app", project, "-o", tmp_path / "app.tar", "--tag", "e2e-local-wheels:1", cwd=elsewhere
+    )
+    ok(result)
+    assert runs(docker_engine, tmp_path, "e2e-local-wheels:1") == "the project folder\n"
