@@ -7,7 +7,7 @@ happened to stderr.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,17 @@ def _report(written: places.Written) -> None:
     click.echo(str(written.digest))
 
 
+def _attestations_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--attestations",
+        "attestations_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        metavar="FILE",
+        help="With --sign-key: sign and attach these in-toto statements (the .intoto.jsonl "
+        "a build wrote beside the image: its SBOM and provenance) to the images they are about.",
+    )(func)
+
+
 @click.command(
     "push",
     epilog="""\b
@@ -96,8 +107,15 @@ Examples:
 @click.argument("source")
 @click.argument("destination")
 @sign_key_option
+@_attestations_option
 @registry_options
-def push_cmd(source: str, destination: str, sign_key: Path | None, **kw: Any) -> None:
+def push_cmd(
+    source: str,
+    destination: str,
+    sign_key: Path | None,
+    attestations_file: Path | None,
+    **kw: Any,
+) -> None:
     """Push an image tar or OCI layout (SOURCE) to a registry (DESTINATION) as it is: every
     digest stays the same, blobs the registry has are not sent again."""
     from pydistroless.transfer import places
@@ -108,12 +126,33 @@ def push_cmd(source: str, destination: str, sign_key: Path | None, **kw: Any) ->
     dst = places.parse_location(destination)
     if dst.kind != "registry":
         dst = places.Location("registry", reference=references.parse(destination))
+    assert dst.reference is not None
+    attestations = _read_attestations(attestations_file, sign_key, str(dst.reference))
     key = load_signing_key(sign_key) if sign_key is not None else None
     options = registry_settings(kw)
     artifact = places.read(src, options)
     written = places.write(artifact, dst, options)
-    _sign(artifact, dst, options, key)
+    _sign(artifact, dst, options, key, attestations)
     _report(written)
+
+
+def _read_attestations(path: Path | None, key_path: Path | None, destination: str) -> list[Any]:
+    """The statements of ``--attestations``, checked (and named for ``destination``) before
+    anything is pushed."""
+    if path is None:
+        return []
+    if key_path is None:
+        raise UsageError("--attestations are signed when attached; add --sign-key FILE")
+    from pydistroless.core.keys import read_key_file
+    from pydistroless.recipes import provenance
+
+    data = read_key_file(path, "--attestations", limit=_STATEMENTS_MAX)
+    name = references.parse(destination).name
+    return [provenance.renamed(a, name) for a in provenance.read_statements(data, str(path))]
+
+
+# A build's statements: its SBOMs (a few MiB for a large image) and its provenance.
+_STATEMENTS_MAX = 256 << 20
 
 
 def _sign(
@@ -121,14 +160,16 @@ def _sign(
     destination: places.Location,
     options: places.RegistryOptions,
     key: SigningKey | None,
+    attestations: Sequence[Any] = (),
 ) -> None:
-    """Sign what was just pushed to ``destination``, when a key was given."""
+    """Sign what was just pushed to ``destination``, when a key was given, and attach the
+    attestations."""
     from pydistroless.transfer.outputs import sign_pushed
 
     if key is None or destination.reference is None:
         return
     repository = options.repository(destination.reference)
-    sign_pushed(repository, artifact, destination.reference.name, key)
+    sign_pushed(repository, artifact, destination.reference.name, key, attestations)
 
 
 @click.command(
@@ -202,6 +243,7 @@ Examples:
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Copy only this platform's image.")
 @verify_key_option
 @sign_key_option
+@_attestations_option
 @registry_options
 def copy_cmd(
     source: str,
@@ -209,6 +251,7 @@ def copy_cmd(
     platform: str | None,
     verify_key: Path | None,
     sign_key: Path | None,
+    attestations_file: Path | None,
     **kw: Any,
 ) -> None:
     """Copy an image between any two of: a tar, an OCI layout, a registry, docker or podman
@@ -223,6 +266,7 @@ def copy_cmd(
             f"--sign-key signs an image on a registry; {destination} is not one (a tar, a "
             "layout or an engine keeps no signature)"
         )
+    attestations = _read_attestations(attestations_file, sign_key, str(dst))
     public = load_public_key(verify_key) if verify_key is not None else None
     key = load_signing_key(sign_key) if sign_key is not None else None
     options = registry_settings(kw)
@@ -238,7 +282,7 @@ def copy_cmd(
         mount_from.append(src.reference.repository)
     tags = [f"{src.reference.name}:{src.reference.tag or 'latest'}"] if src.reference else []
     written = places.write(artifact, dst, options, tags=tags, mount_from=mount_from)
-    _sign(artifact, dst, options, key)
+    _sign(artifact, dst, options, key, attestations)
     _report(written)
 
 

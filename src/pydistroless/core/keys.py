@@ -186,15 +186,18 @@ def read_public(data: bytes, *, where: str) -> PublicKey:
     return PublicKey(key)
 
 
-def read_key_file(path: os.PathLike[str] | str, option: str) -> bytes:
-    """A key file's bytes, bounded; a missing or unreadable one is one line."""
+def read_key_file(
+    path: os.PathLike[str] | str, option: str, *, limit: int = _KEY_FILE_MAX
+) -> bytes:
+    """A key file's (or another small input's) bytes, bounded; a missing or unreadable one
+    is one line."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(_KEY_FILE_MAX + 1)
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise KeyFileError(f"{option} {path}: {exc.strerror or exc}") from None
-    if len(data) > _KEY_FILE_MAX:
-        raise KeyFileError(f"{option} {path} is larger than any key file; name the key file")
+    if len(data) > limit:
+        raise KeyFileError(f"{option} {path} is larger than {limit} bytes; is it the right file?")
     return data
 
 
