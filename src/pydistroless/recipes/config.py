@@ -2,8 +2,8 @@
 ``pyproject.toml``.
 
 One table of defaults for every image, and an optional ``matrix`` table whose lists multiply
-into one image per combination (suites x Pythons x variants x users; the architectures of
-``archs`` go into each image as one multi-platform index)::
+into one image per combination (suites x Pythons x variants x users x free-threading; the
+architectures of ``archs`` go into each image as one multi-platform index)::
 
     suite = "trixie"
     archs = ["amd64", "arm64"]
