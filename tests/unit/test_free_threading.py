@@ -342,3 +342,25 @@ def test_an_images_labels_name_a_free_threaded_python():
         arch=architecture("amd64"),
     )
     assert again.tags == FREE_TARGET.tags
+
+
+def test_a_free_threaded_builder_carries_the_pure_tools_when_the_others_lack_t_wheels(
+    monkeypatch, capsys
+):
+    from pydistroless.python import tools
+
+    def chosen(names, python, cache):
+        made = []
+        for name in names:
+            built = name == "poetry"  # as if one of its dependencies had only an sdist
+            filename = f"{name}-1.tar.gz" if built else f"{name}-1-py3-none-any.whl"
+            wheel = WheelFile(filename, f"https://files.invalid/{filename}", "e" * 64)
+            made.append(wheels.Chosen(Pin(name, "1"), wheel, build=built))
+        return made
+
+    monkeypatch.setattr(tools, "_chosen", chosen)
+    lines = tools.pin(FREE_TARGET, None)
+    assert [line.split("==")[0] for line in lines] == sorted(tools.CORE_TOOLS)
+    assert "poetry publish no cp313t wheel" in capsys.readouterr().err
+    gil = replace(FREE_TARGET, python="3.13", abi="cp313")
+    assert len(tools.pin(gil, None)) == len(tools.PYTHON_TOOLS)

@@ -12,25 +12,43 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydistroless.core.cache import Cache
+from pydistroless.core.report import log
 from pydistroless.python import wheels
 from pydistroless.python.dependencies import Dependencies
 from pydistroless.python.runtime import Target
 
 # The Python tools the builder image carries, installed from their wheels for its Python.
 PYTHON_TOOLS = ("pip", "setuptools", "wheel", "uv", "poetry", "pipenv")
+# What a free-threaded Python's builder carries when some of the others' dependencies publish
+# no wheel for it (cffi, cryptography, msgpack and rapidfuzz, which poetry needs, have cp314t
+# wheels and no cp313t ones, and cryptography compiles with Rust alone): these four are pure
+# Python.
+CORE_TOOLS = ("pip", "setuptools", "wheel", "uv")
 
 
 def pin(python: Target, cache: Cache) -> tuple[str, ...]:
     """The tools and what they need, resolved by uv for ``python``, as
     ``NAME==VERSION --hash=sha256:HEX`` (the file chosen for that Python)."""
-    with tempfile.TemporaryDirectory(prefix="pydistroless-tools-") as tmp:
-        listed = Path(tmp) / "requirements.txt"
-        listed.write_text("".join(f"{name}\n" for name in PYTHON_TOOLS))
-        pins = wheels.pins_for(Dependencies(source=listed, resolve=listed), python)
-    chosen = wheels.choose(pins, python, source="the builder image's tools", cache=cache)
+    chosen = _chosen(PYTHON_TOOLS, python, cache)
+    lacking = sorted(c.pin.name for c in chosen if c.build)
+    if lacking and python.free_threaded:
+        log(
+            f"note: {', '.join(lacking)} publish no {python.abi} wheel, so the builder image of "
+            f"free-threaded Python {python.version} carries {', '.join(CORE_TOOLS)} and not "
+            f"{', '.join(t for t in PYTHON_TOOLS if t not in CORE_TOOLS)}"
+        )
+        chosen = _chosen(CORE_TOOLS, python, cache)
     return tuple(
         sorted(f"{c.pin.name}=={c.pin.version} --hash=sha256:{c.wheel.sha256}" for c in chosen)
     )
+
+
+def _chosen(names: Sequence[str], python: Target, cache: Cache) -> list[wheels.Chosen]:
+    with tempfile.TemporaryDirectory(prefix="pydistroless-tools-") as tmp:
+        listed = Path(tmp) / "requirements.txt"
+        listed.write_text("".join(f"{name}\n" for name in names))
+        pins = wheels.pins_for(Dependencies(source=listed, resolve=listed), python)
+    return wheels.choose(pins, python, source="the builder image's tools", cache=cache)
 
 
 def requirements(pinned: Sequence[tuple[Target, tuple[str, ...]]]) -> str:
