@@ -81,17 +81,19 @@ def complete(
     ctx: Store,
     *,
     by_hand: Sequence[str] = (),
+    elves: Mapping[str, elf.ElfInfo] | None = None,
 ) -> Added | None:
     """The files that give ``merged`` (the base and what is installed on it) every library
     that the ELF files of ``owner_of`` (path -> the distribution it belongs to, for the
     report) need, and the packages ``by_hand``; None if nothing is missing. The files added
     are checked in turn, until nothing is missing; ``merged`` gets them all, and a new
     ``ld.so.cache``. ``arch`` and ``suite`` are the image's Debian architecture and suite
-    (None: it names none, and nothing can be added)."""
+    (None: it names none, and nothing can be added). ``elves`` is ``merged``'s ELF scan when
+    the caller has made it already."""
     needing = dict(owner_of)
     # Scanned once: each round adds its own files' facts (reading every ELF file of a base
     # and its wheels again, round after round, was most of this step's time).
-    elves = elf.scan(merged)
+    elves = dict(elves) if elves is not None else elf.scan(merged)
     lacking = missing(merged, needing, arch, elves)
     if not lacking and not by_hand:
         return None

@@ -13,7 +13,7 @@ suite, with the machinery of ``app``: one new layer on top, ``status.d``, the SB
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +43,12 @@ class Problem:
     detail: str  # the soname, the file's machine, the missing interpreter
 
 
-def problems(tree: Tree, arch: str) -> list[Problem]:
-    """Everything :mod:`this module <pydistroless.recipes.check>` looks for, by path."""
-    elves = elf.scan(tree)
+def problems(
+    tree: Tree, arch: str, elves: Mapping[str, elf.ElfInfo] | None = None
+) -> list[Problem]:
+    """Everything :mod:`this module <pydistroless.recipes.check>` looks for, by path;
+    ``elves`` is the tree's ELF scan when the caller has made it."""
+    elves = elves if elves is not None else elf.scan(tree)
     dirs = ldcache.cache_directories(tree, arch)
     found = [
         Problem(m.path, LIBRARY, m.soname)
@@ -156,7 +159,8 @@ def add_missing(
     """``image`` (whose files are ``tree``) with every library its ELF files lack, from the
     Debian suite its ``os-release`` names, in one new layer. Stops on what no library can
     mend: another architecture's files, a missing interpreter, a soname no package ships."""
-    found = problems(tree, arch)
+    elves = elf.scan(tree)  # once, for the check and the closure both
+    found = problems(tree, arch, elves)
     other = [p for p in found if p.kind != LIBRARY]
     if other:
         raise ImageCheckError(
@@ -170,7 +174,7 @@ def add_missing(
             "its missing libraries cannot be taken from one; add them in its own build"
         )
     needing = {p.path: f"/{p.path}" for p in found}
-    added = app_libraries.complete(tree, needing, arch, suite, ctx)
+    added = app_libraries.complete(tree, needing, arch, suite, ctx, elves=elves)
     if added is None:
         return Repaired(image, tags, (), (arch,), sbom_format, ())
     path, document = _sbom(tree, added, sbom_format, tags[0], arch)
