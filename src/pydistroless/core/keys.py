@@ -47,8 +47,7 @@ _SCRYPT_MAXMEM = 256 << 20  # 128 * r * N bytes: 128 MiB for the strongest accep
 _SALT = 32
 _NONCE = nacl.secret.SecretBox.NONCE_SIZE  # 24
 _BLOCK = re.compile(
-    rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n(?P<body>[A-Za-z0-9+/=\r\n]*?)"
-    rb"-----END (?P=label)-----"
+    rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n(?P<body>.*?)-----END (?P=label)-----", re.S
 )
 _KEY_FILE_MAX = 64 << 10
 
