@@ -15,7 +15,7 @@ from pydistroless.debian.store import LockedPackage
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import canonical_json
-from pydistroless.oci.mutate import ImageConfig, new_image, new_index
+from pydistroless.oci.mutate import ImageConfig, append, new_image, new_index
 from pydistroless.python.source import PythonSource
 from pydistroless.recipes import lock as lockfile
 from pydistroless.recipes import provenance
@@ -192,15 +192,18 @@ def test_the_index_lists_every_platform_and_an_arch_all_package_once():
     assert listed.count(tzdata) == 1
 
 
+SOURCE = PythonSource(
+    version="3.13.9",
+    urls=(f"{MIRROR}/pool/main/p/python3.13/python3.13_3.13.9.orig.tar.xz",),
+    sha256="44" * 32,
+    size=1000,
+    origin="sid Sources",
+    optimize=False,
+)
+
+
 def test_a_compiled_python_lists_its_tarball_and_builder_tree():
-    source = PythonSource(
-        version="3.13.9",
-        urls=(f"{MIRROR}/pool/main/p/python3.13/python3.13_3.13.9.orig.tar.xz",),
-        sha256="44" * 32,
-        size=1000,
-        origin="sid Sources",
-        optimize=False,
-    )
+    source = SOURCE
     result = built(("amd64",), source=source)
     made = statements(provenance.base_attestations(result, "r.example.invalid/python"))
     assert len(made) == 2  # one image, no index
@@ -380,6 +383,14 @@ def sbom_image(arch: str, document: bytes | None):
     return new_image(Platform(arch), config, (layer_from_tree(tree, mtime=CREATED),))
 
 
+def test_an_sbom_below_the_top_layer_is_not_the_image_s():
+    below = sbom_image("amd64", b'{"spdxVersion": "SPDX-2.3", "name": "the base"}')
+    tree = Tree()
+    tree.add_file("app/main.py", b"print(1)\n")
+    app = append(below, [layer_from_tree(tree, mtime=CREATED)])
+    assert provenance.image_sbom_attestations(app, "r.example.invalid/app") == ()
+
+
 def test_an_image_built_earlier_is_attested_by_the_sbom_inside_it():
     amd64 = sbom_image("amd64", b'{"spdxVersion": "SPDX-2.3", "name": "amd64"}')
     arm64 = sbom_image("arm64", None)  # a platform without one has none
@@ -400,9 +411,14 @@ def test_the_statements_file_reads_back_and_is_checked_against_the_image():
     again = provenance.read_statements(provenance.statements_file(made), where)
     assert again == made
     assert provenance.for_artifact(again, result.artifact, where) == made
-    other = built(("amd64",))  # ... of another image: refused, naming the digest
-    with pytest.raises(UsageError, match=f"statement about {result.images[1].digest}"):
-        provenance.for_artifact(again, other.artifact, where)
+    # one platform of the build: its own statements
+    arm64 = result.images[1]
+    assert provenance.for_artifact(again, arm64, where) == tuple(
+        a for a in made if a.subject == arm64.digest
+    )
+    other = image("amd64", "another image")  # ... of another image: refused, naming it
+    with pytest.raises(UsageError, match=f"statements about {result.images[0].digest}"):
+        provenance.for_artifact(again, other, where)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from pydistroless.cli.keys import (
 )
 from pydistroless.core.arch import Platform
 from pydistroless.core.errors import UsageError
+from pydistroless.core.report import log
 from pydistroless.oci import reference as references
 from pydistroless.oci.model import Image, Index, platform_image
 from pydistroless.registry import keychain
@@ -131,6 +132,7 @@ def push_cmd(
     key = load_signing_key(sign_key) if sign_key is not None else None
     options = registry_settings(kw)
     artifact = places.read(src, options)
+    attestations = _attestations_for(artifact, dst, key, attestations, attestations_file)
     written = places.write(artifact, dst, options)
     _sign(artifact, dst, options, key, attestations)
     _report(written)
@@ -149,6 +151,31 @@ def _read_attestations(path: Path | None, key_path: Path | None, destination: st
     data = read_key_file(path, "--attestations", limit=_STATEMENTS_MAX)
     name = references.parse(destination).name
     return [provenance.renamed(a, name) for a in provenance.read_statements(data, str(path))]
+
+
+def _attestations_for(
+    artifact: Image | Index,
+    destination: places.Location,
+    key: SigningKey | None,
+    given: Sequence[Any],
+    path: Path | None,
+) -> list[Any]:
+    """What is attested with the signature, checked before anything is pushed: the
+    statements of ``--attestations`` about this image or its platforms (none at all is an
+    error), else the SBOM inside each image (in its top layer, so that it describes it)."""
+    from pydistroless.recipes import provenance
+
+    if key is None or destination.reference is None:
+        return []
+    if given:
+        return list(provenance.for_artifact(given, artifact, str(path)))
+    found = list(provenance.image_sbom_attestations(artifact, destination.reference.name))
+    if not found:
+        log(
+            "note: no SBOM in the image's top layer to attest; give --attestations FILE (the "
+            ".intoto.jsonl written beside it) for its SBOM and provenance"
+        )
+    return found
 
 
 # A build's statements: its SBOMs (a few MiB for a large image) and its provenance.
@@ -281,6 +308,7 @@ def copy_cmd(
     ):
         mount_from.append(src.reference.repository)
     tags = [f"{src.reference.name}:{src.reference.tag or 'latest'}"] if src.reference else []
+    attestations = _attestations_for(artifact, dst, key, attestations, attestations_file)
     written = places.write(artifact, dst, options, tags=tags, mount_from=mount_from)
     _sign(artifact, dst, options, key, attestations)
     _report(written)

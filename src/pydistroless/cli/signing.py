@@ -129,7 +129,7 @@ Examples:
     "attestation",
     metavar="TYPE",
     help="Verify the attestations of this predicate type (a URI, or cosign's name: spdxjson, "
-    "cyclonedx, slsaprovenance1, ...) instead, and print their statements.",
+    "cyclonedx, slsaprovenance1, ...) instead, and print their predicates (JSON, one a line).",
 )
 @registry_options
 def verify_cmd(reference: str, key_path: Path, attestation: str | None, **kw: Any) -> None:
@@ -162,8 +162,11 @@ def verify_cmd(reference: str, key_path: Path, attestation: str | None, **kw: An
         f"{key.fingerprint[:12]}",
         err=True,
     )
-    for item in found:
-        click.echo(json.dumps(json.loads(item.payload), separators=(",", ":")))
+    # The predicates, one JSON document a line; a statement found in both places (.att and
+    # a bundle referrer) is printed once.
+    for payload in dict.fromkeys(item.payload for item in found):
+        predicate = json.loads(payload).get("predicate")
+        click.echo(json.dumps(predicate, separators=(",", ":"), ensure_ascii=False))
 
 
 COMMANDS = (keygen_cmd, sign_cmd, verify_cmd)

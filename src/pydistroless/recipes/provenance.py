@@ -25,12 +25,12 @@ from typing import Any
 
 from pydistroless import __version__
 from pydistroless.core.digest import Digest
-from pydistroless.core.errors import UsageError
+from pydistroless.core.errors import ImageFormatError, UsageError
 from pydistroless.core.timestamps import epoch_of
 from pydistroless.debian.store import LockedPackage
-from pydistroless.fs.tree import Kind
+from pydistroless.fs.tree import Kind, Tree
 from pydistroless.oci.model import Artifact, Image, Index, canonical_json
-from pydistroless.oci.unpack import tree_of
+from pydistroless.oci.unpack import Budget, apply_layer
 from pydistroless.recipes import lock as lockfile
 from pydistroless.recipes.app import AppBuilt, AppSpec
 from pydistroless.recipes.base import Built
@@ -376,25 +376,34 @@ def _unique(found: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def image_sbom_attestations(artifact: Artifact, name: str) -> tuple[Attestation, ...]:
     """The SBOM attestation of each image of ``artifact`` (and, for an index, one per
-    platform about the index) from the SBOM inside it (``usr/share/sbom``, as the base
-    recipe puts it there); an image without one has none."""
+    platform about the index) from the SBOM inside it (``usr/share/sbom``), when its top
+    layer holds it: a document written with everything below it (a base's generated layer,
+    or ``check --add-missing``'s). The base's SBOM below an app's layers does not describe
+    the app, and an image without one has none."""
     images = list(artifact.images()) if isinstance(artifact, Index) else [artifact]
     found = []
     for image in images:
-        document = in_image_sbom(image)
+        document = top_layer_sbom(image)
         if document is None:
             continue
         fmt = sbom_format_of(document)
         found.append(sbom_statement(name, image.digest, document, fmt))
         if isinstance(artifact, Index):
             found.append(sbom_statement(name, artifact.digest, document, fmt))
-    # the image's own first, then those about the index
+    # the images' own first, then those about the index
     return tuple(sorted(found, key=lambda a: a.subject == artifact.digest))
 
 
-def in_image_sbom(image: Image) -> bytes | None:
-    """The SBOM document inside ``image``, if it has one."""
-    tree = tree_of(image)
+def top_layer_sbom(image: Image) -> bytes | None:
+    """The SBOM document in ``image``'s top layer, if it has one."""
+    if not image.layers:
+        return None
+    tree = Tree()
+    top = image.layers[-1]
+    try:
+        apply_layer(tree, top, budget=Budget(), what=f"the top layer ({top.digest})")
+    except ImageFormatError:
+        return None  # a layer that needs those below it (a hard link into them) has none
     for entry in tree.entries():
         if (
             entry.path.startswith(SBOM_DIR + "/")
@@ -444,18 +453,20 @@ def read_statements(data: bytes, where: str) -> tuple[Attestation, ...]:
 def for_artifact(
     attestations: Sequence[Attestation], artifact: Artifact, where: str
 ) -> tuple[Attestation, ...]:
-    """Those of ``attestations`` about ``artifact`` or its images; one about anything else
-    is refused: it was made for another image."""
+    """Those of ``attestations`` about ``artifact`` or its images (a file of a whole build
+    serves the copy of one of its platforms); none at all is refused: the file was made for
+    another image."""
     digests = {artifact.digest}
     if isinstance(artifact, Index):
         digests |= {image.digest for image in artifact.images()}
-    stray = [a for a in attestations if a.subject not in digests]
-    if stray:
+    about = tuple(a for a in attestations if a.subject in digests)
+    if not about:
         raise UsageError(
-            f"{where} has a statement about {stray[0].subject}, which is not the image pushed "
-            f"({artifact.digest}) nor one of its platforms; give the file written with this image"
+            f"{where} has statements about {attestations[0].subject}, which is not the image "
+            f"pushed ({artifact.digest}) nor one of its platforms; give the file written "
+            "beside this image"
         )
-    return tuple(attestations)
+    return about
 
 
 def renamed(attestation: Attestation, name: str) -> Attestation:
