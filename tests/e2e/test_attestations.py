@@ -1,0 +1,353 @@
+"""Signed attestations against the real cosign 2.5 and a real registry: what ``build --push
+--sign-key`` attaches (the SBOM and SLSA provenance v1 in DSSE envelopes, at
+``sha256-<hex>.att`` and as Sigstore bundle referrers) passes ``cosign verify-attestation``;
+what ``cosign attest`` made passes ``pydistroless verify --attestation``; a tampered payload,
+another key, an attestation of another image each fail in one line. The provenance lists
+every ``.deb`` and ``InRelease`` of the build with the SHA256 of those very files.
+
+One base image (this machine's architecture, from the warm test cache) is built and pushed
+for the module; the other images are small ones made here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from pydistroless.core.arch import host_arch
+from pydistroless.fs.tree import Tree
+from pydistroless.oci.archive import write_tar
+from tests.fixtures.cosign import cosign, cosign_ok, key_pair
+from tests.fixtures.images import make_image, native_platform
+from tests.fixtures.registry import RunningRegistry, start_registry
+from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
+
+pytestmark = pytest.mark.network
+
+PASSWORD = "attest-password"
+EXIT_SIGNATURE = 4
+EXIT_USAGE = 2
+SPDX = "https://spdx.dev/Document"
+SLSA = "https://slsa.dev/provenance/v1"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+@dataclass(frozen=True)
+class Pushed:
+    registry: RunningRegistry
+    repo: str  # 127.0.0.1:PORT/base/python
+    digest: str  # sha256:...
+    key: Path
+    pub: Path
+    tar: Path
+    statements: Path  # the .intoto.jsonl beside the tar
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, describe(result)
+    return result.stdout.strip()
+
+
+def signing_env() -> dict[str, str]:
+    return {"COSIGN_PASSWORD": PASSWORD}
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
+    need_network()
+    folder = tmp_path_factory.mktemp("attestations")
+    registry = start_registry(folder / "registry")
+    try:
+        key, pub = key_pair(folder / "keys", PASSWORD)
+        repo = f"{registry.host}/base/python"
+        tar = folder / "python.tar"
+        digest = ok(
+            pydistroless(
+                "build", "-o", tar, "--push", f"{repo}:1", "--sign-key", key, env=signing_env()
+            )
+        )
+        yield Pushed(registry, repo, digest, key, pub, tar, folder / "python.intoto.jsonl")
+    finally:
+        registry.close()
+
+
+def verify_attestation(pub: Path, kind: str, ref: str) -> subprocess.CompletedProcess[str]:
+    return cosign(
+        "verify-attestation",
+        "--key",
+        pub,
+        "--type",
+        kind,
+        "--insecure-ignore-tlog=true",
+        "--allow-insecure-registry",
+        ref,
+    )
+
+
+def statements_of(cosign_stdout: str) -> list[dict]:
+    """The in-toto statements of cosign's output: one DSSE envelope (JSON) a line."""
+    found = []
+    for line in cosign_stdout.splitlines():
+        if line.strip():
+            envelope = json.loads(line)
+            assert envelope["payloadType"] == "application/vnd.in-toto+json"
+            found.append(json.loads(base64.b64decode(envelope["payload"])))
+    return found
+
+
+def fetch(url: str) -> bytes:
+    response = urllib3.PoolManager().request("GET", url, timeout=60, retries=3)
+    assert response.status == 200, f"GET {url}: HTTP {response.status}"
+    return response.data
+
+
+def test_cosign_verifies_the_sbom_and_the_provenance_of_a_pushed_build(pushed: Pushed) -> None:
+    for kind, predicate_type in (("spdxjson", SPDX), ("slsaprovenance1", SLSA)):
+        result = verify_attestation(pushed.pub, kind, f"{pushed.repo}:1")
+        assert result.returncode == 0, describe(result)
+        [statement] = statements_of(result.stdout)
+        assert statement["_type"] == "https://in-toto.io/Statement/v1"
+        assert statement["predicateType"] == predicate_type
+        assert statement["subject"] == [
+            {"name": pushed.repo, "digest": {"sha256": pushed.digest.removeprefix("sha256:")}}
+        ]
+    # the SBOM predicate is the SBOM the build wrote beside the image
+    spdx = statements_of(verify_attestation(pushed.pub, "spdxjson", f"{pushed.repo}:1").stdout)
+    beside = pushed.tar.with_name(f"python.{host_arch()}.spdx.json")
+    assert spdx[0]["predicate"] == json.loads(beside.read_text())
+
+
+def test_the_provenance_lists_each_deb_and_inrelease_with_the_files_digests(
+    pushed: Pushed,
+) -> None:
+    result = verify_attestation(pushed.pub, "slsaprovenance1", f"{pushed.repo}:1")
+    [statement] = statements_of(ok(result) and result.stdout)
+    definition = statement["predicate"]["buildDefinition"]
+    assert definition["buildType"] == "https://pydistroless.dev/buildtypes/base/v1"
+    lock = definition["externalParameters"]["lock"]["content"]
+    listed = {d["uri"]: d for d in definition["resolvedDependencies"] if "uri" in d}
+    [arch] = lock["archs"]
+    assert arch["packages"]
+    for package in arch["packages"]:
+        entry = listed[package["url"]]
+        assert entry["annotations"]["role"] == "deb"
+        # the file at that URL is the one the build unpacked: its digest is the listed one
+        assert hashlib.sha256(fetch(package["url"])).hexdigest() == entry["digest"]["sha256"]
+        assert entry["digest"]["sha256"] == package["sha256"]
+    inreleases = [
+        d for d in definition["resolvedDependencies"] if d["annotations"]["role"] == "inrelease"
+    ]
+    assert [d["name"] for d in inreleases] == [f"{r['suite']} InRelease" for r in lock["releases"]]
+    main = inreleases[0]
+    assert main["name"] == "trixie InRelease"
+    # the signed InRelease of the build, fetched again: the archive has not moved since
+    assert hashlib.sha256(fetch(main["uri"])).hexdigest() == main["digest"]["sha256"]
+    assert {d["digest"]["sha256"] for d in inreleases} == {
+        r["inrelease_sha256"] for r in lock["releases"]
+    }
+    # the same provenance, unsigned, beside the image
+    written = [json.loads(line) for line in pushed.statements.read_text().splitlines()]
+    assert [s["predicate"] for s in written if s["predicateType"] == SLSA] == [
+        statement["predicate"]
+    ]
+
+
+def test_our_verify_prints_the_verified_predicate(pushed: Pushed) -> None:
+    for kind in ("slsaprovenance1", SLSA, "spdxjson"):
+        result = pydistroless(
+            "verify", f"{pushed.repo}:1", "--key", pushed.pub, "--attestation", kind
+        )
+        printed = json.loads(ok(result))
+        via_cosign = statements_of(verify_attestation(pushed.pub, kind, f"{pushed.repo}:1").stdout)[
+            0
+        ]["predicate"]
+        assert printed == via_cosign
+
+
+def small_image(tmp_path: Path, text: str) -> Path:
+    tree = Tree()
+    tree.add_file("etc/greeting", text.encode())
+    tar = tmp_path / f"{text}.tar"
+    write_tar(tar, make_image(tree, native_platform()), tags=[f"e2e/{text}:1"])
+    return tar
+
+
+def test_we_verify_what_cosign_attest_made(pushed: Pushed, tmp_path: Path) -> None:
+    ref = f"{pushed.repo}-cosign:1"
+    digest = ok(pydistroless("push", small_image(tmp_path, "cosign-attested"), ref))
+    predicate = {"spdxVersion": "SPDX-2.3", "name": "made by hand", "packages": []}
+    (tmp_path / "sbom.json").write_text(json.dumps(predicate))
+    cosign_ok(
+        "attest",
+        "--key",
+        pushed.key,
+        "--type",
+        "spdxjson",
+        "--predicate",
+        tmp_path / "sbom.json",
+        "--tlog-upload=false",
+        "--allow-insecure-registry",
+        f"{pushed.repo}-cosign@{digest}",
+        password=PASSWORD,
+    )
+    printed = ok(pydistroless("verify", ref, "--key", pushed.pub, "--attestation", "spdxjson"))
+    assert json.loads(printed) == predicate
+    # ... and not as a provenance, which cosign did not make
+    missing = pydistroless("verify", ref, "--key", pushed.pub, "--attestation", "slsaprovenance1")
+    assert_clean_failure(missing, EXIT_SIGNATURE, "no https://slsa.dev/provenance/v1 attestation")
+
+
+# ---- failures ---------------------------------------------------------------------------------
+
+
+class Registry:
+    """The registry's HTTP API, to tamper with what is stored as an attacker with push rights
+    would."""
+
+    def __init__(self, registry: RunningRegistry, repository: str):
+        self.base = f"{registry.url()}/v2/{repository}"
+        self.http = urllib3.PoolManager()
+
+    def manifest(self, reference: str) -> dict:
+        response = self.http.request(
+            "GET",
+            f"{self.base}/manifests/{reference}",
+            headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
+        )
+        assert response.status == 200, response.data
+        return json.loads(response.data)
+
+    def blob(self, digest: str) -> bytes:
+        response = self.http.request("GET", f"{self.base}/blobs/{digest}")
+        assert response.status == 200, response.data
+        return response.data
+
+    def put_blob(self, data: bytes) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        started = self.http.request("POST", f"{self.base}/blobs/uploads/")
+        assert started.status == 202, started.data
+        location = started.headers["Location"]
+        if location.startswith("/"):
+            location = self.base.split("/v2/")[0] + location
+        joiner = "&" if "?" in location else "?"
+        done = self.http.request(
+            "PUT",
+            f"{location}{joiner}digest={digest}",
+            body=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert done.status == 201, done.data
+        return {"digest": digest, "size": len(data)}
+
+    def put_manifest(self, reference: str, document: dict, media_type: str) -> None:
+        response = self.http.request(
+            "PUT",
+            f"{self.base}/manifests/{reference}",
+            body=json.dumps(document).encode(),
+            headers={"Content-Type": media_type},
+        )
+        assert response.status == 201, response.data
+
+    def forget_referrers(self, digest: str) -> None:
+        """Empty the referrers fallback index (this registry has no referrers API), so that
+        only the ``.att`` tag is left to verify."""
+        empty = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+        self.put_manifest(digest.replace(":", "-"), empty, OCI_INDEX)
+
+
+def att_tag(digest: str) -> str:
+    return digest.replace(":", "-") + ".att"
+
+
+def test_a_tampered_attestation_fails_in_one_line(pushed: Pushed, tmp_path: Path) -> None:
+    ref = f"{pushed.repo}-tampered:1"
+    digest = ok(
+        pydistroless(
+            "push", pushed.tar, ref, "--sign-key", pushed.key, "--attestations",
+            pushed.statements, env=signing_env(),
+        )
+    )  # fmt: skip
+    assert digest == pushed.digest
+    store = Registry(pushed.registry, "base/python-tampered")
+    store.forget_referrers(digest)
+    manifest = store.manifest(att_tag(digest))
+    for layer in manifest["layers"]:
+        envelope = json.loads(store.blob(layer["digest"]))
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        statement["predicate"]["tampered"] = True  # the signature stays the same
+        envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+        layer.update(store.put_blob(json.dumps(envelope).encode()))
+    store.put_manifest(att_tag(digest), manifest, OCI_MANIFEST)
+    for kind in ("slsaprovenance1", "spdxjson"):
+        result = pydistroless("verify", ref, "--key", pushed.pub, "--attestation", kind)
+        assert_clean_failure(result, EXIT_SIGNATURE, "no signature in it verifies with the key")
+        assert verify_attestation(pushed.pub, kind, ref).returncode != 0  # cosign agrees
+
+
+def test_another_key_fails_in_one_line(pushed: Pushed, tmp_path: Path) -> None:
+    _, other = key_pair(tmp_path / "other", "other-password")
+    result = pydistroless("verify", f"{pushed.repo}:1", "--key", other, "--attestation", "spdxjson")
+    assert_clean_failure(result, EXIT_SIGNATURE, "with the key")
+    assert verify_attestation(other, "spdxjson", f"{pushed.repo}:1").returncode != 0
+
+
+def test_an_attestation_of_another_image_fails_in_one_line(pushed: Pushed, tmp_path: Path) -> None:
+    ref = f"{pushed.repo}:other"
+    other = ok(pydistroless("push", small_image(tmp_path, "other"), ref))
+    store = Registry(pushed.registry, "base/python")
+    # the base image's signed .att, put where the other image's would be
+    store.put_manifest(att_tag(other), store.manifest(att_tag(pushed.digest)), OCI_MANIFEST)
+    result = pydistroless("verify", ref, "--key", pushed.pub, "--attestation", "slsaprovenance1")
+    line = assert_clean_failure(result, EXIT_SIGNATURE, "another image")
+    assert pushed.digest in line
+    assert verify_attestation(pushed.pub, "slsaprovenance1", ref).returncode != 0
+
+
+# ---- push and copy of an image built earlier -------------------------------------------------
+
+
+def test_push_of_a_tar_attests_its_sbom_and_with_the_file_its_provenance(
+    pushed: Pushed, tmp_path: Path
+) -> None:
+    bare = f"{pushed.repo}-bare:1"
+    ok(pydistroless("push", pushed.tar, bare, "--sign-key", pushed.key, env=signing_env()))
+    # the SBOM inside the image, attested
+    assert verify_attestation(pushed.pub, "spdxjson", bare).returncode == 0
+    inside = json.loads(
+        ok(pydistroless("verify", bare, "--key", pushed.pub, "--attestation", "spdxjson"))
+    )
+    assert inside["spdxVersion"] == "SPDX-2.3"
+    # no provenance without the build's statements
+    missing = pydistroless("verify", bare, "--key", pushed.pub, "--attestation", "slsaprovenance1")
+    assert_clean_failure(missing, EXIT_SIGNATURE, "no https://slsa.dev/provenance/v1")
+
+    # copy from the registry with the build's statements: the provenance follows
+    copied = f"{pushed.repo}-copied:1"
+    ok(
+        pydistroless(
+            "copy", f"docker://{pushed.repo}:1", f"docker://{copied}", "--sign-key", pushed.key,
+            "--attestations", pushed.statements, env=signing_env(),
+        )
+    )  # fmt: skip
+    assert verify_attestation(pushed.pub, "slsaprovenance1", copied).returncode == 0
+
+    # the statements of another image are refused before anything is pushed
+    elsewhere = tmp_path / "other.intoto.jsonl"
+    statement = json.loads(pushed.statements.read_text().splitlines()[0])
+    statement["subject"][0]["digest"]["sha256"] = "0" * 64
+    elsewhere.write_text(json.dumps(statement) + "\n")
+    refused = pydistroless(
+        "push", pushed.tar, f"{pushed.repo}-refused:1", "--sign-key", pushed.key,
+        "--attestations", elsewhere, env=signing_env(),
+    )  # fmt: skip
+    assert_clean_failure(refused, EXIT_USAGE, "sha256:" + "0" * 64, "not the image pushed")
+    assert not [r for r in pushed.registry.requests() if r.repo == "base/python-refused"]
