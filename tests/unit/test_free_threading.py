@@ -182,7 +182,9 @@ def test_the_runtime_tree_of_a_free_threaded_install_names_python313t(tmp_path: 
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(b"x")
         (root / name).chmod(mode)
-    (root / "usr/local/bin/python3.13").symlink_to("python3.13t")
+    # As make install leaves them: python3.13 a hard link to python3.13t, python3 to that.
+    (root / "usr/local/bin/python3.13").hardlink_to(root / "usr/local/bin/python3.13t")
+    (root / "usr/local/bin/python3").symlink_to("python3.13")
     builder = BuilderTree(tmp_path / "builder", "trixie", "amd64", ())
     installed = cpython.CompiledPython(root, "3.13.15", "amd64", 1.0, builder)
     assert installed.name == "3.13t" and installed.minor == "3.13"
@@ -192,7 +194,9 @@ def test_the_runtime_tree_of_a_free_threaded_install_names_python313t(tmp_path: 
         "usr/local/lib/python3.13t/lib-dynload/_ssl.cpython-313t-x86_64-linux-gnu.so",
         "usr/local/lib/python3.13t/os.py",
     ]
-    assert tree.get("usr/local/bin/python3").target == "python3.13t"
+    # The interpreter once, the other names links to it.
+    assert tree.get("usr/local/bin/python3.13").target == "python3.13t"
+    assert tree.resolve("usr/local/bin/python3") == "usr/local/bin/python3.13t"
     assert tree.get("usr/local/bin/python").target == "python3.13t"
     assert debian_python.stdlib_dir(tree, "3.13t") == "usr/local/lib/python3.13t"
     for_builds = cpython.runtime_tree(installed, for_builds=True)

@@ -468,6 +468,12 @@ def runtime_tree(installed: CompiledPython, *, for_builds: bool = False) -> Tree
             elif stat.S_ISREG(info.st_mode):
                 tree.add_file(relative, path.read_bytes(), 0o755 if info.st_mode & 0o111 else 0o644)
         dirs.sort()
+    if installed.name != installed.minor:
+        # make install hard-links python3.13 to a free-threaded python3.13t: one file, and
+        # a link to it, rather than the interpreter twice.
+        plain = f"{PREFIX}/bin/python{installed.minor}"
+        tree.remove_entries([plain])
+        tree.add_symlink(plain, f"python{installed.name}")
     for name in ("python", "python3"):
         link = f"{PREFIX}/bin/{name}"
         if tree.get(link) is None:
