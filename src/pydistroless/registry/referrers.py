@@ -3,15 +3,17 @@ attestation) as OCI 1.1 artifacts that refer to it.
 
 The artifact is a manifest whose ``subject`` is the image, whose ``artifactType`` says what
 the document is (an SBOM's media type, a Sigstore bundle's), whose config is the empty
-descriptor and whose one layer is the document. Registries with the referrers API list it under the image's digest; for those
-without it (Debian's docker-registry is one), the client keeps the fallback index tagged
-``sha256-<hex>`` that the distribution spec describes. Scanners and ``oras discover`` find
-it either way, and so does ``pydistroless sbom``.
+descriptor and whose one layer is the document. Registries with the referrers API list it
+under the image's digest; for those without it (Debian's docker-registry is one), the client
+keeps the fallback index tagged ``sha256-<hex>`` that the distribution spec describes.
+Scanners and ``oras discover`` find it either way, and so do ``pydistroless sbom`` and
+``pydistroless verify``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import ImageFormatError, RegistryNotFoundError
@@ -79,7 +81,9 @@ def attach_document(
         subject, document, media_type, artifact_type=artifact_type, annotations=annotations
     )
     remote.write(made, repository, [])
-    repository.add_referrer(subject.digest, made.descriptor(with_platform=False).to_json())
+    # The referrers list carries each artifact's annotations, as the referrers API does.
+    listed = replace(made.descriptor(with_platform=False), annotations=tuple(annotations.items()))
+    repository.add_referrer(subject.digest, listed.to_json())
     return made.digest
 
 

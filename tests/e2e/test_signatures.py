@@ -1,0 +1,540 @@
+"""Image signatures against the real cosign 2.5 (trixie's, ``tests/fixtures/cosign.py``) and
+a real registry, both ways: ``cosign verify --key`` accepts what ``pydistroless push``,
+``copy``, ``sign``, ``build --push`` and ``app --push`` sign (a single image and a two-arch
+index, each platform's image too), and ``pydistroless verify`` / ``--verify-key`` accept
+what ``cosign sign --key`` signed. A tampered payload, another key, a signature of another
+image, a tag moved to an unsigned image and a bundle of another image each fail in one
+line, and cosign refuses the same. Over TLS with a login as well as plain HTTP on
+localhost. Nothing anywhere (outputs, files, the cache, the registry's storage) holds the
+private key or its password.
+
+The images are small ones made here, except the base and app of the build test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from pydistroless.core import keys
+from pydistroless.core.arch import Platform
+from pydistroless.core.digest import Digest
+from pydistroless.fs.tree import Tree
+from pydistroless.oci.archive import write_tar
+from pydistroless.oci.mutate import new_index
+from pydistroless.oci.reference import parse
+from pydistroless.registry import referrers
+from pydistroless.transfer.places import RegistryOptions
+from tests.fixtures.cosign import cosign, cosign_ok, key_pair
+from tests.fixtures.images import make_image, native_platform
+from tests.fixtures.registry import RunningRegistry, start_registry
+from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
+
+pytestmark = pytest.mark.network
+
+PASSWORD = "sig-e2e-password-5c81"
+EXIT_SIGNATURE = 4
+EXIT_USAGE = 2
+EXAMPLES = Path(__file__).parents[2] / "examples"
+SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+@dataclass(frozen=True)
+class Keys:
+    ours: Path  # pydistroless keygen's
+    ours_pub: Path
+    theirs: Path  # cosign generate-key-pair's
+    theirs_pub: Path
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    need_network()
+    folder = tmp_path_factory.mktemp("keys")
+    ok(pydistroless("keygen", "--output-prefix", folder / "ours", env=signing()))
+    theirs, theirs_pub = key_pair(folder / "cosign", PASSWORD)
+    return Keys(folder / "ours.key", folder / "ours.pub", theirs, theirs_pub)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    running = start_registry(tmp_path_factory.mktemp("registry"))
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def signing() -> dict[str, str]:
+    return {"COSIGN_PASSWORD": PASSWORD}
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, describe(result)
+    return result.stdout.strip()
+
+
+def small_image(folder: Path, text: str) -> Path:
+    """A one-layer image for this machine, distinct per ``text``."""
+    tree = Tree()
+    tree.add_file("etc/greeting", text.encode())
+    tar = folder / f"{text}.tar"
+    write_tar(tar, make_image(tree, native_platform()), tags=[f"e2e/{text}:1"])
+    return tar
+
+
+def two_arch_index(folder: Path, text: str) -> Path:
+    """An index of two platforms' images (no code runs: nothing is emulated)."""
+    tree = Tree()
+    tree.add_file("etc/greeting", text.encode())
+    images = [make_image(tree, Platform.parse(p)) for p in ("linux/amd64", "linux/arm64")]
+    tar = folder / f"{text}.tar"
+    write_tar(tar, new_index(images), tags=[f"e2e/{text}:1"])
+    return tar
+
+
+def cosign_verify(pub: Path, ref: str, *extra: str, **kw) -> subprocess.CompletedProcess[str]:
+    return cosign(
+        "verify",
+        "--key",
+        pub,
+        "--insecure-ignore-tlog=true",
+        "--allow-insecure-registry",
+        *extra,
+        ref,
+        **kw,
+    )
+
+
+def cosign_sign(key: Path, ref: str, *extra: str, **kw) -> None:
+    cosign_ok(
+        "sign",
+        "--key",
+        key,
+        "--tlog-upload=false",
+        "--allow-insecure-registry",
+        *extra,
+        ref,
+        password=PASSWORD,
+        **kw,
+    )
+
+
+def claims(cosign_stdout: str) -> list[dict]:
+    """The simple-signing claims cosign printed as verified (a JSON list)."""
+    return json.loads(cosign_stdout)
+
+
+def verify(ref: str, pub: Path, *extra: str, **kw) -> subprocess.CompletedProcess[str]:
+    return pydistroless("verify", ref, "--key", pub, *extra, **kw)
+
+
+def children(registry: RunningRegistry, repo: str, digest: str) -> list[str]:
+    repository = RegistryOptions().repository(parse(f"{repo}@{digest}"))
+    index = json.loads(repository.fetch_manifest(digest).data)
+    return [m["digest"] for m in index["manifests"]]
+
+
+# ---- cosign verifies what we sign -----------------------------------------------------
+
+
+def test_cosign_verifies_a_pushed_image_and_an_index_with_each_platform(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    single = f"{registry.host}/signed/single"
+    digest = ok(
+        pydistroless(
+            "push", small_image(tmp_path, "single"), f"{single}:1", "--sign-key", pair.ours,
+            env=signing(),
+        )
+    )  # fmt: skip
+    [claim] = claims(ok(cosign_verify(pair.ours_pub, f"{single}:1")))
+    assert claim["critical"] == {
+        "identity": {"docker-reference": single},
+        "image": {"docker-manifest-digest": digest},
+        "type": "cosign container image signature",
+    }
+    assert ok(verify(f"{single}:1", pair.ours_pub)) == digest
+    # another key: cosign and we refuse
+    assert cosign_verify(pair.theirs_pub, f"{single}:1").returncode != 0
+    error = assert_clean_failure(verify(f"{single}:1", pair.theirs_pub), EXIT_SIGNATURE)
+    assert error == (
+        f"pydistroless: error: no signature of {single}:1 ({digest}) verifies: "
+        f"sha256-{digest[7:]}.sig: its signature does not verify with the key "
+        "(and 1 more that do not verify)"
+    )
+
+    multi = f"{registry.host}/signed/multi"
+    index = ok(
+        pydistroless(
+            "push", two_arch_index(tmp_path, "multi"), f"{multi}:1", "--sign-key", pair.ours,
+            env=signing(),
+        )
+    )  # fmt: skip
+    [claim] = claims(ok(cosign_verify(pair.ours_pub, f"{multi}:1")))
+    assert claim["critical"]["image"]["docker-manifest-digest"] == index
+    platforms = children(registry, multi, index)
+    assert len(platforms) == 2
+    for child in platforms:
+        [claim] = claims(ok(cosign_verify(pair.ours_pub, f"{multi}@{child}")))
+        assert claim["critical"]["image"]["docker-manifest-digest"] == child
+        assert ok(verify(f"{multi}@{child}", pair.ours_pub)) == child
+
+
+def test_cosign_reads_our_signature_in_its_sig_tag_and_our_bundle_as_a_referrer(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    ref = f"{registry.host}/signed/places:1"
+    digest = ok(
+        pydistroless("push", small_image(tmp_path, "places"), ref, "--sign-key", pair.ours,
+                     env=signing())
+    )  # fmt: skip
+    repository = RegistryOptions().repository(parse(ref))
+    tag = f"sha256-{digest[7:]}.sig"
+    manifest = json.loads(repository.fetch_manifest(tag).data)
+    assert manifest["mediaType"] == OCI_MANIFEST
+    [layer] = manifest["layers"]
+    assert layer["mediaType"] == SIMPLE_SIGNING
+    signature = base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"])
+    public = keys.read_public(pair.ours_pub.read_bytes(), where="pub")
+    assert public.verifies(signature, _blob(repository, layer["digest"]))
+    # the Sigstore bundle v0.3 (cosign 3's place), found through the referrers fallback tag
+    [bundle] = referrers.referring(
+        repository, Digest.parse(digest), "application/vnd.dev.sigstore.bundle.v0.3+json"
+    )
+    annotations = dict(bundle.annotations)
+    assert annotations["dev.sigstore.bundle.predicateType"] == "https://sigstore.dev/cosign/sign/v1"
+    assert annotations["dev.sigstore.bundle.content"] == "dsse-envelope"
+    document = json.loads(
+        referrers.fetch_document(repository, bundle, where="bundle", limit=1 << 20)
+    )
+    assert document["verificationMaterial"] == {"publicKey": {"hint": public.hint}}
+    envelope = document["dsseEnvelope"]
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["subject"] == [{"digest": {"sha256": digest[7:]}}]
+    # cosign 2.5's `verify --new-bundle-format` reads it too
+    assert ok(cosign_verify(pair.ours_pub, ref, "--new-bundle-format"))
+
+
+def _blob(repository, digest: str) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    repository.fetch_blob(Digest.parse(digest), out)
+    return out.getvalue()
+
+
+# ---- we verify what cosign signed ------------------------------------------------------
+
+
+def test_we_verify_pull_and_copy_what_cosign_signed_and_a_resign_keeps_both(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    repo = f"{registry.host}/cosigned/app"
+    digest = ok(pydistroless("push", small_image(tmp_path, "cosigned"), f"{repo}:1"))
+    cosign_sign(pair.theirs, f"{repo}@{digest}")
+    assert ok(verify(f"{repo}:1", pair.theirs_pub)) == digest
+    pulled = tmp_path / "pulled.tar"
+    done = pydistroless("pull", f"{repo}:1", "-o", pulled, "--verify-key", pair.theirs_pub)
+    assert ok(done) == digest and pulled.is_file()
+    assert f"verified {repo}:1 ({digest}): 1 signature(s) by key" in done.stderr
+    # copy: verified at the source, signed with our key at the destination
+    ok(
+        pydistroless(
+            "copy", f"{repo}:1", f"{registry.host}/cosigned/copy:1",
+            "--verify-key", pair.theirs_pub, "--sign-key", pair.ours, env=signing(),
+        )
+    )  # fmt: skip
+    ok(cosign_verify(pair.ours_pub, f"{registry.host}/cosigned/copy:1"))
+    # our sign adds to cosign's signature, and signing with cosign's own key file (read by
+    # us) adds another: every signature stays
+    ok(pydistroless("sign", f"{repo}:1", "--key", pair.ours, env=signing()))
+    assert len(claims(ok(cosign_verify(pair.theirs_pub, f"{repo}:1")))) == 1
+    assert len(claims(ok(cosign_verify(pair.ours_pub, f"{repo}:1")))) == 1
+    ok(pydistroless("sign", f"{repo}:1", "--key", pair.theirs, env=signing()))
+    assert len(claims(ok(cosign_verify(pair.theirs_pub, f"{repo}:1")))) == 2
+    repository = RegistryOptions().repository(parse(f"{repo}:1"))
+    layers = json.loads(repository.fetch_manifest(f"sha256-{digest[7:]}.sig").data)["layers"]
+    assert len(layers) == 3
+    # cosign finds ours by the same key there, and adds none (its duplicate check)
+    cosign_sign(pair.ours, f"{repo}@{digest}")
+    assert len(claims(ok(cosign_verify(pair.ours_pub, f"{repo}:1")))) == 1
+    assert ok(verify(f"{repo}:1", pair.ours_pub)) == digest
+
+
+def test_the_older_cosign_key_label_signs_what_cosign_verifies(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    old = tmp_path / "old.key"
+    old.write_bytes(pair.theirs.read_bytes().replace(b"SIGSTORE", b"COSIGN"))
+    assert old.read_bytes().startswith(b"-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----")
+    ref = f"{registry.host}/signed/old-label:1"
+    ok(pydistroless("push", small_image(tmp_path, "old-label"), ref, "--sign-key", old,
+                    env=signing()))  # fmt: skip
+    ok(cosign_verify(pair.theirs_pub, ref))
+    wrong = pydistroless(
+        "push", small_image(tmp_path, "never"), ref, "--sign-key", old,
+        env={"COSIGN_PASSWORD": "not the password"},
+    )  # fmt: skip
+    assert_clean_failure(wrong, EXIT_USAGE, "the password does not open this key")
+
+
+# ---- every way a signature can fail ----------------------------------------------------
+
+
+def test_an_unsigned_image_is_refused_before_a_byte_of_it_is_used(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    ref = f"{registry.host}/unsigned/app:1"
+    digest = ok(pydistroless("push", small_image(tmp_path, "unsigned"), ref))
+    expected = (
+        f"pydistroless: error: no signature of {ref} ({digest}) found; sign it with "
+        "`pydistroless sign` or `cosign sign --key`"
+    )
+    assert assert_clean_failure(verify(ref, pair.ours_pub), EXIT_SIGNATURE) == expected
+    before = len(registry.requests())
+    pulled = tmp_path / "pulled.tar"
+    done = pydistroless("pull", ref, "-o", pulled, "--verify-key", pair.ours_pub)
+    assert assert_clean_failure(done, EXIT_SIGNATURE) == expected
+    copied = pydistroless("copy", ref, tmp_path / "copied.tar", "--verify-key", pair.ours_pub)
+    assert assert_clean_failure(copied, EXIT_SIGNATURE) == expected
+    assert not pulled.exists() and not (tmp_path / "copied.tar").exists()
+    fetched = [r for r in registry.requests()[before:] if r.method == "GET" and "/blobs/" in r.path]
+    assert fetched == [], fetched  # only manifests were read: no layer, no config
+    # a tar carries no signature: --verify-key on one is refused as such
+    local = pydistroless(
+        "copy", small_image(tmp_path, "local"), tmp_path / "x.tar", "--verify-key", pair.ours_pub
+    )
+    assert_clean_failure(local, EXIT_USAGE, "carries no signature to verify")
+
+
+def test_a_tampered_payload_fails_here_and_in_cosign(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    repo = f"{registry.host}/tampered/app"
+    digest = ok(pydistroless("push", small_image(tmp_path, "tampered"), f"{repo}:1"))
+    cosign_sign(pair.theirs, f"{repo}@{digest}")
+    ok(verify(f"{repo}:1", pair.theirs_pub))
+    repository = RegistryOptions().repository(parse(f"{repo}:1"))
+    tag = f"sha256-{digest[7:]}.sig"
+    manifest = json.loads(repository.fetch_manifest(tag).data)
+    [layer] = manifest["layers"]
+    payload = _blob(repository, layer["digest"]).replace(b'"optional":null', b'"optional":{}')
+    assert payload != _blob(repository, layer["digest"])
+    _replace_layer(repository, tag, manifest, payload)
+    assert cosign_verify(pair.theirs_pub, f"{repo}:1").returncode != 0
+    error = assert_clean_failure(verify(f"{repo}:1", pair.theirs_pub), EXIT_SIGNATURE)
+    assert error == (
+        f"pydistroless: error: no signature of {repo}:1 ({digest}) verifies: {tag}: its "
+        "signature does not verify with the key"
+    )
+
+
+def _replace_layer(repository, tag: str, manifest: dict, payload: bytes) -> None:
+    import io
+
+    digest = Digest.of(payload)
+    repository.upload_blob(digest, len(payload), lambda: io.BytesIO(payload))
+    manifest["layers"][0].update(digest=str(digest), size=len(payload))
+    repository.put_manifest(tag, json.dumps(manifest).encode(), OCI_MANIFEST)
+
+
+def test_a_signature_of_another_image_or_a_moved_tag_fails_here_and_in_cosign(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    repo = f"{registry.host}/moved/app"
+    signed = ok(pydistroless("push", small_image(tmp_path, "signed"), f"{repo}:signed"))
+    other = ok(pydistroless("push", small_image(tmp_path, "other"), f"{repo}:other"))
+    cosign_sign(pair.theirs, f"{repo}@{signed}")
+    repository = RegistryOptions().repository(parse(f"{repo}:signed"))
+    # the signed image's .sig manifest, put where the other image's signatures are looked for
+    sig = repository.fetch_manifest(f"sha256-{signed[7:]}.sig")
+    repository.put_manifest(f"sha256-{other[7:]}.sig", sig.data, sig.media_type)
+    assert cosign_verify(pair.theirs_pub, f"{repo}:other").returncode != 0
+    error = assert_clean_failure(verify(f"{repo}:other", pair.theirs_pub), EXIT_SIGNATURE)
+    assert error == (
+        f"pydistroless: error: no signature of {repo}:other ({other}) verifies: "
+        f"sha256-{other[7:]}.sig: it is signed for {signed}, another image"
+    )
+    # the signed tag moved to an unsigned image: what it names now has no signature
+    moved = ok(pydistroless("push", small_image(tmp_path, "moved"), f"{repo}:signed"))
+    assert cosign_verify(pair.theirs_pub, f"{repo}:signed").returncode != 0
+    assert_clean_failure(
+        verify(f"{repo}:signed", pair.theirs_pub), EXIT_SIGNATURE, f"({moved}) found"
+    )
+    assert_clean_failure(
+        pydistroless("pull", f"{repo}:signed", "-o", tmp_path / "p.tar",
+                     "--verify-key", pair.theirs_pub),
+        EXIT_SIGNATURE,
+    )  # fmt: skip
+    # our own bundle of the signed image, attached as a referrer of the other one
+    ok(pydistroless("sign", f"{repo}@{signed}", "--key", pair.ours, env=signing()))
+    bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json"
+    [bundle] = referrers.referring(repository, Digest.parse(signed), bundle_type)
+    document = referrers.fetch_document(repository, bundle, where="b", limit=1 << 20)
+    fresh = ok(pydistroless("push", small_image(tmp_path, "fresh"), f"{repo}:fresh"))
+    subject = repository.fetch_manifest(fresh)
+    from pydistroless.oci.model import Descriptor
+
+    referrers.attach_document(
+        repository,
+        Descriptor(subject.media_type, subject.digest, len(subject.data)),
+        document,
+        bundle_type,
+        artifact_type=bundle_type,
+        annotations=dict(bundle.annotations),
+    )
+    error = assert_clean_failure(verify(f"{repo}:fresh", pair.ours_pub), EXIT_SIGNATURE)
+    assert error.endswith(f"it is about {signed}, another image")
+
+
+# ---- TLS and a login --------------------------------------------------------------------
+
+
+def test_over_tls_with_a_login_both_ways(pair: Keys, tmp_path: Path) -> None:
+    registry = start_registry(tmp_path / "tls", htpasswd=("signer", "registry-pass-91"))
+    try:
+        assert registry.ca is not None
+        config = tmp_path / "docker"
+        config.mkdir()
+        login = base64.b64encode(b"signer:registry-pass-91").decode()
+        (config / "config.json").write_text(json.dumps({"auths": {registry.host: {"auth": login}}}))
+        env = {**signing(), "DOCKER_CONFIG": str(config), "HOME": str(tmp_path)}
+        ca = ("--ca-cert", registry.ca)
+        cacert = ("--registry-cacert", str(registry.ca))
+        ref = f"{registry.host}/tls/app:1"
+        index = ok(
+            pydistroless("push", two_arch_index(tmp_path, "tls"), ref, "--sign-key", pair.ours,
+                         *ca, env=env)
+        )  # fmt: skip
+        [claim] = claims(ok(cosign_verify(pair.ours_pub, ref, *cacert, docker_config=config)))
+        assert claim["critical"]["image"]["docker-manifest-digest"] == index
+        other = f"{registry.host}/tls/cosigned:1"
+        digest = ok(pydistroless("push", small_image(tmp_path, "tls-cosigned"), other, *ca,
+                                 env=env))  # fmt: skip
+        cosign_sign(pair.theirs, f"{registry.host}/tls/cosigned@{digest}", *cacert,
+                    docker_config=config)  # fmt: skip
+        assert ok(verify(other, pair.theirs_pub, *ca, env=env)) == digest
+        pulled = tmp_path / "pulled.tar"
+        ok(pydistroless("pull", other, "-o", pulled, "--verify-key", pair.theirs_pub, *ca,
+                        env=env))  # fmt: skip
+        # without the login: the registry's refusal, not a signature error
+        anonymous = verify(other, pair.theirs_pub, *ca, env={"DOCKER_CONFIG": str(tmp_path)})
+        assert anonymous.returncode == 11, describe(anonymous)
+    finally:
+        registry.close()
+
+
+# ---- a build and an app, signed and verified -------------------------------------------
+
+
+def test_build_push_and_app_on_a_verified_base_push_signed(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    base = f"{registry.host}/python/base:1"
+    base_digest = ok(
+        pydistroless("build", "-o", tmp_path / "base.tar", "--push", base,
+                     "--sign-key", pair.ours, env=signing())
+    )  # fmt: skip
+    ok(cosign_verify(pair.ours_pub, base))
+    # an app on it, its base verified first and read by the verified digest
+    app = f"{registry.host}/python/app:1"
+    done = pydistroless(
+        "app", EXAMPLES / "hello-world", "--base", base, "--verify-key", pair.ours_pub,
+        "-o", tmp_path / "app.tar", "--push", app, "--sign-key", pair.ours, env=signing(),
+    )  # fmt: skip
+    app_digest = ok(done)
+    assert f"verified {base} ({base_digest})" in done.stderr
+    [claim] = claims(ok(cosign_verify(pair.ours_pub, app)))
+    assert claim["critical"]["image"]["docker-manifest-digest"] == app_digest
+    # a base signed by another key: refused before the app is built
+    refused = pydistroless(
+        "app", EXAMPLES / "hello-world", "--base", base, "--verify-key", pair.theirs_pub,
+        "-o", tmp_path / "refused.tar",
+    )  # fmt: skip
+    assert_clean_failure(refused, EXIT_SIGNATURE, f"no signature of {base} ({base_digest})")
+    assert not (tmp_path / "refused.tar").exists()
+    # --verify-key on a base that carries no signature is a usage error, said at once
+    local = pydistroless(
+        "app", EXAMPLES / "hello-world", "--base", tmp_path / "base.tar",
+        "--verify-key", pair.ours_pub, "-o", tmp_path / "local.tar",
+    )  # fmt: skip
+    assert_clean_failure(local, EXIT_USAGE, "--verify-key checks a base image on a registry")
+
+
+# ---- no secret anywhere -----------------------------------------------------------------
+
+
+def test_the_private_key_and_its_password_are_nowhere(pair: Keys, tmp_path: Path) -> None:
+    registry = start_registry(tmp_path / "registry")
+    cache = tmp_path / "cache"
+    work = tmp_path / "work"
+    work.mkdir()
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    def run(*args: str | Path, **kw) -> subprocess.CompletedProcess[str]:
+        results.append(pydistroless(*args, cache_dir=cache, cwd=work, **kw))
+        return results[-1]
+
+    try:
+        ok(run("keygen", "--output-prefix", "secret", env=signing()))
+        ref = f"{registry.host}/secret/app:1"
+        ok(run("push", two_arch_index(work, "secret"), ref, "--sign-key", "secret.key",
+               env=signing()))  # fmt: skip
+        ok(run("sign", ref, "--key", "secret.key", env=signing()))
+        ok(run("verify", ref, "--key", "secret.pub"))
+        ok(run("pull", ref, "-o", "pulled.tar", "--verify-key", "secret.pub"))
+        ok(run("copy", ref, f"{registry.host}/secret/copy:1", "--sign-key", "secret.key",
+               env=signing()))  # fmt: skip
+        ok(run("--debug", "sign", ref, "--key", "secret.key", env=signing()))
+        wrong = run("sign", ref, "--key", "secret.key", env={"COSIGN_PASSWORD": "nope"})
+        assert_clean_failure(wrong, EXIT_USAGE, "the password does not open this key")
+        debug = run("--debug", "sign", ref, "--key", "secret.key", env={"COSIGN_PASSWORD": "x"})
+        assert debug.returncode == EXIT_USAGE and "Traceback" in debug.stderr
+        key = keys.read_private(
+            (work / "secret.key").read_bytes(), lambda: PASSWORD.encode(), where="k"
+        )
+        der = key.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        scalar = key.key.private_numbers().private_value.to_bytes(32, "big")
+        pem_body = b"".join((work / "secret.key").read_bytes().splitlines()[1:-1])
+        needles = {
+            "password": PASSWORD.encode(),
+            "password (base64)": base64.b64encode(PASSWORD.encode()),
+            "PKCS#8 DER": der,
+            "PKCS#8 DER (base64)": base64.b64encode(der)[:60],
+            "private scalar": scalar,
+            "private scalar (hex)": scalar.hex().encode(),
+            "private scalar (decimal)": str(int.from_bytes(scalar, "big")).encode(),
+            "encrypted key (its PEM body)": pem_body[:60],
+        }
+        for result in results:
+            text = (result.stdout + result.stderr).encode()
+            for name, needle in needles.items():
+                assert needle not in text, f"the {name} in the output of {result.args}"
+        temp = Path(tempfile.gettempdir())
+        places = [work, cache, registry.root, *temp.glob("pydistroless-*")]
+        for place in places:
+            for path in [place, *place.rglob("*")] if place.is_dir() else [place]:
+                if path == work / "secret.key" or not path.is_file() or path.is_symlink():
+                    continue
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue
+                for name, needle in needles.items():
+                    assert needle not in data, f"the {name} in {path}"
+    finally:
+        registry.close()
