@@ -22,13 +22,14 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from pydistroless.core.arch import host_arch
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.archive import write_tar
 from tests.fixtures.cosign import cosign, cosign_ok, key_pair
 from tests.fixtures.images import make_image, native_platform
 from tests.fixtures.registry import RunningRegistry, start_registry
 from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 pytestmark = pytest.mark.network
 
@@ -41,11 +42,15 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
+ARCHS = ("amd64", "arm64")
+
+
 @dataclass(frozen=True)
 class Pushed:
     registry: RunningRegistry
     repo: str  # 127.0.0.1:PORT/base/python
-    digest: str  # sha256:...
+    digest: str  # the index's, sha256:...
+    platforms: dict[str, str]  # arch -> its image's digest
     key: Path
     pub: Path
     tar: Path
@@ -63,6 +68,8 @@ def signing_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
+    """A base image of two platforms, built with its statements beside it and pushed with
+    a signing key: the index and each platform's image attested."""
     need_network()
     folder = tmp_path_factory.mktemp("attestations")
     registry = start_registry(folder / "registry")
@@ -70,12 +77,17 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
         key, pub = key_pair(folder / "keys", PASSWORD)
         repo = f"{registry.host}/base/python"
         tar = folder / "python.tar"
+        report = folder / "pushed.json"
         digest = ok(
             pydistroless(
-                "build", "-o", tar, "--push", f"{repo}:1", "--sign-key", key, env=signing_env()
+                "build", "--arch", ",".join(ARCHS), "-o", tar, "--push", f"{repo}:1",
+                "--push-report", report, "--sign-key", key, env=signing_env(),
             )
-        )
-        yield Pushed(registry, repo, digest, key, pub, tar, folder / "python.intoto.jsonl")
+        )  # fmt: skip
+        tags = json.loads(report.read_text())
+        platforms = {arch: tags[f"{repo}:1-{arch}"] for arch in ARCHS}
+        statements = folder / "python.intoto.jsonl"
+        yield Pushed(registry, repo, digest, platforms, key, pub, tar, statements)
     finally:
         registry.close()
 
@@ -104,73 +116,153 @@ def statements_of(cosign_stdout: str) -> list[dict]:
     return found
 
 
+def cosign_statements(pub: Path, kind: str, ref: str) -> list[dict]:
+    result = verify_attestation(pub, kind, ref)
+    assert result.returncode == 0, describe(result)
+    return statements_of(result.stdout)
+
+
+def our_predicates(pub: Path, kind: str, ref: str) -> list[object]:
+    printed = ok(pydistroless("verify", ref, "--key", pub, "--attestation", kind))
+    return [json.loads(line) for line in printed.splitlines()]
+
+
 def fetch(url: str) -> bytes:
     response = urllib3.PoolManager().request("GET", url, timeout=60, retries=3)
     assert response.status == 200, f"GET {url}: HTTP {response.status}"
     return response.data
 
 
-def test_cosign_verifies_the_sbom_and_the_provenance_of_a_pushed_build(pushed: Pushed) -> None:
-    for kind, predicate_type in (("spdxjson", SPDX), ("slsaprovenance1", SLSA)):
-        result = verify_attestation(pushed.pub, kind, f"{pushed.repo}:1")
-        assert result.returncode == 0, describe(result)
-        [statement] = statements_of(result.stdout)
+def subject(name: str, digest: str) -> list[dict]:
+    return [{"name": name, "digest": {"sha256": digest.removeprefix("sha256:")}}]
+
+
+def test_cosign_verifies_the_sbom_and_the_provenance_of_the_index_and_each_image(
+    pushed: Pushed,
+) -> None:
+    beside = {
+        arch: json.loads(pushed.tar.with_name(f"python.{arch}.spdx.json").read_text())
+        for arch in ARCHS
+    }
+    # the index: one SBOM per platform, one provenance
+    sboms = cosign_statements(pushed.pub, "spdxjson", f"{pushed.repo}:1")
+    assert sorted((s["predicate"] for s in sboms), key=json.dumps) == sorted(
+        beside.values(), key=json.dumps
+    )
+    [provenance] = cosign_statements(pushed.pub, "slsaprovenance1", f"{pushed.repo}:1")
+    for statement, kind in [*((s, SPDX) for s in sboms), (provenance, SLSA)]:
         assert statement["_type"] == "https://in-toto.io/Statement/v1"
-        assert statement["predicateType"] == predicate_type
-        assert statement["subject"] == [
-            {"name": pushed.repo, "digest": {"sha256": pushed.digest.removeprefix("sha256:")}}
-        ]
-    # the SBOM predicate is the SBOM the build wrote beside the image
-    spdx = statements_of(verify_attestation(pushed.pub, "spdxjson", f"{pushed.repo}:1").stdout)
-    beside = pushed.tar.with_name(f"python.{host_arch()}.spdx.json")
-    assert spdx[0]["predicate"] == json.loads(beside.read_text())
+        assert statement["predicateType"] == kind
+        assert statement["subject"] == subject(pushed.repo, pushed.digest)
+    # each platform's image: its own SBOM (the one the build wrote beside it) and provenance
+    for arch in ARCHS:
+        ref = f"{pushed.repo}:1-{arch}"
+        [sbom] = cosign_statements(pushed.pub, "spdxjson", ref)
+        assert sbom["subject"] == subject(pushed.repo, pushed.platforms[arch])
+        assert sbom["predicate"] == beside[arch]
+        [own] = cosign_statements(pushed.pub, "slsaprovenance1", ref)
+        assert own["subject"] == subject(pushed.repo, pushed.platforms[arch])
+        lock = own["predicate"]["buildDefinition"]["externalParameters"]["lock"]["content"]
+        assert [a["arch"] for a in lock["archs"]] == list(ARCHS)  # the lock it was built from
 
 
 def test_the_provenance_lists_each_deb_and_inrelease_with_the_files_digests(
     pushed: Pushed,
 ) -> None:
-    result = verify_attestation(pushed.pub, "slsaprovenance1", f"{pushed.repo}:1")
-    [statement] = statements_of(ok(result) and result.stdout)
+    [statement] = cosign_statements(pushed.pub, "slsaprovenance1", f"{pushed.repo}:1")
     definition = statement["predicate"]["buildDefinition"]
     assert definition["buildType"] == "https://pydistroless.dev/buildtypes/base/v1"
     lock = definition["externalParameters"]["lock"]["content"]
     listed = {d["uri"]: d for d in definition["resolvedDependencies"] if "uri" in d}
-    [arch] = lock["archs"]
-    assert arch["packages"]
-    for package in arch["packages"]:
-        entry = listed[package["url"]]
+    debs = {p["url"]: p for arch in lock["archs"] for p in arch["packages"]}
+    assert {a["arch"] for a in lock["archs"]} == set(ARCHS) and len(debs) > 20
+    for url, package in debs.items():
+        entry = listed[url]
         assert entry["annotations"]["role"] == "deb"
-        # the file at that URL is the one the build unpacked: its digest is the listed one
-        assert hashlib.sha256(fetch(package["url"])).hexdigest() == entry["digest"]["sha256"]
         assert entry["digest"]["sha256"] == package["sha256"]
+        # the file at that URL is the one the build unpacked: its digest is the listed one
+        assert hashlib.sha256(fetch(url)).hexdigest() == entry["digest"]["sha256"], url
+    assert len([d for d in listed.values() if d["annotations"]["role"] == "deb"]) == len(debs)
     inreleases = [
         d for d in definition["resolvedDependencies"] if d["annotations"]["role"] == "inrelease"
     ]
     assert [d["name"] for d in inreleases] == [f"{r['suite']} InRelease" for r in lock["releases"]]
+    assert [d["digest"]["sha256"] for d in inreleases] == [
+        r["inrelease_sha256"] for r in lock["releases"]
+    ]
     main = inreleases[0]
     assert main["name"] == "trixie InRelease"
     # the signed InRelease of the build, fetched again: the archive has not moved since
     assert hashlib.sha256(fetch(main["uri"])).hexdigest() == main["digest"]["sha256"]
-    assert {d["digest"]["sha256"] for d in inreleases} == {
-        r["inrelease_sha256"] for r in lock["releases"]
-    }
     # the same provenance, unsigned, beside the image
     written = [json.loads(line) for line in pushed.statements.read_text().splitlines()]
-    assert [s["predicate"] for s in written if s["predicateType"] == SLSA] == [
-        statement["predicate"]
+    about_index = [
+        s["predicate"]
+        for s in written
+        if s["predicateType"] == SLSA and s["subject"][0]["digest"]["sha256"] in pushed.digest
     ]
+    assert about_index == [statement["predicate"]]
 
 
-def test_our_verify_prints_the_verified_predicate(pushed: Pushed) -> None:
-    for kind in ("slsaprovenance1", SLSA, "spdxjson"):
-        result = pydistroless(
-            "verify", f"{pushed.repo}:1", "--key", pushed.pub, "--attestation", kind
+def test_the_lock_in_the_provenance_rebuilds_the_image_byte_for_byte(
+    pushed: Pushed, tmp_path: Path
+) -> None:
+    [statement] = cosign_statements(pushed.pub, "slsaprovenance1", f"{pushed.repo}:1")
+    parameters = statement["predicate"]["buildDefinition"]["externalParameters"]
+    assert parameters["options"]["variant"] == "standard"
+    lock = tmp_path / "python.lock"
+    lock.write_text(json.dumps(parameters["lock"]["content"]))
+    again = ok(pydistroless("build", "--lock", lock, "-o", tmp_path / "again.tar"))
+    assert again == pushed.digest
+
+
+def test_our_verify_prints_the_verified_predicates(pushed: Pushed) -> None:
+    for ref in (f"{pushed.repo}:1", f"{pushed.repo}:1-arm64"):
+        for kind in ("slsaprovenance1", SLSA, "spdxjson"):
+            via_cosign = [s["predicate"] for s in cosign_statements(pushed.pub, kind, ref)]
+            assert sorted(our_predicates(pushed.pub, kind, ref), key=json.dumps) == sorted(
+                via_cosign, key=json.dumps
+            )
+
+
+def test_an_app_is_attested_with_its_wheels_and_its_base(pushed: Pushed, tmp_path: Path) -> None:
+    ref = f"{pushed.registry.host}/apps/flask:1"
+    digest = ok(
+        pydistroless(
+            "app", EXAMPLES / "flask-gunicorn", "-o", tmp_path / "app.tar", "--write-lock",
+            tmp_path / "app.lock", "--push", ref, "--sign-key", pushed.key, env=signing_env(),
         )
-        printed = json.loads(ok(result))
-        via_cosign = statements_of(verify_attestation(pushed.pub, kind, f"{pushed.repo}:1").stdout)[
-            0
-        ]["predicate"]
-        assert printed == via_cosign
+    )  # fmt: skip
+    [sbom] = cosign_statements(pushed.pub, "spdxjson", ref)
+    assert sbom["subject"] == subject(ref.rsplit(":", 1)[0], digest)
+    assert any(p["name"] == "flask" for p in sbom["predicate"]["packages"])
+    [statement] = cosign_statements(pushed.pub, "slsaprovenance1", ref)
+    definition = statement["predicate"]["buildDefinition"]
+    assert definition["buildType"] == "https://pydistroless.dev/buildtypes/app/v1"
+    app_lock = json.loads((tmp_path / "app.lock").read_text())
+    assert definition["externalParameters"]["lock"]["content"] == app_lock
+    [image] = app_lock["images"]
+    listed = definition["resolvedDependencies"]
+    by_role: dict[str, list[dict]] = {}
+    for entry in listed:
+        by_role.setdefault(entry["annotations"]["role"], []).append(entry)
+    assert by_role["base-image"] == [
+        {
+            "name": "base image",
+            "digest": {"sha256": image["base"].removeprefix("sha256:")},
+            "annotations": {"role": "base-image"},
+        }
+    ]
+    assert {(w["name"], w["digest"]["sha256"]) for w in by_role["wheel"]} == {
+        (w["file"], w["sha256"]) for w in image["wheels"]
+    }
+    # the base was built in the same run: its .debs and InRelease files are the app's inputs
+    base = definition["externalParameters"]["base"]["lock"]["content"]
+    [base_arch] = base["archs"]
+    assert {d["digest"]["sha256"] for d in by_role["deb"]} >= {
+        p["sha256"] for p in base_arch["packages"]
+    }
+    assert len(by_role["inrelease"]) == len(base["releases"])
 
 
 def small_image(tmp_path: Path, text: str) -> Path:
@@ -322,10 +414,9 @@ def test_push_of_a_tar_attests_its_sbom_and_with_the_file_its_provenance(
     ok(pydistroless("push", pushed.tar, bare, "--sign-key", pushed.key, env=signing_env()))
     # the SBOM inside the image, attested
     assert verify_attestation(pushed.pub, "spdxjson", bare).returncode == 0
-    inside = json.loads(
-        ok(pydistroless("verify", bare, "--key", pushed.pub, "--attestation", "spdxjson"))
-    )
-    assert inside["spdxVersion"] == "SPDX-2.3"
+    inside = our_predicates(pushed.pub, "spdxjson", bare)
+    assert len(inside) == len(ARCHS)  # one per platform, about the index
+    assert all(document["spdxVersion"] == "SPDX-2.3" for document in inside)
     # no provenance without the build's statements
     missing = pydistroless("verify", bare, "--key", pushed.pub, "--attestation", "slsaprovenance1")
     assert_clean_failure(missing, EXIT_SIGNATURE, "no https://slsa.dev/provenance/v1")
