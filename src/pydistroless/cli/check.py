@@ -80,7 +80,20 @@ def check_cmd(image: str, platform: str | None, add_missing: bool, **kw: Any) ->
         if not repaired.report:
             click.echo(f"{where}: nothing missing, nothing added", err=True)
         assert outputs is not None
-        rows = write_outputs(repaired, outputs, output_dir=None, several=False)
+        from pydistroless.cli.outputs import subject_name
+        from pydistroless.recipes import provenance
+
+        # What is known of the repaired image: the SBOM its new top layer holds.
+        name = subject_name(repaired.tags[0], outputs.push_to)
+        attestations = provenance.image_sbom_attestations(repaired.image, name)
+        rows = write_outputs(
+            repaired,
+            outputs,
+            output_dir=None,
+            several=False,
+            statements=provenance.statements_file(attestations),
+            attestations=attestations,
+        )
     click.echo(repaired.digest)
     if kw["push_to"]:
         print_pushed(rows, kw["push_report"])
