@@ -225,7 +225,15 @@ def _attestations(built: Built) -> tuple[Attestation, ...]:
     from pydistroless.recipes import provenance
 
     # The --ca-cert files were read before the build, and are read again for their digests.
-    certs = [(str(path), path.read_bytes()) for path in built.ca_certs]
+    certs = []
+    for path in built.ca_certs:
+        try:
+            certs.append((str(path), path.read_bytes()))
+        except OSError as exc:
+            raise UsageError(
+                f"--ca-cert {path} can no longer be read ({exc.strerror}); leave it in place "
+                "until the build is written"
+            ) from None
     name = split_reference(built.tags[0])[0]
     return provenance.base_attestations(built, name, ca_certs=certs)
 
