@@ -1,0 +1,267 @@
+"""Free-threaded CPython 3.13 (``--python 3.13.15t``) compiled from source on trixie, in a real
+docker engine.
+
+It is compiled without PGO and LTO, as in ``test_python_source.py``, and cached: one
+module-scoped lock and build are checked from every side. Without the GIL, two threads running
+pure Python take two cores: the same job is timed with one thread and with two in one
+container run, and the ratio is asserted, not a time. An app on the base gets numpy's cp313t
+wheel; a pin with no such wheel and no sdist ends in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.e2e.test_app_examples import loaded
+from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES
+from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
+
+if TYPE_CHECKING:
+    from conftest import Engine
+
+pytestmark = [pytest.mark.network, pytest.mark.docker]
+
+VERSION = "3.13.15"  # the one upstream tarball this machine's mirror serves
+QUICK = ("--no-python-optimizations", "--accept-expired-release")
+TAG = "pydistroless/python:3.13t-upstream-debian13"  # the default tag: no --tag given
+FULL_TAG = "pydistroless/python:3.13.15t-upstream-debian13"
+NONROOT = "65532"
+
+# What the interpreter says of itself, and the same CPU-bound pure-Python job run by one
+# thread and by two at once (each thread doing the whole job). The best of a few rounds of
+# each, so that another process on the machine taking a core for a moment does not decide.
+FREE_THREADED_CHECK = r"""
+import json, os, os.path as osp, shutil, sys, sysconfig, threading, time
+
+def job(n):
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+def timed(threads, n):
+    workers = [threading.Thread(target=job, args=(n,)) for _ in range(threads)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - started
+
+job(100_000)  # warm up
+one, two = [], []
+for _ in range(5):
+    one.append(timed(1, 2_000_000))
+    two.append(timed(2, 2_000_000))
+print(json.dumps({
+    "gil": sys._is_gil_enabled(),
+    "Py_GIL_DISABLED": sysconfig.get_config_var("Py_GIL_DISABLED"),
+    "abiflags": sys.abiflags,
+    "executable": sys.executable,
+    "python3": osp.realpath(shutil.which("python3")),
+    "python": osp.realpath(shutil.which("python")),
+    "cache_tag": sys.implementation.cache_tag,
+    "os": os.__file__,
+    "json": json.__file__,
+    "stdlib": sysconfig.get_path("stdlib"),
+    "purelib": sysconfig.get_path("purelib"),
+    "tests": osp.exists(osp.join(sysconfig.get_path("stdlib"), "test")),
+    "idlelib": osp.exists(osp.join(sysconfig.get_path("stdlib"), "idlelib")),
+    "uid": os.getuid(),
+    "cpus": os.cpu_count(),
+    "one": min(one),
+    "two": min(two),
+}))
+"""
+
+
+@dataclass(frozen=True)
+class Built:
+    lock: dict
+    lock_path: Path
+    tar: Path
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    need_network()
+    out = tmp_path_factory.mktemp("free-threaded")
+    made = pydistroless("lock", "--python", f"{VERSION}t", *QUICK, "-o", out / "python.lock")
+    assert made.returncode == 0, describe(made)
+    result = pydistroless(
+        "build", "--lock", out / "python.lock", "--accept-expired-release",
+        "--output", out / "img.tar",
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    lock = json.loads((out / "python.lock").read_text())
+    return Built(lock, out / "python.lock", out / "img.tar", made.stderr + result.stderr)
+
+
+@pytest.fixture(scope="module")
+def image(built: Built, docker_engine: Engine) -> Iterator[str]:
+    docker_engine("load", "-i", str(built.tar))
+    yield TAG
+    docker_engine.remove_images(TAG, FULL_TAG)
+
+
+def test_the_lock_and_the_tags_say_t(built: Built):
+    assert re.search(
+        rf"Python {VERSION}t: compiling upstream CPython from source \(Debian's Python has no "
+        r"free-threaded build\)",
+        built.stderr,
+    ), built.stderr
+    (arch,) = built.lock["archs"]
+    assert arch["python"] == "3.13t" and arch["python-package-version"] == VERSION
+    assert arch["python-source"]["free_threaded"] is True
+    assert arch["python-source"]["optimize"] is False
+    assert f"built {TAG} in " in built.stderr
+
+
+def test_no_gil_and_two_threads_take_two_cores_as_nonroot_on_a_read_only_root(
+    image: str, docker_engine: Engine
+):
+    result = docker_engine(
+        "run", "--rm", "--network", "none", "--read-only", "--user", NONROOT, image,
+        "-c", FREE_THREADED_CHECK,
+    )  # fmt: skip
+    said = json.loads(result.stdout)
+    assert said["gil"] is False and said["Py_GIL_DISABLED"] == 1, said
+    assert said["abiflags"] == "t" and said["uid"] == 65532, said
+    assert said["executable"] == "/usr/local/bin/python3.13t", said
+    assert said["python3"] == said["python"] == "/usr/local/bin/python3.13t", said
+    # The stdlib is sourceless .pyc (compiled when the image was made, cpython-313 as the
+    # GIL build's), in lib/python3.13t, without its test package and IDLE.
+    assert said["cache_tag"] == "cpython-313", said
+    assert said["os"] == "/usr/local/lib/python3.13t/os.py", said  # frozen, kept as a file
+    assert said["json"] == "/usr/local/lib/python3.13t/json/__init__.pyc", said
+    assert said["purelib"] == "/usr/local/lib/python3.13t/site-packages", said
+    assert not said["tests"] and not said["idlelib"], said
+    assert said["cpus"] >= 2, said
+    # Two threads did twice the work: with the GIL that takes twice as long as one thread's
+    # (a speedup of 1.0); without it, close to the same time (2.0 on two idle cores).
+    speedup = 2 * said["one"] / said["two"]
+    assert speedup > 1.3, f"2 threads: {said['two']:.3f} s, 1 thread: {said['one']:.3f} s"
+
+
+def test_the_standard_library_works(image: str, docker_engine: Engine):
+    result = docker_engine(
+        "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", image,
+        "-c", STDLIB_CHECK,
+        check=False,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    ok = {line.split()[1] for line in lines if line.startswith("OK ")}
+    failed = [line for line in lines if line.startswith("FAIL ")]
+    assert not failed and ok == STDLIB_MODULES, describe(result)
+    config = json.loads(docker_engine("image", "inspect", image).stdout)[0]["Config"]
+    assert config["Entrypoint"] == ["/usr/local/bin/python3.13t"]
+    labels = config["Labels"]
+    assert labels["dev.pydistroless.python.abi"] == "cp313t"
+    assert labels["dev.pydistroless.python.interpreter"] == "/usr/local/bin/python3.13t"
+    assert labels["dev.pydistroless.python.version"] == VERSION
+    printed = docker_engine.run(image, "-VV").stdout
+    assert printed.startswith(f"Python {VERSION} ") and "free-threading build" in printed
+
+
+def test_outdated_proposes_the_newer_free_threaded_release(built: Built):
+    result = pydistroless("outdated", built.lock_path, "--accept-expired-release")
+    match = re.search(
+        rf"python 3\.13t: {VERSION}t here, (3\.13\.\d+)t upstream \((sid|forky) Sources; "
+        r"compiled from source: rebuild with --python \1t\)",
+        result.stdout,
+    )
+    assert match, describe(result)
+    assert tuple(map(int, match.group(1).split("."))) > (3, 13, 15)
+    assert result.returncode == 1, describe(result)
+
+
+def test_the_debug_variant_has_a_shell_and_the_same_python(
+    built: Built, tmp_path: Path, docker_engine: Engine
+):
+    tar = tmp_path / "debug.tar"
+    result = pydistroless("build", "--python", f"{VERSION}t", *QUICK, "--variant", "debug",
+                          "--output", tar)  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    assert "compiling CPython" not in result.stderr  # the base's compile, from the cache
+    tag = "pydistroless/python:3.13t-upstream-debian13-debug"
+    with loaded(docker_engine, tar, tag):
+        printed = docker_engine(
+            "run", "--rm", "--network", "none", "--read-only", "--entrypoint", "/busybox/sh",
+            tag, "-c", "python3 -c 'import sys; print(sys._is_gil_enabled(), sys.abiflags)'",
+        ).stdout  # fmt: skip
+        assert printed == "False t\n"
+
+
+# ---- an app on it ---------------------------------------------------------------------------
+
+
+def _project(folder: Path, requirement: str, main: str) -> Path:
+    folder.mkdir()
+    (folder / "requirements.txt").write_text(requirement + "\n")
+    (folder / "main.py").write_text(main)
+    return folder
+
+
+NUMPY_MAIN = r"""
+import json, sys, threading
+import numpy as np
+
+results = [None, None]
+def part(k):
+    a = np.arange(1, 1_000_001, dtype=np.int64)
+    results[k] = int((a * a % 1_000_003).sum())
+threads = [threading.Thread(target=part, args=(k,)) for k in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps({"gil": sys._is_gil_enabled(), "numpy": np.__version__,
+                  "file": np.__file__, "results": results}))
+"""
+
+
+def test_an_app_gets_numpys_cp313t_wheel(built: Built, tmp_path: Path, docker_engine: Engine):
+    project = _project(tmp_path / "numbers", "numpy==2.3.5", NUMPY_MAIN)
+    tag = "e2e-free-threaded-numpy:1"
+    result = pydistroless(
+        "app", project, "--python", f"{VERSION}t", *QUICK, "-o", tmp_path / "app.tar",
+        "--tag", tag,
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    assert "(cp313t, glibc 2.41, " in result.stderr, result.stderr
+    with loaded(docker_engine, tmp_path / "app.tar", tag):
+        out = docker_engine(
+            "run", "--rm", "--network", "none", "--read-only", "--user", NONROOT, tag
+        ).stdout  # fmt: skip
+        said = json.loads(out)
+        expected = sum(i * i % 1_000_003 for i in range(1, 1_000_001))
+        assert said["gil"] is False and said["numpy"] == "2.3.5", said
+        # numpy's extension modules did not turn the GIL back on: they say they need none.
+        assert said["results"] == [expected, expected], said
+        assert said["file"] == "/usr/local/lib/python3.13t/site-packages/numpy/__init__.py"
+        wheel = docker_engine(
+            "run", "--rm", "--network", "none", "--entrypoint", "/usr/local/bin/python3.13t",
+            tag, "-c",
+            "import importlib.metadata as m; print(m.distribution('numpy').read_text('WHEEL'))",
+        ).stdout  # fmt: skip
+        assert re.search(r"^Tag: cp313-cp313t-manylinux", wheel, re.M), wheel
+
+
+def test_a_pin_with_no_cp313t_wheel_and_no_sdist_is_refused(built: Built, tmp_path: Path):
+    """psycopg-binary 3.2.3 publishes cp313 wheels and no source distribution."""
+    project = _project(tmp_path / "pg", "psycopg-binary==3.2.3", "import psycopg_binary\n")
+    result = pydistroless(
+        "app", project, "--python", f"{VERSION}t", *QUICK, "-o", tmp_path / "app.tar"
+    )  # fmt: skip
+    assert_clean_failure(
+        result, 6, "no wheel for Python 3.13.15 (cp313t, ", "psycopg-binary==3.2.3",
+        "no source distribution", "pin versions that publish cp313t wheels, or drop "
+        "free-threading",
+    )  # fmt: skip
+    assert not (tmp_path / "app.tar").exists()
