@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shlex
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -538,3 +541,59 @@ def test_the_private_key_and_its_password_are_nowhere(pair: Keys, tmp_path: Path
                     assert needle not in data, f"the {name} in {path}"
     finally:
         registry.close()
+
+
+# ---- the README's section, as printed ---------------------------------------------------
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_blocks() -> list[tuple[str, str]]:
+    """The fenced blocks of the README's "Signed images" section: (language, text)."""
+    section = README.read_text().split("## Signed images\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", section, re.DOTALL)
+
+
+def readme_commands(block: str, host: str) -> list[list[str]]:
+    """The block's commands (continued lines joined, comments dropped), the example
+    registry replaced by the test's."""
+    joined = block.replace("\\\n", " ").replace("registry.example.com", host)
+    return [shlex.split(line.split("#", 1)[0]) for line in joined.splitlines() if line.strip()]
+
+
+def test_the_readme_section_as_printed(pair: Keys, registry: RunningRegistry, tmp_path: Path):
+    """Its commands run as printed, with two things of this machine: the registry (a local
+    one, plain HTTP, so cosign gets --allow-insecure-registry) and the project (the
+    hello-world example, the folder they run in)."""
+    blocks = readme_blocks()
+    (_, sign), (_, use) = [b for b in blocks if b[0] == "sh"]
+    project = tmp_path / "myapp"
+    shutil.copytree(EXAMPLES / "hello-world", project)
+    host = registry.host
+    for command in readme_commands(sign, host):
+        if command[0] == "cosign":
+            insecure = (*command[1:-1], "--allow-insecure-registry", command[-1])
+            [claim] = claims(ok(cosign(*insecure, cwd=project)))
+            assert claim["critical"]["identity"]["docker-reference"] == f"{host}/team/myapp"
+            continue
+        assert command[0] == "pydistroless", command
+        ok(pydistroless(*command[1:], cwd=project, env=signing()))
+    assert ok(verify(f"{host}/team/myapp:1.0", project / "cosign.pub"))
+    # the second block: a base signed with that key where it says, and a prod key
+    ok(pydistroless("build", "-o", tmp_path / "base.tar", "--push", f"{host}/team/python:3.13",
+                    "--sign-key", project / "cosign.key", env=signing()))  # fmt: skip
+    ok(pydistroless("keygen", "--output-prefix", "prod", cwd=project, env=signing()))
+    for command in readme_commands(use, host):
+        assert command[0] == "pydistroless", command
+        ok(pydistroless(*command[1:], cwd=project, env=signing()))
+    assert (project / "myapp.tar").is_file()
+    ok(cosign_verify(project / "prod.pub", f"{host}/prod/myapp:1.0"))
+    # the refusal the section prints, word for word but the digests
+    (_, printed), *_ = [b for b in blocks if b[0] == "console"]
+    wrong = verify(f"{host}/team/myapp:1.0", pair.theirs_pub, cwd=project)
+    error = assert_clean_failure(wrong, EXIT_SIGNATURE)
+    shape = re.sub(
+        r"sha256(:|-)[0-9a-f]+", r"sha256\1...", error.replace(host, "registry.example.com")
+    )
+    expected = printed.splitlines()[1].replace("sha256:5d0c...", "sha256:...")
+    assert shape == expected.replace("sha256-5d0c....sig", "sha256-....sig")
