@@ -34,7 +34,7 @@ from pydistroless.fs.tree import Tree
 from pydistroless.oci.archive import write_tar
 from pydistroless.oci.mutate import new_index
 from pydistroless.oci.reference import parse
-from pydistroless.registry import referrers
+from pydistroless.registry import referrers, signatures
 from pydistroless.transfer.places import RegistryOptions
 from tests.fixtures.cosign import cosign, cosign_ok, key_pair
 from tests.fixtures.images import make_image, native_platform
@@ -224,8 +224,80 @@ def test_cosign_reads_our_signature_in_its_sig_tag_and_our_bundle_as_a_referrer(
     envelope = document["dsseEnvelope"]
     statement = json.loads(base64.b64decode(envelope["payload"]))
     assert statement["subject"] == [{"digest": {"sha256": digest[7:]}}]
-    # cosign 2.5's `verify --new-bundle-format` reads it too
-    assert ok(cosign_verify(pair.ours_pub, ref, "--new-bundle-format"))
+    # cosign's own reader of bundles (sigstore-go's, in `verify-attestation
+    # --new-bundle-format`) verifies it offline, with a trusted root of no log and no
+    # authority: the key alone; and refuses it with another key
+    root = tmp_path / "trusted_root.json"
+    root.write_text(json.dumps(EMPTY_TRUSTED_ROOT))
+    read = cosign_bundles(pair.ours_pub, ref, root, "https://sigstore.dev/cosign/sign/v1")
+    [verified] = statements_of(ok(read))
+    assert verified == statement
+    other = cosign_bundles(pair.theirs_pub, ref, root, "https://sigstore.dev/cosign/sign/v1")
+    assert other.returncode != 0, describe(other)
+
+
+# A Sigstore trusted root that trusts no log, no certificate authority, no timestamp
+# authority: with --key and --insecure-ignore-tlog, only the key vouches.
+EMPTY_TRUSTED_ROOT = {
+    "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+    "tlogs": [],
+    "certificateAuthorities": [],
+    "ctlogs": [],
+    "timestampAuthorities": [],
+}
+
+
+def cosign_bundles(pub: Path, ref: str, root: Path, kind: str) -> subprocess.CompletedProcess[str]:
+    """cosign 2.5 reading the Sigstore bundles that refer to ``ref`` (cosign 3's place)."""
+    return cosign(
+        "verify-attestation", "--new-bundle-format", "--trusted-root", root, "--type", kind,
+        "--key", pub, "--insecure-ignore-tlog=true", "--allow-insecure-registry", ref,
+    )  # fmt: skip
+
+
+def statements_of(cosign_stdout: str) -> list[dict]:
+    """The in-toto statements of the DSSE envelopes cosign printed, one a line."""
+    found = []
+    for line in cosign_stdout.splitlines():
+        if line.strip():
+            envelope = json.loads(line)
+            assert envelope["payloadType"] == "application/vnd.in-toto+json"
+            found.append(json.loads(base64.b64decode(envelope["payload"])))
+    return found
+
+
+def test_we_verify_the_bundles_cosign_attaches_as_referrers(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    repo = f"{registry.host}/bundled/app"
+    digest = ok(pydistroless("push", small_image(tmp_path, "bundled"), f"{repo}:1"))
+    predicate = tmp_path / "predicate.json"
+    predicate.write_text(json.dumps({"checked": "by hand"}))
+    cosign_ok(
+        "attest", "--new-bundle-format", "--key", pair.theirs, "--type", "custom",
+        "--predicate", predicate, "--tlog-upload=false", "--allow-insecure-registry",
+        f"{repo}@{digest}", password=PASSWORD,
+    )  # fmt: skip
+    repository = RegistryOptions().repository(parse(f"{repo}:1"))
+    # only a referrer: no .att tag
+    assert repository.referrers(Digest.parse(digest))
+    custom = "https://cosign.sigstore.dev/attestation/v1"
+    done = verify(f"{repo}:1", pair.theirs_pub, "--attestation", "custom")
+    # the verified predicate, printed (cosign's custom type wraps the file in Data)
+    [printed] = [json.loads(line) for line in ok(done).splitlines()]
+    assert json.loads(printed["Data"]) == {"checked": "by hand"}
+    [verified] = signatures.verify_attestations(
+        repository, Digest.parse(digest), keys.read_public(pair.theirs_pub.read_bytes(),
+        where="pub"), custom, where=repo,
+    )  # fmt: skip
+    assert verified.place.startswith("referrer sha256:")
+    assert json.loads(verified.payload)["subject"][0]["digest"] == {"sha256": digest[7:]}
+    wrong = verify(f"{repo}:1", pair.ours_pub, "--attestation", "custom")
+    error = assert_clean_failure(wrong, EXIT_SIGNATURE)
+    assert error.endswith("its envelope: no signature in it verifies with the key")
+    # it is an attestation, not a signature of the image
+    unsigned = assert_clean_failure(verify(f"{repo}:1", pair.theirs_pub), EXIT_SIGNATURE)
+    assert unsigned.endswith("found; sign it with `pydistroless sign` or `cosign sign --key`")
 
 
 def _blob(repository, digest: str) -> bytes:

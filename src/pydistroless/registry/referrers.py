@@ -87,12 +87,12 @@ def attach_document(
     return made.digest
 
 
-def referring(repository: Repository, subject: Digest, artifact_type: str) -> list[Descriptor]:
-    """The artifacts of ``artifact_type`` that refer to ``subject``, oldest first (a
+def referring(repository: Repository, subject: Digest, *artifact_types: str) -> list[Descriptor]:
+    """The artifacts of one of ``artifact_types`` that refer to ``subject``, oldest first (a
     malformed entry of the list is left out)."""
     found = []
     for entry in repository.referrers(subject):
-        if not isinstance(entry, dict) or entry.get("artifactType") != artifact_type:
+        if not isinstance(entry, dict) or entry.get("artifactType") not in artifact_types:
             continue
         try:
             found.append(Descriptor.from_json(entry, f"a referrer of {subject}"))
@@ -102,20 +102,27 @@ def referring(repository: Repository, subject: Digest, artifact_type: str) -> li
 
 
 def fetch_document(
-    repository: Repository, referrer: Descriptor, *, where: str, limit: int
+    repository: Repository,
+    referrer: Descriptor,
+    *,
+    where: str,
+    limit: int,
+    media_type_prefix: str = "",
 ) -> bytes:
-    """The one document of the artifact ``referrer`` names, at most ``limit`` bytes."""
+    """The document of the artifact ``referrer`` names (its first layer whose media type
+    starts with ``media_type_prefix``), at most ``limit`` bytes."""
     manifest = repository.fetch_manifest(str(referrer.digest))
     found = Image.read(
         manifest.data, manifest.media_type, lambda d: remote.RemoteBlob(repository, d), where=where
     )
-    if not found.layers:
-        raise ImageFormatError(f"{where}: the artifact {referrer.digest} has no document")
-    if found.layers[0].size > limit:
+    layers = [layer for layer in found.layers if layer.media_type.startswith(media_type_prefix)]
+    if not layers:
+        raise ImageFormatError(f"{where}: the artifact {referrer.digest} has no such document")
+    if layers[0].size > limit:
         raise ImageFormatError(
             f"{where}: the artifact {referrer.digest} is larger than {limit} bytes"
         )
-    with found.layers[0].open() as stream:
+    with layers[0].open() as stream:
         return stream.read()
 
 

@@ -61,6 +61,7 @@ from pydistroless.core.timestamps import rfc3339
 from pydistroless.oci.model import (
     ANNOTATION_CREATED,
     OCI_CONFIG,
+    OCI_EMPTY,
     OCI_MANIFEST,
     Artifact,
     Descriptor,
@@ -76,6 +77,8 @@ ATTESTATIONS = "att"
 # A signed document larger than this is not one anyone made: an SBOM predicate of a large
 # image is a few MiB.
 DOCUMENT_MAX = 64 << 20
+# Every Sigstore bundle's media type starts so (v0.1 to v0.3 and later).
+BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
 # What go-containerregistry's empty image says, which cosign's .sig images start from.
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -355,6 +358,8 @@ def settle(candidates: Sequence[Candidate], *, what: str, hint: str) -> list[Ver
     for place, check in candidates:
         try:
             verified.append(check())
+        except _NotCandidate:
+            continue
         except _Mismatch as exc:
             reasons.append((1, f"{place}: {exc}"))
         except SignatureError as exc:
@@ -370,6 +375,10 @@ def settle(candidates: Sequence[Candidate], *, what: str, hint: str) -> list[Ver
 
 class _Mismatch(SignatureError):
     """The key signed it, but it vouches for something else."""
+
+
+class _NotCandidate(Exception):
+    """Not a document of the kind asked about (another artifact, another predicate type)."""
 
 
 def _signature_candidates(
@@ -417,7 +426,10 @@ def _bundle_candidates(
     repository: Repository, digest: Digest, key: PublicKey, predicate_types: set[str]
 ) -> list[Candidate]:
     found: list[Candidate] = []
-    for referrer in referrers.referring(repository, digest, BUNDLE_V03):
+    # cosign 3 lists its bundles under their own artifact type; cosign 2.x's put the type on
+    # the config descriptor alone, so a registry (or the fallback index) lists them under
+    # the empty config's: those are opened to see whether they hold a bundle.
+    for referrer in referrers.referring(repository, digest, BUNDLE_V03, OCI_EMPTY):
         annotated = dict(referrer.annotations).get(BUNDLE_PREDICATE_ANNOTATION)
         if annotated is not None and annotated not in predicate_types:
             continue
@@ -426,9 +438,15 @@ def _bundle_candidates(
         def check(referrer: Descriptor = referrer, place: str = place) -> Verified:
             try:
                 data = referrers.fetch_document(
-                    repository, referrer, where=place, limit=DOCUMENT_MAX
+                    repository,
+                    referrer,
+                    where=place,
+                    limit=DOCUMENT_MAX,
+                    media_type_prefix=BUNDLE_MEDIA_PREFIX,
                 )
             except (ImageFormatError, IntegrityError, RegistryNotFoundError) as exc:
+                if referrer.artifact_type != BUNDLE_V03:
+                    raise _NotCandidate from None  # another kind of artifact
                 raise SignatureError(str(exc)) from None
             inner = bundle_envelope(data, "the bundle")
             return _statement_check(inner, key, digest, predicate_types, place)
@@ -440,6 +458,15 @@ def _bundle_candidates(
 def _statement_check(
     document: object, key: PublicKey, digest: Digest, predicate_types: set[str], place: str
 ) -> Verified:
+    if isinstance(document, dict):
+        # What it claims to be, read before its signature is checked, only to leave out
+        # statements of other kinds: nothing is believed until the signature verifies.
+        try:
+            claimed = read_statement(unb64(document.get("payload"), "its payload"), "it")
+        except SignatureError:
+            claimed = None
+        if claimed is not None and claimed.predicate_type not in predicate_types:
+            raise _NotCandidate
     _, payload = open_envelope(document, key, "its envelope")
     claim = read_statement(payload, "it")
     if claim.predicate_type not in predicate_types:
