@@ -265,3 +265,38 @@ def test_a_pin_with_no_cp313t_wheel_and_no_sdist_is_refused(built: Built, tmp_pa
         "free-threading",
     )  # fmt: skip
     assert not (tmp_path / "app.tar").exists()
+
+
+MSGPACK_MAIN = r"""
+import json, sys
+import msgpack, msgpack._cmsgpack as compiled
+data = msgpack.packb({"n": list(range(5))})
+print(json.dumps({"gil": sys._is_gil_enabled(), "back": msgpack.unpackb(data),
+                  "compiled": compiled.__file__}))
+"""
+
+
+def test_an_sdist_with_no_cp313t_wheel_is_compiled_in_the_free_threaded_builder(
+    built: Built, tmp_path: Path, docker_engine: Engine
+):
+    """msgpack 1.2.4 publishes cp314t wheels and no cp313t one: its C extension is compiled
+    from the sdist in the base's builder image, whose Python is free-threaded too."""
+    project = _project(tmp_path / "packing", "msgpack==1.2.4", MSGPACK_MAIN)
+    tag = "e2e-free-threaded-msgpack:1"
+    result = pydistroless(
+        "app", project, "--python", f"{VERSION}t", *QUICK, "-o", tmp_path / "app.tar",
+        "--tag", tag,
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    assert re.search(r"^built msgpack-1\.2\.4-cp313-cp313t-linux_x86_64\.whl from ", result.stderr,
+                     re.M), result.stderr  # fmt: skip
+    with loaded(docker_engine, tmp_path / "app.tar", tag):
+        out = docker_engine(
+            "run", "--rm", "--network", "none", "--read-only", "--user", NONROOT, tag
+        ).stdout  # fmt: skip
+        said = json.loads(out)
+        assert said["gil"] is False and said["back"] == {"n": [0, 1, 2, 3, 4]}, said
+        assert said["compiled"] == (
+            "/usr/local/lib/python3.13t/site-packages/msgpack/"
+            "_cmsgpack.cpython-313t-x86_64-linux-gnu.so"
+        ), said
