@@ -260,3 +260,87 @@ def test_keygen_without_a_password_or_a_terminal_is_one_line(tmp_path: Path) -> 
         "on; set COSIGN_PASSWORD\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- the options, refused before anything is built -------------------------------------
+
+
+def cli(*args: str | Path, cwd: Path, env: dict[str, str] | None = None):
+    full = {k: v for k, v in os.environ.items() if k != "COSIGN_PASSWORD"}
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "pydistroless.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+
+
+def error_of(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    return line
+
+
+def test_key_options_are_checked_before_any_work(tmp_path: Path) -> None:
+    key = tmp_path / "ci.key"
+    key.write_bytes(keys.encrypt(keys.generate(), b"pw"))
+    (tmp_path / "ci.pub").write_bytes(
+        keys.read_private(key.read_bytes(), lambda: b"pw", where="k").public.pem()
+    )
+    (tmp_path / "main.py").write_text("print('hi')\n")
+    cases = [
+        (
+            ("build", "--sign-key", key),
+            "pydistroless: error: --sign-key signs what --push pushes; add --push REGISTRY/REPO",
+        ),
+        (
+            ("build", "--push", "127.0.0.1:1/x:1", "--sign-key", tmp_path / "absent.key"),
+            f"pydistroless: error: --sign-key {tmp_path / 'absent.key'}: No such file or directory",
+        ),
+        (
+            ("push", "x.tar", "127.0.0.1:1/x:1", "--attestations", "x.intoto.jsonl"),
+            "pydistroless: error: --attestations are signed when attached; add --sign-key FILE",
+        ),
+        (
+            ("pull", "127.0.0.1:1/x:1", "-o", "x.tar", "--verify-key", key),
+            f"pydistroless: error: --verify-key {key} is a private key; verifying takes the "
+            "public one (cosign.pub)",
+        ),
+        (
+            ("app", ".", "--verify-key", tmp_path / "ci.pub"),
+            "pydistroless: error: --verify-key checks a base image on a registry; give --base "
+            "REGISTRY/REPO:TAG (a tar, a layout or the base pydistroless builds carries no "
+            "signature)",
+        ),
+        (
+            ("verify", "127.0.0.1:1/x:1", "--key", tmp_path / "ci.pub", "--attestation", "nope"),
+            None,  # the predicate type names are the provenance's: one line, exit 2
+        ),
+    ]
+    for args, expected in cases:
+        line = error_of(cli(*args, cwd=tmp_path, env={"COSIGN_PASSWORD": "pw"}), 2)
+        if expected is not None:
+            assert line == expected, args
+        assert line.startswith("pydistroless: error: "), args
+    wrong = cli("build", "--push", "127.0.0.1:1/x:1", "--sign-key", key, cwd=tmp_path,
+                env={"COSIGN_PASSWORD": "not it"})  # fmt: skip
+    assert "the password does not open this key" in error_of(wrong, 2)
+
+
+def test_the_config_file_names_a_signing_key_beside_it(tmp_path: Path) -> None:
+    from pydistroless.core.errors import ConfigError
+    from pydistroless.recipes import config
+    from pydistroless.recipes.spec import ImageSpec
+
+    path = tmp_path / "pydistroless.toml"
+    parsed = config.parse({"sign-key": "keys/cosign.key"}, path=path, base=ImageSpec())
+    assert parsed.sign_key == tmp_path / "keys" / "cosign.key"
+    assert config.parse({}, path=path, base=ImageSpec()).sign_key is None
+    with pytest.raises(ConfigError, match="sign-key must be a string"):
+        config.parse({"sign-key": 1}, path=path, base=ImageSpec())
