@@ -16,6 +16,7 @@ image, whose user ``monty`` (and so that user's pip install) no other image has.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -23,10 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from pydistroless.debian.sources import SourceOptions
-from pydistroless.debian.store import Store, load_index, load_releases, locked
 from tests.e2e.test_app_examples import ok
 from tests.e2e.test_corpus import detached, http_get, run, wait_for_log
+from tests.fixtures.debian_tools import debian_program
 from tests.fixtures.kube import deployments_api, kubeconfig
 from tests.fixtures.pubsub import publisher
 from tests.fixtures.tools import describe, need_network, pydistroless
@@ -43,14 +43,9 @@ BUILDX = "usr/libexec/docker/cli-plugins/docker-buildx"
 
 def buildx_config(into: Path) -> Path:
     """A docker client configuration folder whose one CLI plugin is trixie's buildx."""
-    cache = os.environ.get("PYDISTROLESS_CACHE_DIR")
-    store = Store.create(SourceOptions(cache_dir=Path(cache) if cache else None), progress=False)
-    releases = load_releases(store.archive, store.mirrors, "trixie")
-    index = load_index(store.archive, releases, "amd64")
-    (deb,) = store.debs([locked(index.candidates("docker-buildx")[0])])
     plugin = into / "cli-plugins" / "docker-buildx"
     plugin.parent.mkdir(parents=True)
-    plugin.write_bytes(next(e.data for e in deb.entries if e.path == BUILDX))
+    shutil.copyfile(debian_program("docker-buildx", BUILDX), plugin)
     plugin.chmod(0o755)
     return into
 
