@@ -103,6 +103,7 @@ def _attestations_option(func: Callable[..., Any]) -> Callable[..., Any]:
 Examples:
   pydistroless push python.tar registry.example.com/team/python:3.13
   pydistroless push ./oci-layout:3.13-debian13 127.0.0.1:5000/python:3.13
+  pydistroless push python.tar registry.example.com/team/python:3.13 --sign-key cosign.key
 """,
 )
 @click.argument("source")
@@ -205,6 +206,7 @@ def _sign(
 Examples:
   pydistroless pull 127.0.0.1:5000/python:3.13 --output python.tar
   pydistroless pull registry.example.com/team/python:3.13 --oci-layout ./oci --platform linux/arm64
+  pydistroless pull registry.example.com/team/python:3.13 -o python.tar --verify-key cosign.pub
 """,
 )
 @click.argument("reference")
@@ -263,6 +265,8 @@ Examples:
   pydistroless copy 127.0.0.1:5000/python:3.13 registry.example.com/team/python:3.13
   pydistroless copy docker-archive:saved.tar oci:./layout:app
   pydistroless copy 127.0.0.1:5000/app:1 docker-daemon:app:1
+  pydistroless copy registry.example.com/team/app:1 registry.example.com/prod/app:1 \\
+      --verify-key team.pub --sign-key prod.key
 """,
 )
 @click.argument("source")
