@@ -14,7 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import re
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +28,16 @@ import urllib3
 
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.archive import write_tar
-from tests.fixtures.cosign import cosign, cosign_ok, key_pair
+from tests.fixtures.cosign import cosign, cosign_binary, cosign_ok, key_pair
 from tests.fixtures.images import make_image, native_platform
 from tests.fixtures.registry import RunningRegistry, start_registry
-from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
+from tests.fixtures.tools import (
+    assert_clean_failure,
+    describe,
+    need_network,
+    pydistroless,
+    shared_cache_dir,
+)
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -442,3 +452,57 @@ def test_push_of_a_tar_attests_its_sbom_and_with_the_file_its_provenance(
     )  # fmt: skip
     assert_clean_failure(refused, EXIT_USAGE, "sha256:" + "0" * 64, "not the image pushed")
     assert not [r for r in pushed.registry.requests() if r.repo == "base/python-refused"]
+
+
+# ---- the README, as printed -------------------------------------------------------------------
+
+README = Path(__file__).parents[2] / "README.md"
+SUBSECTION = "### Attestations: the SBOM, and where every byte came from\n"
+
+
+def readme_blocks() -> list[str]:
+    """The shell blocks of the README's subsection on attestations, in order."""
+    text = README.read_text().split(SUBSECTION, 1)[1]
+    text = re.split(r"\n##+ ", text, maxsplit=1)[0]
+    return re.findall(r"```shell\n(.*?)```", text, re.DOTALL)
+
+
+def run_block(block: str, host: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """``block`` run by bash in ``folder`` as printed, but for this machine's registry (plain
+    HTTP, so cosign gets --allow-insecure-registry after its other arguments)."""
+    script = "set -euo pipefail\n"
+    script += 'cosign() { "$COSIGN" "$@" --allow-insecure-registry; }\n'
+    script += block.replace("registry.example.com", host)
+    env = {
+        **os.environ,
+        "COSIGN": str(cosign_binary()),
+        "COSIGN_PASSWORD": PASSWORD,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYDISTROLESS_CACHE_DIR": str(shared_cache_dir()),
+    }
+    env.pop("SOURCE_DATE_EPOCH", None)
+    return subprocess.run(
+        ["bash", "-c", script], cwd=folder, env=env, capture_output=True, text=True, timeout=1800
+    )
+
+
+def test_the_readme_subsection_as_printed(pushed: Pushed, tmp_path: Path) -> None:
+    """Its blocks run as printed in a folder with the key pair: build and push with the
+    statements, verify with cosign and with pydistroless, rebuild from the provenance's lock
+    to the digest the registry has."""
+    shutil.copy(pushed.key, tmp_path / "cosign.key")
+    shutil.copy(pushed.pub, tmp_path / "cosign.pub")
+    publish, check, rebuild = readme_blocks()
+    host = pushed.registry.host
+    digest = ok(run_block(publish, host, tmp_path)).splitlines()[-1]
+    assert digest.startswith("sha256:")
+    assert (tmp_path / "python.intoto.jsonl").is_file()
+    checked = run_block(check, host, tmp_path)
+    [statement] = statements_of(ok(checked))  # cosign's, on stdout
+    assert statement["predicateType"] == SLSA
+    assert statement["subject"] == subject(f"{host}/team/python", digest)
+    sbom = json.loads((tmp_path / "sbom.spdx.json").read_text())
+    assert sbom == json.loads(next(tmp_path.glob("python.*.spdx.json")).read_text())
+    assert ok(run_block(rebuild, host, tmp_path)) == digest
+    lock = json.loads((tmp_path / "python.lock").read_text())
+    assert lock["lock-version"] == 1
