@@ -38,7 +38,7 @@ from pydistroless.debian.buildroot import BuilderTree, builder_tree
 from pydistroless.debian.rootfs import unpack
 from pydistroless.debian.store import LockedPackage, Store
 from pydistroless.fs import elf
-from pydistroless.fs.tree import Tree
+from pydistroless.fs.tree import Entry, Kind, Tree
 from pydistroless.python.source import PythonSource, Tarball, fetch
 
 PREFIX = "usr/local"
@@ -469,11 +469,15 @@ def runtime_tree(installed: CompiledPython, *, for_builds: bool = False) -> Tree
                 tree.add_file(relative, path.read_bytes(), 0o755 if info.st_mode & 0o111 else 0o644)
         dirs.sort()
     if installed.name != installed.minor:
-        # make install hard-links python3.13 to a free-threaded python3.13t: one file, and
-        # a link to it, rather than the interpreter twice.
+        # make install hard-links python3.13 and a free-threaded python3.13t: one file under
+        # two names, and so it stays (not a symlink), because scanners know CPython by a file
+        # named python3.X (syft reads its version from the file called so, and a symlink's
+        # real path, ending in "t", is not matched). python3.13 carries the data, as the
+        # first of the two in the sorted order trees are copied and layers written in.
         plain = f"{PREFIX}/bin/python{installed.minor}"
-        tree.remove_entries([plain])
-        tree.add_symlink(plain, f"python{installed.name}")
+        threaded = f"{PREFIX}/bin/python{installed.name}"
+        tree.remove_entries([threaded])
+        tree.add(Entry(threaded, Kind.HARDLINK, 0o755, target=plain))
     for name in ("python", "python3"):
         link = f"{PREFIX}/bin/{name}"
         if tree.get(link) is None:

@@ -91,6 +91,8 @@ def _missing_interpreters(tree: Tree) -> list[Problem]:
 def _runnable(tree: Tree, program: str) -> bool:
     real = tree.resolve(program.lstrip("/"))
     target = tree.get(real) if real is not None else None
+    if target is not None and target.kind is Kind.HARDLINK:
+        target = tree.get(target.target)  # one file under two names: the one with the data
     return target is not None and target.kind is Kind.FILE and bool(target.mode & 0o111)
 
 
