@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -27,6 +28,7 @@ from pydistroless.recipes.spec import ImageSpec
 MIRROR = "http://mirror.example.invalid/debian"
 SECURITY = "http://security.example.invalid/debian-security"
 CREATED = 1763200800  # 2025-11-15T10:00:00Z
+BASE_CREATED = 1763100000
 
 
 def package(name: str, arch: str, suite: str = "trixie", base: str = MIRROR) -> LockedPackage:
@@ -45,11 +47,11 @@ def package(name: str, arch: str, suite: str = "trixie", base: str = MIRROR) -> 
     )
 
 
-def image(arch: str, text: str):
+def image(arch: str, text: str, created: int = CREATED):
     tree = Tree()
     tree.add_file("etc/what", text.encode())
-    config = ImageConfig(entrypoint=("/usr/bin/python3.13",), created=CREATED)
-    return new_image(Platform(arch), config, (layer_from_tree(tree, mtime=CREATED),))
+    config = ImageConfig(entrypoint=("/usr/bin/python3.13",), created=created)
+    return new_image(Platform(arch), config, (layer_from_tree(tree, mtime=created),))
 
 
 def built(archs=("amd64", "arm64"), *, source: PythonSource | None = None) -> Built:
@@ -240,6 +242,7 @@ def test_ca_certs_are_inputs():
 
 def test_an_app_lists_its_base_wheels_sdists_and_debian_additions(tmp_path):
     base = built(("amd64",))
+    base = replace(base, images=(image("amd64", "base", created=BASE_CREATED),))
     app_image = image("amd64", "app")
     wheel = {
         "name": "six",
@@ -307,6 +310,7 @@ def test_an_app_lists_its_base_wheels_sdists_and_debian_additions(tmp_path):
     assert parameters["options"]["entrypoint"] == ["python", "app.py"]
     assert parameters["options"]["env"] == ["A=1"]
     assert parameters["base"]["lock"]["content"] == json.loads(lockfile.dumps(base.lock))
+    assert parameters["base"]["options"]["source-date-epoch"] == BASE_CREATED
 
 
 def test_an_app_on_a_given_base_names_where_it_came_from(tmp_path):

@@ -284,9 +284,9 @@ def _app_predicate(
         "options": options,
     }
     if base is not None:
-        parameters["base"] = _base_predicate(base, image, [])["buildDefinition"][
-            "externalParameters"
-        ]
+        # The base's own parameters, its timestamp read from its own image.
+        made = _base_predicate(base, base.images[0], [])
+        parameters["base"] = made["buildDefinition"]["externalParameters"]
     return _slsa(BUILD_TYPE_APP, parameters, dependencies)
 
 
