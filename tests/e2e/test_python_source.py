@@ -246,6 +246,13 @@ def test_scanners_see_cpython_at_its_version(built: Built, files: Path):
     assert sboms == ["pydistroless.spdx.json"]
 
 
+def test_the_image_passes_its_own_check(built: Built):
+    """Every library resolves and every script's interpreter is in the image (the stdlib's
+    macOS shell helper is not)."""
+    result = pydistroless("check", built.tar)
+    assert result.returncode == 0, describe(result)
+
+
 def test_a_second_build_comes_from_the_cache_offline(built: Built, tmp_path: Path):
     again = pydistroless(
         "build", "--python", VERSION, *QUICK, "--offline", "--output", tmp_path / "again.tar",

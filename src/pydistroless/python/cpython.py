@@ -442,6 +442,8 @@ def _dropped(minor: str, *, for_builds: bool) -> re.Pattern[str]:
     return re.compile(
         rf"{PREFIX}/share(/.*)?"
         rf"|{PREFIX}/bin/(idle3.*|pydoc3.*|2to3.*)"
+        # macOS's helper scripts (/bin/sh, a .bat), which no Linux image can run
+        rf"|{lib}/ctypes/macholib/fetch_macholib.*"
         rf"|.*/__pycache__(/.*)?" + ("" if for_builds else building)
     )
 
