@@ -42,7 +42,7 @@ from pydistroless.core.timestamps import epoch_of
 from pydistroless.debian.store import Store
 from pydistroless.fs import elf
 from pydistroless.fs.disk import write_tree
-from pydistroless.fs.tree import Kind, Tree
+from pydistroless.fs.tree import Entry, Kind, Tree
 from pydistroless.oci import layer_cache
 from pydistroless.oci.layer import layer_from_tree
 from pydistroless.oci.model import Artifact, Image, Layer
@@ -687,12 +687,19 @@ class _BaseFiles:
                 "/" + e.path
                 for e in tree.entries()
                 if e.path.startswith(on_path) and (real := tree.resolve(e.path)) is not None
-                and (found := tree.get(real)) is not None and found.is_executable
+                and (found := _file_of(tree, real)) is not None and found.is_executable
             )
         )  # fmt: skip
         body = {"target": _target_json(target), "executables": list(executables)}
         self.cache.put_checked_record(body, "app-bases", key)
         return target, executables
+
+
+def _file_of(tree: Tree, path: str) -> Entry | None:
+    """The entry at ``path``, or for a hard link the file whose content it shares (a
+    free-threaded CPython's python3.13t is one, to python3.13)."""
+    entry = tree.get(path)
+    return tree.get(entry.target) if entry is not None and entry.kind is Kind.HARDLINK else entry
 
 
 def _target_json(target: Target) -> dict:
