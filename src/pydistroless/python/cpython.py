@@ -43,14 +43,29 @@ from pydistroless.python.source import PythonSource, Tarball, fetch
 
 PREFIX = "usr/local"
 # The build's steps beyond their arguments (which are part of the key themselves): bump it
-# when they change, and every cached CPython is compiled again.
-RECIPE = 1
+# when they change, and every cached CPython is compiled again. (2: the release's date as
+# SOURCE_DATE_EPOCH, configure's probes of the build host pinned.)
+RECIPE = 2
 
 
 # Where a cross build finds the same CPython built for the host, which runs the build's own
 # steps (freezing modules, byte-compiling the stdlib): in the builder tree's build folder,
 # so that a killed build's copy is removed with the rest.
 BUILD_PYTHON = "/build/python-for-build"
+
+# What configure would find by running code or looking at files, pinned to what Linux with
+# glibc has everywhere. A cross build cannot run the target's code; a native one runs it in
+# the sandbox, whose /dev has neither shm nor ptmx and whose kernel is the build host's: there
+# POSIX semaphores looked missing (multiprocessing's locks, queues and pools then refused to
+# work), and a host without IPv6 would have built a Python without it.
+LINUX_PROBES = (
+    "--enable-ipv6",
+    "ac_cv_file__dev_ptmx=yes",
+    "ac_cv_file__dev_ptc=no",
+    "ac_cv_buggy_getaddrinfo=no",
+    "ac_cv_posix_semaphores_enabled=yes",
+    "ac_cv_broken_sem_getvalue=no",
+)
 
 
 @dataclass(frozen=True)
@@ -67,11 +82,6 @@ class Options:
                 f"--build={architecture(host).gnu_type}",
                 f"--host={architecture(arch).gnu_type}",
                 f"--with-build-python={BUILD_PYTHON}/{PREFIX}/bin/python{minor}",
-                # What configure finds by running or looking at the target, which it cannot:
-                # Linux has /dev/ptmx, not /dev/ptc, and glibc's getaddrinfo works.
-                "ac_cv_file__dev_ptmx=yes",
-                "ac_cv_file__dev_ptc=no",
-                "ac_cv_buggy_getaddrinfo=no",
             ]
         else:
             args = [f"--build={architecture(arch).gnu_type}"]
@@ -81,6 +91,7 @@ class Options:
             "--enable-loadable-sqlite-extensions",
             "--with-system-expat",
             "--without-ensurepip",
+            *LINUX_PROBES,
         ]
         if self.optimize:
             # PGO profiles the interpreter by running it, which a cross build cannot.
@@ -235,7 +246,10 @@ def _compile(
 
     def fill(staging: Path) -> None:
         nonlocal seconds
-        _unpack(source, work, tarball)
+        released = _unpack(source, work, tarball)
+        # The compilers' and the stdlib's notion of "now" (the date in sys.version, for one):
+        # the release's own date, the same on every build, rather than the sandbox's 1970.
+        env = {**sandbox.ENV, "SOURCE_DATE_EPOCH": str(released)}
         inside = f"{sandbox.BUILD_DIR}/{work.name}"
         src = f"{inside}/Python-{tarball.version}"
         dest = f"{inside}/install"
@@ -253,6 +267,7 @@ def _compile(
                 cwd=src,
                 log=log_path,
                 binds=[sandbox.Bind(workspace, sandbox.BUILD_DIR, writable=True)],
+                env=env,
             )
             if code != 0:
                 _fail(tarball.version, name, code, log_path)
@@ -386,9 +401,10 @@ def check_runnable(arch: str) -> None:
     )
 
 
-def _unpack(source: Path, work: Path, tarball: Tarball) -> None:
+def _unpack(source: Path, work: Path, tarball: Tarball) -> int:
     """The tarball's ``Python-X.Y.Z/`` tree into ``work``; ``tarfile``'s data filter refuses
-    absolute paths, links out of the tree and device files."""
+    absolute paths, links out of the tree and device files. Returns the release's date: the
+    newest mtime in the tarball, in epoch seconds."""
     top = f"Python-{tarball.version}"
     try:
         with tarfile.open(source, "r:xz") as archive:
@@ -401,6 +417,7 @@ def _unpack(source: Path, work: Path, tarball: Tarball) -> None:
                     f"source tarball (everything in it must be under {top}/)"
                 )
             archive.extractall(work, members=members, filter="data")
+            return max(int(m.mtime) for m in members)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise UsageError(
             f"{tarball.file_name} from {tarball.origin} cannot be unpacked ({exc}); "
