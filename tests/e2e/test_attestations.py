@@ -115,12 +115,47 @@ def verify_attestation(pub: Path, kind: str, ref: str) -> subprocess.CompletedPr
     )
 
 
+# A trusted root with nothing in it: the key alone vouches (no CA, no transparency log, no
+# timestamp authority). Without one, cosign's --new-bundle-format fetches the public TUF root.
+EMPTY_TRUSTED_ROOT = {
+    "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+    "tlogs": [],
+    "certificateAuthorities": [],
+    "ctlogs": [],
+    "timestampAuthorities": [],
+}
+
+
+def verify_bundle(pub: Path, kind: str, ref: str, folder: Path) -> list[dict]:
+    """``cosign verify-attestation --new-bundle-format``: the Sigstore bundle referrers alone
+    (no .att tag), as cosign 3 reads them."""
+    root = folder / "trusted_root.json"
+    root.write_text(json.dumps(EMPTY_TRUSTED_ROOT))
+    result = cosign(
+        "verify-attestation",
+        "--new-bundle-format",
+        "--trusted-root",
+        root,
+        "--key",
+        pub,
+        "--type",
+        kind,
+        "--insecure-ignore-tlog=true",
+        "--allow-insecure-registry",
+        ref,
+    )
+    assert result.returncode == 0, describe(result)
+    return statements_of(result.stdout)
+
+
 def statements_of(cosign_stdout: str) -> list[dict]:
-    """The in-toto statements of cosign's output: one DSSE envelope (JSON) a line."""
+    """The in-toto statements of cosign's output: one DSSE envelope (JSON) a line (with
+    --new-bundle-format, one bundle's envelope a line)."""
     found = []
     for line in cosign_stdout.splitlines():
         if line.strip():
             envelope = json.loads(line)
+            envelope = envelope.get("dsseEnvelope", envelope)
             assert envelope["payloadType"] == "application/vnd.in-toto+json"
             found.append(json.loads(base64.b64decode(envelope["payload"])))
     return found
@@ -174,6 +209,21 @@ def test_cosign_verifies_the_sbom_and_the_provenance_of_the_index_and_each_image
         assert own["subject"] == subject(pushed.repo, pushed.platforms[arch])
         lock = own["predicate"]["buildDefinition"]["externalParameters"]["lock"]["content"]
         assert [a["arch"] for a in lock["archs"]] == list(ARCHS)  # the lock it was built from
+
+
+def test_cosign_verifies_the_bundle_referrers_alone(pushed: Pushed, tmp_path: Path) -> None:
+    """The same statements in Sigstore bundles that refer to each image, where cosign 3 (and
+    2.5 with --new-bundle-format) reads them, not at the .att tag."""
+    for ref, digest in (
+        (f"{pushed.repo}:1", pushed.digest),
+        (f"{pushed.repo}:1-amd64", pushed.platforms["amd64"]),
+    ):
+        [provenance] = verify_bundle(pushed.pub, "slsaprovenance1", ref, tmp_path)
+        assert provenance["subject"] == subject(pushed.repo, digest)
+        via_tag = cosign_statements(pushed.pub, "slsaprovenance1", ref)
+        assert [provenance] == via_tag
+        sboms = verify_bundle(pushed.pub, "spdxjson", ref, tmp_path)
+        assert {s["predicateType"] for s in sboms} == {SPDX}
 
 
 def test_the_provenance_lists_each_deb_and_inrelease_with_the_files_digests(
