@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
+import platform
+import zlib
 from dataclasses import replace
 
 import pytest
+import zstandard
 
 from pydistroless import __version__
 from pydistroless.core.arch import Platform
@@ -174,7 +178,13 @@ def test_the_provenance_of_one_platform_lists_its_inputs_by_digest():
     assert predicate["runDetails"] == {
         "builder": {
             "id": "https://pydistroless.dev/builder/cli",
-            "version": {"pydistroless": __version__},
+            "version": {
+                "pydistroless": __version__,
+                "python": platform.python_version(),
+                "zlib": zlib.ZLIB_RUNTIME_VERSION,
+                "zstd": ".".join(map(str, zstandard.ZSTD_VERSION)),
+                "installer": importlib.metadata.version("installer"),
+            },
         },
         "metadata": {},
     }

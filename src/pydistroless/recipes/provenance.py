@@ -17,11 +17,16 @@ alone, and two builds of one lock make the same one.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import platform
 import re
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import zstandard
 
 from pydistroless import __version__
 from pydistroless.core.digest import Digest
@@ -301,11 +306,24 @@ def _slsa(build_type: str, parameters: dict, dependencies: list[dict]) -> dict:
             "resolvedDependencies": dependencies,
         },
         "runDetails": {
-            "builder": {"id": BUILDER_ID, "version": {"pydistroless": __version__}},
+            "builder": {"id": BUILDER_ID, "version": builder_versions()},
             # No invocationId, startedOn or finishedOn: the statement is the same for every
             # build of the same inputs, as the image is.
             "metadata": {},
         },
+    }
+
+
+def builder_versions() -> dict[str, str]:
+    """What, besides the inputs, decides the bytes: pydistroless, and the libraries it
+    writes them with (zlib deflates the layers, zstd compresses zstd layers, pypa/installer
+    writes an app's RECORD files), and the Python that runs it."""
+    return {
+        "pydistroless": __version__,
+        "python": platform.python_version(),
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+        "zstd": ".".join(map(str, zstandard.ZSTD_VERSION)),
+        "installer": importlib.metadata.version("installer"),
     }
 
 
