@@ -77,6 +77,9 @@ ATTESTATIONS = "att"
 # A signed document larger than this is not one anyone made: an SBOM predicate of a large
 # image is a few MiB.
 DOCUMENT_MAX = 64 << 20
+# What one .sig or .att tag may hold: thousands of signatures, or a few large SBOMs.
+ATTACHED_MAX = 4096
+ATTACHED_BYTES_MAX = 512 << 20
 # Every Sigstore bundle's media type starts so (v0.1 to v0.3 and later).
 BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
 # What go-containerregistry's empty image says, which cosign's .sig images start from.
@@ -279,12 +282,26 @@ def _existing_layers(repository: Repository, tag: str) -> list[Descriptor]:
 # ---- reading ----------------------------------------------------------------------------
 
 
-def read_attached(repository: Repository, digest: Digest, suffix: str) -> list[Attached]:
-    """The layers of ``sha256-<hex>.<suffix>``, each document fetched (and checked against
-    its digest); none when the tag is absent."""
+def read_attached(
+    repository: Repository,
+    digest: Digest,
+    suffix: str,
+    *,
+    select: Callable[[Descriptor], bool] | None = None,
+) -> list[Attached]:
+    """The layers of ``sha256-<hex>.<suffix>`` (those ``select`` picks by their descriptor,
+    when given), each document fetched (and checked against its digest); none when the tag
+    is absent."""
     tag = tag_for(digest, suffix)
     found = []
-    for descriptor in _existing_layers(repository, tag):
+    layers = _existing_layers(repository, tag)
+    wanted = [d for d in layers if select is None or select(d)]
+    if len(wanted) > ATTACHED_MAX or sum(d.size for d in wanted) > ATTACHED_BYTES_MAX:
+        raise RegistryError(
+            f"{repository.where}:{tag} lists {len(wanted)} documents; more than anyone signs "
+            "(the registry is broken or hostile)"
+        )
+    for descriptor in wanted:
         if descriptor.size > DOCUMENT_MAX:
             continue
         out = io.BytesIO()
@@ -385,9 +402,11 @@ def _signature_candidates(
     repository: Repository, digest: Digest, key: PublicKey
 ) -> Iterator[Candidate]:
     tag = tag_for(digest, SIGNATURES)
-    for item in read_attached(repository, digest, SIGNATURES):
-        if item.media_type != SIMPLE_SIGNING:
-            continue
+
+    def simple_signing(descriptor: Descriptor) -> bool:
+        return descriptor.media_type == SIMPLE_SIGNING
+
+    for item in read_attached(repository, digest, SIGNATURES, select=simple_signing):
 
         def check(item: Attached = item) -> Verified:
             signature = unb64(item.annotation(SIGNATURE_ANNOTATION), "its signature annotation")
@@ -405,12 +424,14 @@ def _attestation_candidates(
     repository: Repository, digest: Digest, key: PublicKey, predicate_type: str
 ) -> Iterator[Candidate]:
     tag = tag_for(digest, ATTESTATIONS)
-    for item in read_attached(repository, digest, ATTESTATIONS):
-        if item.media_type != DSSE_ENVELOPE:
-            continue
-        # The annotation is unsigned: it only picks candidates; the statement decides.
-        if item.annotation(PREDICATE_TYPE_ANNOTATION) not in (None, predicate_type):
-            continue
+
+    def envelope_of_type(descriptor: Descriptor) -> bool:
+        # The annotation is unsigned: it only picks candidates (and spares fetching the
+        # others); the signed statement decides.
+        annotated = dict(descriptor.annotations).get(PREDICATE_TYPE_ANNOTATION)
+        return descriptor.media_type == DSSE_ENVELOPE and annotated in (None, predicate_type)
+
+    for item in read_attached(repository, digest, ATTESTATIONS, select=envelope_of_type):
 
         def check(item: Attached = item) -> Verified:
             try:
