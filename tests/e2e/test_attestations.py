@@ -556,3 +556,10 @@ def test_the_readme_subsection_as_printed(pushed: Pushed, tmp_path: Path) -> Non
     assert ok(run_block(rebuild, host, tmp_path)) == digest
     lock = json.loads((tmp_path / "python.lock").read_text())
     assert lock["lock-version"] == 1
+
+
+def test_an_unknown_attestation_type_is_one_line(pushed: Pushed) -> None:
+    result = pydistroless(
+        "verify", f"{pushed.repo}:1", "--key", pushed.pub, "--attestation", "sbom"
+    )
+    assert_clean_failure(result, EXIT_USAGE, "'sbom' is neither a predicate URI nor", "spdxjson")

@@ -355,8 +355,7 @@ def test_an_app_on_a_given_base_names_where_it_came_from(tmp_path):
         {
             "name": "base image",
             "digest": {"sha256": base_digest.hex},
-            "uri": "r.example.invalid/python:3.13",
-            "annotations": {"role": "base-image"},
+            "annotations": {"role": "base-image", "reference": "r.example.invalid/python:3.13"},
         }
     ]
     assert "base" not in definition["externalParameters"]
@@ -469,3 +468,9 @@ def test_the_statements_go_beside_the_tar_and_the_layout(tmp_path):
     options = OutputOptions(output=tmp_path / "python.tar", oci_layout=tmp_path / "oci")
     planned = plan_outputs("python", ["amd64"], "spdx", options, output_dir=None, several=False)
     assert planned.statements == (tmp_path / "python.intoto.jsonl", tmp_path / "oci.intoto.jsonl")
+
+
+def test_an_sbom_in_the_image_that_is_not_one_is_one_line():
+    broken = sbom_image("amd64", b"not json")
+    with pytest.raises(UsageError, match=f"the SBOM in {broken.digest}'s usr/share/sbom is nei"):
+        provenance.image_sbom_attestations(broken, "r.example.invalid/python")

@@ -232,7 +232,11 @@ def app_cmd(**kw: Any) -> None:
     )
     name = split_reference(built.tags[0])[0]
     attestations = provenance.app_attestations(
-        built, spec, name, base=base_built, base_location=base_text
+        built,
+        spec,
+        name,
+        base=base_built,
+        base_location=base_text if base_where and base_where.kind == "registry" else None,
     )
     pushed_as = subject_name(built.tags[0], outputs.push_to)
     rows = write_outputs(

@@ -110,7 +110,7 @@ def sbom_statement(name: str, digest: Digest, document: bytes, fmt: str) -> Atte
     return statement(name, digest, SBOM_PREDICATES[fmt], predicate)
 
 
-def sbom_format_of(document: bytes) -> str:
+def sbom_format_of(document: bytes, where: str = "the SBOM") -> str:
     """``spdx`` or ``cyclonedx``: which of our formats ``document`` is."""
     try:
         data = json.loads(document)
@@ -120,7 +120,10 @@ def sbom_format_of(document: bytes) -> str:
         return "spdx"
     if isinstance(data, dict) and data.get("bomFormat") == "CycloneDX":
         return "cyclonedx"
-    raise UsageError("the image's SBOM is neither SPDX nor CycloneDX JSON")
+    raise UsageError(
+        f"{where} is neither SPDX nor CycloneDX JSON, so it cannot be attested; give "
+        "--attestations FILE (the .intoto.jsonl written beside the image) instead"
+    )
 
 
 # ---- the base recipe -----------------------------------------------------------------------
@@ -212,7 +215,8 @@ def app_attestations(
 ) -> tuple[Attestation, ...]:
     """The SBOM and the provenance of each image of an app build (pushed as ``name``), and of
     its index. ``base`` is the base image's own build when it was built here (its inputs are
-    then the app's too); else the base is known by its digest and ``base_location``."""
+    then the app's too); else the base is known by its digest and ``base_location``, the
+    registry reference it was read from."""
     app_lock = json.loads(built.lock)
     entries = {entry["arch"]: entry for entry in app_lock["images"]}
     result = []
@@ -239,7 +243,14 @@ def app_attestations(
 def _app_dependencies(entry: Mapping[str, Any], base_location: str | None) -> list[dict]:
     base = Digest.parse(entry["base"])
     found = [
-        _descriptor("base image", base.hex, uri=base_location, annotations={"role": "base-image"})
+        _descriptor(
+            "base image",
+            base.hex,
+            # where it was read from: a registry reference (a local file's path says nothing
+            # to whoever reads the statement)
+            annotations={"role": "base-image"}
+            | ({"reference": base_location} if base_location else {}),
+        )
     ]
     for wheel in entry["wheels"]:
         role = "wheel" if wheel["file"].endswith(".whl") else "sdist"
@@ -404,7 +415,7 @@ def image_sbom_attestations(artifact: Artifact, name: str) -> tuple[Attestation,
         document = top_layer_sbom(image)
         if document is None:
             continue
-        fmt = sbom_format_of(document)
+        fmt = sbom_format_of(document, f"the SBOM in {image.digest}'s {SBOM_DIR}")
         found.append(sbom_statement(name, image.digest, document, fmt))
         if isinstance(artifact, Index):
             found.append(sbom_statement(name, artifact.digest, document, fmt))
