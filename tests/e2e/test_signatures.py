@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from pydistroless.core import keys
 from pydistroless.core.arch import Platform
 from pydistroless.core.digest import Digest
+from pydistroless.core.errors import KeyFileError
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.archive import write_tar
 from pydistroless.oci.mutate import new_index
@@ -145,6 +146,29 @@ def children(registry: RunningRegistry, repo: str, digest: str) -> list[str]:
     repository = RegistryOptions().repository(parse(f"{repo}@{digest}"))
     index = json.loads(repository.fetch_manifest(digest).data)
     return [m["digest"] for m in index["manifests"]]
+
+
+# ---- the keys, both ways ----------------------------------------------------------------
+
+
+def test_cosign_and_we_read_each_other_s_key_files(pair: Keys, tmp_path: Path) -> None:
+    blob = tmp_path / "blob.txt"
+    blob.write_bytes(b"signed by one, checked by the other\n")
+    # cosign signs with the key pydistroless keygen made; we verify with its .pub
+    signature = tmp_path / "blob.sig"
+    cosign_ok("sign-blob", "--key", pair.ours, "--tlog-upload=false",
+              "--output-signature", signature, blob, password=PASSWORD)  # fmt: skip
+    ours = keys.read_public(pair.ours_pub.read_bytes(), where="ours.pub")
+    assert ours.verifies(base64.b64decode(signature.read_text()), blob.read_bytes())
+    # we sign with the key cosign generate-key-pair made; cosign verifies with its .pub
+    theirs = keys.read_private(pair.theirs.read_bytes(), lambda: PASSWORD.encode(), where="k")
+    assert theirs.public == keys.read_public(pair.theirs_pub.read_bytes(), where="cosign.pub")
+    signature.write_text(base64.b64encode(theirs.sign(blob.read_bytes())).decode())
+    cosign_ok("verify-blob", "--key", pair.theirs_pub, "--insecure-ignore-tlog=true",
+              "--signature", signature, blob)  # fmt: skip
+    # a wrong password, on cosign's own file: one line
+    with pytest.raises(KeyFileError, match="the password does not open this key"):
+        keys.read_private(pair.theirs.read_bytes(), lambda: b"wrong", where="cosign.key")
 
 
 # ---- cosign verifies what we sign -----------------------------------------------------
