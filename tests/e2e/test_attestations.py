@@ -324,6 +324,28 @@ def test_an_app_is_attested_with_its_wheels_and_its_base(pushed: Pushed, tmp_pat
     }
     assert len(by_role["inrelease"]) == len(base["releases"])
 
+    # on a base read from a registry: that base, by digest and reference, and nothing of its
+    ref = f"{pushed.registry.host}/apps/flask-on-given:1"
+    given = f"{pushed.repo}:1"
+    ok(
+        pydistroless(
+            "app", EXAMPLES / "flask-gunicorn", "-o", tmp_path / "given.tar", "--base", given,
+            "--push", ref, "--sign-key", pushed.key, env=signing_env(),
+        )
+    )  # fmt: skip
+    [statement] = cosign_statements(pushed.pub, "slsaprovenance1", ref)
+    definition = statement["predicate"]["buildDefinition"]
+    assert "base" not in definition["externalParameters"]
+    [base_image] = [
+        d for d in definition["resolvedDependencies"] if d["annotations"]["role"] == "base-image"
+    ]
+    native = pushed.platforms[native_platform().architecture]
+    assert base_image == {
+        "name": "base image",
+        "digest": {"sha256": native.removeprefix("sha256:")},
+        "annotations": {"role": "base-image", "reference": given},
+    }
+
 
 def small_image(tmp_path: Path, text: str) -> Path:
     tree = Tree()
