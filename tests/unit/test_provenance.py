@@ -474,3 +474,52 @@ def test_an_sbom_in_the_image_that_is_not_one_is_one_line():
     broken = sbom_image("amd64", b"not json")
     with pytest.raises(UsageError, match=f"the SBOM in {broken.digest}'s usr/share/sbom is nei"):
         provenance.image_sbom_attestations(broken, "r.example.invalid/python")
+
+
+# ---- a real build, of a small signed archive on disk --------------------------------------------
+
+
+def test_a_real_build_lists_the_files_it_was_made_of(tmp_path, monkeypatch):
+    """A base build from a signed repository on disk: the provenance lists its InRelease and
+    every .deb of its pool, each with the SHA256 of the file itself."""
+    from pydistroless.debian.sources import SourceOptions
+    from pydistroless.debian.store import Store
+    from pydistroless.recipes import base
+    from tests.fixtures.repo import fake_python_repo
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    repo = fake_python_repo(tmp_path / "repo")
+    options = SourceOptions(
+        mirrors=(repo.url,),
+        security_mirrors=(repo.url,),
+        keyrings=(repo.keyring,),
+        cache_dir=tmp_path / "cache",
+    )
+    result = base.build(ImageSpec(suite=repo.suite, python="3.99"), Store.create(options))
+    [sbom, made] = provenance.base_attestations(result, "pydistroless/python")
+    assert json.loads(sbom.statement)["predicate"] == json.loads(result.sboms[0][1])
+    definition = json.loads(made.statement)["predicate"]["buildDefinition"]
+    debs = sorted((repo.root / "pool").rglob("*.deb"))
+    assert debs
+    assert definition["resolvedDependencies"] == [
+        {
+            "name": f"{repo.suite} InRelease",
+            "uri": f"{repo.url}/dists/{repo.suite}/InRelease",
+            "digest": {"sha256": hashlib.sha256(repo.inrelease()).hexdigest()},
+            "annotations": {"role": "inrelease", "date": "Sat, 10 Jan 2026 10:00:00 UTC"},
+        },
+        *(
+            {
+                "name": path.name,
+                "uri": f"{repo.url}/{path.relative_to(repo.root)}",
+                "digest": {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
+                "annotations": {"role": "deb"},
+            }
+            for path in sorted(debs, key=lambda p: p.name.split("_")[0])
+        ),
+    ]
+    assert made.subject == result.images[0].digest
+    # the lock in it builds the same image again
+    lock = lockfile.from_json(definition["externalParameters"]["lock"]["content"])
+    again = base.build(ImageSpec(suite=repo.suite, python="3.99"), Store.create(options), lock=lock)
+    assert again.digest == result.digest
