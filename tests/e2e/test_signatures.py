@@ -675,9 +675,17 @@ def test_the_readme_section_as_printed(pair: Keys, registry: RunningRegistry, tm
         assert command[0] == "pydistroless", command
         ok(pydistroless(*command[1:], cwd=project, env=signing()))
     assert ok(verify(f"{host}/team/myapp:1.0", project / "cosign.pub"))
-    # the second block: a base signed with that key where it says, and a prod key
-    ok(pydistroless("build", "-o", tmp_path / "base.tar", "--push", f"{host}/team/python:3.13",
-                    "--sign-key", project / "cosign.key", env=signing()))  # fmt: skip
+    # the second block: a base signed with that key where it says (by the config file's
+    # sign-key, as the section says it can be), and a prod key
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pydistroless.toml").write_text('sign-key = "../myapp/cosign.key"\n')
+    built = pydistroless("build", "-o", "base.tar", "--push", f"{host}/team/python:3.13",
+                         cwd=base, env=signing())  # fmt: skip
+    ok(built)
+    assert re.search(
+        rf"^signed \d manifest\(s\) of {host}/team/python with key ", built.stderr, re.M
+    )
     ok(pydistroless("keygen", "--output-prefix", "prod", cwd=project, env=signing()))
     for command in readme_commands(use, host):
         assert command[0] == "pydistroless", command
