@@ -319,6 +319,16 @@ def test_key_options_are_checked_before_any_work(tmp_path: Path) -> None:
             "signature)",
         ),
         (
+            ("sign", "local.tar", "--key", key),
+            "pydistroless: error: local.tar is not an image on a registry; signatures live "
+            "beside a pushed image (push it with --sign-key, then verify it there)",
+        ),
+        (
+            ("verify", "docker-daemon:app:1", "--key", tmp_path / "ci.pub"),
+            "pydistroless: error: docker-daemon:app:1 is not an image on a registry; signatures "
+            "live beside a pushed image (push it with --sign-key, then verify it there)",
+        ),
+        (
             ("verify", "127.0.0.1:1/x:1", "--key", tmp_path / "ci.pub", "--attestation", "nope"),
             None,  # the predicate type names are the provenance's: one line, exit 2
         ),

@@ -17,7 +17,7 @@ import click
 
 from pydistroless.cli.images import registry_options, registry_settings
 from pydistroless.cli.keys import load_public_key, load_signing_key, password
-from pydistroless.core.errors import KeyFileError
+from pydistroless.core.errors import KeyFileError, UsageError
 from pydistroless.oci import reference as references
 
 
@@ -97,7 +97,7 @@ def sign_cmd(reference: str, key_path: Path, **kw: Any) -> None:
     from pydistroless.registry import remote
     from pydistroless.transfer.outputs import sign_pushed
 
-    ref = references.parse(reference)
+    ref = _registry_reference(reference)
     key = load_signing_key(key_path, "--key")
     options = registry_settings(kw)
     repository = options.repository(ref)
@@ -137,7 +137,7 @@ def verify_cmd(reference: str, key_path: Path, attestation: str | None, **kw: An
     --key` does, offline. Exit 0 and what verified; else one line why, exit 4."""
     from pydistroless.registry import signatures
 
-    ref = references.parse(reference)
+    ref = _registry_reference(reference)
     key = load_public_key(key_path, "--key")
     predicate_type = None
     if attestation:
@@ -167,6 +167,20 @@ def verify_cmd(reference: str, key_path: Path, attestation: str | None, **kw: An
     for payload in dict.fromkeys(item.payload for item in found):
         predicate = json.loads(payload).get("predicate")
         click.echo(json.dumps(predicate, separators=(",", ":"), ensure_ascii=False))
+
+
+def _registry_reference(text: str) -> references.Reference:
+    """``text`` as a registry reference: a tar, a layout or an engine's image keeps no
+    signature, and is refused as such rather than looked up on Docker Hub."""
+    from pydistroless.transfer import places
+
+    location = places.parse_location(text)
+    if location.reference is None:
+        raise UsageError(
+            f"{text} is not an image on a registry; signatures live beside a pushed image "
+            "(push it with --sign-key, then verify it there)"
+        )
+    return location.reference
 
 
 COMMANDS = (keygen_cmd, sign_cmd, verify_cmd)
