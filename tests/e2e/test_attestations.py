@@ -32,6 +32,7 @@ from pydistroless.oci.archive import write_tar
 from tests.fixtures.cosign import cosign, cosign_binary, cosign_ok, key_pair
 from tests.fixtures.images import make_image, native_platform
 from tests.fixtures.registry import RunningRegistry, start_registry
+from tests.fixtures.repo import fake_python_repo, repo_args
 from tests.fixtures.tools import (
     assert_clean_failure,
     describe,
@@ -47,6 +48,7 @@ pytestmark = pytest.mark.network
 PASSWORD = "attest-password"
 EXIT_SIGNATURE = 4
 EXIT_USAGE = 2
+EXIT_OUTPUT = 9
 SPDX = "https://spdx.dev/Document"
 SLSA = "https://slsa.dev/provenance/v1"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -592,3 +594,21 @@ def test_an_unknown_attestation_type_is_one_line(pushed: Pushed) -> None:
         "verify", f"{pushed.repo}:1", "--key", pushed.pub, "--attestation", "sbom"
     )
     assert_clean_failure(result, EXIT_USAGE, "'sbom' is neither a predicate URI nor", "spdxjson")
+
+
+def test_a_statements_path_not_ours_to_replace_stops_the_build_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    """The .intoto.jsonl beside the tar is checked with the tar and the SBOMs: a FIFO there
+    is one line before anything is downloaded, and nothing is written."""
+    repo = fake_python_repo(tmp_path / "repo")
+    out = tmp_path / "out"
+    out.mkdir()
+    fifo = out / "img.intoto.jsonl"
+    os.mkfifo(fifo)
+    result = pydistroless(
+        "build", *repo_args(repo), "-o", out / "img.tar", cache_dir=tmp_path / "cache"
+    )
+    assert_clean_failure(result, EXIT_OUTPUT, str(fifo), "FIFO")
+    assert sorted(p.name for p in out.iterdir()) == ["img.intoto.jsonl"]
+    assert not (tmp_path / "cache" / "blobs").exists()  # nothing downloaded
