@@ -215,6 +215,13 @@ def test_cosign_verifies_a_pushed_image_and_an_index_with_each_platform(
         [claim] = claims(ok(cosign_verify(pair.ours_pub, f"{multi}@{child}")))
         assert claim["critical"]["image"]["docker-manifest-digest"] == child
         assert ok(verify(f"{multi}@{child}", pair.ours_pub)) == child
+    # one platform of the verified index, pulled: the index's signature vouches for it
+    arm = tmp_path / "arm64.tar"
+    pulled = pydistroless(
+        "pull", f"{multi}:1", "-o", arm, "--platform", "linux/arm64", "--verify-key", pair.ours_pub
+    )
+    assert ok(pulled) in platforms
+    assert f"verified {multi}:1 ({index}): 2 signature(s) by key" in pulled.stderr
 
 
 def test_cosign_reads_our_signature_in_its_sig_tag_and_our_bundle_as_a_referrer(
