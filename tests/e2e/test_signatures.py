@@ -377,6 +377,20 @@ def test_we_verify_pull_and_copy_what_cosign_signed_and_a_resign_keeps_both(
     assert ok(verify(f"{repo}:1", pair.ours_pub)) == digest
 
 
+def test_we_verify_an_index_cosign_signed_recursively(
+    pair: Keys, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    repo = f"{registry.host}/cosigned/multi"
+    index = ok(pydistroless("push", two_arch_index(tmp_path, "cosigned-multi"), f"{repo}:1"))
+    cosign_sign(pair.theirs, f"{repo}@{index}", "--recursive")
+    assert ok(verify(f"{repo}:1", pair.theirs_pub)) == index
+    for child in children(registry, repo, index):
+        assert ok(verify(f"{repo}@{child}", pair.theirs_pub)) == child
+    copied = f"{registry.host}/cosigned/multi-copy:1"
+    done = pydistroless("copy", f"{repo}:1", copied, "--verify-key", pair.theirs_pub)
+    assert ok(done) == index
+
+
 def test_the_older_cosign_key_label_signs_what_cosign_verifies(
     pair: Keys, registry: RunningRegistry, tmp_path: Path
 ) -> None:
