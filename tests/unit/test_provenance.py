@@ -523,3 +523,32 @@ def test_a_real_build_lists_the_files_it_was_made_of(tmp_path, monkeypatch):
     lock = lockfile.from_json(definition["externalParameters"]["lock"]["content"])
     again = base.build(ImageSpec(suite=repo.suite, python="3.99"), Store.create(options), lock=lock)
     assert again.digest == result.digest
+
+
+def test_the_statements_are_what_the_in_toto_attestation_framework_reads():
+    """Parsed strictly (an unknown field is an error) by the framework's own bindings:
+    Statement v1, validated, and SLSA provenance v1 (its protocol buffer)."""
+    from google.protobuf import json_format
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from in_toto_attestation.v1 import statement_pb2
+    from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
+    from in_toto_attestation.v1.statement import Statement
+
+    result = built(source=SOURCE)
+    made = provenance.base_attestations(result, "r.example.invalid/python", ca_certs=[("c", b"")])
+    for attestation in made:
+        body = json.loads(attestation.statement)
+        parsed = json_format.ParseDict(body, statement_pb2.Statement())
+        Statement.copy_from_pb(parsed).validate()
+        if attestation.predicate_type != provenance.SLSA_PROVENANCE:
+            continue
+        predicate = json_format.ParseDict(body["predicate"], provenance_pb2.Provenance())
+        assert predicate.build_definition.build_type == provenance.BUILD_TYPE_BASE
+        assert predicate.run_details.builder.id == provenance.BUILDER_ID
+        dependencies = predicate.build_definition.resolved_dependencies
+        assert len(dependencies) == len(
+            body["predicate"]["buildDefinition"]["resolvedDependencies"]
+        )
+        for descriptor in dependencies:
+            ResourceDescriptor.copy_from_pb(descriptor).validate()
+            assert len(descriptor.digest["sha256"]) == 64
