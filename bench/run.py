@@ -29,6 +29,7 @@ SCRIPTS = {
     "app": True,
     "python_source": True,
     "libpython": True,
+    "python_speed": True,
 }
 
 
