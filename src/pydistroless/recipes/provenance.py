@@ -42,7 +42,6 @@ from pydistroless.recipes.base import Built
 from pydistroless.recipes.sbom import SBOM_DIR
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PAYLOAD_TYPE = "application/vnd.in-toto+json"
 SPDX = "https://spdx.dev/Document"
 CYCLONEDX = "https://cyclonedx.org/bom"
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
@@ -52,8 +51,8 @@ BUILD_TYPE_BASE = "https://pydistroless.dev/buildtypes/base/v1"
 BUILD_TYPE_APP = "https://pydistroless.dev/buildtypes/app/v1"
 BUILDER_ID = "https://pydistroless.dev/builder/cli"
 
-# cosign's --type names (cosign/pkg/cosign/attestation, options.PredicateTypeMap): the same
-# words are accepted by `pydistroless verify --attestation`.
+# cosign's --type names (its PredicateTypeMap, cmd/cosign/cli/options/predicate.go, 2.5): the
+# same words are accepted by `pydistroless verify --attestation`.
 COSIGN_TYPES = {
     "spdx": SPDX,
     "spdxjson": SPDX,
