@@ -201,6 +201,11 @@ def test_outdated_proposes_the_newer_free_threaded_release(built: Built):
     assert match, describe(result)
     assert tuple(map(int, match.group(1).split("."))) > (3, 13, 15)
     assert result.returncode == 1, describe(result)
+    # The image says the same, from its labels (cp313t).
+    of_image = pydistroless("outdated", built.tar, "--accept-expired-release", "--json")
+    python = json.loads(of_image.stdout)["python"]
+    assert python["free_threaded"] is True and python["installed"] == VERSION, of_image.stdout
+    assert python["newest"] == match.group(1) and python["behind"] is True
 
 
 def test_the_debug_variant_has_a_shell_and_the_same_python(
