@@ -331,3 +331,56 @@ def test_an_sdist_with_no_cp313t_wheel_is_compiled_in_the_free_threaded_builder(
             "import importlib.metadata as m; print(m.distribution('msgpack').read_text('WHEEL'))",
         ).stdout  # fmt: skip
         assert re.search(r"^Tag: cp313-cp313t-linux_x86_64$", wheel, re.M), wheel
+
+
+SPAM_C = r"""
+#include <Python.h>
+static PyObject *twice(PyObject *self, PyObject *arg) { return PyNumber_Add(arg, arg); }
+static PyMethodDef methods[] = {{"twice", twice, METH_O, ""}, {NULL}};
+static PyModuleDef_Slot slots[] = {
+#ifdef Py_GIL_DISABLED
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "spam", NULL, 0, methods, slots};
+PyMODINIT_FUNC PyInit_spam(void) { return PyModuleDef_Init(&module); }
+"""
+
+BUILD_SPAM = r"""
+set -e
+cp -r /src /tmp/spam && cd /tmp/spam
+python -m venv --system-site-packages /tmp/venv
+/tmp/venv/bin/pip wheel --no-deps --no-build-isolation --no-index -q -w /tmp/wheels .
+/tmp/venv/bin/pip install --no-index -q /tmp/wheels/*.whl
+ls /tmp/wheels
+/tmp/venv/bin/python -c 'import spam, sys; print(spam.twice(21), sys._is_gil_enabled())'
+command -v uv pip >/dev/null && echo tools
+"""
+
+
+def test_the_builder_variant_compiles_cp313t_extensions(
+    built: Built, tmp_path: Path, docker_engine: Engine
+):
+    """A Dockerfile's build stage: a venv, pip, gcc and the free-threaded headers."""
+    tar = tmp_path / "builder.tar"
+    result = pydistroless("build", "--python", f"{VERSION}t", *QUICK, "--variant", "builder",
+                          "--output", tar)  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    source = tmp_path / "spam"
+    source.mkdir()
+    (source / "spam.c").write_text(SPAM_C)
+    (source / "setup.py").write_text(
+        "from setuptools import setup, Extension\n"
+        'setup(name="spam", version="1.0", ext_modules=[Extension("spam", ["spam.c"])])\n'
+    )
+    tag = "pydistroless/python:3.13t-upstream-debian13-builder"
+    with loaded(docker_engine, tar, tag):
+        printed = docker_engine(
+            "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:exec",
+            "-v", f"{source}:/src:ro", "--entrypoint", "/bin/sh", tag, "-c", BUILD_SPAM,
+        ).stdout  # fmt: skip
+        assert printed.splitlines() == [
+            "spam-1.0-cp313-cp313t-linux_x86_64.whl",
+            "42 False",
+            "tools",
+        ], printed
