@@ -4,8 +4,10 @@ docker engine.
 It is compiled without PGO and LTO, as in ``test_python_source.py``, and cached: one
 module-scoped lock and build are checked from every side. Without the GIL, two threads running
 pure Python take two cores: the same job is timed with one thread and with two in one
-container run, and the ratio is asserted, not a time. An app on the base gets numpy's cp313t
-wheel; a pin with no such wheel and no sdist ends in one line.
+container run, and the ratio is asserted, not a time. The debug and builder variants come
+from the same compile. An app on the base gets numpy's cp313t wheel, and msgpack's sdist is
+compiled for cp313t in the builder image; a pin with no such wheel and no sdist ends in one
+line.
 """
 
 from __future__ import annotations
@@ -236,7 +238,7 @@ def _project(folder: Path, requirement: str, main: str) -> Path:
 
 
 NUMPY_MAIN = r"""
-import json, sys, threading
+import importlib.util, json, os, sys, threading
 import numpy as np
 
 results = [None, None]
@@ -247,7 +249,8 @@ threads = [threading.Thread(target=part, args=(k,)) for k in range(2)]
 for t in threads: t.start()
 for t in threads: t.join()
 print(json.dumps({"gil": sys._is_gil_enabled(), "numpy": np.__version__,
-                  "file": np.__file__, "results": results}))
+                  "file": np.__file__, "results": results,
+                  "pyc": os.path.exists(importlib.util.cache_from_source(np.__file__))}))
 """
 
 
@@ -270,6 +273,7 @@ def test_an_app_gets_numpys_cp313t_wheel(built: Built, tmp_path: Path, docker_en
         # numpy's extension modules did not turn the GIL back on: they say they need none.
         assert said["results"] == [expected, expected], said
         assert said["file"] == "/usr/local/lib/python3.13t/site-packages/numpy/__init__.py"
+        assert said["pyc"] is True, said  # compiled by the image's interpreter, cpython-313
         wheel = docker_engine(
             "run", "--rm", "--network", "none", "--entrypoint", "/usr/local/bin/python3.13t",
             tag, "-c",
