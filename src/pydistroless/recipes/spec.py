@@ -142,10 +142,11 @@ class ImageSpec:
                 f"use --python 3.13t or later, or drop the t (free-threading)"
             )
         if self.python_from == "debian":
+            asked = f"--python {self.python_label}" if self.python else "free-threading"
             raise UsageError(
-                f"--python {self.python_label or 'free-threading'}: Debian's Python has no "
-                "free-threaded build; drop --python-from debian (upstream CPython is compiled "
-                "with --disable-gil), or drop the t (free-threading)"
+                f"{asked}: Debian's Python has no free-threaded build; drop --python-from "
+                "debian (upstream CPython is compiled with --disable-gil), or drop the t "
+                "(free-threading)"
             )
 
     @property
