@@ -371,3 +371,28 @@ def test_a_free_threaded_builder_carries_the_pure_tools_when_the_others_lack_t_w
     assert "poetry publish no cp313t wheel" in capsys.readouterr().err
     gil = replace(FREE_TARGET, python="3.13", abi="cp313")
     assert len(tools.pin(gil, None)) == len(tools.PYTHON_TOOLS)
+
+
+def test_a_cross_build_runs_its_steps_with_a_free_threaded_build_for_the_host(
+    monkeypatch, tmp_path: Path
+):
+    """configure's --with-build-python must be the same build: a free-threaded one."""
+    built = []
+
+    def build(tarball, tree, options, ctx, *, for_build=None):
+        built.append((tree.arch, options))
+        return cpython.CompiledPython(tmp_path, tarball.version, tree.arch, 1.0, tree)
+
+    monkeypatch.setattr(cpython, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(cpython, "runnable", lambda arch: arch == "amd64")
+    monkeypatch.setattr(
+        cpython,
+        "builder_tree",
+        lambda suite, arch, ctx, host="", packages=(): BuilderTree(tmp_path, suite, arch, ()),
+    )
+    monkeypatch.setattr(cpython, "build", build)
+    cpython.compiled(replace(FREE, optimize=True), "trixie", "arm64", None)
+    assert built == [
+        ("amd64", cpython.Options(optimize=False, free_threaded=True)),
+        ("arm64", cpython.Options(optimize=True, free_threaded=True)),
+    ]
