@@ -396,3 +396,25 @@ def test_a_cross_build_runs_its_steps_with_a_free_threaded_build_for_the_host(
         ("amd64", cpython.Options(optimize=False, free_threaded=True)),
         ("arm64", cpython.Options(optimize=True, free_threaded=True)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("python", "refused"),
+    [("3.13.15", True), ("3.13", True), ("3.13t", False), ("3.13.15t", False)],
+)
+def test_a_build_from_a_free_threaded_lock_takes_its_python_with_the_t(
+    tmp_path: Path, python, refused
+):
+    lock = tmp_path / "python.lock"
+    lock.write_text(lockfile.dumps(free_lock()))
+    result = pydistroless(
+        "build", "--lock", lock, "--python", python, "--offline", "--output", tmp_path / "x.tar",
+        cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    if refused:
+        assert_clean_failure(
+            result, 2, f"--python {python} contradicts the lock, which is for Python 3.13.15t"
+        )
+    else:  # past the check: the empty cache is what stops it, offline
+        assert "contradicts the lock" not in result.stderr and result.returncode == 5, result
+    assert not (tmp_path / "x.tar").exists()
