@@ -12,6 +12,7 @@ line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -98,6 +99,16 @@ print(json.dumps({
     "processes": processes,
 }))
 """
+
+
+@contextlib.contextmanager
+def _loaded(engine: Engine, tar: Path, tag: str) -> Iterator[None]:
+    """``tar`` loaded for the block, and both its tags (3.13t-..., 3.13.15t-...) removed after."""
+    with loaded(engine, tar, tag):
+        try:
+            yield
+        finally:
+            engine.remove_images(tag.replace(":3.13t-", f":{VERSION}t-"))
 
 
 @dataclass(frozen=True)
@@ -219,7 +230,7 @@ def test_the_debug_variant_has_a_shell_and_the_same_python(
     assert result.returncode == 0, describe(result)
     assert "compiling CPython" not in result.stderr  # the base's compile, from the cache
     tag = "pydistroless/python:3.13t-upstream-debian13-debug"
-    with loaded(docker_engine, tar, tag):
+    with _loaded(docker_engine, tar, tag):
         printed = docker_engine(
             "run", "--rm", "--network", "none", "--read-only", "--entrypoint", "/busybox/sh",
             tag, "-c", "python3 -c 'import sys; print(sys._is_gil_enabled(), sys.abiflags)'",
@@ -378,7 +389,7 @@ def test_the_builder_variant_compiles_cp313t_extensions(
         'setup(name="spam", version="1.0", ext_modules=[Extension("spam", ["spam.c"])])\n'
     )
     tag = "pydistroless/python:3.13t-upstream-debian13-builder"
-    with loaded(docker_engine, tar, tag):
+    with _loaded(docker_engine, tar, tag):
         printed = docker_engine(
             "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:exec",
             "-v", f"{source}:/src:ro", "--entrypoint", "/bin/sh", tag, "-c", BUILD_SPAM,
