@@ -24,7 +24,13 @@ import pytest
 
 from tests.e2e.test_app_examples import loaded
 from tests.e2e.test_base_image import STDLIB_CHECK, STDLIB_MODULES
-from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
+from tests.fixtures.tools import (
+    assert_clean_failure,
+    describe,
+    need_network,
+    pydistroless,
+    syft_artifacts,
+)
 
 if TYPE_CHECKING:
     from conftest import Engine
@@ -399,3 +405,17 @@ def test_the_builder_variant_compiles_cp313t_extensions(
             "42 False",
             "tools",
         ], printed
+
+
+def test_scanners_see_cpython_at_its_version(built: Built, image: str):
+    """syft knows CPython by a file named python3.X holding its version: the free-threaded
+    interpreter is one under that name too. Trivy reads the image's SBOM, which lists it."""
+    found = syft_artifacts(f"docker:{image}")
+    (python,) = [a for a in found if a["type"] == "binary" and a["name"] == "python"]
+    assert python["version"] == VERSION
+    assert python["purl"] == f"pkg:generic/python@{VERSION}"
+    cpes = {c["cpe"] if isinstance(c, dict) else c for c in python["cpes"]}
+    assert f"cpe:2.3:a:python:python:{VERSION}:*:*:*:*:*:*:*" in cpes
+    document = json.loads(built.tar.with_name("img.amd64.spdx.json").read_text())
+    (listed,) = [p for p in document["packages"] if p["name"] == "python"]
+    assert listed["versionInfo"] == VERSION
