@@ -196,6 +196,27 @@ def test_a_cross_build_names_both_machines_and_the_python_that_runs_its_steps():
     assert "--host=i686-linux-gnu" in i386 and "--disable-test-modules" in i386
 
 
+def test_configure_never_probes_the_build_host_for_what_linux_has():
+    # Probed in the sandbox (no /dev/shm), POSIX semaphores once looked missing.
+    for args in (
+        cpython.Options().configure_args("amd64"),
+        cpython.Options(optimize=False).configure_args("arm64", host="amd64", minor="3.13"),
+    ):
+        assert {"ac_cv_posix_semaphores_enabled=yes", "ac_cv_broken_sem_getvalue=no"} <= set(args)
+        assert {"--enable-ipv6", "ac_cv_file__dev_ptmx=yes"} <= set(args)
+
+
+def test_unpacking_gives_the_releases_date_for_source_date_epoch(tmp_path: Path):
+    path = tmp_path / "Python-3.13.15.tar.xz"
+    with tarfile.open(path, "w:xz") as archive:
+        for name, mtime in (("Python-3.13.15/configure", 1_700_000_000), ("Python-3.13.15/x", 5)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = 2, mtime
+            archive.addfile(info, io.BytesIO(b"x\n"))
+    assert cpython._unpack(path, tmp_path / "work", TARBALL) == 1_700_000_000
+    assert (tmp_path / "work" / "Python-3.13.15" / "configure").read_bytes() == b"x\n"
+
+
 def test_a_foreign_architecture_without_qemu_is_refused_before_anything_is_built(monkeypatch):
     monkeypatch.setattr(cpython, "host_arch", lambda: "amd64")
     cpython.check_runnable("amd64")
