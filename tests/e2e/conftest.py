@@ -26,6 +26,8 @@ import pytest
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from tests.fixtures.tools import machine
+
 # How the daemon is started when it is not running (CI, a fresh machine): no iptables and no
 # bridge, since containers in these tests have no network anyway.
 DOCKERD_ARGS = (
@@ -70,14 +72,15 @@ class Engine:
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            self.argv(*args),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        with machine(alone=False):
+            result = subprocess.run(
+                self.argv(*args),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         if check and result.returncode != 0:
             pytest.fail(
                 f"{' '.join(self.argv(*args))} failed ({result.returncode}):\n"

@@ -69,11 +69,11 @@ def cores_busy(threads, n):
     return (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 job(100_000)  # warm up
-one = max(cores_busy(1, 300_000) for _ in range(5))
+one = max(cores_busy(1, 600_000) for _ in range(5))
 two, rounds = 0.0, 0
 deadline = time.monotonic() + float(sys.argv[1])
 while two < 1.6 and time.monotonic() < deadline:
-    two, rounds = max(two, cores_busy(2, 300_000)), rounds + 1
+    two, rounds = max(two, cores_busy(2, 600_000)), rounds + 1
 print(json.dumps({
     "gil": sys._is_gil_enabled(),
     "Py_GIL_DISABLED": sysconfig.get_config_var("Py_GIL_DISABLED"),
@@ -172,8 +172,10 @@ def test_no_gil_and_two_threads_take_two_cores_as_nonroot_on_a_read_only_root(
     assert said["purelib"] == "/usr/local/lib/python3.13t/site-packages", said
     assert not said["tests"] and not said["idlelib"], said
     assert said["cpus"] >= 2, said
-    # Two threads kept more than one core busy at once: no GIL serialised them.
-    assert said["one"] < 1.1 and said["two"] > 1.3, (
+    # Two threads kept more than one core busy at once: no GIL serialised them. (A round
+    # lasts over 100 ms, and the kernel's count of the other thread's time may lag by one
+    # tick, 4 ms: a GIL stays under 1.05 by this measure.)
+    assert said["one"] < 1.1 and said["two"] > 1.2, (
         f"two threads kept {said['two']:.2f} cores busy at best in {said['rounds']} rounds "
         f"(one thread {said['one']:.2f})"
     )
