@@ -71,6 +71,19 @@ VARIANTS = {
         ("--enable-bolt", f"LLVM_BOLT={LLVM}/bin/llvm-bolt", f"MERGE_FDATA={LLVM}/bin/merge-fdata"),
         ("bolt-19", "libbolt-19-dev"),
     ),
+    # CPython 3.13 tells llvm-bolt to leave out the functions with computed gotos (the eval
+    # loop, sre's matchers) because LLVM 19 cannot rewrite them in position-independent code;
+    # --enable-bolt links the interpreter without PIE, so here it is given them too.
+    "bolt-all": Variant(
+        "PGO+LTO+BOLT, eval loop included",
+        (
+            "--enable-bolt",
+            f"LLVM_BOLT={LLVM}/bin/llvm-bolt",
+            f"MERGE_FDATA={LLVM}/bin/merge-fdata",
+            "BOLT_COMMON_FLAGS=-update-debug-sections",
+        ),
+        ("bolt-19", "libbolt-19-dev"),
+    ),
     # What BOLT's configure changes besides BOLT itself: a position-dependent interpreter.
     "nopie": Variant("PGO+LTO, no PIE", ("CFLAGS_NODIST=-fno-pie", "LINKCC=gcc -fno-pie -no-pie")),
     "noplt": Variant("PGO+LTO, -fno-plt", ("CFLAGS_NODIST=-fno-plt",)),
