@@ -187,7 +187,7 @@ def test_the_runtime_tree_of_a_free_threaded_install_names_python313t(tmp_path: 
     (root / "usr/local/bin/python3.13").hardlink_to(root / "usr/local/bin/python3.13t")
     (root / "usr/local/bin/python3").symlink_to("python3.13")
     builder = BuilderTree(tmp_path / "builder", "trixie", "amd64", ())
-    installed = cpython.CompiledPython(root, "3.13.15", "amd64", 1.0, builder)
+    installed = cpython.CompiledPython(root, "3.13.15", "amd64", 1.0, builder, free_threaded=True)
     assert installed.name == "3.13t" and installed.minor == "3.13"
     tree = cpython.runtime_tree(installed)
     assert sorted(e.path for e in tree.files()) == [
@@ -381,7 +381,9 @@ def test_a_cross_build_runs_its_steps_with_a_free_threaded_build_for_the_host(
 
     def build(tarball, tree, options, ctx, *, for_build=None):
         built.append((tree.arch, options))
-        return cpython.CompiledPython(tmp_path, tarball.version, tree.arch, 1.0, tree)
+        return cpython.CompiledPython(
+            tmp_path, tarball.version, tree.arch, 1.0, tree, options.free_threaded
+        )
 
     monkeypatch.setattr(cpython, "host_arch", lambda: "amd64")
     monkeypatch.setattr(cpython, "runnable", lambda arch: arch == "amd64")

@@ -115,6 +115,7 @@ class CompiledPython:
     arch: str
     seconds: float  # how long the build took when it was made
     builder: BuilderTree  # the tree it was built in (and linked against)
+    free_threaded: bool = False  # built with --disable-gil
     host_builder: BuilderTree | None = None  # a cross build's: where its build Python was
 
     @property
@@ -125,8 +126,7 @@ class CompiledPython:
     def name(self) -> str:
         """``3.13``, or ``3.13t`` for a free-threaded build: the suffix of ``python3.13t`` and
         ``lib/python3.13t``, as its ``make install`` names them."""
-        free_threaded = (self.root / PREFIX / "lib" / f"python{self.minor}t").is_dir()
-        return self.minor + ("t" if free_threaded else "")
+        return self.minor + ("t" if self.free_threaded else "")
 
 
 def _configure_args(tarball: Tarball, builder: BuilderTree, options: Options) -> list[str]:
@@ -170,7 +170,12 @@ def build(
         facts = json.loads(record.read_text())
         log(f"CPython {tarball.version} for {builder.arch}: built before, from the cache")
         return CompiledPython(
-            home / "install", tarball.version, builder.arch, facts["seconds"], builder
+            home / "install",
+            tarball.version,
+            builder.arch,
+            facts["seconds"],
+            builder,
+            options.free_threaded,
         )
     source = fetch(tarball, ctx)
     if ctx.fetcher.offline:
@@ -291,7 +296,9 @@ def _compile(
         finished_folder(home, fill, staging_in=workspace)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return CompiledPython(home / "install", tarball.version, builder.arch, seconds, builder)
+    return CompiledPython(
+        home / "install", tarball.version, builder.arch, seconds, builder, options.free_threaded
+    )
 
 
 def compiled(
