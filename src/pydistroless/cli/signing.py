@@ -21,6 +21,18 @@ from pydistroless.core.errors import KeyFileError, UsageError
 from pydistroless.oci import reference as references
 
 
+def _key_option(help_text: str):
+    """``--key FILE``, required: the private key to sign with or the public one to verify by."""
+    return click.option(
+        "--key",
+        "key_path",
+        required=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        metavar="FILE",
+        help=help_text,
+    )
+
+
 @click.command(
     "keygen",
     epilog="""\b
@@ -82,14 +94,7 @@ Examples:
 """,
 )
 @click.argument("reference")
-@click.option(
-    "--key",
-    "key_path",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="The private key (cosign.key); its password from COSIGN_PASSWORD or a prompt.",
-)
+@_key_option("The private key (cosign.key); its password from COSIGN_PASSWORD or a prompt.")
 @registry_options
 def sign_cmd(reference: str, key_path: Path, **kw: Any) -> None:
     """Sign an image or index on a registry as `cosign sign --key` does: the index and every
@@ -116,14 +121,7 @@ Examples:
 """,
 )
 @click.argument("reference")
-@click.option(
-    "--key",
-    "key_path",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="The public key (cosign.pub).",
-)
+@_key_option("The public key (cosign.pub).")
 @click.option(
     "--attestation",
     "attestation",
