@@ -27,10 +27,8 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from pydistroless.fs.tree import Tree
-from pydistroless.oci.archive import write_tar
 from tests.fixtures.cosign import cosign, cosign_binary, cosign_ok, key_pair
-from tests.fixtures.images import make_image, native_platform
+from tests.fixtures.images import native_platform, small_image
 from tests.fixtures.registry import RunningRegistry, start_registry
 from tests.fixtures.repo import fake_python_repo, repo_args
 from tests.fixtures.tools import (
@@ -354,14 +352,6 @@ def test_an_app_is_attested_with_its_wheels_and_its_base(pushed: Pushed, tmp_pat
         "digest": {"sha256": native.removeprefix("sha256:")},
         "annotations": {"role": "base-image", "reference": given},
     }
-
-
-def small_image(tmp_path: Path, text: str) -> Path:
-    tree = Tree()
-    tree.add_file("etc/greeting", text.encode())
-    tar = tmp_path / f"{text}.tar"
-    write_tar(tar, make_image(tree, native_platform()), tags=[f"e2e/{text}:1"])
-    return tar
 
 
 def test_we_verify_what_cosign_attest_made(pushed: Pushed, tmp_path: Path) -> None:

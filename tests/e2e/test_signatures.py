@@ -28,17 +28,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from pydistroless.core import keys
-from pydistroless.core.arch import Platform
 from pydistroless.core.digest import Digest
 from pydistroless.core.errors import KeyFileError
-from pydistroless.fs.tree import Tree
-from pydistroless.oci.archive import write_tar
-from pydistroless.oci.mutate import new_index
 from pydistroless.oci.reference import parse
 from pydistroless.registry import referrers, signatures
 from pydistroless.transfer.places import RegistryOptions
 from tests.fixtures.cosign import cosign, cosign_ok, key_pair
-from tests.fixtures.images import make_image, native_platform
+from tests.fixtures.images import small_image, two_arch_index
 from tests.fixtures.registry import RunningRegistry, start_registry
 from tests.fixtures.tools import assert_clean_failure, describe, need_network, pydistroless
 
@@ -85,25 +81,6 @@ def signing() -> dict[str, str]:
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, describe(result)
     return result.stdout.strip()
-
-
-def small_image(folder: Path, text: str) -> Path:
-    """A one-layer image for this machine, distinct per ``text``."""
-    tree = Tree()
-    tree.add_file("etc/greeting", text.encode())
-    tar = folder / f"{text}.tar"
-    write_tar(tar, make_image(tree, native_platform()), tags=[f"e2e/{text}:1"])
-    return tar
-
-
-def two_arch_index(folder: Path, text: str) -> Path:
-    """An index of two platforms' images (no code runs: nothing is emulated)."""
-    tree = Tree()
-    tree.add_file("etc/greeting", text.encode())
-    images = [make_image(tree, Platform.parse(p)) for p in ("linux/amd64", "linux/arm64")]
-    tar = folder / f"{text}.tar"
-    write_tar(tar, new_index(images), tags=[f"e2e/{text}:1"])
-    return tar
 
 
 def cosign_verify(pub: Path, ref: str, *extra: str, **kw) -> subprocess.CompletedProcess[str]:
