@@ -91,7 +91,7 @@ VARIANTS = {
 
 
 def main() -> None:
-    p = parser(__doc__, runs=3)
+    p = parser(__doc__, runs=9)
     p.add_argument(
         "--cache-dir",
         type=Path,
@@ -185,51 +185,80 @@ def _speed(args, builds: dict[str, cpython.CompiledPython], chosen: list[str]) -
     started = os.getloadavg()
     alternate(args.runs, {name: side(name) for name in results})
     benches = sorted(results["debian"][0])
-    theirs = {b: median([r[b] for r in results["debian"]]) for b in benches}
+    # Two summaries of the rounds. The median is the usual one. The best round is what the
+    # code itself costs: on a shared virtual machine another tenant's work only ever adds
+    # time, and in bursts that can cover a few rounds of one side (round sums vary by a third).
+    summaries = {"median": median, "best": min}
+
+    def per_bench(name: str, summary) -> dict[str, float]:
+        return {b: summary([r[b] for r in results[name]]) for b in benches}
+
+    def geomean(name: str, summary) -> float:
+        theirs, ours = per_bench("debian", summary), per_bench(name, summary)
+        return math.exp(sum(math.log(theirs[b] / ours[b]) for b in benches) / len(benches))
+
+    theirs = per_bench("debian", min)
     rows = [
-        ["Debian python3.13 (trixie)", *(f"{theirs[b] * 1000:.1f}" for b in benches), "1.00", "-"]
+        [
+            "Debian python3.13 (trixie)",
+            *(f"{theirs[b] * 1000:.1f}" for b in benches),
+            "1.00",
+            "1.00",
+            "-",
+        ]
     ]
     lines = []
     base_seconds = builds[chosen[0]].seconds
     best = ("", 0.0)
     for name in chosen:
-        ours = {b: median([r[b] for r in results[name]]) for b in benches}
-        geomean = math.exp(sum(math.log(theirs[b] / ours[b]) for b in benches) / len(benches))
+        ours = per_bench(name, min)
+        ratios = {label: geomean(name, summary) for label, summary in summaries.items()}
         cost = builds[name].seconds / base_seconds if base_seconds else float("nan")
         rows.append(
             [
                 VARIANTS[name].label,
                 *(f"{ours[b] * 1000:.1f}" for b in benches),
-                f"{geomean:.3f}",
+                f"{ratios['best']:.3f}",
+                f"{ratios['median']:.3f}",
                 f"{builds[name].seconds / 60:.1f} min ({cost:.2f}x)",
             ]
         )
-        if geomean > best[1]:
-            best = (name, geomean)
+        worse = min(ratios.values())
+        if worse > best[1]:
+            best = (name, worse)
         lines.append(
             f"{VARIANTS[name].label}: Debian's time / ours (geometric mean of {len(benches)} "
-            f"benchmarks) **{geomean:.3f}x**, target >= {SPEED_TARGET}: "
-            f"**{verdict(geomean >= SPEED_TARGET)}**; build {builds[name].seconds / 60:.1f} min"
+            f"benchmarks) **{ratios['best']:.3f}x** over the best rounds, "
+            f"**{ratios['median']:.3f}x** over the medians; target >= {SPEED_TARGET} on both: "
+            f"**{verdict(worse >= SPEED_TARGET)}**; build {builds[name].seconds / 60:.1f} min"
             + (f", {cost:.2f}x the {VARIANTS[chosen[0]].label} build" if name != chosen[0] else "")
         )
     load = os.getloadavg()
     lines.append(
-        f"Fastest: {VARIANTS[best[0]].label}; machine load (1, 5, 15 min) at the start "
-        f"{started[0]:.2f} {started[1]:.2f} {started[2]:.2f}, at the end "
-        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, on {os.cpu_count()} cores"
+        f"Fastest (by the lower of its two ratios): {VARIANTS[best[0]].label}; machine load "
+        f"(1, 5, 15 min) at the start {started[0]:.2f} {started[1]:.2f} {started[2]:.2f}, at "
+        f"the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, on {os.cpu_count()} cores"
     )
     report(
         args,
         f"Optimized CPython {VERSION} variants against Debian's python3.13",
-        ["interpreter", *(f"{b} ms" for b in benches), "Debian / ours", "build"],
+        [
+            "interpreter",
+            *(f"{b} ms" for b in benches),
+            "Debian / ours (best)",
+            "Debian / ours (median)",
+            "build",
+        ],
         rows,
         lines,
         notes="""
-Each cell is the median over the rounds of the best of 5 timings of one call (each timing
+Each cell is the best over the rounds of the best of 5 timings of one call (each timing
 loops the call for at least 0.2 s), all in `docker run` of the same default Debian image; a
 compiled variant's `/usr/local` is mounted into it read-only and its `python3.13` is the
-entry point. The build column is the variant's whole `configure && make && make install`
-(PGO profile runs included) in the sandbox on this machine, and its ratio to the first row's.
+entry point. The two ratios are geometric means of Debian's time over ours per benchmark,
+of the best rounds and of the medians over the rounds. The build column is the variant's
+whole `configure && make && make install` (PGO profile runs included) in the sandbox on this
+machine, and its ratio to the first row's.
 """,
     )
 
