@@ -84,6 +84,17 @@ VARIANTS = {
         ),
         ("bolt-19", "libbolt-19-dev"),
     ),
+    # clang 19 instead of gcc: its PGO (llvm-profdata) and ThinLTO, linked by lld.
+    "clang": Variant(
+        "clang 19, PGO+ThinLTO",
+        (
+            "CC=clang-19",
+            f"LLVM_AR={LLVM}/bin/llvm-ar",
+            f"LLVM_PROFDATA={LLVM}/bin/llvm-profdata",
+            "LDFLAGS=-fuse-ld=lld",
+        ),
+        ("clang-19", "llvm-19", "lld-19", "libclang-rt-19-dev"),
+    ),
     # What BOLT's configure changes besides BOLT itself: a position-dependent interpreter.
     "nopie": Variant("PGO+LTO, no PIE", ("CFLAGS_NODIST=-fno-pie", "LINKCC=gcc -fno-pie -no-pie")),
     "noplt": Variant("PGO+LTO, -fno-plt", ("CFLAGS_NODIST=-fno-plt",)),
