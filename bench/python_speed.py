@@ -1,16 +1,18 @@
 """Optimized CPython variants against Debian's python3.13: each flag's speed and build cost.
 
-Each variant is CPython 3.13.15 compiled by pydistroless's own recipe (`python/cpython.py`,
-in a trixie builder tree, in the sandbox, cached like any build) with the default optimized
-configure arguments plus the variant's. Every interpreter then runs the CPU-bound suite of
-`python_source.py` in the same container: the default Debian image (trixie's python3.13), with
-the variant's `/usr/local` mounted read-only for ours, so that only the interpreter differs.
-The sides alternate round by round. Reported per variant: Debian's time over the variant's
-(geometric mean; above 1 is faster than Debian's) and its build time over the default's.
+Each variant is CPython 3.13.15 (or the release after its name's `@`) compiled by
+pydistroless's own recipe (`python/cpython.py`, in a trixie builder tree, in the sandbox,
+cached like any build) with the default optimized configure arguments plus the variant's.
+Every interpreter then runs the CPU-bound suite of `python_source.py` in the same
+container: the default Debian image (trixie's python3.13), with the variant's `/usr/local`
+mounted read-only for ours, so that only the interpreter differs. The sides alternate
+round by round. Reported per variant: Debian's time over the variant's (geometric mean;
+above 1 is faster than Debian's) and its build time over the first variant's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -96,6 +98,19 @@ VARIANTS = {
         ("clang-19", "llvm-19", "lld-19", "libclang-rt-19-dev"),
     ),
     # What BOLT's configure changes besides BOLT itself: a position-dependent interpreter.
+    # 3.14 and later: each opcode a function that tail-calls the next (clang 19's musttail
+    # and preserve_none), instead of one big function with computed gotos.
+    "tailcall": Variant(
+        "clang 19, PGO+ThinLTO, tail-calling interpreter",
+        (
+            "--with-tail-call-interp",
+            "CC=clang-19",
+            f"LLVM_AR={LLVM}/bin/llvm-ar",
+            f"LLVM_PROFDATA={LLVM}/bin/llvm-profdata",
+            "LDFLAGS=-fuse-ld=lld",
+        ),
+        ("clang-19", "llvm-19", "lld-19", "libclang-rt-19-dev"),
+    ),
     "nopie": Variant("PGO+LTO, no PIE", ("CFLAGS_NODIST=-fno-pie", "LINKCC=gcc -fno-pie -no-pie")),
     "noplt": Variant("PGO+LTO, -fno-plt", ("CFLAGS_NODIST=-fno-plt",)),
 }
@@ -112,20 +127,34 @@ def main() -> None:
     p.add_argument(
         "--variants",
         default="default,bolt",
-        help=f"comma-separated, of {', '.join(VARIANTS)} (default: %(default)s)",
+        help=f"comma-separated, of {', '.join(VARIANTS)}, each optionally @RELEASE (default: "
+        f"%(default)s, of CPython {VERSION})",
+    )
+    p.add_argument(
+        "--source-sha256",
+        action="append",
+        default=[],
+        metavar="RELEASE=SHA256",
+        help="the tarball of a release that no signed Sources lists, from the mirror's pool, "
+        "by the digest you vouch for (e.g. from its source package's signed .dsc)",
     )
     p.add_argument(
         "--build-only", action="store_true", help="compile the variants into the cache and stop"
     )
     args = p.parse_args()
     chosen = [name.strip() for name in args.variants.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in VARIANTS]
+    unknown = [name for name in chosen if _variant(name) not in VARIANTS]
     if unknown or not chosen:
         raise SystemExit(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    vouched = dict(item.partition("=")[::2] for item in args.source_sha256)
     cache = args.cache_dir.expanduser()
     ctx = Store.create(SourceOptions(cache_dir=cache, accept_expired=True))
-    tarball = source.debian_tarball(VERSION, ctx)
-    builds = {name: _build(VARIANTS[name], tarball, ctx) for name in chosen}
+    tarballs = {
+        release: _tarball(release, vouched, ctx) for release in {_release(n) for n in chosen}
+    }
+    builds = {
+        name: _build(VARIANTS[_variant(name)], tarballs[_release(name)], ctx) for name in chosen
+    }
     if args.build_only:
         for name, built in builds.items():
             print(f"{name}: {built.root} ({built.seconds:.0f} s)")
@@ -151,6 +180,31 @@ def main() -> None:
         subprocess.run(["docker", "rmi", "-f", DEBIAN_TAG], capture_output=True)
 
 
+def _variant(name: str) -> str:
+    return name.partition("@")[0]
+
+
+def _release(name: str) -> str:
+    return name.partition("@")[2] or VERSION
+
+
+def _label(name: str) -> str:
+    return f"CPython {_release(name)}, {VARIANTS[_variant(name)].label}"
+
+
+def _tarball(release: str, vouched: dict[str, str], ctx: Store) -> source.Tarball:
+    """The release's tarball as the signed Sources list it or, for a release they no longer
+    list, from the mirror's pool by the digest given with --source-sha256."""
+    if release not in vouched:
+        return source.debian_tarball(release, ctx)
+    minor = release.rsplit(".", 1)[0]
+    pool = f"pool/main/p/python{minor}/python{minor}_{release}.orig.tar.xz"
+    given = source.given_tarball(release, f"{ctx.mirrors.main[0]}/{pool}", vouched[release])
+    return dataclasses.replace(
+        given, urls=tuple(f"{base}/{pool}" for base in ctx.mirrors.main), origin="--source-sha256"
+    )
+
+
 def _build(variant: Variant, tarball: source.Tarball, ctx: Store) -> cpython.CompiledPython:
     packages = ()
     if variant.packages:
@@ -172,7 +226,6 @@ def _build(variant: Variant, tarball: source.Tarball, ctx: Store) -> cpython.Com
 
 
 def _speed(args, builds: dict[str, cpython.CompiledPython], chosen: list[str]) -> None:
-    minor = VERSION.rsplit(".", 1)[0]
     results: dict[str, list[dict[str, float]]] = {name: [] for name in ["debian", *chosen]}
 
     def side(name: str):
@@ -184,7 +237,7 @@ def _speed(args, builds: dict[str, cpython.CompiledPython], chosen: list[str]) -
                     "-v",
                     f"{local}:/usr/local:ro",
                     "--entrypoint",
-                    f"/usr/local/bin/python{minor}",
+                    f"/usr/local/bin/python{builds[name].minor}",
                 ]
             found = json.loads(run([*argv, DEBIAN_TAG, "-c", SUITE, "5"]).stdout)
             results[name].append(found)
@@ -227,7 +280,7 @@ def _speed(args, builds: dict[str, cpython.CompiledPython], chosen: list[str]) -
         cost = builds[name].seconds / base_seconds if base_seconds else float("nan")
         rows.append(
             [
-                VARIANTS[name].label,
+                _label(name),
                 *(f"{ours[b] * 1000:.1f}" for b in benches),
                 f"{ratios['best']:.3f}",
                 f"{ratios['median']:.3f}",
@@ -238,21 +291,21 @@ def _speed(args, builds: dict[str, cpython.CompiledPython], chosen: list[str]) -
         if worse > best[1]:
             best = (name, worse)
         lines.append(
-            f"{VARIANTS[name].label}: Debian's time / ours (geometric mean of {len(benches)} "
+            f"{_label(name)}: Debian's time / ours (geometric mean of {len(benches)} "
             f"benchmarks) **{ratios['best']:.3f}x** over the best rounds, "
             f"**{ratios['median']:.3f}x** over the medians; target >= {SPEED_TARGET} on both: "
             f"**{verdict(worse >= SPEED_TARGET)}**; build {builds[name].seconds / 60:.1f} min"
-            + (f", {cost:.2f}x the {VARIANTS[chosen[0]].label} build" if name != chosen[0] else "")
+            + (f", {cost:.2f}x the {_label(chosen[0])} build" if name != chosen[0] else "")
         )
     load = os.getloadavg()
     lines.append(
-        f"Fastest (by the lower of its two ratios): {VARIANTS[best[0]].label}; machine load "
+        f"Fastest (by the lower of its two ratios): {_label(best[0])}; machine load "
         f"(1, 5, 15 min) at the start {started[0]:.2f} {started[1]:.2f} {started[2]:.2f}, at "
         f"the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, on {os.cpu_count()} cores"
     )
     report(
         args,
-        f"Optimized CPython {VERSION} variants against Debian's python3.13",
+        "Optimized CPython variants against Debian's python3.13",
         [
             "interpreter",
             *(f"{b} ms" for b in benches),
@@ -265,7 +318,7 @@ def _speed(args, builds: dict[str, cpython.CompiledPython], chosen: list[str]) -
         notes="""
 Each cell is the best over the rounds of the best of 5 timings of one call (each timing
 loops the call for at least 0.2 s), all in `docker run` of the same default Debian image; a
-compiled variant's `/usr/local` is mounted into it read-only and its `python3.13` is the
+compiled variant's `/usr/local` is mounted into it read-only and its `python3.X` is the
 entry point. The two ratios are geometric means of Debian's time over ours per benchmark,
 of the best rounds and of the medians over the rounds. The build column is the variant's
 whole `configure && make && make install` (PGO profile runs included) in the sandbox on this
