@@ -36,7 +36,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import published as published_apps
 from tests.fixtures.kube import deployments_api
 from tests.fixtures.kube import kubeconfig as kube_config
 from tests.fixtures.pubsub import publisher
@@ -53,7 +53,6 @@ from tests.fixtures.tools import describe, need_command, need_network, pydistrol
 pytestmark = [pytest.mark.network, pytest.mark.docker]
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-PUBLISHED = CORPUS / "distroless-python" / "distroless-python-tests.tar.gz"
 UID = "65532"
 SERVICE_START_TIMEOUT = 60
 # Tags and container names of this run: another run of the suite on the same daemon has its own.
@@ -512,10 +511,7 @@ def test_uwsgi_from_its_sdist_serves_wsgi(tmp_path: Path, docker_engine) -> None
 def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``tests/`` folder of alexdmoss/distroless-python as published (see the README
     beside the archive): the six apps, byte for byte."""
-    folder = tmp_path_factory.mktemp("published")
-    with tarfile.open(PUBLISHED) as archive:
-        archive.extractall(folder, filter="data")
-    return folder / "distroless-python" / "tests"
+    return published_apps.unpack(tmp_path_factory.mktemp("published"))
 
 
 def test_published_hello_world(tmp_path: Path, docker_engine, published: Path) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pytest
 
 from tests.e2e.test_app_examples import ok
 from tests.e2e.test_corpus import detached, http_get, run, wait_for_log
+from tests.fixtures import published as published_apps
 from tests.fixtures.debian_tools import debian_program
 from tests.fixtures.kube import deployments_api, kubeconfig
 from tests.fixtures.pubsub import publisher
@@ -33,7 +33,6 @@ from tests.fixtures.tools import describe, need_network, pydistroless
 
 pytestmark = [pytest.mark.network, pytest.mark.docker]
 
-PUBLISHED = Path(__file__).parents[1] / "corpus/distroless-python/distroless-python-tests.tar.gz"
 BUILDER = "python:3.13-slim-trixie"
 BASE = "e2e-original-distroless:1"
 # Where this machine keeps the CA its HTTPS goes through, if any (Debian's local CA folder).
@@ -56,15 +55,14 @@ def published(tmp_path_factory: pytest.TempPathFactory, docker_engine) -> Iterat
     Dockerfiles are given."""
     need_network()
     folder = tmp_path_factory.mktemp("original")
-    with tarfile.open(PUBLISHED) as archive:
-        archive.extractall(folder, filter="data")
+    apps = published_apps.unpack(folder)
     cas = [a for c in sorted(LOCAL_CAS.glob("*.crt")) for a in ("--ca-cert", str(c))]
     ok(pydistroless("build", "--variant", "builder", *cas, "-o", folder / "builder.tar",
                     "--tag", BUILDER, "--load"))  # fmt: skip
     ok(pydistroless("build", "--variant", "cc", "-o", folder / "base.tar", "--tag", BASE,
                     "--load"))  # fmt: skip
     try:
-        yield folder / "distroless-python" / "tests"
+        yield apps
     finally:
         docker_engine.remove_images(BUILDER, BASE)
 
