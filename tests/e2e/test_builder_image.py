@@ -1,10 +1,10 @@
 """The builder variant: the first stage of a multi-stage Dockerfile, in a real docker engine.
 
-It has Debian's Python with its headers, gcc, busybox as /bin/sh, pip, uv, poetry and pipenv,
-and, like python:X-slim as a build stage, runs as root in /, installs with pip without
---break-system-packages, and makes venvs with pip in them; a venv made in it runs in the base.
-It compiles the C extension of a source distribution that publishes no
-wheel (crcmod 1.7, downloaded on the host: containers here have no network).
+It has Debian's Python with its headers, gcc, busybox as /bin/sh, bash and perl, pip, uv,
+poetry and pipenv, and, like python:X-slim as a build stage, runs as root in /, installs with
+pip without --break-system-packages, and makes venvs with pip in them; a venv made in it runs
+in the base. It compiles the C extension of a source distribution that publishes no wheel
+(crcmod 1.7, downloaded on the host: containers here have no network).
 """
 
 from __future__ import annotations
@@ -76,6 +76,32 @@ def test_the_tools_are_there_and_it_runs_as_root_in_the_root(image: str, docker_
     ]  # fmt: skip
     version = docker_engine.run(image, "-m", "pip", "--version").stdout
     assert "python 3.13" in version
+
+
+def test_its_own_scripts_run_and_check_passes(image: str, docker_engine: Engine, tmp_path: Path):
+    """Debian's packages assume the Essential set: ldd is a bash script, binutils' and make's
+    helpers are perl. `check` finds every script's interpreter, and a Dockerfile that sets
+    `SHELL` to bash (hadolint's advice for pipes) runs ldd in it."""
+    checked = pydistroless("check", f"docker-daemon:{image}")
+    assert checked.returncode == 0, describe(checked)
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {image}\n"
+        'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n'
+        "RUN ldd /usr/bin/python3 | grep -c libc.so.6 > /libc-count"
+        " && perl -e 'print qq(perl ok\\n)' > /perl-says\n"
+    )
+    tag = "pydistroless-test/builder-shell:1"
+    try:
+        docker_engine("build", "--network", "none", "-q", "-t", tag, str(context), timeout=600)
+        out = docker_engine(
+            "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", tag,
+            "-c", "cat /libc-count /perl-says",
+        ).stdout.splitlines()  # fmt: skip
+        assert out == ["1", "perl ok"]
+    finally:
+        docker_engine.remove_images(tag)
 
 
 def test_it_builds_a_c_extension_wheel_from_an_sdist(

@@ -22,8 +22,17 @@ from pydistroless.fs.tree import Kind, Tree
 # the generated /etc/ld.so.cache), and the C.UTF-8 locale; its other tools are a slice.
 BASE_PACKAGES = ("base-files", "ca-certificates", "libc-bin", "netbase", "tzdata")
 DEBUG_PACKAGES = ("busybox-static",)
-# The builder variant: busybox for a shell, the compilers and the usual -dev packages.
-BUILDER_PACKAGES = (*DEBUG_PACKAGES, *buildroot.COMPILERS, *buildroot.CPYTHON_HEADERS)
+# The builder variant: busybox for /bin/sh, the compilers and the usual -dev packages. Its
+# packages' own scripts run bash (ldd, tzselect) and perl (binutils', make's, libpq-dev's
+# pg_config), which Debian's Essential set gives every Debian system and so no Depends names;
+# and a Dockerfile's `SHELL ["/bin/bash", "-o", "pipefail", "-c"]` needs bash too.
+BUILDER_ESSENTIALS = ("bash", "perl-base")
+BUILDER_PACKAGES = (
+    *DEBUG_PACKAGES,
+    *BUILDER_ESSENTIALS,
+    *buildroot.COMPILERS,
+    *buildroot.CPYTHON_HEADERS,
+)
 
 
 # The cc variant: what Google's distroless "cc" image adds for programs built elsewhere (a
