@@ -80,6 +80,24 @@ def test_main_py_and_app_py_ask_which_one_before_any_download(tmp_path: Path) ->
     assert "--main main.py" in line and "--entrypoint" in line
 
 
+def test_main_on_a_package_installed_from_its_wheel_is_refused_before_any_download(
+    tmp_path: Path,
+) -> None:
+    """The wheel holds what the package's build puts in it, not the project's folder: a
+    file of the folder to run would be missing, so --main is refused, naming the ways out."""
+    package = project_of(
+        tmp_path / "pkg",
+        {
+            "pyproject.toml": '[project]\nname = "pkg"\nversion = "1"\n' + HATCHLING,
+            "pkg/__init__.py": "",
+            "main.py": "print('hi')\n",
+        },
+    )
+    line = refused_early(tmp_path, package, "--main", "main.py")
+    assert "--main main.py" in line and "pkg is a package, installed from its wheel" in line
+    assert "--no-install-project" in line and "--entrypoint" in line
+
+
 def test_a_device_as_the_dependency_file_is_named(tmp_path: Path, script: Path) -> None:
     line = refused_early(tmp_path, script, "--requirements", os.devnull)
     assert f"--requirements {os.devnull} is a character device, not a dependency file" in line
@@ -239,6 +257,51 @@ def test_a_hatchling_app_that_is_no_package(tmp_path: Path, docker_engine, how: 
     result = built(project, tmp_path, tag, *extra)
     assert "the project is not installed" in result.stderr
     assert runs(docker_engine, tmp_path, tag) == "hatch six True\n"
+
+
+CPP_EXTENSION = """\
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <sstream>
+#include <string>
+
+static PyObject *greet(PyObject *, PyObject *args) {
+    const char *who;
+    if (!PyArg_ParseTuple(args, "s", &who)) return nullptr;
+    std::ostringstream out;
+    out << "hello " << std::string(who) << " from C++";
+    return PyUnicode_FromString(out.str().c_str());
+}
+
+static PyMethodDef methods[] = {{"greet", greet, METH_VARARGS, nullptr}, {}};
+static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_greet", nullptr, -1, methods};
+PyMODINIT_FUNC PyInit__greet() { return PyModule_Create(&module); }
+"""
+
+
+@pytest.mark.network
+@pytest.mark.docker
+def test_the_projects_own_cpp_extension_gets_its_libraries(tmp_path: Path, docker_engine) -> None:
+    """A package with its own C++ extension and no dependency file: its wheel, built in the
+    builder image, loads libstdc++, which the base leaves out; the library step adds it for
+    the project as it would for a dependency."""
+    need_network()
+    project = project_of(
+        tmp_path / "cppgreet",
+        {
+            "pyproject.toml": '[project]\nname = "cppgreet"\nversion = "1.0"\n\n'
+            '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n',
+            "setup.py": "from setuptools import Extension, setup\n"
+            "setup(packages=['cppgreet'], ext_modules=[Extension('cppgreet._greet', "
+            "['src/greet.cpp'], language='c++')])\n",
+            "src/greet.cpp": CPP_EXTENSION,
+            "cppgreet/__init__.py": "from cppgreet._greet import greet\n",
+            "cppgreet/__main__.py": "import cppgreet\nprint(cppgreet.greet('65532'))\n",
+        },
+    )
+    result = built(project, tmp_path, "e2e-cpp-extension:1")  # runs python -m cppgreet
+    assert "libstdc++6 for cppgreet (libstdc++.so.6)" in result.stderr, result.stderr
+    assert runs(docker_engine, tmp_path, "e2e-cpp-extension:1") == "hello 65532 from C++\n"
 
 
 @pytest.mark.network

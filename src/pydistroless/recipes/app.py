@@ -17,12 +17,14 @@ install nor a compression.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
+import hashlib
 import json
 import re
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,11 +259,15 @@ def _build_one(
     debian: tuple[sbom.SbomPackage, ...] = ()
     packages: list[sbom.PythonPackage] = []
     indexes: tuple[str, ...] = ()
-    if source is not None or spec.packages:
+    deps = None if source is None else dependencies.read(source, target.markers, extras=spec.extras)
+    if deps is not None:
+        indexes = deps.indexes
+    project_tree = _project_tree(spec, checked, target, compile_sdist, indexes)
+    own = _Own(meta.name or spec.project.name, project_tree)
+    if deps is not None or spec.packages or own.elves:
         chosen: list[wheels.Chosen] = []
         fetcher = ctx.fetcher
-        if source is not None:
-            deps = dependencies.read(source, target.markers, extras=spec.extras)
+        if deps is not None:
             # The indexes' logins, for their hosts only; the mirrors' stay with the mirrors.
             fetcher = ctx.fetcher.with_credentials(index_logins.credentials(deps, spec.project))
             metadata = (
@@ -280,9 +286,18 @@ def _build_one(
             chosen = wheels.choose(
                 pins, target, source=str(source), cache=ctx.cache, indexes=deps.indexes
             )
-            indexes = deps.indexes
         found = _dependency_layers(
-            chosen, target, given, files, mtime, spec.packages, ctx, compile_sdist, fetcher, indexes
+            chosen,
+            own,
+            target,
+            given,
+            files,
+            mtime,
+            spec.packages,
+            ctx,
+            compile_sdist,
+            fetcher,
+            indexes,
         )
         dep_layers, scripts, debian = found.layers, found.scripts, found.debian
         packages = [
@@ -296,7 +311,6 @@ def _build_one(
             )
             for c in chosen
         ]
-    project_tree = _project_tree(spec, checked, target, compile_sdist, indexes)
     _compile([project_tree], target, files, given.compiler)
     project_layer = layer_from_tree(
         project_tree, mtime=mtime, comment=f"the project {meta.name or spec.project.name}"
@@ -321,8 +335,28 @@ def _build_one(
 # ---- third-party distributions ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Own:
+    """The project's own files, installed or copied: the shared libraries its ELF files
+    (its C extensions, built with its wheel, or shipped in its folder) load must be in the
+    image as much as a dependency's."""
+
+    name: str
+    tree: Tree
+
+    @functools.cached_property
+    def elves(self) -> dict[str, str]:
+        """Its ELF files: image path -> the SHA256 of its bytes."""
+        return {
+            e.path: hashlib.sha256(e.data).hexdigest()
+            for e in self.tree.files()
+            if e.data[:4] == elf.ELF_MAGIC
+        }
+
+
 def _dependency_layers(
     chosen: Sequence[wheels.Chosen],
+    own: _Own,
     target: Target,
     given: Base,
     files: _BaseFiles,
@@ -334,7 +368,9 @@ def _dependency_layers(
     indexes: Sequence[str],
 ) -> _Dependencies:
     """The layers of the distributions, the scripts they install and the Debian packages
-    added for them, from the cache when the same wheels went into the same base before.
+    added for them and for the project's own ELF files (``own``, which go into the project's
+    layer, not these), from the cache when the same wheels and ELF files went into the same
+    base before.
     ``fetcher`` downloads the wheels, with the logins of their indexes (``indexes``, the
     dependency file's index lines, serve the builds of source distributions)."""
     key = cache_key(
@@ -350,6 +386,7 @@ def _dependency_layers(
             # Libraries may be added from the base's suite: a new base is a new answer.
             "base": str(given.image.digest),
             "packages": sorted(by_hand),
+            **({"own": own.elves} if own.elves else {}),
         }
     )
     found = layer_cache.cached(ctx.cache, _LAYER_RECORDS, key, _record_of)
@@ -374,8 +411,10 @@ def _dependency_layers(
         ],
         target,
     )
-    merged = _merged(files.tree(), [i.tree for i in installed])
-    added = _system_libraries(merged, installed, target, by_hand, ctx)
+    merged = _merged(files.tree(), [*(i.tree for i in installed), own.tree])
+    owners = {p: i.name for i in installed for p in _elf_paths(i.tree)}
+    owners.update(dict.fromkeys(own.elves, own.name))
+    added = _system_libraries(merged, owners, target, by_hand, ctx)
     _compile([i.tree for i in installed], target, files, compiler)
     groups = _group(installed)
     if added is not None:
@@ -446,22 +485,24 @@ def _comment(text: str) -> str:
     return text if len(text) < 190 else text[:180].rsplit(" ", 1)[0] + " ..."
 
 
+def _elf_paths(tree: Tree) -> list[str]:
+    # Judged by content, not by name: a data file called "x.so.parquet" is no library, and an
+    # executable in bin/ needs its libraries as much as an extension module does.
+    return [e.path for e in tree.files() if e.data[:4] == elf.ELF_MAGIC]
+
+
 def _system_libraries(
     merged: Tree,
-    installed: Sequence[install.InstalledDistribution],
+    owner_of: Mapping[str, str],
     target: Target,
     by_hand: Sequence[str],
     ctx: Store,
 ) -> app_libraries.Added | None:
-    """Every shared library the installed distributions' ELF files need must be in the
-    image: in a wheel (auditwheel's ``.libs``), in the base, or added from Debian here, with
-    the packages asked for ``by_hand`` (libraries loaded with ``dlopen``, which no ELF header
-    names), and what those need in turn."""
-    # Judged by content, not by name: a data file called "x.so.parquet" is no library, and an
-    # executable in bin/ needs its libraries as much as an extension module does.
-    owner_of = {
-        e.path: i.name for i in installed for e in i.tree.files() if e.data[:4] == elf.ELF_MAGIC
-    }
+    """Every shared library the ELF files of ``owner_of`` (path -> the distribution, or the
+    project, it is part of) need must be in the image: in a wheel (auditwheel's ``.libs``),
+    in the base, or added from Debian here, with the packages asked for ``by_hand``
+    (libraries loaded with ``dlopen``, which no ELF header names), and what those need in
+    turn."""
     arch, suite = target.arch.debian, target.suite
     added = app_libraries.complete(merged, owner_of, arch, suite, ctx, by_hand=by_hand)
     for line in added.report if added else ():
@@ -559,11 +600,19 @@ def _default_program(spec: AppSpec, checked: Checked) -> tuple[str, str]:
     package with ``python -m`` (``("module", NAME)``); else the file ``main`` names, or the
     one of ``main.py`` and ``app.py`` there is (``("file", PATH)``)."""
     meta = checked.meta
+    main = spec.main or (meta.app or {}).get("main")
+    if checked.installs and main is not None:
+        # Its files are not copied, only what its wheel installs: the file may not be there.
+        raise UsageError(
+            f"--main {main} (or main in [tool.pydistroless.app]) names a file of the project's "
+            f"folder, but {meta.name or spec.project.name} is a package, installed from its "
+            "wheel; give --no-install-project to copy its files as they are, or --entrypoint "
+            "for what its wheel installs"
+        )
     if checked.installs and len(meta.scripts) == 1:
         return "script", meta.scripts[0][0]
     if checked.installs and meta.name:
         return "module", _canonical(meta.name).replace("-", "_")
-    main = spec.main or (meta.app or {}).get("main")
     if main is not None:
         if not main.startswith("/") and not (spec.project / main).is_file():
             raise UsageError(
