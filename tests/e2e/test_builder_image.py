@@ -9,6 +9,7 @@ in the base. It compiles the C extension of a source distribution that publishes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -43,6 +44,21 @@ def image(tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine) -> It
     docker_engine("load", "-i", str(out / "b.tar"))
     yield TAG
     docker_engine.remove_images(TAG)
+
+
+@contextlib.contextmanager
+def dockerfile_built(
+    docker_engine: Engine, context: Path, dockerfile: str, tag: str
+) -> Iterator[str]:
+    """``dockerfile`` built by docker in ``context`` (no network) as ``tag``, for the
+    block; the tag is removed after."""
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(dockerfile)
+    try:
+        docker_engine("build", "--network", "none", "-q", "-t", tag, str(context), timeout=600)
+        yield tag
+    finally:
+        docker_engine.remove_images(tag)
 
 
 @pytest.fixture(scope="module")
@@ -84,24 +100,19 @@ def test_its_own_scripts_run_and_check_passes(image: str, docker_engine: Engine,
     `SHELL` to bash (hadolint's advice for pipes) runs ldd in it."""
     checked = pydistroless("check", f"docker-daemon:{image}")
     assert checked.returncode == 0, describe(checked)
-    context = tmp_path / "context"
-    context.mkdir()
-    (context / "Dockerfile").write_text(
+    dockerfile = (
         f"FROM {image}\n"
         'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n'
         "RUN ldd /usr/bin/python3 | grep -c libc.so.6 > /libc-count"
         " && perl -e 'print qq(perl ok\\n)' > /perl-says\n"
     )
     tag = "pydistroless-test/builder-shell:1"
-    try:
-        docker_engine("build", "--network", "none", "-q", "-t", tag, str(context), timeout=600)
+    with dockerfile_built(docker_engine, tmp_path / "context", dockerfile, tag):
         out = docker_engine(
             "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", tag,
             "-c", "cat /libc-count /perl-says",
         ).stdout.splitlines()  # fmt: skip
-        assert out == ["1", "perl ok"]
-    finally:
-        docker_engine.remove_images(tag)
+    assert out == ["1", "perl ok"]
 
 
 def test_it_builds_a_c_extension_wheel_from_an_sdist(
@@ -297,9 +308,7 @@ def test_a_venv_whose_python_lives_elsewhere_is_named_by_check(
     """A venv made by a Python in /usr/local (python:X-slim's, or a Python compiled from
     source) copied into a base whose Python is /usr/bin's: `check` names its pyvenv.cfg and
     its scripts, rather than the image failing when it starts."""
-    context = tmp_path / "context"
-    context.mkdir()
-    (context / "Dockerfile").write_text(
+    dockerfile = (
         f"FROM {image}\n"
         "RUN python -m venv --without-pip /venv && "
         "sed -i 's|^home = .*|home = /usr/local/bin|' /venv/pyvenv.cfg && "
@@ -307,15 +316,13 @@ def test_a_venv_whose_python_lives_elsewhere_is_named_by_check(
         "chmod +x /venv/bin/tool\n"
     )
     tag = "pydistroless-test/moved-venv:1"
-    try:
-        docker_engine("build", "--network", "none", "-q", "-t", tag, str(context), timeout=600)
+    with dockerfile_built(docker_engine, tmp_path / "context", dockerfile, tag):
         found = pydistroless("check", f"docker-daemon:{tag}")
-        assert found.returncode == 8, describe(found)
-        rows = {tuple(line.split(None, 1)) for line in found.stdout.splitlines()}
-        missing = "runs /usr/local/bin/python3, which is not in the image"
-        assert {("/venv/pyvenv.cfg", missing), ("/venv/bin/tool", missing)} <= rows, rows
-    finally:
-        docker_engine.remove_images(tag)
+    assert found.returncode == 8, describe(found)
+    rows = {tuple(line.split(None, 1)) for line in found.stdout.splitlines()}
+    missing = "runs /usr/local/bin/python3, which is not in the image"
+    # exactly these: the builder's own scripts all find their interpreters
+    assert rows == {("/venv/pyvenv.cfg", missing), ("/venv/bin/tool", missing)}, rows
 
 
 def test_as_nonroot_its_home_is_its_own(docker_engine: Engine, tmp_path: Path):
