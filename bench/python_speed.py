@@ -111,6 +111,21 @@ VARIANTS = {
         ),
         ("clang-19", "llvm-19", "lld-19", "libclang-rt-19-dev"),
     ),
+    # Both: 3.14's eval loop has no computed gotos left for llvm-bolt to stumble on.
+    "tailcall-bolt": Variant(
+        "clang 19, PGO+ThinLTO+BOLT, tail-calling interpreter",
+        (
+            "--with-tail-call-interp",
+            "--enable-bolt",
+            "CC=clang-19",
+            f"LLVM_AR={LLVM}/bin/llvm-ar",
+            f"LLVM_PROFDATA={LLVM}/bin/llvm-profdata",
+            f"LLVM_BOLT={LLVM}/bin/llvm-bolt",
+            f"MERGE_FDATA={LLVM}/bin/merge-fdata",
+            "LDFLAGS=-fuse-ld=lld",
+        ),
+        ("clang-19", "llvm-19", "lld-19", "libclang-rt-19-dev", "bolt-19", "libbolt-19-dev"),
+    ),
     "nopie": Variant("PGO+LTO, no PIE", ("CFLAGS_NODIST=-fno-pie", "LINKCC=gcc -fno-pie -no-pie")),
     "noplt": Variant("PGO+LTO, -fno-plt", ("CFLAGS_NODIST=-fno-plt",)),
 }
