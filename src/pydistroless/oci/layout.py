@@ -13,8 +13,10 @@ of one directory take turns.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -243,13 +245,32 @@ def _write_all(
 
 def check_layout_target(directory: Path) -> None:
     """Refuse a layout target that is not ours to replace (before the build, and again
-    before the write)."""
-    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
-        raise OutputError(
-            f"cannot write an OCI layout to {directory}: it exists and is not a directory; "
-            f"choose another {_LAYOUT_OPTION}"
+    before the write).
+
+    The directory is opened once and judged by that handle: another writer may be swapping
+    its new layout in meanwhile (two renames), and the name alone could then show the old
+    directory to one question and the new one, or none, to the next."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise  # explained by the caller's files_.reporting
+        if directory.is_symlink() or directory.exists():
+            raise OutputError(
+                f"cannot write an OCI layout to {directory}: it exists and is not a "
+                f"directory; choose another {_LAYOUT_OPTION}"
+            ) from None
+        return  # a folder above it is no folder: the write says so
+    try:
+        names = os.listdir(fd)
+        marker = "oci-layout" in names and stat.S_ISREG(
+            os.stat("oci-layout", dir_fd=fd, follow_symlinks=False).st_mode
         )
-    if directory.is_dir() and not is_layout(directory) and any(directory.iterdir()):
+    finally:
+        os.close(fd)
+    if names and not marker:
         raise OutputError(
             f"cannot write an OCI layout to {directory}: it is a non-empty directory that "
             f"is not an OCI layout; choose an empty or new directory for {_LAYOUT_OPTION}"
