@@ -6,6 +6,7 @@ import fcntl
 import multiprocessing
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from pydistroless.core.arch import architecture
 from pydistroless.core.errors import OutputError
 from pydistroless.fs.tree import Tree
 from pydistroless.oci.layer import layer_from_tree
-from pydistroless.oci.layout import write_layout
+from pydistroless.oci.layout import check_layout_target, write_layout
 from pydistroless.oci.model import Image
 from pydistroless.oci.mutate import ImageConfig, new_image
 
@@ -110,6 +111,33 @@ def _image() -> Image:
 def _write_layouts(target: str, image: Image, tag: str, rounds: int) -> None:
     for _ in range(rounds):
         write_layout(Path(target), image, tags=[tag])
+
+
+def test_a_layout_being_swapped_is_never_taken_for_a_foreign_directory(tmp_path: Path) -> None:
+    """Another writer puts its layout in place with two renames (the old one aside, the new
+    one in); the check of the target, which runs before the lock is taken, must see the old
+    layout, the new one or nothing, never a mix of them."""
+    target = tmp_path / "oci"
+    spare, aside = tmp_path / "spare", tmp_path / "aside"
+    for layout in (target, spare):
+        (layout / "blobs").mkdir(parents=True)
+        (layout / "oci-layout").write_text("{}")
+    done = threading.Event()
+
+    def swap() -> None:
+        while not done.is_set():
+            os.rename(target, aside)
+            os.rename(spare, target)
+            os.rename(aside, spare)
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        for _ in range(5000):
+            check_layout_target(target)
+    finally:
+        done.set()
+        swapper.join()
 
 
 def test_concurrent_writers_of_one_layout_take_turns(tmp_path: Path) -> None:
