@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pydistroless.core.errors import ImageCheckError
 from pydistroless.python import bytecode
 
 # Run as `python -c STAND_IN -c <compiler> ROOT LISTING`: the arguments after the first -c
@@ -63,3 +64,13 @@ def test_a_cancel_stops_the_workers(tmp_path: Path):
     for worker in workers:
         with pytest.raises(ProcessLookupError):
             os.kill(worker["pid"], 0)
+
+
+def test_a_worker_that_fails_is_named_with_its_last_line(tmp_path: Path):
+    failing = "import sys; print('Traceback', file=sys.stderr); sys.exit('OSError: disk on fire')"
+    stand_in = bytecode._Compiler((sys.executable, "-c", failing), "a stand-in compiler")
+    with pytest.raises(ImageCheckError) as raised:
+        bytecode._run(stand_in, tmp_path, ["a.py", "b.py"])
+    assert str(raised.value) == (
+        "byte-compiling with a stand-in compiler failed: ['OSError: disk on fire']"
+    )

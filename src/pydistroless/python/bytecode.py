@@ -342,7 +342,7 @@ def _run(
         sandbox.check_setup(err)
         if returncode != 0:
             raise ImageCheckError(
-                f"byte-compiling the standard library failed: {err.strip().splitlines()[-1:]}"
+                f"byte-compiling with {compiler.how} failed: {err.strip().splitlines()[-1:]}"
             )
         try:
             failed += int(out.strip() or 0)
