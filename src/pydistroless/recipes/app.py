@@ -258,10 +258,8 @@ def _build_one(
     scripts: tuple[str, ...] = ()
     debian: tuple[sbom.SbomPackage, ...] = ()
     packages: list[sbom.PythonPackage] = []
-    indexes: tuple[str, ...] = ()
     deps = None if source is None else dependencies.read(source, target.markers, extras=spec.extras)
-    if deps is not None:
-        indexes = deps.indexes
+    indexes = () if deps is None else deps.indexes
     project_tree = _project_tree(spec, checked, target, compile_sdist, indexes)
     own = _Own(meta.name or spec.project.name, project_tree)
     if deps is not None or spec.packages or own.elves:
