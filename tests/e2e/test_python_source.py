@@ -10,6 +10,7 @@ SBOM, a cached rebuild offline, and an app on top of it. The bad inputs each end
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -271,6 +272,42 @@ def test_a_second_build_comes_from_the_cache_offline(built: Built, tmp_path: Pat
     assert again.returncode == 0, describe(again)
     assert "compiling CPython" not in again.stderr
     assert again.stdout.strip().splitlines()[-1] == built.digest
+
+
+def test_a_tarball_given_as_a_local_file_leaves_no_path_in_the_image(built: Built, tmp_path: Path):
+    """The same bytes from two folders of the builder's give one image, which names neither
+    folder; the lock and the provenance, the build's own record, keep where it came from."""
+    sha256 = built.lock["archs"][0]["python-source"]["sha256"]
+    digests = []
+    for folder in ("downloads", "elsewhere"):
+        tarball = tmp_path / folder / f"Python-{VERSION}.tar.xz"
+        tarball.parent.mkdir()
+        tarball.write_bytes((shared_cache_dir() / "blobs" / "sha256" / sha256).read_bytes())
+        out = tmp_path / folder / "img.tar"
+        result = pydistroless(
+            "build", "--python", VERSION, *QUICK, "--source-url", tarball,
+            "--source-sha256", sha256, "--output", out,
+        )  # fmt: skip
+        assert result.returncode == 0, describe(result)
+        assert "compiling CPython" not in result.stderr  # cached by the tarball's digest
+        digests.append(result.stdout.strip().splitlines()[-1])
+        with tarfile.open(out) as archive:
+            for member in archive.getmembers():
+                data = archive.extractfile(member).read() if member.isfile() else b""
+                if data[:2] == b"\x1f\x8b":
+                    data = gzip.decompress(data)
+                assert str(tmp_path).encode() not in data, member.name
+        sbom = (tmp_path / folder / "img.amd64.spdx.json").read_text()
+        assert str(tmp_path) not in sbom and f"pkg:generic/python@{VERSION}" in sbom
+        assert tarball.as_uri() in (tmp_path / folder / "img.intoto.jsonl").read_text()
+    assert digests[0] == digests[1]
+    outdated = pydistroless(
+        "outdated", tmp_path / "elsewhere" / "img.tar", "--accept-expired-release"
+    )
+    # Its labels still say it was compiled: outdated proposes a release, not a Debian update.
+    assert "compiled from source: rebuild with --python 3.13." in outdated.stdout, describe(
+        outdated
+    )
 
 
 def test_outdated_asks_for_a_rebuild_when_upstream_has_a_newer_patch_release(built: Built):

@@ -134,9 +134,7 @@ def test_the_lock_pins_the_builder_trees_one_package_per_line():
     text = lockfile.dumps(lock)
     assert '      "builder": [' in text and '"host-builder"' not in text
     assert sum('"name": "gcc-14"' in line for line in text.splitlines()) == 1
-    cross = replace(
-        lock.archs[0], host_builder=(package("gcc-14", "14.2.0-19"),), arch="amd64"
-    )
+    cross = replace(lock.archs[0], host_builder=(package("gcc-14", "14.2.0-19"),), arch="amd64")
     again = lockfile.loads(lockfile.dumps(replace(lock, archs=(cross,))))
     assert again.archs[0].host_builder == cross.host_builder
     assert again.archs[0].builder == cross.builder
@@ -342,6 +340,22 @@ def test_the_cyclonedx_document_lists_cpython():
     assert errors is None, errors
     component = json.loads(document)["components"][-1]
     assert component["cpe"] == "cpe:2.3:a:python:python:3.13.15:*:*:*:*:*:*:*"
+
+
+def test_a_tarball_given_as_a_local_file_names_no_path_of_the_builders(tmp_path: Path):
+    local = replace(SOURCE, urls=("file:///home/someone/Downloads/Python.tar.xz",))
+    assert local.published_url is None
+    both = replace(SOURCE, urls=(local.urls[0], SOURCE.urls[0]))
+    assert both.published_url == SOURCE.urls[0]
+    upstream = sbom.UpstreamPython("3.13.15", local.published_url, SHA)
+    assert sbom.cpython_purl(upstream) == "pkg:generic/python@3.13.15"
+    path = tmp_path / "image.spdx.json"
+    path.write_bytes(sbom.add_cpython(sbom.spdx(SUBJECT, []), upstream, fmt="spdx"))
+    assert validate_full_spdx_document(parse_file(str(path))) == []
+    cyclonedx = sbom.add_cpython(sbom.cyclonedx(SUBJECT, []), upstream, fmt="cyclonedx")
+    assert JsonStrictValidator(SchemaVersion.V1_5).validate_str(cyclonedx.decode()) is None
+    for document in (path.read_bytes(), cyclonedx):
+        assert b"Downloads" not in document and b"file:" not in document
 
 
 def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path: Path):

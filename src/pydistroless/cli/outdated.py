@@ -124,7 +124,7 @@ def _installed(
         suite = suite or image.labels.get("dev.pydistroless.debian.suite") or _codename(tree)
         version = image.labels.get("dev.pydistroless.python.version")
         if version and python is None:
-            compiled = "dev.pydistroless.python.source" in image.labels
+            compiled = "dev.pydistroless.python.source-sha256" in image.labels
             flags = "t" if image.labels.get("dev.pydistroless.python.abi", "").endswith("t") else ""
             python = (".".join(version.split(".")[:2]), version, compiled, flags)
         packages += [InstalledPackage(n, v, arch.debian) for n, v in base_packages(tree).items()]

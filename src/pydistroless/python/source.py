@@ -63,6 +63,13 @@ class PythonSource:
         """``sys.abiflags`` of the build: ``t`` for a free-threaded one."""
         return "t" if self.free_threaded else ""
 
+    @property
+    def published_url(self) -> str | None:
+        """Where anyone can download the tarball, for the image to name: the first of its
+        URLs that is not a file on the machine that built it (a ``--source-url`` path says
+        nothing to the image's users, and names a folder of the builder's)."""
+        return next((url for url in self.urls if not url.startswith("file://")), None)
+
 
 @dataclass(frozen=True)
 class Tarball:

@@ -127,7 +127,7 @@ def assemble(
     )
     source = arch_lock.python_source
     if source is not None:
-        upstream = UpstreamPython(source.version, source.urls[0], source.sha256)
+        upstream = UpstreamPython(source.version, source.published_url, source.sha256)
         document = add_cpython(document, upstream, fmt=spec.sbom_format)
     tree.add_file(f"{SBOM_DIR}/{file_name(spec.sbom_format)}", document)
     add_status_d(tree, ordered)

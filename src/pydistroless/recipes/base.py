@@ -368,10 +368,9 @@ def image_config(spec: ImageSpec, lock: Lock, arch_lock: ArchLock, mtime: int) -
         origin = {"dev.pydistroless.python.debian-version": arch_lock.python_package_version}
     else:
         made = "compiled from the upstream source"
-        origin = {
-            "dev.pydistroless.python.source": source.urls[0],
-            "dev.pydistroless.python.source-sha256": source.sha256,
-        }
+        origin = {"dev.pydistroless.python.source-sha256": source.sha256}
+        if source.published_url:
+            origin["dev.pydistroless.python.source"] = source.published_url
     labels = {
         "org.opencontainers.image.title": f"Python {python} on Debian {lock.debian_major}",
         "org.opencontainers.image.version": full,

@@ -165,7 +165,7 @@ def base_dependencies(built: Built, archs: Sequence[str]) -> list[dict[str, Any]
                 _descriptor(
                     f"Python-{source.version}.tar.xz",
                     source.sha256,
-                    uri=source.urls[0],
+                    uri=source.published_url,
                     annotations={"role": "cpython-source"},
                 )
             )

@@ -400,11 +400,13 @@ class UpstreamPython:
     """CPython compiled from its upstream tarball, which no Debian package describes."""
 
     version: str  # "3.13.15"
-    url: str  # the tarball's
+    url: str | None  # the tarball's, if it was downloaded (not given as a local file)
     sha256: str  # the tarball's
 
 
 def cpython_purl(python: UpstreamPython) -> str:
+    if python.url is None:
+        return f"pkg:generic/python@{python.version}"
     return f"pkg:generic/python@{python.version}?download_url={quote(python.url, safe='')}"
 
 
@@ -428,7 +430,7 @@ def add_cpython(document: bytes, python: UpstreamPython, *, fmt: str) -> bytes:
                 "name": "python",
                 "versionInfo": python.version,
                 "supplier": "Organization: Python Software Foundation",
-                "downloadLocation": python.url,
+                "downloadLocation": python.url or "NOASSERTION",
                 "filesAnalyzed": False,
                 "checksums": [{"algorithm": "SHA256", "checksumValue": python.sha256}],
                 "licenseConcluded": "NOASSERTION",
@@ -471,7 +473,11 @@ def add_cpython(document: bytes, python: UpstreamPython, *, fmt: str) -> bytes:
                 "cpe": cpython_cpes(python)[0],  # CycloneDX has room for one
                 "hashes": [{"alg": "SHA-256", "content": python.sha256}],
                 "licenses": [{"license": {"id": "PSF-2.0"}}],
-                "externalReferences": [{"type": "distribution", "url": python.url}],
+                **(
+                    {"externalReferences": [{"type": "distribution", "url": python.url}]}
+                    if python.url
+                    else {}
+                ),
             }
         )
         for dependency in data.get("dependencies", []):
