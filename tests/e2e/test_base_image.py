@@ -34,8 +34,15 @@ BOOKWORM_TAG = "pydistroless-test/python:e2e-bookworm"
 LOAD_TAG = "pydistroless-test/python:e2e-load"
 NONROOT = 65532
 
-OCI_ARCH = {"amd64": "amd64", "arm64": "arm64", "armhf": "arm", "i386": "386",
-            "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+OCI_ARCH = {
+    "amd64": "amd64",
+    "arm64": "arm64",
+    "armhf": "arm",
+    "i386": "386",
+    "ppc64el": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
 
 # Every check prints "OK <name>" or "FAIL <name>: <why>", so one failure does not hide others.
 STDLIB_CHECK = r"""
@@ -130,8 +137,20 @@ print("UID", os.getuid(), "HOME", os.path.expanduser("~"), "CWD", os.getcwd())
 print("SH", any(os.path.lexists(p) for p in ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/bin/dash")))
 print("FS", sys.getfilesystemencoding(), sys.stdout.encoding)
 """
-STDLIB_MODULES = {"ssl", "sqlite3", "ctypes", "bz2", "lzma", "zlib", "zoneinfo", "uuid",
-                  "decimal", "hashlib", "json", "asyncio"}
+STDLIB_MODULES = {
+    "ssl",
+    "sqlite3",
+    "ctypes",
+    "bz2",
+    "lzma",
+    "zlib",
+    "zoneinfo",
+    "uuid",
+    "decimal",
+    "hashlib",
+    "json",
+    "asyncio",
+}
 
 HTTPS_CHECK = r"""
 import sys, urllib.error, urllib.request
@@ -184,9 +203,7 @@ def build(out: Path, *args: str | Path) -> Built:
     need_network()
     out.mkdir(parents=True, exist_ok=True)
     tar, layout = out / "img.tar", out / "layout"
-    result = pydistroless(
-        "build", "--output", tar, "--oci-layout", layout, *args, cwd=out
-    )
+    result = pydistroless("build", "--output", tar, "--oci-layout", layout, *args, cwd=out)
     assert result.returncode == 0, describe(result)
     digest = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), result.stdout
@@ -276,16 +293,23 @@ def test_standard_library_works_as_nonroot(image: str, docker_engine: Engine):
 def test_https_trusts_the_extra_ca_and_only_known_cas(
     image: str, docker_engine: Engine, tls_setup: TlsSetup
 ):
-    with tls.HttpsServer(tls_setup.trusted_leaf) as trusted, tls.HttpsServer(
-        tls_setup.rogue_leaf
-    ) as rogue:
+    with (
+        tls.HttpsServer(tls_setup.trusted_leaf) as trusted,
+        tls.HttpsServer(tls_setup.rogue_leaf) as rogue,
+    ):
         result = docker_engine(
-            "run", "--rm", "--network", "host", image, "-c", HTTPS_CHECK, trusted, rogue,
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            image,
+            "-c",
+            HTTPS_CHECK,
+            trusted,
+            rogue,
             check=False,
         )
-    assert f"TRUSTED 200 {tls.HttpsServer.body.decode().strip()}" in result.stdout, describe(
-        result
-    )
+    assert f"TRUSTED 200 {tls.HttpsServer.body.decode().strip()}" in result.stdout, describe(result)
     assert "ROGUE refused SSLCertVerificationError" in result.stdout, describe(result)
     assert "unable to get local issuer certificate" in result.stdout, describe(result)
 
@@ -293,7 +317,15 @@ def test_https_trusts_the_extra_ca_and_only_known_cas(
 def test_there_is_no_shell(image: str, docker_engine: Engine):
     for shell in ("/bin/sh", "/usr/bin/sh", "/bin/bash"):
         result = docker_engine(
-            "run", "--rm", "--network", "none", "--entrypoint", shell, image, "-c", "echo pwned",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            shell,
+            image,
+            "-c",
+            "echo pwned",
             check=False,
         )
         assert result.returncode != 0, describe(result)
@@ -303,7 +335,13 @@ def test_there_is_no_shell(image: str, docker_engine: Engine):
 
 def test_runs_with_a_read_only_root(image: str, docker_engine: Engine):
     result = docker_engine(
-        "run", "--rm", "--network", "none", "--read-only", image, "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        image,
+        "-c",
         "import json, ssl, sqlite3; print(1)",
     )
     assert result.stdout == "1\n"
@@ -312,7 +350,14 @@ def test_runs_with_a_read_only_root(image: str, docker_engine: Engine):
 def test_runs_as_an_arbitrary_uid(image: str, docker_engine: Engine):
     # As in Kubernetes with runAsUser: a UID the image has no passwd entry for.
     result = docker_engine(
-        "run", "--rm", "--network", "none", "--user", "12345:12345", image, "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "12345:12345",
+        image,
+        "-c",
         "import os, ssl, tempfile; print(os.getuid()); tempfile.TemporaryFile().close()",
     )
     assert result.stdout == "12345\n"
@@ -373,9 +418,7 @@ def test_umoci_unpacks_the_layout(built: Built, umoci: str, tmp_path: Path, tls_
 # ---- --load ----------------------------------------------------------------------------------
 
 
-def test_build_load_puts_the_image_into_docker(
-    built: Built, docker_engine: Engine, tmp_path: Path
-):
+def test_build_load_puts_the_image_into_docker(built: Built, docker_engine: Engine, tmp_path: Path):
     # After the module's build the image cache is warm, so this mostly exercises --load.
     result = pydistroless("build", "--load", "--tag", LOAD_TAG, cwd=tmp_path)
     assert result.returncode == 0, describe(result)
@@ -392,9 +435,7 @@ def test_build_load_puts_the_image_into_docker(
 
 @pytest.fixture(scope="module")
 def bookworm_image(tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine):
-    built = build(
-        tmp_path_factory.mktemp("bookworm"), "--suite", "bookworm", "--tag", BOOKWORM_TAG
-    )
+    built = build(tmp_path_factory.mktemp("bookworm"), "--suite", "bookworm", "--tag", BOOKWORM_TAG)
     loaded = docker_load(docker_engine, built.tar)
     assert BOOKWORM_TAG in loaded
     yield BOOKWORM_TAG

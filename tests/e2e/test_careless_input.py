@@ -223,8 +223,13 @@ def test_an_image_without_its_entrypoint_fails_the_image_check(tmp_path: Path, c
 def test_malformed_values_are_usage_errors(tmp_path: Path, args, env, needle):
     # An unreachable mirror: an error found only after the downloads would be a network error.
     result = pydistroless(
-        "build", *UNREACHABLE, *args, "-o", tmp_path / "img.tar",
-        cache_dir=tmp_path / "cache", env=env,
+        "build",
+        *UNREACHABLE,
+        *args,
+        "-o",
+        tmp_path / "img.tar",
+        cache_dir=tmp_path / "cache",
+        env=env,
     )
     assert_clean_failure(result, EXIT_USAGE, needle)
     assert not (tmp_path / "img.tar").exists()
@@ -243,7 +248,11 @@ def test_malformed_values_are_usage_errors(tmp_path: Path, args, env, needle):
 def test_bad_config_is_reported_before_any_download(tmp_path: Path, content: bytes, needle):
     (tmp_path / "pydistroless.toml").write_bytes(content)
     result = pydistroless(
-        "build", *UNREACHABLE, "-o", tmp_path / "img.tar", cwd=tmp_path,
+        "build",
+        *UNREACHABLE,
+        "-o",
+        tmp_path / "img.tar",
+        cwd=tmp_path,
         cache_dir=tmp_path / "cache",
     )
     assert_clean_failure(result, EXIT_USAGE, needle)
@@ -311,9 +320,11 @@ def test_a_full_cache_disk_still_gives_the_image(repo, small_disk: Path, tmp_pat
     first = digest_of(build(repo, cache, "-o", tmp_path / "a.tar"))
     for record in _records(cache, "images"):
         record.unlink()
-    used = int(subprocess.run(
-        ["df", "--output=iused", small_disk], capture_output=True, text=True, check=True
-    ).stdout.split()[-1])
+    used = int(
+        subprocess.run(
+            ["df", "--output=iused", small_disk], capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+    )
     subprocess.run(["mount", "-o", f"remount,nr_inodes={used}", small_disk], check=True)
     result = build(repo, cache, "-o", tmp_path / "b.tar")
     assert digest_of(result) == first

@@ -103,9 +103,7 @@ def test_malformed_python_version(out: Path):
 @pytest.mark.network
 def test_unknown_package(out: Path):
     need_network()
-    result = pydistroless(
-        "build", "--package", "no-such-package-xyz", "--output", out / "img.tar"
-    )
+    result = pydistroless("build", "--package", "no-such-package-xyz", "--output", out / "img.tar")
     assert_clean_failure(result, EXIT_RESOLVE, "no-such-package-xyz")
     assert files_under(out) == []
     assert_lock_works()
@@ -116,8 +114,14 @@ def test_bad_lock_file(out: Path, tmp_path: Path, text: str):
     lock = tmp_path / "bad.lock"
     lock.write_text(text)
     result = pydistroless(
-        "build", "--lock", lock, "--output", out / "img.tar", "--offline",
-        "--cache-dir", tmp_path / "cache",
+        "build",
+        "--lock",
+        lock,
+        "--output",
+        out / "img.tar",
+        "--offline",
+        "--cache-dir",
+        tmp_path / "cache",
     )
     assert_clean_failure(result, EXIT_USAGE, str(lock))
     assert files_under(out) == []
@@ -130,7 +134,11 @@ def test_bad_lock_file(out: Path, tmp_path: Path, text: str):
 def test_unreachable_mirror(out: Path, tmp_path: Path):
     cache = seeded_cache(tmp_path / "cache")
     result = pydistroless(
-        "build", "--mirror", "http://127.0.0.1:9/debian", "--output", out / "img.tar",
+        "build",
+        "--mirror",
+        "http://127.0.0.1:9/debian",
+        "--output",
+        out / "img.tar",
         cache_dir=cache,
     )
     assert_clean_failure(result, EXIT_NETWORK, "127.0.0.1:9", "connection refused")
@@ -156,8 +164,14 @@ def test_bad_signature_on_inrelease(out: Path, tmp_path: Path):
     upstream = {"main": mirrors.main[0], "security": mirrors.security[0]}
     with MirrorProxy(upstream, flip_inside_signed_text) as proxy:
         result = pydistroless(
-            "build", "--mirror", proxy.url("main"), "--security-mirror", proxy.url("security"),
-            "--output", out / "img.tar", cache_dir=cache,
+            "build",
+            "--mirror",
+            proxy.url("main"),
+            "--security-mirror",
+            proxy.url("security"),
+            "--output",
+            out / "img.tar",
+            cache_dir=cache,
         )
     assert proxy.tampered == ["/main/dists/trixie/InRelease"], proxy.requests
     assert_clean_failure(result, EXIT_INTEGRITY, "InRelease", "signature")
@@ -188,8 +202,14 @@ def test_checksum_mismatch_of_a_package(out: Path, tmp_path: Path):
     upstream = {"main": mirrors.main[0], "security": mirrors.security[0]}
     with MirrorProxy(upstream, tamper) as proxy:
         result = pydistroless(
-            "build", "--mirror", proxy.url("main"), "--security-mirror", proxy.url("security"),
-            "--output", out / "img.tar", cache_dir=cache,
+            "build",
+            "--mirror",
+            proxy.url("main"),
+            "--security-mirror",
+            proxy.url("security"),
+            "--output",
+            out / "img.tar",
+            cache_dir=cache,
         )
     assert proxy.tampered, proxy.requests
     assert_clean_failure(result, EXIT_INTEGRITY, "base-files", "SHA256")
@@ -213,7 +233,9 @@ HOSTILE = {
     "dotdot": (file("./../../etc/evil", "owned\n"),),
     "absolute": (file("/etc/evil", "owned\n"),),
     "symlink-escape": (
-        directory("./usr/"), directory("./usr/lib/"), symlink("./usr/lib/evil", "../../../etc"),
+        directory("./usr/"),
+        directory("./usr/lib/"),
+        symlink("./usr/lib/evil", "../../../etc"),
     ),
 }
 
@@ -223,9 +245,7 @@ def hostile_deb(kind: str) -> bytes:
     if kind == "truncated":
         good = debs.simple_deb(name, "3.99.1-1", files={"./usr/bin/python3.99": b"x" * 20000})
         return good[: len(good) * 6 // 10]
-    return debs.build_deb(
-        DebSpec(name, "3.99.1-1", members=(directory("./"), *HOSTILE[kind]))
-    )
+    return debs.build_deb(DebSpec(name, "3.99.1-1", members=(directory("./"), *HOSTILE[kind])))
 
 
 def test_fake_python_repository_builds(out: Path, tmp_path: Path):
@@ -255,9 +275,7 @@ def test_hostile_or_truncated_package(out: Path, tmp_path: Path, kind: str):
     cache_blobs_are_sound(cache)
     # The archive fixes the package: the same cache builds.
     fixed = fake_python_repo(tmp_path / "fixed", key=repo.key)
-    result = pydistroless(
-        "build", *repo_args(fixed), "--output", out / "img.tar", cache_dir=cache
-    )
+    result = pydistroless("build", *repo_args(fixed), "--output", out / "img.tar", cache_dir=cache)
     assert result.returncode == 0, describe(result)
 
 
@@ -321,8 +339,14 @@ def test_lock_output_not_writable(fake_repo, tmp_path: Path):
 def test_offline_with_an_empty_cache(out: Path, tmp_path: Path):
     empty = tmp_path / "empty-cache"
     result = pydistroless(
-        "build", "--offline", "--cache-dir", empty, "--output", out / "img.tar",
-        "--mirror", "http://127.0.0.1:9/debian",
+        "build",
+        "--offline",
+        "--cache-dir",
+        empty,
+        "--output",
+        out / "img.tar",
+        "--mirror",
+        "http://127.0.0.1:9/debian",
     )
     assert_clean_failure(result, EXIT_OFFLINE, "offline", "InRelease", "trixie")
     assert files_under(out) == []

@@ -76,8 +76,16 @@ def http_args(repo: Repo, mirror: LocalMirror | str) -> list[str]:
     """CLI arguments that make pydistroless use ``repo`` alone, through ``mirror``."""
     url = mirror if isinstance(mirror, str) else mirror.url()
     return [
-        "--mirror", url, "--security-mirror", url, "--keyring", str(repo.keyring),
-        "--suite", repo.suite, "--python", "3.99",
+        "--mirror",
+        url,
+        "--security-mirror",
+        url,
+        "--keyring",
+        str(repo.keyring),
+        "--suite",
+        repo.suite,
+        "--python",
+        "3.99",
     ]
 
 
@@ -89,8 +97,13 @@ def test_a_dripping_mirror_fails_within_its_deadline(repo, out, tmp_path, where)
     with LocalMirror(repo.root, misbehave=on(where, drip(1.0))) as mirror:
         started = time.monotonic()
         result = pydistroless(
-            "lock", *http_args(repo, mirror), "-o", out / "x.lock",
-            cache_dir=tmp_path / "cache", env=QUICK, timeout=60,
+            "lock",
+            *http_args(repo, mirror),
+            "-o",
+            out / "x.lock",
+            cache_dir=tmp_path / "cache",
+            env=QUICK,
+            timeout=60,
         )
         elapsed = time.monotonic() - started
     line = assert_clean_failure(result, EXIT_NETWORK, "too slow", mirror.url())
@@ -123,7 +136,10 @@ def run_measured(*args: str | Path, cache_dir: Path) -> tuple[subprocess.Complet
     peak = cache_dir.parent / "peak-kb"
     result = subprocess.run(
         [sys.executable, "-c", _MEASURED, str(peak), *map(str, args)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     return result, int(peak.read_text()) // 1024
 
@@ -164,9 +180,19 @@ def test_ctrl_c_during_a_stalled_download_stops_at_once_leaving_nothing(repo, ou
     with LocalMirror(repo.root, misbehave=on(INTERPRETER_DEB, stall(deb.stat().st_size // 2))) as m:
         env = {**os.environ, "PYDISTROLESS_CACHE_DIR": str(cache)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pydistroless.cli.main", "build", *http_args(repo, m),
-             "--output", str(out / "img.tar")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "pydistroless.cli.main",
+                "build",
+                *http_args(repo, m),
+                "--output",
+                str(out / "img.tar"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
             # as from a terminal: a test run started in the background inherits an ignored
             # SIGINT, which the CLI rightly leaves alone
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -231,8 +257,10 @@ def test_a_login_in_the_mirror_url_is_sent_and_written_nowhere(out, tmp_path):
     upstream = {"main": mirrors.main[0], "security": mirrors.security[0]}
     with LocalMirror(upstream=upstream, login=("alice", SECRET)) as mirror:
         args = [
-            "--mirror", with_login(mirror.url("main")),
-            "--security-mirror", with_login(mirror.url("security")),
+            "--mirror",
+            with_login(mirror.url("main")),
+            "--security-mirror",
+            with_login(mirror.url("security")),
         ]
         built = pydistroless("build", *args, "--output", out / "img.tar", cache_dir=cache)
         locked = pydistroless("lock", *args, "-o", out / "img.lock", cache_dir=cache)
@@ -251,8 +279,10 @@ def test_a_login_in_the_mirror_url_is_sent_and_written_nowhere(out, tmp_path):
         assert_no_secret(sbom.read_bytes(), sbom.name)
     blobs = image_blobs(out / "img.tar")
     # The SBOM inside the image names the mirror (the download URLs), without its login.
-    assert any(b"usr/share/sbom/" in data and mirror.url("main").encode() in data
-               for data in blobs.values())
+    assert any(
+        b"usr/share/sbom/" in data and mirror.url("main").encode() in data
+        for data in blobs.values()
+    )
     for name, data in blobs.items():
         assert_no_secret(data, f"image member {name}")
 
@@ -261,8 +291,12 @@ def test_a_login_in_the_mirror_url_is_sent_and_written_nowhere(out, tmp_path):
 def test_a_refused_login_is_reported_without_the_secret(repo, out, tmp_path, debug):
     with LocalMirror(repo.root, login=("alice", "the-right-one")) as mirror:
         result = pydistroless(
-            *(["--debug"] if debug else []), "lock", *http_args(repo, with_login(mirror.url())),
-            "-o", out / "x.lock", cache_dir=tmp_path / "cache",
+            *(["--debug"] if debug else []),
+            "lock",
+            *http_args(repo, with_login(mirror.url())),
+            "-o",
+            out / "x.lock",
+            cache_dir=tmp_path / "cache",
         )
     assert mirror.refused and set(mirror.authorizations) == {"Basic " + SECRETS[1]}
     assert_no_secret(result.stdout + result.stderr, "the output")

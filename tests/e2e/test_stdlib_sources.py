@@ -144,15 +144,31 @@ def test_cpython_source_tests_pass(tmp_path: Path, docker_engine: Engine):
     test_doctest's clean-up unlinks its .pyc in every sys.path directory and takes the
     read-only error for a failure."""
     tests = build_and_load(
-        tmp_path, docker_engine, TESTS_TAG, "--keep", "test", "--package",
+        tmp_path,
+        docker_engine,
+        TESTS_TAG,
+        "--keep",
+        "test",
+        "--package",
         "libpython3.13-testsuite",
     )
     try:
         ignored = [a for name in PLAIN_FILES_ONLY for a in ("--ignore", name)]
         result = run(
-            docker_engine, *USER, "--tmpfs", "/tmp:exec", "--workdir", "/tmp", tests,
-            "-m", "test", *ignored,
-            "test_linecache", "test_inspect", "test_contextlib", "test_doctest",
+            docker_engine,
+            *USER,
+            "--tmpfs",
+            "/tmp:exec",
+            "--workdir",
+            "/tmp",
+            tests,
+            "-m",
+            "test",
+            *ignored,
+            "test_linecache",
+            "test_inspect",
+            "test_contextlib",
+            "test_doctest",
         )
     finally:
         docker_engine.remove_images(TESTS_TAG)

@@ -30,9 +30,9 @@ Description: Debian 13.2 Released 15 November 2025
 MD5Sum:
  0123456789abcdef0123456789abcdef   123 main/binary-amd64/Packages
 SHA256:
- {'1' * 64} 45678901 main/binary-amd64/Packages
- {'2' * 64}  9876543 main/binary-amd64/Packages.xz
- {'3' * 64}      120 main/i18n/Translation-en.bz2
+ {"1" * 64} 45678901 main/binary-amd64/Packages
+ {"2" * 64}  9876543 main/binary-amd64/Packages.xz
+ {"3" * 64}      120 main/i18n/Translation-en.bz2
 """
 
 
@@ -131,7 +131,8 @@ def test_load_keyring(tmp_path, key, other_key):
     ring = tmp_path / "ring.pgp"
     ring.write_bytes(key.public_bytes() + other_key.public_bytes())
     assert {c.fingerprint for c in load_keyring([ring])} == {
-        key.cert.fingerprint, other_key.cert.fingerprint,
+        key.cert.fingerprint,
+        other_key.cert.fingerprint,
     }
     armored = tmp_path / "ring.asc"
     armored.write_text(str(key.cert))
@@ -251,8 +252,9 @@ def test_validly_signed_release_of_another_suite_is_refused(tmp_path):
 
 
 def test_suite_updates_shares_the_codename(tmp_path):
-    repo = build_repo(tmp_path / "repo", tiny_packages(), suite="pdltest-updates",
-                      codename="pdltest-updates")
+    repo = build_repo(
+        tmp_path / "repo", tiny_packages(), suite="pdltest-updates", codename="pdltest-updates"
+    )
     release = archive(tmp_path, repo.keyring).release([repo.url], "pdltest-updates")
     assert release.suite == "pdltest-updates"
 

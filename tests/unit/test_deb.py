@@ -27,8 +27,9 @@ def merged_usr_tree() -> Tree:
 
 
 def deb_with(*members: Member, compression: str = "xz") -> bytes:
-    return build_deb(DebSpec("evil", members=(directory("./"), *members),
-                             data_compression=compression))
+    return build_deb(
+        DebSpec("evil", members=(directory("./"), *members), data_compression=compression)
+    )
 
 
 # ---- well-formed ----------------------------------------------------------------------------
@@ -63,7 +64,10 @@ def test_every_data_compression(compression):
     assert list(by_path) == ["usr", "usr/bin", "usr/bin/hello", "usr/bin/hi", "usr/bin/hello2"]
     hello = by_path["usr/bin/hello"]
     assert (hello.kind, hello.data, hello.mode, hello.origin) == (
-        Kind.FILE, b"\x7fELF hello", 0o755, "hello",
+        Kind.FILE,
+        b"\x7fELF hello",
+        0o755,
+        "hello",
     )
     assert by_path["usr/bin/hi"].kind is Kind.SYMLINK
     assert by_path["usr/bin/hi"].target == "hello"
@@ -93,8 +97,10 @@ def test_ar_member_order_does_not_matter():
     parts = [
         ("debian-binary", b"2.0\n"),
         ("data.tar.gz", debs.compress(debs.tar_bytes(spec.members), "gz")),
-        ("control.tar.xz", debs.compress(debs.tar_bytes([file("./control", spec.control())]),
-                                         "xz")),
+        (
+            "control.tar.xz",
+            debs.compress(debs.tar_bytes([file("./control", spec.control())]), "xz"),
+        ),
     ]
     deb = read_deb(debs.ar_archive(parts), name="x")
     assert [e.path for e in deb.entries] == ["etc/x"]
@@ -157,7 +163,8 @@ def test_devices_and_fifos_are_refused(kind):
 
 def good_deb(compression: str = "xz") -> bytes:
     return debs.simple_deb(
-        "victim", files={"./usr/share/victim/data": bytes(range(256)) * 64},
+        "victim",
+        files={"./usr/share/victim/data": bytes(range(256)) * 64},
         data_compression=compression,
     )
 
@@ -245,17 +252,20 @@ def test_missing_members():
     with pytest.raises(PackageFormatError, match="debian-binary"):
         read_deb(debs.ar_archive([("control.tar.xz", control), ("data.tar.xz", data)]), name="x")
     with pytest.raises(PackageFormatError, match=r"no data\.tar"):
-        read_deb(debs.ar_archive([("debian-binary", b"2.0\n"), ("control.tar.xz", control)]),
-                 name="x")
+        read_deb(
+            debs.ar_archive([("debian-binary", b"2.0\n"), ("control.tar.xz", control)]), name="x"
+        )
     with pytest.raises(PackageFormatError, match=r"no control\.tar"):
-        read_deb(debs.ar_archive([("debian-binary", b"2.0\n"), ("data.tar.xz", data)]),
-                 name="x")
+        read_deb(debs.ar_archive([("debian-binary", b"2.0\n"), ("data.tar.xz", data)]), name="x")
     no_control_file = debs.compress(debs.tar_bytes([file("./md5sums", "")]), "xz")
     with pytest.raises(PackageFormatError, match="no control file"):
         read_deb(
             debs.ar_archive(
-                [("debian-binary", b"2.0\n"), ("control.tar.xz", no_control_file),
-                 ("data.tar.xz", data)]
+                [
+                    ("debian-binary", b"2.0\n"),
+                    ("control.tar.xz", no_control_file),
+                    ("data.tar.xz", data),
+                ]
             ),
             name="x",
         )
@@ -285,8 +295,9 @@ MIB = 1 << 20
 
 
 def bomb(files: int, size: int, compression: str = "xz", installed_kib: str = "1") -> bytes:
-    spec = DebSpec("bomb", extra_control={"Installed-Size": installed_kib},
-                   data_compression=compression)
+    spec = DebSpec(
+        "bomb", extra_control={"Installed-Size": installed_kib}, data_compression=compression
+    )
     return debs.deb_of_tars(spec, debs.zeros_tar(files, size))
 
 
@@ -347,8 +358,10 @@ def test_installed_size_that_is_not_a_number_is_refused(value):
 
 def test_control_tar_has_a_fixed_limit():
     spec = DebSpec("bomb")
-    control = [debs.tar_bytes([file("./control", spec.control())])[: -2 * tarfile.BLOCKSIZE],
-               *debs.zeros_tar(12, MIB, prefix="./postinst")]
+    control = [
+        debs.tar_bytes([file("./control", spec.control())])[: -2 * tarfile.BLOCKSIZE],
+        *debs.zeros_tar(12, MIB, prefix="./postinst"),
+    ]
     data = debs.deb_of_tars(spec, [debs.tar_bytes([directory("./")])], control_tar=control)
     with pytest.raises(PackageFormatError, match=r"control\.tar\.xz unpacks to more than"):
         read_deb(data, name="bomb")

@@ -363,9 +363,16 @@ def test_one_deb_under_two_names_is_fetched_and_read_once(tmp_path, cache, monke
 
     def package(name: str) -> LockedPackage:
         return LockedPackage(
-            name=name, version="1.0-1", architecture="amd64", filename="pool/libfoo1.deb",
-            size=len(deb), sha256=hashlib.sha256(deb).hexdigest(), source="foo",
-            source_version="1.0-1", suite="pdltest", url="",
+            name=name,
+            version="1.0-1",
+            architecture="amd64",
+            filename="pool/libfoo1.deb",
+            size=len(deb),
+            sha256=hashlib.sha256(deb).hexdigest(),
+            source="foo",
+            source_version="1.0-1",
+            suite="pdltest",
+            url="",
         )
 
     with LocalMirror(root) as mirror:

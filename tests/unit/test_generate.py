@@ -28,9 +28,10 @@ def test_accounts_match_googles_distroless():
 def test_other_uid_gets_its_own_account():
     tree = Tree()
     generate.add_accounts(tree, 1000)
-    assert "user1000:x:1000:1000:user1000:/home/user1000:/sbin/nologin" in tree.read(
-        "etc/passwd"
-    ).decode()
+    assert (
+        "user1000:x:1000:1000:user1000:/home/user1000:/sbin/nologin"
+        in tree.read("etc/passwd").decode()
+    )
     assert tree.get("home/user1000").uid == 1000
 
 
@@ -66,9 +67,7 @@ def test_extra_cert_keeps_only_certificates(tmp_path):
     assert b"some text" not in parsed.pem and b"trailer" not in parsed.pem
     assert parsed.skipped == ("PRIVATE KEY", "CERTIFICATE that is not a valid X.509 certificate")
     # The certificate kept is the one given, re-encoded: the same DER inside.
-    assert ssl.PEM_cert_to_DER_cert(parsed.pem.decode()) == ssl.PEM_cert_to_DER_cert(
-        cert.decode()
-    )
+    assert ssl.PEM_cert_to_DER_cert(parsed.pem.decode()) == ssl.PEM_cert_to_DER_cert(cert.decode())
 
 
 def test_extra_cert_with_only_a_key_or_garbage_is_refused(tmp_path):

@@ -45,9 +45,7 @@ def test_no_module_imports_another_modules_private_names(name):
     for node in ast.walk(MODULES[name]):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pydistroless"):
             private = [
-                a.name
-                for a in node.names
-                if a.name.startswith("_") and not a.name.endswith("__")
+                a.name for a in node.names if a.name.startswith("_") and not a.name.endswith("__")
             ]
             assert not private, f"{name}:{node.lineno} imports {private} from {node.module}"
 

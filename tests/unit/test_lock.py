@@ -94,9 +94,14 @@ def test_one_changed_package_is_one_changed_line():
         for p in amd64.packages
     )
     after = Lock(
-        before.suite, before.codename, before.debian_version, before.releases,
-        (ArchLock(amd64.arch, amd64.python, amd64.python_package_version, changed),
-         before.archs[1]),
+        before.suite,
+        before.codename,
+        before.debian_version,
+        before.releases,
+        (
+            ArchLock(amd64.arch, amd64.python, amd64.python_package_version, changed),
+            before.archs[1],
+        ),
     )
     old, new = lockfile.dumps(before).splitlines(), lockfile.dumps(after).splitlines()
     assert len(old) == len(new)

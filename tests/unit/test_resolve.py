@@ -98,15 +98,14 @@ def test_closure_follows_depends_and_pre_depends():
 
 
 def test_first_satisfiable_alternative_wins():
-    index = PackageIndex([rec("app", depends="missing | second | third"), rec("second"),
-                          rec("third")])
+    index = PackageIndex(
+        [rec("app", depends="missing | second | third"), rec("second"), rec("third")]
+    )
     assert names(index, "app") == ["app", "second"]
 
 
 def test_an_alternative_already_chosen_wins():
-    index = PackageIndex(
-        [rec("app", depends="first | second"), rec("first"), rec("second")]
-    )
+    index = PackageIndex([rec("app", depends="first | second"), rec("first"), rec("second")])
     assert names(index, "second", "app") == ["app", "second"]
 
 
@@ -141,8 +140,9 @@ def test_versioned_dependency_needs_a_versioned_provides():
         ]
     )
     assert names(index, "app") == ["app", "libfoo2"]
-    too_new = PackageIndex([rec("app", depends="libfoo-abi (>= 3)"),
-                            rec("libfoo2", provides="libfoo-abi (= 2.1)")])
+    too_new = PackageIndex(
+        [rec("app", depends="libfoo-abi (>= 3)"), rec("libfoo2", provides="libfoo-abi (= 2.1)")]
+    )
     with pytest.raises(ResolveError, match="libfoo-abi"):
         names(too_new, "app")
 
@@ -160,8 +160,13 @@ def test_provider_used_when_the_real_package_is_too_old():
 
 
 def test_architecture_qualifiers_are_ignored():
-    index = PackageIndex([rec("app", depends="python3:any (>= 3.11), libfoo:amd64"),
-                          rec("python3", "3.13.5-1"), rec("libfoo")])
+    index = PackageIndex(
+        [
+            rec("app", depends="python3:any (>= 3.11), libfoo:amd64"),
+            rec("python3", "3.13.5-1"),
+            rec("libfoo"),
+        ]
+    )
     assert names(index, "app") == ["app", "libfoo", "python3"]
 
 
@@ -192,8 +197,12 @@ def test_epoch_makes_a_version_the_highest():
 
 def test_highest_version_that_meets_the_relation():
     index = PackageIndex(
-        [rec("app", depends="libfoo (<< 2.0)"), rec("libfoo", "2.0"), rec("libfoo", "1.5"),
-         rec("libfoo", "1.2")]
+        [
+            rec("app", depends="libfoo (<< 2.0)"),
+            rec("libfoo", "2.0"),
+            rec("libfoo", "1.5"),
+            rec("libfoo", "1.2"),
+        ]
     )
     chosen = {p.name: p.version for p in resolve(index, [Requirement("app")]).packages}
     assert chosen["libfoo"] == "1.5"
@@ -212,8 +221,12 @@ def test_identical_versions_from_several_suites_are_one_candidate():
 
 def test_exclusions_leave_a_package_out_whatever_needs_it():
     index = PackageIndex(
-        [rec("app", depends="libfoo, tzdata"), rec("libfoo", depends="libbar"), rec("libbar"),
-         rec("tzdata")]
+        [
+            rec("app", depends="libfoo, tzdata"),
+            rec("libfoo", depends="libbar"),
+            rec("libbar"),
+            rec("tzdata"),
+        ]
     )
     assert names(index, "app", exclude=["libfoo", "tzdata"]) == ["app"]
 
@@ -268,9 +281,7 @@ def test_unsatisfiable_dependency_shows_the_chain():
     with pytest.raises(ResolveError) as info:
         names(index, "python3.13-minimal", suites=["trixie", "trixie-security"])
     message = str(info.value)
-    assert (
-        "python3.13-minimal -> libpython3.13-minimal -> libssl3t64 (>= 3.5)" in message
-    ), message
+    assert "python3.13-minimal -> libpython3.13-minimal -> libssl3t64 (>= 3.5)" in message, message
     assert "only libssl3t64 3.0.17-1 exists" in message
     assert "trixie, trixie-security" in message
     assert info.value.exit_code == 6

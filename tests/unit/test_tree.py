@@ -45,8 +45,8 @@ def test_canonical_names(name, expected):
 
 
 @pytest.mark.parametrize(
-    "name", ["/etc/passwd", "//etc/passwd", "../etc/evil", "./../../etc/evil", "usr/../../x",
-             "usr/lib/.."]
+    "name",
+    ["/etc/passwd", "//etc/passwd", "../etc/evil", "./../../etc/evil", "usr/../../x", "usr/lib/.."],
 )
 def test_absolute_and_dotdot_names_are_refused(name):
     with pytest.raises(UnsafePathError) as info:
@@ -69,8 +69,11 @@ def test_tree_add_refuses_unsafe_names():
     [
         ("usr/bin/python3", "python3.13", "usr/bin/python3.13"),
         ("lib", "usr/lib", "usr/lib"),
-        ("usr/lib/ssl/cert.pem", "/etc/ssl/certs/ca-certificates.crt",
-         "etc/ssl/certs/ca-certificates.crt"),
+        (
+            "usr/lib/ssl/cert.pem",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "etc/ssl/certs/ca-certificates.crt",
+        ),
         ("usr/lib/x", "../../etc/hosts", "etc/hosts"),
         ("usr/lib/x", "../../../etc/hosts", None),
         ("x", "..", None),

@@ -149,8 +149,8 @@ def builder_tree(
     when this package set was unpacked before."""
     host = "" if host == arch else host
     if not packages:
-        packages = cross_packages(suite, host, arch, ctx) if host else builder_packages(
-            suite, arch, ctx
+        packages = (
+            cross_packages(suite, host, arch, ctx) if host else builder_packages(suite, arch, ctx)
         )
     key = tree_key(packages)
     home = ctx.cache.root / "builders"

@@ -175,8 +175,7 @@ def _data_limit(installed_size: str | None, what: str) -> _Limit:
     kib = installed_size.strip()
     if not _KIB.fullmatch(kib):
         raise PackageFormatError(
-            f"{what}: Installed-Size {kib[:40]!r} is not a number of KiB; the package is "
-            "malformed"
+            f"{what}: Installed-Size {kib[:40]!r} is not a number of KiB; the package is malformed"
         )
     limit = min(DATA_TAR_CEILING, DATA_TAR_FACTOR * int(kib) * 1024 + DATA_TAR_ALLOWANCE)
     return _Limit(limit, what, f"its Installed-Size is {int(kib)} KiB")
