@@ -239,3 +239,82 @@ def test_a_mount_point_that_leads_out_through_a_link_is_refused(root: Path, tmp_
     with pytest.raises(BuildError, match="leads out of the sandbox's root through a link"):
         run(root, "true", tmp_path, binds=[sandbox.Bind(work, "/work/deep", writable=True)])
     assert list(outside.iterdir()) == []
+
+
+def test_a_writable_folder_is_given_over_while_another_sandbox_writes_in_it(tmp_path: Path):
+    """The two compilers of a build share one folder: the second's launcher gives it to the
+    sandbox's uid while the first already writes there, each .pyc to a temporary that it then
+    renames. A file that is gone by the time its turn comes is no longer there to give."""
+    work = tmp_path / "work"
+    pycache = work / "pkg" / "__pycache__"
+    pycache.mkdir(parents=True)
+    stop = threading.Event()
+
+    def compile_forever() -> None:
+        number = 0
+        while not stop.is_set():
+            temp = pycache / f"m{number % 50}.cpython-313.pyc.{number}"
+            temp.write_bytes(b"pyc")
+            time.sleep(0.0001)  # writing a real one takes a moment
+            os.replace(temp, pycache / f"m{number % 50}.cpython-313.pyc")
+            number += 1
+
+    writer = threading.Thread(target=compile_forever)
+    writer.start()
+    try:
+        for _ in range(300):
+            jail._own(str(work), os.getuid())
+    finally:
+        stop.set()
+        writer.join()
+
+
+def test_a_folder_swapped_for_a_link_is_not_followed_when_given_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What runs in the sandbox owns its folder, so it can swap a subfolder for a link to a
+    host folder while the launcher of another sandbox walks it, after the walk has listed the
+    folder and before it goes in: nothing out there changes owner."""
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "sub" / "own-file").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "host-file").write_text("x")
+    os.chown(outside / "host-file", 4242, 4242)
+    swapped = []
+    real_scandir = os.scandir
+
+    class Listing:
+        """The folder's entries as they were listed, handed over after the swap."""
+
+        def __init__(self, entries: list[os.DirEntry]) -> None:
+            self.entries = iter(entries)
+
+        def __enter__(self) -> Listing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def __iter__(self) -> Listing:
+            return self
+
+        def __next__(self) -> os.DirEntry:
+            return next(self.entries)
+
+    def list_then_swap(folder):
+        with real_scandir(folder) as entries:
+            listed = list(entries)
+        if not swapped:  # the walk has listed work/ and has yet to go into sub/
+            os.rename(work / "sub", tmp_path / "moved")
+            os.symlink(outside, work / "sub")
+            swapped.append(True)
+        return Listing(listed)
+
+    monkeypatch.setattr(jail.os, "scandir", list_then_swap)
+    jail._own(str(work), 4343)
+    assert swapped
+    assert (outside / "host-file").stat().st_uid == 4242
+    assert outside.stat().st_uid == os.getuid()
+    assert (work / "sub").is_symlink() and work.stat().st_uid == 4343

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import select
@@ -60,8 +61,7 @@ class _Kernel:
 
     def _check(self, result: int, what: str) -> None:
         if result != 0:
-            errno = ctypes.get_errno()
-            raise _SetupError(f"{what}: {os.strerror(errno)}")
+            raise _SetupError(f"{what}: {os.strerror(ctypes.get_errno())}")
 
     def unshare(self, flags: int, what: str) -> None:
         self._check(self.libc.unshare(flags), f"unshare({what})")
@@ -93,11 +93,47 @@ class _Kernel:
 
 
 def _own(path: str, uid: int) -> None:
-    """Give ``path`` and everything below it to ``uid``, never following a link."""
-    os.lchown(path, uid, uid)
-    for folder, dirs, files in os.walk(path):
-        for name in (*dirs, *files):
-            os.lchown(os.path.join(folder, name), uid, uid)
+    """Give ``path`` and everything below it to ``uid``, never following a link.
+
+    Another sandbox may be running in the same folder (the two compilers of a build), as
+    ``uid``: a file can be gone before its turn (a temporary renamed), and a subfolder can be
+    swapped for a link to a host folder between the listing and the walk into it. So the walk
+    goes by file descriptors, each subfolder opened with ``O_NOFOLLOW`` from its parent's,
+    each entry changed relative to its folder without following it; an entry that is gone,
+    or is no longer a folder, is left alone."""
+    try:
+        top = os.open(path, _WALK_FLAGS)
+    except OSError as exc:
+        raise _SetupError(f"the writable folder {path} is not a folder: {exc.strerror}") from None
+    try:
+        _own_folder(top, uid)
+    finally:
+        os.close(top)
+
+
+# A folder, not a link to one, opened without waiting on a FIFO swapped in for it.
+_WALK_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _own_folder(folder: int, uid: int) -> None:
+    os.fchown(folder, uid, uid)
+    with os.scandir(folder) as entries:
+        names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+    for name, is_folder in names:
+        try:
+            if is_folder:
+                inner = os.open(name, _WALK_FLAGS, dir_fd=folder)
+                try:
+                    _own_folder(inner, uid)
+                finally:
+                    os.close(inner)
+            else:
+                os.chown(name, uid, uid, dir_fd=folder, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone, or swapped for something else, by what runs in the sandbox
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # a link where a folder was listed: not followed
+                raise
 
 
 def _prepare_root(root: str, binds: Sequence[dict[str, Any]], uid: int | None) -> None:
