@@ -156,23 +156,24 @@ def flip_inside_signed_text(path: str, body: bytes) -> bytes:
     return body[:at] + flipped + body[at + 1 :]
 
 
+def build_through_proxy(tamper, output: Path, cache: Path):
+    """``pydistroless build`` from the machine's mirrors through a proxy that passes each
+    response through ``tamper``; the result, and the proxy for what it saw."""
+    mirrors = debian_mirrors()
+    upstream = {"main": mirrors.main[0], "security": mirrors.security[0]}
+    with MirrorProxy(upstream, tamper) as proxy:
+        result = pydistroless(
+            "build", "--mirror", proxy.url("main"), "--security-mirror", proxy.url("security"),
+            "--output", output, cache_dir=cache,
+        )  # fmt: skip
+    return result, proxy
+
+
 @pytest.mark.network
 def test_bad_signature_on_inrelease(out: Path, tmp_path: Path):
     need_network()
-    mirrors = debian_mirrors()
     cache = seeded_cache(tmp_path / "cache")
-    upstream = {"main": mirrors.main[0], "security": mirrors.security[0]}
-    with MirrorProxy(upstream, flip_inside_signed_text) as proxy:
-        result = pydistroless(
-            "build",
-            "--mirror",
-            proxy.url("main"),
-            "--security-mirror",
-            proxy.url("security"),
-            "--output",
-            out / "img.tar",
-            cache_dir=cache,
-        )
+    result, proxy = build_through_proxy(flip_inside_signed_text, out / "img.tar", cache)
     assert proxy.tampered == ["/main/dists/trixie/InRelease"], proxy.requests
     assert_clean_failure(result, EXIT_INTEGRITY, "InRelease", "signature")
     assert files_under(out) == []
@@ -198,19 +199,7 @@ def test_checksum_mismatch_of_a_package(out: Path, tmp_path: Path):
         tampered[path] = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
         return tampered[path]
 
-    mirrors = debian_mirrors()
-    upstream = {"main": mirrors.main[0], "security": mirrors.security[0]}
-    with MirrorProxy(upstream, tamper) as proxy:
-        result = pydistroless(
-            "build",
-            "--mirror",
-            proxy.url("main"),
-            "--security-mirror",
-            proxy.url("security"),
-            "--output",
-            out / "img.tar",
-            cache_dir=cache,
-        )
+    result, proxy = build_through_proxy(tamper, out / "img.tar", cache)
     assert proxy.tampered, proxy.requests
     assert_clean_failure(result, EXIT_INTEGRITY, "base-files", "SHA256")
     assert files_under(out) == []
