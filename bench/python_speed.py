@@ -5,9 +5,10 @@ pydistroless's own recipe (`python/cpython.py`, in a trixie builder tree, in the
 cached like any build) with the default optimized configure arguments plus the variant's.
 Every interpreter then runs the CPU-bound suite of `python_source.py` in the same
 container: the default Debian image (trixie's python3.13), with the variant's `/usr/local`
-mounted read-only for ours, so that only the interpreter differs. The sides alternate
-round by round. Reported per variant: Debian's time over the variant's (geometric mean;
-above 1 is faster than Debian's) and its build time over the first variant's.
+mounted read-only for ours, so that only the interpreter differs (a variant may also set
+the interpreter's environment, as `mimalloc` does). The sides alternate round by round.
+Reported per variant: Debian's time over the variant's (geometric mean; above 1 is faster
+than Debian's) and its build time over the first variant's.
 """
 
 from __future__ import annotations
@@ -57,11 +58,31 @@ class Tuned(cpython.Options):
         return [*super().configure_args(arch, host=host, minor=minor), *self.extra]
 
 
+# debian/rules of python3.13 3.13.5-2 (trixie): the tests its PGO task leaves out on an amd64
+# buildd (its TEST_EXCLUDES and PROFILE_EXCLUDES).
+# fmt: off
+DEBIAN_PGO_EXCLUDES = " ".join((
+    "test_asyncio", "test_cmd_line_script", "test_codecmaps_cn", "test_codecmaps_hk",
+    "test_codecmaps_jp", "test_codecmaps_kr", "test_codecmaps_tw", "test_compiler",
+    "test_concurrent_futures", "test_cppext", "test_ctypes", "test_dbm_dumb", "test_dbm_ndbm",
+    "test_ensurepip", "test_ftplib", "test_gdb", "test_httplib", "test_imaplib", "test_ioctl",
+    "test_linuxaudiodev", "test_multiprocessing", "test_multiprocessing_fork",
+    "test_multiprocessing_forkserver", "test_multiprocessing_spawn", "test_nntplib",
+    "test_normalization", "test_ossaudiodev", "test_poplib", "test_pydoc", "test_signal",
+    "test_socket", "test_socketserver", "test_ssl", "test_subprocess", "test_sundry", "test_tcl",
+    "test_thread", "test_threaded_import", "test_threadedtempfile", "test_threading",
+    "test_threading_local", "test_threadsignals", "test_tools", "test_ttk_guionly", "test_venv",
+    "test_zipimport_support",
+))
+# fmt: on
+
+
 @dataclass(frozen=True)
 class Variant:
     label: str
     extra: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()  # added to the builder tree's roots
+    env: tuple[tuple[str, str], ...] = ()  # set for the interpreter's runs
 
 
 VARIANTS = {
@@ -127,6 +148,20 @@ VARIANTS = {
         ),
         ("clang-19", "llvm-19", "lld-19", "libclang-rt-19-dev", "bolt-19", "libbolt-19-dev"),
     ),
+    # Debian's profile: the whole regression test suite less the modules Debian's rules leave
+    # out of it on amd64 (DEBIAN_PGO_EXCLUDES), instead of the few dozen modules of CPython's
+    # default PGO task; two workers, and a time limit for a test that waits on a network the
+    # sandbox does not have.
+    "pgo-debian": Variant(
+        "PGO over Debian's profile task, LTO",
+        (f"PROFILE_TASK=-m test --pgo-extended -j2 --timeout=300 -x {DEBIAN_PGO_EXCLUDES}",),
+    ),
+    # Code for x86-64-v3 (AVX2, BMI2, FMA, MOVBE: Haswell and Zen and later) instead of the
+    # baseline amd64 that runs on any x86-64 machine.
+    "v3": Variant("PGO+LTO, -march=x86-64-v3", ("CFLAGS_NODIST=-march=x86-64-v3",)),
+    # Not a build: the default's interpreter with mimalloc, the allocator bundled since 3.13,
+    # in place of pymalloc for Python's objects.
+    "mimalloc": Variant("PGO+LTO, PYTHONMALLOC=mimalloc", env=(("PYTHONMALLOC", "mimalloc"),)),
     "nopie": Variant("PGO+LTO, no PIE", ("CFLAGS_NODIST=-fno-pie", "LINKCC=gcc -fno-pie -no-pie")),
     "noplt": Variant("PGO+LTO, -fno-plt", ("CFLAGS_NODIST=-fno-plt",)),
 }
@@ -255,6 +290,8 @@ def _speed(args, builds: dict[str, cpython.CompiledPython], chosen: list[str]) -
                     "--entrypoint",
                     f"/usr/local/bin/python{builds[name].minor}",
                 ]
+                for key, value in VARIANTS[_variant(name)].env:
+                    argv += ["-e", f"{key}={value}"]
             found = json.loads(run([*argv, DEBIAN_TAG, "-c", SUITE, "5"]).stdout)
             results[name].append(found)
             return sum(found.values())
