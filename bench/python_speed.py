@@ -151,10 +151,15 @@ VARIANTS = {
     # Debian's profile: the whole regression test suite less the modules Debian's rules leave
     # out of it on amd64 (DEBIAN_PGO_EXCLUDES), instead of the few dozen modules of CPython's
     # default PGO task; two workers, and a time limit for a test that waits on a network the
-    # sandbox does not have.
+    # sandbox does not have. Some two dozen modules fail there (no pty, no name for localhost)
+    # after running most of their code: the profile is kept, as Debian's patched Makefile
+    # keeps it, rather than failing the build (3.13's Makefile stops at a failed profile run).
     "pgo-debian": Variant(
         "PGO over Debian's profile task, LTO",
-        (f"PROFILE_TASK=-m test --pgo-extended -j2 --timeout=300 -x {DEBIAN_PGO_EXCLUDES}",),
+        (
+            "PROFILE_TASK=-m test --pgo-extended -j2 --timeout=300 -x "
+            f"{DEBIAN_PGO_EXCLUDES} || true",
+        ),
     ),
     # Code for x86-64-v3 (AVX2, BMI2, FMA, MOVBE: Haswell and Zen and later) instead of the
     # baseline amd64 that runs on any x86-64 machine.
